@@ -1,0 +1,1 @@
+"""Brokers, one per provider. Each imports its client library only inside its own module."""

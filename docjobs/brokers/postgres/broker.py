@@ -1,0 +1,299 @@
+"""The ``local`` provider as a Dramatiq broker: a PostgreSQL table is the queue.
+
+Enqueue inserts a ``background_job`` row (inside the caller's transaction when a
+connection is given) and then wakes consumers three ways, none of which the
+sender waits for: local consumers directly, other processes by a debounced
+NOTIFY, and the web app by a coalesced, signed self-request. Consumers also poll,
+so a lost wake-up delays a job by at most the poll interval.
+
+Delays are server side (``run_at``), so no delay queues are declared and Dramatiq's
+worker never holds delayed messages in memory. A retry that Dramatiq's Retries
+middleware re-enqueues is an update of the same row, fenced by the attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import dramatiq
+import orjson
+import psycopg
+from dramatiq import Message
+from dramatiq.errors import BrokerConnectionError, QueueJoinTimeout, QueueNotFound
+
+from docjobs.brokers.base import FastHooks
+from docjobs.brokers.postgres.consumer import ClaimedMessage, PostgresConsumer, describe_failure
+from docjobs.brokers.postgres.maintenance import WorkerServices
+from docjobs.brokers.postgres.selftrigger import SelfTrigger
+from docjobs.brokers.postgres.wakeups import Doorbell, Listener
+from docjobs.db import pool
+from docjobs.db.store import JobStore, NewJob
+
+logger = logging.getLogger(__name__)
+
+#: Options that only mean something inside one delivery, never stored with the job.
+_TRANSIENT_OPTIONS = frozenset({"traceback", "eta", "redis_message_id", "retries"})
+JOIN_POLL_SECONDS = 0.05
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode("utf-8")
+
+
+
+class PostgresBroker(FastHooks, dramatiq.Broker):  # type: ignore[misc]
+    """A Dramatiq broker over ``background_job``.
+
+    Args:
+        store: The job store.
+        middleware: Dramatiq middleware (``None`` for Dramatiq's defaults).
+        poll_interval_seconds: The longest a consumer sleeps without a wake-up.
+        lease_seconds: How long a claim lasts without a heartbeat.
+        max_retries: Retries recorded on rows whose actor sets none.
+        listen: Whether consumers LISTEN for doorbells (off behind PgBouncer).
+        self_trigger: The web app's wake-up client, or ``None`` for none.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        *,
+        middleware: list[dramatiq.Middleware] | None = None,
+        poll_interval_seconds: float = 1.0,
+        lease_seconds: float = 30.0,
+        max_retries: int = 3,
+        listen: bool = True,
+        self_trigger: SelfTrigger | None = None,
+        retention_completed_days: float = 7.0,
+        retention_failed_days: float = 30.0,
+    ) -> None:
+        super().__init__(middleware=middleware)
+        self.store = store
+        self.worker_id = uuid.uuid4().hex
+        self.poll_interval_seconds = poll_interval_seconds
+        self.lease_seconds = lease_seconds
+        self.max_retries = max_retries
+        self.retention_completed_days = retention_completed_days
+        self.retention_failed_days = retention_failed_days
+        self.queues: dict[str, None] = {}
+        self.self_trigger = self_trigger
+        self.doorbell = Doorbell(store) if listen else None
+        self._listener = Listener(store, self.wake) if listen else None
+        self._consumers: dict[str, set[PostgresConsumer]] = {}
+        self._consumers_lock = threading.Lock()
+        self.add_middleware(WorkerServices())
+
+    # Queues and consumers.
+
+    def declare_queue(self, queue_name: str) -> None:
+        if queue_name not in self.queues:
+            self.emit_before("declare_queue", queue_name)
+            self.queues[queue_name] = None
+            self.emit_after("declare_queue", queue_name)
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 30000) -> PostgresConsumer:
+        if queue_name not in self.queues:
+            raise QueueNotFound(queue_name)
+        if self._listener is not None:
+            self._listener.start()
+        return PostgresConsumer(self, queue_name, prefetch, timeout)
+
+    def register_consumer(self, consumer: PostgresConsumer) -> None:
+        """Make a consumer reachable by :meth:`wake`."""
+        with self._consumers_lock:
+            self._consumers.setdefault(consumer.queue_name, set()).add(consumer)
+
+    def unregister_consumer(self, consumer: PostgresConsumer) -> None:
+        """Forget a closed consumer."""
+        with self._consumers_lock:
+            self._consumers.get(consumer.queue_name, set()).discard(consumer)
+
+    def has_consumer(self, queue_name: str) -> bool:
+        """Whether this process consumes ``queue_name``."""
+        with self._consumers_lock:
+            return bool(self._consumers.get(queue_name))
+
+    def wake(self, queue_name: str | None = None) -> None:
+        """Wake this process's consumers of a queue (of every queue when ``None``)."""
+        with self._consumers_lock:
+            if queue_name is None:
+                consumers = [c for group in self._consumers.values() for c in group]
+            else:
+                consumers = list(self._consumers.get(queue_name, ()))
+        for consumer in consumers:
+            consumer.wakeup.set()
+
+    # Enqueue.
+
+    def enqueue(
+        self, message: Message[Any], *, delay: int | None = None, conn: psycopg.Connection[Any] | None = None
+    ) -> Message[Any]:
+        """Store a message as a PENDING job, or reschedule a failed attempt.
+
+        Args:
+            message: The message; its ``message_id`` is the job id, and a second
+                message with the same id is dropped (deduplication).
+            delay: Milliseconds before the job may start.
+            conn: Insert inside this connection's transaction; the job becomes
+                visible, and consumers are woken, only when it commits.
+
+        Raises:
+            QueueNotFound: The message's queue was never declared.
+            BrokerConnectionError: The database could not be reached.
+        """
+        if message.queue_name not in self.queues:
+            raise QueueNotFound(message.queue_name)
+        self.emit_before("enqueue", message, delay)
+        if isinstance(message, ClaimedMessage):
+            self._retry(message, delay or 0)
+        else:
+            job = self._new_job(message, delay)
+            try:
+                inserted = self.store.insert(job, conn=conn)
+                if conn is not None and inserted:
+                    self._wake_after_commit(conn, message)
+            except psycopg.OperationalError as exc:
+                raise BrokerConnectionError(str(exc)) from exc
+            if conn is None and inserted:
+                self._wake_everyone(message.queue_name, message.actor_name, message.message_id)
+            if not inserted:
+                logger.debug("Job %s already exists; nothing enqueued.", message.message_id)
+        self.emit_after("enqueue", message, delay)
+        return message
+
+    def enqueue_many(
+        self,
+        messages: Sequence[Message[Any]],
+        *,
+        delay: int | None = None,
+        conn: psycopg.Connection[Any] | None = None,
+        deduplicate: bool = True,
+    ) -> int:
+        """Store many messages in one statement.
+
+        Args:
+            deduplicate: ``False`` promises the ids are new (generated by docjobs);
+                without a delay the rows then go in through COPY, the fastest path.
+
+        Returns:
+            How many jobs were inserted; ids that already existed are skipped.
+        """
+        for message in messages:
+            if message.queue_name not in self.queues:
+                raise QueueNotFound(message.queue_name)
+            self.emit_before("enqueue", message, delay)
+        new_jobs = [self._new_job(m, delay) for m in messages]
+        try:
+            if deduplicate or delay:
+                inserted = self.store.insert_many(new_jobs, conn=conn)
+            else:
+                inserted = self.store.copy_in(new_jobs, conn=conn)
+            if conn is not None and inserted:
+                self._wake_after_commit(conn, messages[-1])
+        except psycopg.OperationalError as exc:
+            raise BrokerConnectionError(str(exc)) from exc
+        if conn is None and inserted:
+            for queue in {m.queue_name for m in messages}:
+                last = next(m for m in reversed(messages) if m.queue_name == queue)
+                self._wake_everyone(queue, last.actor_name, last.message_id)
+        for message in messages:
+            self.emit_after("enqueue", message, delay)
+        return inserted
+
+    def _new_job(self, message: Message[Any], delay: int | None) -> NewJob:
+        actor = self.actors.get(message.actor_name)
+        options = message.options
+        if options:
+            options = {k: v for k, v in options.items() if k not in _TRANSIENT_OPTIONS}
+        max_retries = options.get("max_retries")
+        if max_retries is None and actor is not None:
+            max_retries = actor.options.get("max_retries")
+        return NewJob(
+            id=message.message_id,
+            queue=message.queue_name,
+            actor=message.actor_name,
+            name=getattr(actor, "display_name", message.actor_name),
+            version=getattr(actor, "version", "1.0.0"),
+            payload=_json(message.kwargs),
+            args=_json(list(message.args)) if message.args else "[]",
+            options=_json(options) if options else "{}",
+            max_retries=self.max_retries if max_retries is None else int(max_retries),
+            priority=actor.priority if actor is not None else 0,
+            delay_ms=max(int(delay or 0), 0),
+        )
+
+    def _retry(self, message: ClaimedMessage, delay_ms: int) -> None:
+        error, trace = describe_failure(message)
+        options = {k: v for k, v in message.options.items() if k not in _TRANSIENT_OPTIONS}
+        try:
+            self.store.retry(
+                message.claim,
+                delay_ms=delay_ms,
+                retried=int(message.options.get("retries", 0)),
+                options=options,
+                error=error,
+                traceback=trace,
+            )
+        except psycopg.OperationalError as exc:
+            raise BrokerConnectionError(str(exc)) from exc
+        if delay_ms == 0:
+            self._wake_everyone(message.queue_name, message.actor_name, message.message_id)
+
+    def _wake_after_commit(self, conn: psycopg.Connection[Any], message: Message[Any]) -> None:
+        # NOTIFY inside the transaction is delivered at commit and dropped on rollback.
+        if self.doorbell is not None:
+            self.store.notify(message.queue_name, conn=conn)
+        pool.on_commit(
+            conn, lambda: self._wake_everyone(message.queue_name, message.actor_name, message.message_id)
+        )
+
+    def _wake_everyone(self, queue: str, actor: str, job_id: str) -> None:
+        if self.has_consumer(queue):
+            self.wake(queue)
+        elif self.self_trigger is not None:
+            self.self_trigger.wake(actor, job_id)
+        if self.doorbell is not None:
+            self.doorbell.ring(queue)
+
+    # Housekeeping Dramatiq expects of a broker.
+
+    def flush(self, queue_name: str) -> None:
+        self.store.delete_pending(queue_name)
+
+    def flush_all(self) -> None:
+        for queue_name in self.queues:
+            self.flush(queue_name)
+
+    def join(self, queue_name: str, *, timeout: int | None = None) -> None:
+        """Wait until ``queue_name`` has no PENDING or PROCESSING job.
+
+        Args:
+            timeout: Milliseconds to wait at most.
+
+        Raises:
+            QueueJoinTimeout: The queue was still busy at the deadline.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout / 1000
+        while self.store.count_unfinished(queue_name):
+            if deadline is not None and time.monotonic() >= deadline:
+                raise QueueJoinTimeout(queue_name)
+            time.sleep(JOIN_POLL_SECONDS)
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+        if self.doorbell is not None:
+            self.doorbell.close()
+        if self.self_trigger is not None:
+            self.self_trigger.close()
+
+    def get_declared_queues(self) -> set[str]:
+        return set(self.queues)
+
+    def get_declared_delay_queues(self) -> set[str]:
+        return set()

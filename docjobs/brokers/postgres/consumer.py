@@ -1,0 +1,195 @@
+"""The consumer of one queue in one process: batch claims, batched acks, fenced writes.
+
+Dramatiq calls :meth:`__next__` from the queue's consumer thread and ``ack``/``nack``
+from worker threads. Acks are only recorded in memory; the consumer thread writes
+them in the same statement that claims the next batch, so a busy worker costs one
+round trip per batch instead of one per job. Every write names the attempt it
+claimed (``attempts``), so an ack that arrives after the rescuer handed the job to
+someone else changes nothing.
+
+The thread sleeps on an event that the LISTEN thread, the self-trigger endpoint,
+worker threads (a slot freed up) and local enqueues set; the poll interval bounds
+the sleep, so a job whose wake-up was lost still starts within it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import dramatiq
+import psycopg
+from dramatiq import Message, MessageProxy
+from dramatiq.errors import BrokerConnectionError
+
+from docjobs.db.store import Claim, Row
+
+if TYPE_CHECKING:
+    from docjobs.brokers.postgres.broker import PostgresBroker
+
+logger = logging.getLogger(__name__)
+
+
+class ClaimedMessage(MessageProxy):  # type: ignore[misc]
+    """A message handed out by the Postgres consumer, with the attempt that holds it."""
+
+    def __init__(self, message: Message[Any], claim: Claim) -> None:
+        super().__init__(message)
+        self.claim = claim
+
+
+class PostgresConsumer(dramatiq.Consumer):  # type: ignore[misc]
+    """Claims jobs of one queue for one Dramatiq worker.
+
+    Args:
+        broker: The owning broker (store, worker id, lease and poll settings).
+        queue_name: The queue to consume.
+        prefetch: The most jobs this consumer holds at once.
+        timeout_ms: How long ``__next__`` waits before returning ``None``.
+    """
+
+    def __init__(self, broker: PostgresBroker, queue_name: str, prefetch: int, timeout_ms: int) -> None:
+        self.broker = broker
+        self.queue_name = queue_name
+        self.prefetch = prefetch
+        self.timeout = timeout_ms / 1000
+        self.wakeup = threading.Event()
+        self._buffer: deque[ClaimedMessage] = deque()
+        self._acked: list[Claim] = []
+        self._held = 0
+        self._more = False
+        self._next_poll = 0.0
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
+        broker.register_consumer(self)
+
+    def __next__(self) -> ClaimedMessage | None:
+        if self._buffer:
+            return self._buffer.popleft()
+        deadline = time.monotonic() + self.timeout
+        while True:
+            now = time.monotonic()
+            with self._lock:
+                acked, self._acked = self._acked, []
+                free = self.prefetch - self._held
+            wanted = free > 0 and (self.wakeup.is_set() or self._more or now >= self._next_poll)
+            if acked or wanted:
+                # Clear before looking, so a wake-up that lands during the claim is kept.
+                self.wakeup.clear()
+                limit = max(free, 0) if wanted else 0
+                rows = self._complete_and_claim(acked, limit)
+                if limit:
+                    self._more = len(rows) == limit
+                    self._next_poll = now + self.broker.poll_interval_seconds
+                if rows:
+                    with self._lock:
+                        self._held += len(rows)
+                    self._buffer.extend(self._to_message(row) for row in rows)
+                    return self._buffer.popleft()
+                continue
+            if free <= 0:
+                # Full: sleep until a worker thread acks (which sets the event).
+                self.wakeup.clear()
+                with self._lock:
+                    if self._acked:
+                        continue
+                until_next = deadline - now
+            else:
+                until_next = min(deadline, self._next_poll) - now
+            if deadline <= now:
+                return None
+            self.wakeup.wait(max(until_next, 0))
+
+    def ack(self, message: ClaimedMessage) -> None:
+        with self._lock:
+            self._acked.append(message.claim)
+            self._held -= 1
+        self.wakeup.set()
+
+    def nack(self, message: ClaimedMessage) -> None:
+        error, trace = describe_failure(message)
+        try:
+            self.broker.store.fail(message.claim, error=error, traceback=trace)
+        except psycopg.OperationalError as exc:
+            raise BrokerConnectionError(str(exc)) from exc
+        finally:
+            with self._lock:
+                self._held -= 1
+            self.wakeup.set()
+
+    def requeue(self, messages: Iterable[ClaimedMessage]) -> None:
+        messages = list(messages)
+        try:
+            self.broker.store.requeue(message.claim for message in messages)
+        except psycopg.OperationalError as exc:
+            raise BrokerConnectionError(str(exc)) from exc
+        with self._lock:
+            self._held -= len(messages)
+
+    def close(self) -> None:
+        self.broker.unregister_consumer(self)
+        try:
+            with self._lock:
+                acked, self._acked = self._acked, []
+            if acked:
+                self._complete_and_claim(acked, 0)
+            leftover = list(self._buffer)
+            self._buffer.clear()
+            if leftover:
+                self.requeue(leftover)
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _complete_and_claim(self, acked: list[Claim], limit: int) -> list[Row]:
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = self.broker.store.database.connect()
+            return self.broker.store.complete_and_claim(
+                self._conn,
+                queue=self.queue_name,
+                done=acked,
+                limit=limit,
+                worker=self.broker.worker_id,
+                lease_seconds=self.broker.lease_seconds,
+            )
+        except psycopg.OperationalError as exc:
+            # The acks are lost with the connection; the jobs stay PROCESSING until
+            # their lease expires and run again. At-least-once, never lost.
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            raise BrokerConnectionError(str(exc)) from exc
+
+    def _to_message(self, row: Row) -> ClaimedMessage:
+        options = dict(row["options"])
+        if row["retried"]:
+            # The row is the source of truth: rescues count as retries too.
+            options["retries"] = row["retried"]
+        message: Message[Any] = Message(
+            queue_name=self.queue_name,
+            actor_name=row["actor"],
+            args=tuple(row["args"]),
+            kwargs=row["payload"],
+            options=options,
+            message_id=row["id"],
+            message_timestamp=row["submitted_ms"],
+        )
+        return ClaimedMessage(message, Claim(row["id"], row["attempts"]))
+
+
+def describe_failure(message: MessageProxy) -> tuple[str | None, str | None]:
+    """The error line and traceback of a failed attempt, from what Dramatiq kept."""
+    exception: BaseException | None = getattr(message, "_exception", None)
+    trace = message.options.get("traceback")
+    if exception is None:
+        return None, trace
+    if trace is None:
+        trace = "".join(traceback.format_exception(exception))
+    return f"{type(exception).__name__}: {exception}", trace

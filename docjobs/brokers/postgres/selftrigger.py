@@ -1,0 +1,128 @@
+"""The self-trigger client: wakes the web app's consumer with a signed HTTP request.
+
+The reference service races each request against a 150 ms timer on the sender's
+path and forgets it; a lost request leaves the job PENDING forever. Here sending
+never touches the sender's path: :meth:`SelfTrigger.wake` records the newest job and
+returns, and one background thread posts at most one request per
+``min_interval_seconds``, naming the newest job. A burst of a thousand sends makes a
+handful of requests. Losing one costs nothing: consumers also listen for NOTIFY and
+poll, so the job still runs within the poll interval.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+import httpx
+
+from docjobs.brokers.postgres import signature
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MIN_INTERVAL_SECONDS = 0.1
+DEFAULT_TIMEOUT_SECONDS = 5.0
+#: A failing endpoint is reported at most this often.
+WARNING_INTERVAL_SECONDS = 60.0
+
+
+def request_path(actor: str, job_id: str) -> str:
+    """The endpoint path for a job, as in the reference: ``/api/jobs/<job id>/<row id>``."""
+    return f"/api/jobs/{actor}/{job_id}"
+
+
+def request_body(actor: str, job_id: str) -> bytes:
+    """The JSON body naming the job; the signature covers it."""
+    return json.dumps({"name": actor, "jobId": job_id}, separators=(",", ":")).encode("utf-8")
+
+
+class SelfTrigger:
+    """Sends coalesced, signed wake-up requests in the background.
+
+    Args:
+        base_url: ``NEXT_PRIVATE_INTERNAL_WEBAPP_URL`` (or the public URL), with any base path.
+        key: The signing secret.
+        min_interval_seconds: The least time between two requests.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        key: bytes,
+        *,
+        min_interval_seconds: float = DEFAULT_MIN_INTERVAL_SECONDS,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._key = key
+        self._min_interval = min_interval_seconds
+        self._timeout = timeout_seconds
+        self._pending: tuple[str, str] | None = None
+        self._lock = threading.Lock()
+        self._wakeup = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._last_warning = float("-inf")
+        self.sent = 0
+
+    def wake(self, actor: str, job_id: str) -> None:
+        """Ask for a request naming this job; returns at once."""
+        with self._lock:
+            self._pending = (actor, job_id)
+            if self._thread is None and not self._stopping:
+                self._thread = threading.Thread(target=self._run, name="docjobs-self-trigger", daemon=True)
+                self._thread.start()
+        self._wakeup.set()
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Send what is pending, then stop the thread; safe to call twice."""
+        with self._lock:
+            self._stopping = True
+            thread = self._thread
+        self._wakeup.set()
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=self._timeout, follow_redirects=False) as client:
+            while True:
+                self._wakeup.wait()
+                self._wakeup.clear()
+                with self._lock:
+                    pending, self._pending = self._pending, None
+                    stopping = self._stopping
+                if pending is not None:
+                    self._post(client, *pending)
+                if stopping:
+                    return
+                time.sleep(self._min_interval)
+
+    def _post(self, client: httpx.Client, actor: str, job_id: str) -> None:
+        body = request_body(actor, job_id)
+        timestamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            signature.JOB_ID_HEADER: job_id,
+            signature.TIMESTAMP_HEADER: str(timestamp),
+            signature.SIGNATURE_HEADER: signature.sign(self._key, timestamp, body),
+        }
+        url = self.base_url + request_path(actor, job_id)
+        try:
+            response = client.post(url, content=body, headers=headers)
+            self.sent += 1
+            if response.status_code >= 400:
+                self._warn("Self-trigger request to %s answered %d.", url, response.status_code)
+        except httpx.HTTPError as exc:
+            self._warn("Self-trigger request to %s failed: %s.", url, exc)
+
+    def _warn(self, message: str, *args: object) -> None:
+        # Consumers poll, so a failing endpoint delays jobs by at most the poll
+        # interval; say so once a minute rather than once per request.
+        now = time.monotonic()
+        if now - self._last_warning >= WARNING_INTERVAL_SECONDS:
+            self._last_warning = now
+            logger.warning(message, *args, extra={"action": "self_trigger_failed"})
+        else:
+            logger.debug(message, *args)

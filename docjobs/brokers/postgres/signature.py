@@ -1,0 +1,82 @@
+"""Signatures of self-trigger requests: HMAC-SHA256 over a timestamp and the body.
+
+The reference service encrypts a SHA-512 of the body with XChaCha20-Poly1305 and
+never looks at time, so a captured request can be replayed forever. docjobs signs
+``"<unix seconds>." + body`` with HMAC-SHA256, refuses timestamps outside a
+five-minute window, and remembers the signatures it accepted within that window
+so each request is honoured once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+#: Requests older or newer than this are refused.
+SIGNATURE_WINDOW_SECONDS = 300
+#: Most accepted signatures remembered; the oldest are forgotten first.
+REPLAY_CACHE_SIZE = 100_000
+
+TIMESTAMP_HEADER = "X-Job-Timestamp"
+SIGNATURE_HEADER = "X-Job-Signature"
+JOB_ID_HEADER = "X-Job-Id"
+_SCHEME = "v1="
+
+
+def sign(key: bytes, timestamp: int, body: bytes) -> str:
+    """The signature header value for ``body`` sent at ``timestamp``."""
+    digest = hmac.new(key, str(timestamp).encode("ascii") + b"." + body, hashlib.sha256).hexdigest()
+    return _SCHEME + digest
+
+
+class SignatureVerifier:
+    """Checks signed requests and refuses replays.
+
+    Args:
+        key: The shared secret.
+        clock: Returns the current Unix time in seconds (tests pass their own).
+    """
+
+    def __init__(self, key: bytes, *, clock: Callable[[], float] = time.time) -> None:
+        self._key = key
+        self._clock = clock
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def verify(self, timestamp_header: str | None, signature_header: str | None, body: bytes) -> str | None:
+        """Check a request.
+
+        Returns:
+            ``None`` when the request is genuine, fresh and seen for the first time;
+            otherwise the reason it is refused (for logs, never for the response).
+        """
+        if not timestamp_header or not signature_header:
+            return "missing signature headers"
+        try:
+            timestamp = int(timestamp_header)
+        except ValueError:
+            return "malformed timestamp"
+        now = self._clock()
+        if abs(now - timestamp) > SIGNATURE_WINDOW_SECONDS:
+            return "stale timestamp"
+        if not hmac.compare_digest(sign(self._key, timestamp, body), signature_header):
+            return "bad signature"
+        with self._lock:
+            self._forget_expired(now)
+            if signature_header in self._seen:
+                return "replayed request"
+            self._seen[signature_header] = timestamp
+            while len(self._seen) > REPLAY_CACHE_SIZE:
+                self._seen.popitem(last=False)
+        return None
+
+    def _forget_expired(self, now: float) -> None:
+        while self._seen:
+            signature, timestamp = next(iter(self._seen.items()))
+            if now - timestamp <= SIGNATURE_WINDOW_SECONDS:
+                break
+            del self._seen[signature]

@@ -1,0 +1,130 @@
+"""Doorbells between processes: a debounced NOTIFY sender and a LISTEN thread.
+
+NOTIFY is a doorbell, not a pipe: its payload is just the queue name, and the
+sender rings at most once per ``min_interval_seconds`` per process. A NOTIFY per
+enqueue would take Postgres' global notify lock at every commit; debounced, a burst
+costs a few notifications while the first one of an idle period still goes out at
+once (so idle latency stays low).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import psycopg
+
+from docjobs.db.store import JobStore
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DOORBELL_INTERVAL_SECONDS = 0.005
+LISTEN_TIMEOUT_SECONDS = 0.5
+RECONNECT_DELAY_SECONDS = 1.0
+
+
+class Doorbell:
+    """Sends ``NOTIFY docjobs_jobs, '<queue>'`` from a background thread, coalesced.
+
+    Args:
+        store: Where to send it.
+        min_interval_seconds: The least time between two rounds of notifications.
+    """
+
+    def __init__(self, store: JobStore, *, min_interval_seconds: float = DEFAULT_DOORBELL_INTERVAL_SECONDS) -> None:
+        self._store = store
+        self._min_interval = min_interval_seconds
+        self._pending: set[str] = set()
+        self._lock = threading.Lock()
+        self._wakeup = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def ring(self, queue: str) -> None:
+        """Ask for a notification of ``queue``; returns at once."""
+        with self._lock:
+            self._pending.add(queue)
+            if self._thread is None and not self._stopping:
+                self._thread = threading.Thread(target=self._run, name="docjobs-doorbell", daemon=True)
+                self._thread.start()
+        self._wakeup.set()
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Send what is pending, then stop; safe to call twice."""
+        with self._lock:
+            self._stopping = True
+            thread = self._thread
+        self._wakeup.set()
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            self._wakeup.wait()
+            self._wakeup.clear()
+            with self._lock:
+                queues, self._pending = self._pending, set()
+                stopping = self._stopping
+            for queue in queues:
+                try:
+                    self._store.notify(queue)
+                except psycopg.Error as exc:
+                    logger.debug("NOTIFY for queue %r failed: %s", queue, exc)
+            if stopping:
+                return
+            time.sleep(self._min_interval)
+
+
+class Listener:
+    """Holds one LISTEN connection per process and calls ``on_notify(queue)`` per doorbell.
+
+    After a reconnect it calls ``on_notify(None)``: notifications sent while it was
+    away are lost, so every consumer should look again.
+    """
+
+    def __init__(self, store: JobStore, on_notify: Callable[[str | None], None]) -> None:
+        self._store = store
+        self._on_notify = on_notify
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start listening; safe to call twice."""
+        with self._lock:
+            if self._thread is None:
+                self._stopping.clear()
+                self._thread = threading.Thread(target=self._run, name="docjobs-listener", daemon=True)
+                self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop listening; safe to call twice or before :meth:`start`."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        self._stopping.set()
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        reconnecting = False
+        while not self._stopping.is_set():
+            try:
+                with self._store.database.connect() as conn:
+                    self._store.listen(conn)
+                    if reconnecting:
+                        self._on_notify(None)
+                    reconnecting = False
+                    while not self._stopping.is_set():
+                        for notification in conn.notifies(timeout=LISTEN_TIMEOUT_SECONDS):
+                            self._on_notify(notification.payload)
+            except psycopg.Error as exc:
+                logger.warning(
+                    "The LISTEN connection failed (%s); reconnecting in %.0f s.",
+                    exc,
+                    RECONNECT_DELAY_SECONDS,
+                    extra={"action": "listener_reconnect"},
+                )
+                reconnecting = True
+                self._stopping.wait(RECONNECT_DELAY_SECONDS)

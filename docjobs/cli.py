@@ -1,0 +1,177 @@
+"""``docjobs migrate|web|worker|trigger|demo``.
+
+Every flag has an environment variable (shown in ``--help``); a flag given on the
+command line wins. A bad setting stops the command with one line naming it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from docjobs import errors
+from docjobs import logging as docjobs_logging
+from docjobs.settings import Settings
+
+#: Exit code for bad settings or arguments (argparse uses it too).
+EXIT_USAGE = 2
+DEFAULT_ACTOR_MODULES = ("docjobs.actors",)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        code: int = args.run(args)
+    except (errors.SettingsError, errors.PayloadError, errors.ActorNotFound, errors.MigrationError) as exc:
+        print(f"docjobs: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except errors.NotSupportedError as exc:
+        print(f"docjobs: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="docjobs", description="Background jobs of a document-signing service, on Dramatiq."
+    )
+    commands = parser.add_subparsers(title="commands")
+
+    migrate = commands.add_parser("migrate", help="apply database migrations (safe to run concurrently)")
+    migrate.set_defaults(run=_migrate)
+
+    web = commands.add_parser("web", help="serve the web app, with an embedded worker by default")
+    web.add_argument("--actors", nargs="*", default=[], metavar="MODULE", help="your modules of actors to load")
+    web.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0)")
+    web.add_argument("--port", type=int, help="port to listen on [PORT, default 3000]")
+    web.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="serve only; run jobs in separate workers [NEXT_PRIVATE_JOBS_EMBEDDED_WORKER=false]",
+    )
+    web.add_argument(
+        "--concurrency", type=int, help="embedded worker threads [NEXT_PRIVATE_JOBS_CONCURRENCY, default 8]"
+    )
+    web.set_defaults(run=_web)
+
+    worker = commands.add_parser(
+        "worker", help="run a Dramatiq worker for docjobs' actors and yours (wraps the dramatiq command)"
+    )
+    worker.add_argument("modules", nargs="*", metavar="MODULE", help="your modules of actors to load")
+    worker.add_argument("--processes", "-p", type=int, default=1, help="worker processes (default 1)")
+    worker.add_argument(
+        "--threads", "-t", type=int, help="threads per process [NEXT_PRIVATE_JOBS_CONCURRENCY, default 8]"
+    )
+    worker.add_argument("--queues", "-Q", nargs="*", help="only consume these queues")
+    worker.set_defaults(run=_worker)
+
+    trigger = commands.add_parser("trigger", help="enqueue one job")
+    trigger.add_argument("job_id", metavar="JOB_ID", help="the job id, e.g. internal.seal-document")
+    trigger.add_argument("payload", metavar="JSON", help="the camelCase payload, a JSON object")
+    trigger.add_argument("--delay", type=float, metavar="SECONDS", help="start no sooner than this")
+    trigger.add_argument("--id", help="deduplication key: a second trigger with the same id enqueues nothing")
+    trigger.add_argument("--actors", nargs="*", default=[], metavar="MODULE", help="your modules of actors")
+    trigger.set_defaults(run=_trigger)
+
+    demo = commands.add_parser("demo", help="run the demo: PostgreSQL, web app, worker and a few jobs")
+    demo.add_argument("--once", action="store_true", help="run the demo jobs to completion, then exit")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def load_actor_modules(modules: Sequence[str]) -> None:
+    """Import docjobs' actors and the given modules (each declares its actors)."""
+    for name in (*DEFAULT_ACTOR_MODULES, *modules):
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise errors.SettingsError(f"cannot import actor module {name!r}: {exc}") from exc
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from docjobs.db.migrate import migrate
+
+    docjobs_logging.configure()
+    settings = Settings.from_environ()
+    if settings.database_url is None:
+        raise errors.SettingsError("NEXT_PRIVATE_DATABASE_URL is required to migrate")
+    applied = migrate(settings.database_url)
+    print(f"docjobs: {len(applied)} migration(s) applied" if applied else "docjobs: schema is up to date")
+    return 0
+
+
+def _web(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from docjobs import runtime
+    from docjobs.web.app import create_app
+
+    settings = Settings.from_environ()
+    changes: dict[str, object] = {}
+    if args.port is not None:
+        changes["port"] = args.port
+    if args.concurrency is not None:
+        changes["concurrency"] = args.concurrency
+    if args.no_worker:
+        changes["embedded_worker"] = False
+    settings = settings.replace(**changes) if changes else settings
+    docjobs_logging.configure(settings.log_level)
+    current = runtime.configure(settings)
+    load_actor_modules(args.actors)
+    app = create_app(current)
+    uvicorn.run(app, host=args.host, port=settings.port, log_config=None, access_log=False)
+    current.close()
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    settings = Settings.from_environ()  # fail here, with one line, rather than in each process
+    threads = args.threads if args.threads is not None else settings.concurrency
+    command = [
+        sys.executable, "-m", "dramatiq", "docjobs.runtime:broker", *DEFAULT_ACTOR_MODULES, *args.modules,
+        "--processes", str(args.processes), "--threads", str(threads),
+    ]
+    if args.queues:
+        command += ["--queues", *args.queues]
+    sys.stdout.flush()
+    os.execv(sys.executable, command)
+    return 0  # not reached
+
+
+def _trigger(args: argparse.Namespace) -> int:
+    from docjobs import jobs, runtime
+
+    try:
+        payload = json.loads(args.payload)
+    except ValueError as exc:
+        raise errors.PayloadError(f"{args.job_id}: the payload is not valid JSON: {exc}", job_id=args.job_id) from None
+    docjobs_logging.configure("WARNING")
+    current = runtime.configure()
+    try:
+        load_actor_modules(args.actors)
+        message = jobs.trigger(args.job_id, payload, id=args.id, delay=args.delay)
+        print(message.message_id)
+    finally:
+        current.close()
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from docjobs.demo.run import run_demo
+
+    return run_demo(once=args.once)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+-- Every query docjobs runs, one block each: a "-- name --" line, a description
+-- line, then the query with %(param)s parameters. Names are entity first, so
+-- related queries sort together. Only docjobs.db.store reads them.
+
+-- job_insert --
+-- Insert one job; fails with a unique violation when its id exists (the fast path).
+INSERT INTO background_job
+    (id, queue, actor, name, version, payload, args, options, max_retries, priority, run_at)
+VALUES
+    (%(id)s, %(queue)s, %(actor)s, %(name)s, %(version)s, %(payload)s::jsonb, %(args)s::jsonb,
+     %(options)s::jsonb, %(max_retries)s, %(priority)s, now() + %(delay_ms)s * interval '1 millisecond');
+
+-- job_insert_unless_exists --
+-- Insert one job unless a job with that id exists; returns the id when inserted.
+INSERT INTO background_job
+    (id, queue, actor, name, version, payload, args, options, max_retries, priority, run_at)
+VALUES
+    (%(id)s, %(queue)s, %(actor)s, %(name)s, %(version)s, %(payload)s::jsonb, %(args)s::jsonb,
+     %(options)s::jsonb, %(max_retries)s, %(priority)s, now() + %(delay_ms)s * interval '1 millisecond')
+ON CONFLICT (id) DO NOTHING
+RETURNING id;
+
+-- job_insert_many --
+-- Insert many jobs in one statement, skipping ids that exist; returns the inserted ids.
+INSERT INTO background_job
+    (id, queue, actor, name, version, payload, args, options, max_retries, priority, run_at)
+SELECT id, queue, actor, name, version, payload::jsonb, args::jsonb, options::jsonb, max_retries,
+       priority, now() + delay_ms * interval '1 millisecond'
+FROM unnest(%(ids)s::text[], %(queues)s::text[], %(actors)s::text[], %(names)s::text[],
+            %(versions)s::text[], %(payloads)s::text[], %(args)s::text[], %(options)s::text[],
+            %(max_retries)s::int[], %(priorities)s::int[], %(delays_ms)s::bigint[])
+    AS job(id, queue, actor, name, version, payload, args, options, max_retries, priority, delay_ms)
+ON CONFLICT (id) DO NOTHING
+RETURNING id;
+
+-- job_copy_in --
+-- Bulk-load new jobs (fresh ids, no delay: run_at defaults to now).
+COPY background_job (id, queue, actor, name, version, payload, args, options, max_retries, priority)
+FROM STDIN;
+
+-- job_complete_and_claim --
+-- Mark acked jobs COMPLETED (only the attempt that was claimed) and claim up to %(limit)s due jobs.
+WITH completed AS (
+    UPDATE background_job AS job
+    SET status = 'COMPLETED', completed_at = now(), updated_at = now(), locked_by = NULL,
+        lease_until = NULL
+    FROM unnest(%(done_ids)s::text[], %(done_attempts)s::int[]) AS done(id, attempts)
+    WHERE job.id = done.id AND job.attempts = done.attempts AND job.status = 'PROCESSING'
+    RETURNING job.id
+), next AS (
+    SELECT id FROM background_job
+    WHERE queue = %(queue)s AND status = 'PENDING' AND run_at <= now()
+      AND NOT EXISTS (SELECT 1 FROM queue_state WHERE queue_state.queue = %(queue)s AND paused)
+    ORDER BY priority, run_at, seq
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE background_job AS job
+SET status = 'PROCESSING', attempts = job.attempts + 1, locked_by = %(worker)s, started_at = now(),
+    lease_until = now() + %(lease_seconds)s * interval '1 second', updated_at = now(),
+    last_retried_at = CASE WHEN job.retried > 0 THEN now() ELSE job.last_retried_at END
+FROM next
+WHERE job.id = next.id
+RETURNING job.id, job.actor, job.args, job.payload, job.options, job.retried, job.attempts,
+          job.priority, job.seq, (extract(epoch FROM job.submitted_at) * 1000)::bigint AS submitted_ms;
+
+-- job_retry --
+-- Put a failed attempt back to PENDING after a backoff, if that attempt still holds the job.
+UPDATE background_job
+SET status = 'PENDING', run_at = now() + %(delay_ms)s * interval '1 millisecond',
+    retried = %(retried)s, options = %(options)s::jsonb, last_error = %(error)s,
+    last_traceback = %(traceback)s, locked_by = NULL, lease_until = NULL, updated_at = now()
+WHERE id = %(id)s AND attempts = %(attempts)s AND status = 'PROCESSING'
+RETURNING id;
+
+-- job_fail --
+-- Mark a job FAILED with its error, if the failing attempt still holds it.
+UPDATE background_job
+SET status = 'FAILED', completed_at = now(), last_error = %(error)s,
+    last_traceback = %(traceback)s, locked_by = NULL, lease_until = NULL, updated_at = now()
+WHERE id = %(id)s AND attempts = %(attempts)s AND status = 'PROCESSING'
+RETURNING id;
+
+-- job_requeue --
+-- Give claimed but unprocessed jobs back (worker shutdown), without counting a retry.
+UPDATE background_job AS job
+SET status = 'PENDING', locked_by = NULL, lease_until = NULL, updated_at = now()
+FROM unnest(%(ids)s::text[], %(attempts)s::int[]) AS given(id, attempts)
+WHERE job.id = given.id AND job.attempts = given.attempts AND job.status = 'PROCESSING';
+
+-- job_rescue_expired --
+-- Return jobs whose worker stopped heartbeating to PENDING, or FAIL them when out of retries.
+UPDATE background_job
+SET status = CASE WHEN retried >= max_retries THEN 'FAILED' ELSE 'PENDING' END,
+    completed_at = CASE WHEN retried >= max_retries THEN now() END,
+    retried = retried + 1,
+    run_at = now(),
+    last_error = 'Worker ' || coalesce(locked_by, '?')
+                 || ' stopped heartbeating while running this job (lease expired)',
+    last_traceback = NULL, locked_by = NULL, lease_until = NULL, updated_at = now()
+WHERE status = 'PROCESSING' AND lease_until < coalesce(%(now)s, now())
+RETURNING id, actor, queue, status;
+
+-- job_delete_finished --
+-- Delete up to %(limit)s finished jobs past their retention; returns how many went.
+WITH doomed AS (
+    SELECT id FROM background_job
+    WHERE (status IN ('COMPLETED', 'CANCELLED')
+           AND completed_at < coalesce(%(now)s, now()) - %(completed_days)s * interval '1 day')
+       OR (status = 'FAILED'
+           AND completed_at < coalesce(%(now)s, now()) - %(failed_days)s * interval '1 day')
+    LIMIT %(limit)s
+)
+DELETE FROM background_job WHERE id IN (SELECT id FROM doomed);
+
+-- job_find --
+-- One job's actor and status, to tell a self-request for a real job from a made-up one.
+SELECT actor, status FROM background_job WHERE id = %(id)s;
+
+-- job_get --
+-- One job row, every column.
+SELECT * FROM background_job WHERE id = %(id)s;
+
+-- job_get_many --
+-- Progress columns of several jobs.
+SELECT id, actor, status, attempts, retried, last_error, submitted_at, started_at, completed_at
+FROM background_job WHERE id = ANY(%(ids)s::text[]);
+
+-- queue_notify --
+-- Ring the doorbell of a queue's listening consumers (delivered at commit).
+SELECT pg_notify('docjobs_jobs', %(queue)s);
+
+-- queue_count_unfinished --
+-- How many jobs of a queue are PENDING or PROCESSING.
+SELECT count(*) AS unfinished FROM background_job
+WHERE queue = %(queue)s AND status IN ('PENDING', 'PROCESSING');
+
+-- queue_delete_pending --
+-- Drop a queue's PENDING jobs.
+DELETE FROM background_job WHERE queue = %(queue)s AND status = 'PENDING';
+
+-- queue_listen --
+-- Subscribe this connection to queue doorbells.
+LISTEN docjobs_jobs;
+
+-- worker_heartbeat --
+-- Record that a worker is alive and extend the leases of the jobs it holds.
+WITH beat AS (
+    INSERT INTO worker (id, hostname, pid, queues, concurrency)
+    VALUES (%(worker)s, %(hostname)s, %(pid)s, %(queues)s, %(concurrency)s)
+    ON CONFLICT (id) DO UPDATE
+    SET heartbeat_at = now(), queues = EXCLUDED.queues, concurrency = EXCLUDED.concurrency
+    RETURNING id
+)
+UPDATE background_job
+SET lease_until = now() + %(lease_seconds)s * interval '1 second'
+WHERE locked_by = (SELECT id FROM beat) AND status = 'PROCESSING';
+
+-- worker_delete --
+-- Forget a worker that stopped cleanly.
+DELETE FROM worker WHERE id = %(worker)s;
+
+-- worker_delete_stale --
+-- Forget workers silent for longer than %(stale_seconds)s.
+DELETE FROM worker WHERE heartbeat_at < coalesce(%(now)s, now()) - %(stale_seconds)s * interval '1 second';
+
+-- health_ping --
+-- Answer if the database does.
+SELECT 1 AS ok;
+
+-- maintenance_try_lock --
+-- Become this round's maintainer (transaction-scoped advisory lock) unless another process is.
+SELECT pg_try_advisory_xact_lock(%(key)s) AS locked;
+
+-- task_get_or_create --
+-- Find a job's task by id, creating it PENDING on first use.
+WITH inserted AS (
+    INSERT INTO background_job_task (id, job_id, name)
+    VALUES (%(id)s, %(job_id)s, %(name)s)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING status, result, retried
+)
+SELECT status, result, retried FROM inserted
+UNION ALL
+SELECT status, result, retried FROM background_job_task
+WHERE id = %(id)s AND NOT EXISTS (SELECT 1 FROM inserted);
+
+-- task_complete --
+-- Store a task's result and mark it COMPLETED.
+UPDATE background_job_task
+SET status = 'COMPLETED', result = %(result)s::jsonb, completed_at = now(), updated_at = now()
+WHERE id = %(id)s;
+
+-- task_record_failure --
+-- Count a failed run of a task.
+UPDATE background_job_task SET retried = retried + 1, updated_at = now() WHERE id = %(id)s;
+
+-- migration_lock --
+-- Serialise migrations across processes for the life of this session.
+SELECT pg_advisory_lock(%(key)s);
+
+-- migration_unlock --
+-- Let the next migrating process in.
+SELECT pg_advisory_unlock(%(key)s);
+
+-- migration_create_table --
+-- The ledger of applied migrations.
+CREATE TABLE IF NOT EXISTS docjobs_migration (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    checksum   text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- migration_list_applied --
+-- Every applied migration.
+SELECT version, name, checksum FROM docjobs_migration ORDER BY version;
+
+-- migration_record --
+-- Record an applied migration.
+INSERT INTO docjobs_migration (version, name, checksum) VALUES (%(version)s, %(name)s, %(checksum)s);

@@ -1,0 +1,70 @@
+"""Load the named SQL blocks of ``queries.sql`` and the migration files."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import LiteralString, cast
+
+_BLOCK_NAME = re.compile(r"^-- ([a-z_]+) --$", re.MULTILINE)
+_MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+def parse_queries(text: str) -> dict[str, LiteralString]:
+    """Split a queries file into ``{name: query}``.
+
+    Args:
+        text: Blocks of a ``-- name --`` line, a ``--`` description line, then SQL.
+
+    Returns:
+        The queries by name, without their comment lines or trailing semicolon.
+
+    Raises:
+        ValueError: A name appears twice.
+    """
+    queries: dict[str, LiteralString] = {}
+    pieces = _BLOCK_NAME.split(text)
+    for name, body in zip(pieces[1::2], pieces[2::2], strict=True):
+        if name in queries:
+            raise ValueError(f"query {name!r} is defined twice")
+        lines = [line for line in body.strip().splitlines() if not line.startswith("--")]
+        queries[name] = cast(LiteralString, "\n".join(lines).strip().rstrip(";"))
+    return queries
+
+
+@functools.cache
+def queries() -> dict[str, LiteralString]:
+    """Every query of ``docjobs/db/queries.sql``, parsed once."""
+    return parse_queries(resources.files("docjobs.db").joinpath("queries.sql").read_text("utf-8"))
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One migration file: ``migrations/NNNN_name.sql``."""
+
+    version: int
+    name: str
+    sql: str = field(repr=False)
+
+    @property
+    def checksum(self) -> str:
+        """SHA-256 of the file, to notice an applied migration edited afterwards."""
+        return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
+
+
+def migrations() -> list[Migration]:
+    """The migration files in version order."""
+    found = []
+    for entry in resources.files("docjobs.db").joinpath("migrations").iterdir():
+        match = _MIGRATION_FILE.match(entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], entry.read_text("utf-8")))
+    return sorted(found, key=lambda migration: migration.version)
+
+
+def schema() -> str:
+    """The complete current schema (``schema.sql``)."""
+    return resources.files("docjobs.db").joinpath("schema.sql").read_text("utf-8")

@@ -1,0 +1,344 @@
+"""The job store: the only code that runs docjobs' queries.
+
+Brokers, the scheduler and the board call these methods; none of them holds SQL.
+Methods that take ``conn`` run on it (inside the caller's transaction when there is
+one); the others borrow a pooled autocommit connection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from docjobs.db import sql
+from docjobs.db.pool import Database
+
+#: pg_try_advisory_xact_lock key of the maintenance round ("docjobs" in ASCII).
+MAINTENANCE_LOCK_KEY = 0x646F636A6F6273
+#: Most finished jobs one retention pass deletes, so a pass stays short.
+RETENTION_BATCH = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job row about to be inserted. JSON columns are already encoded."""
+
+    id: str
+    queue: str
+    actor: str
+    name: str
+    version: str
+    payload: str
+    args: str
+    options: str
+    max_retries: int
+    priority: int
+    delay_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A held attempt: only this (id, attempts) pair may ack, nack or retry the job."""
+
+    id: str
+    attempts: int
+
+
+Row = dict[str, Any]
+
+
+class JobStore:
+    """Reads and writes ``background_job`` and its companion tables.
+
+    Args:
+        database: Where the tables live.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._q = sql.queries()
+
+    # Enqueue.
+
+    def insert(self, job: NewJob, *, conn: psycopg.Connection[Any] | None = None) -> bool:
+        """Insert a job; ``False`` when a job with its id already exists."""
+        params = _job_params(job)
+        if conn is not None:
+            # A failed statement would abort the caller's transaction: skip duplicates instead.
+            return conn.execute(self._q["job_insert_unless_exists"], params).fetchone() is not None
+        try:
+            with self.database.connection() as pooled:
+                pooled.execute(self._q["job_insert"], params)
+        except psycopg.errors.UniqueViolation:
+            return False
+        return True
+
+    def insert_many(self, jobs: Sequence[NewJob], *, conn: psycopg.Connection[Any] | None = None) -> int:
+        """Insert jobs in one statement; returns how many were new (existing ids are skipped)."""
+        params = {
+            "ids": [job.id for job in jobs],
+            "queues": [job.queue for job in jobs],
+            "actors": [job.actor for job in jobs],
+            "names": [job.name for job in jobs],
+            "versions": [job.version for job in jobs],
+            "payloads": [job.payload for job in jobs],
+            "args": [job.args for job in jobs],
+            "options": [job.options for job in jobs],
+            "max_retries": [job.max_retries for job in jobs],
+            "priorities": [job.priority for job in jobs],
+            "delays_ms": [job.delay_ms for job in jobs],
+        }
+        if conn is not None:
+            return len(conn.execute(self._q["job_insert_many"], params).fetchall())
+        with self.database.connection() as pooled:
+            return len(pooled.execute(self._q["job_insert_many"], params).fetchall())
+
+    def copy_in(self, jobs: Sequence[NewJob], *, conn: psycopg.Connection[Any] | None = None) -> int:
+        """Insert jobs with new ids and no delay through COPY; returns how many.
+
+        COPY cannot skip existing ids: a duplicate fails the whole batch, so only
+        ids docjobs generated may come this way.
+        """
+        if conn is not None:
+            return self._copy_in(conn, jobs)
+        with self.database.connection() as pooled, pooled.transaction():
+            return self._copy_in(pooled, jobs)
+
+    def _copy_in(self, conn: psycopg.Connection[Any], jobs: Sequence[NewJob]) -> int:
+        with conn.cursor() as cursor, cursor.copy(self._q["job_copy_in"]) as copy:
+            for job in jobs:
+                copy.write_row(
+                    (job.id, job.queue, job.actor, job.name, job.version, job.payload, job.args,
+                     job.options, job.max_retries, job.priority)
+                )
+        return len(jobs)
+
+    def notify(self, queue: str, *, conn: psycopg.Connection[Any] | None = None) -> None:
+        """Ring a queue's doorbell; inside a transaction it rings at commit, never on rollback."""
+        if conn is not None:
+            conn.execute(self._q["queue_notify"], {"queue": queue})
+            return
+        with self.database.connection() as pooled:
+            pooled.execute(self._q["queue_notify"], {"queue": queue})
+
+    def listen(self, conn: psycopg.Connection[Any]) -> None:
+        """Subscribe a dedicated connection to queue doorbells."""
+        conn.execute(self._q["queue_listen"])
+
+    def count_unfinished(self, queue: str) -> int:
+        """How many jobs of ``queue`` are PENDING or PROCESSING."""
+        with self.database.connection() as conn:
+            row = conn.execute(self._q["queue_count_unfinished"], {"queue": queue}).fetchone()
+        return int(row["unfinished"]) if row else 0
+
+    def delete_pending(self, queue: str) -> None:
+        """Drop the PENDING jobs of ``queue``."""
+        with self.database.connection() as conn:
+            conn.execute(self._q["queue_delete_pending"], {"queue": queue})
+
+    # Consume.
+
+    def complete_and_claim(
+        self,
+        conn: psycopg.Connection[Any],
+        *,
+        queue: str,
+        done: Sequence[Claim],
+        limit: int,
+        worker: str,
+        lease_seconds: float,
+    ) -> list[Row]:
+        """Complete acked claims and claim up to ``limit`` due jobs, in one statement.
+
+        Returns:
+            The claimed rows in queue order.
+        """
+        rows = conn.execute(
+            self._q["job_complete_and_claim"],
+            {
+                "done_ids": [claim.id for claim in done],
+                "done_attempts": [claim.attempts for claim in done],
+                "queue": queue,
+                "limit": limit,
+                "worker": worker,
+                "lease_seconds": lease_seconds,
+            },
+        ).fetchall()
+        # UPDATE ... RETURNING does not keep the claim's order.
+        rows.sort(key=lambda row: (row["priority"], row["seq"]))
+        return rows
+
+    def retry(
+        self,
+        claim: Claim,
+        *,
+        delay_ms: int,
+        retried: int,
+        options: dict[str, Any],
+        error: str | None,
+        traceback: str | None,
+    ) -> bool:
+        """Schedule another attempt; ``False`` when ``claim`` no longer holds the job."""
+        with self.database.connection() as conn:
+            row = conn.execute(
+                self._q["job_retry"],
+                {
+                    "id": claim.id,
+                    "attempts": claim.attempts,
+                    "delay_ms": delay_ms,
+                    "retried": retried,
+                    "options": json.dumps(options),
+                    "error": error,
+                    "traceback": traceback,
+                },
+            ).fetchone()
+        return row is not None
+
+    def fail(self, claim: Claim, *, error: str | None, traceback: str | None) -> bool:
+        """Mark the job FAILED; ``False`` when ``claim`` no longer holds the job."""
+        with self.database.connection() as conn:
+            row = conn.execute(
+                self._q["job_fail"],
+                {
+                    "id": claim.id,
+                    "attempts": claim.attempts,
+                    "error": error,
+                    "traceback": traceback,
+                },
+            ).fetchone()
+        return row is not None
+
+    def requeue(self, claims: Iterable[Claim]) -> None:
+        """Give claimed, unprocessed jobs back to the queue."""
+        claims = list(claims)
+        if not claims:
+            return
+        with self.database.connection() as conn:
+            conn.execute(
+                self._q["job_requeue"],
+                {"ids": [claim.id for claim in claims], "attempts": [claim.attempts for claim in claims]},
+            )
+
+    # Liveness and maintenance.
+
+    def heartbeat(
+        self, *, worker: str, queues: Sequence[str], concurrency: int, lease_seconds: float
+    ) -> None:
+        """Record the worker as alive and extend the leases of the jobs it holds."""
+        with self.database.connection() as conn:
+            conn.execute(
+                self._q["worker_heartbeat"],
+                {
+                    "worker": worker,
+                    "hostname": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "queues": list(queues),
+                    "concurrency": concurrency,
+                    "lease_seconds": lease_seconds,
+                },
+            )
+
+    def delete_worker(self, worker: str) -> None:
+        """Forget a worker that stopped cleanly."""
+        with self.database.connection() as conn:
+            conn.execute(self._q["worker_delete"], {"worker": worker})
+
+    def maintain(
+        self,
+        *,
+        stale_worker_seconds: float,
+        completed_days: float,
+        failed_days: float,
+        now: datetime | None = None,
+    ) -> list[Row] | None:
+        """Run one maintenance round unless another process is running one.
+
+        Rescues jobs whose lease expired, forgets silent workers and deletes finished
+        jobs past retention, in one transaction under an advisory lock.
+
+        Returns:
+            The rescued jobs, or ``None`` when another process holds the round.
+        """
+        with self.database.connection() as conn, conn.transaction():
+            if not conn.execute(self._q["maintenance_try_lock"], {"key": MAINTENANCE_LOCK_KEY}).fetchone()[
+                "locked"
+            ]:
+                return None
+            rescued = conn.execute(self._q["job_rescue_expired"], {"now": now}).fetchall()
+            conn.execute(self._q["worker_delete_stale"], {"now": now, "stale_seconds": stale_worker_seconds})
+            conn.execute(
+                self._q["job_delete_finished"],
+                {"now": now, "completed_days": completed_days, "failed_days": failed_days, "limit": RETENTION_BATCH},
+            )
+            return rescued
+
+    # Lookups.
+
+    def ping(self) -> None:
+        """Raise unless the database answers."""
+        with self.database.connection() as conn:
+            conn.execute(self._q["health_ping"])
+
+    def find(self, job_id: str) -> Row | None:
+        """A job's actor and status, or ``None``."""
+        with self.database.connection() as conn:
+            return conn.execute(self._q["job_find"], {"id": job_id}).fetchone()
+
+    def get(self, job_id: str) -> Row | None:
+        """A whole job row, or ``None``."""
+        with self.database.connection() as conn:
+            return conn.execute(self._q["job_get"], {"id": job_id}).fetchone()
+
+    def get_many(self, job_ids: Sequence[str]) -> list[Row]:
+        """Progress columns (status, attempts, times) of several jobs."""
+        with self.database.connection() as conn:
+            return conn.execute(self._q["job_get_many"], {"ids": list(job_ids)}).fetchall()
+
+    # Tasks.
+
+    def task_get_or_create(self, *, task_id: str, job_id: str, name: str) -> Row:
+        """A task's status, result and failure count, creating it on first use."""
+        with self.database.connection() as conn:
+            row = conn.execute(
+                self._q["task_get_or_create"], {"id": task_id, "job_id": job_id, "name": name}
+            ).fetchone()
+        assert row is not None  # the statement inserts or finds the row
+        return row
+
+    def task_complete(self, task_id: str, result_json: str) -> None:
+        """Store a task's JSON result."""
+        with self.database.connection() as conn:
+            conn.execute(self._q["task_complete"], {"id": task_id, "result": result_json})
+
+    def task_record_failure(self, task_id: str) -> None:
+        """Count a failed run of a task."""
+        with self.database.connection() as conn:
+            conn.execute(self._q["task_record_failure"], {"id": task_id})
+
+
+def _job_params(job: NewJob) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "queue": job.queue,
+        "actor": job.actor,
+        "name": job.name,
+        "version": job.version,
+        "payload": job.payload,
+        "args": job.args,
+        "options": job.options,
+        "max_retries": job.max_retries,
+        "priority": job.priority,
+        "delay_ms": job.delay_ms,
+    }
+
+
+def row_id(row: Row) -> str:
+    """The ``id`` column of a row."""
+    return str(row["id"])

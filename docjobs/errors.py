@@ -1,0 +1,66 @@
+"""The exceptions docjobs raises.
+
+Every error derives from :class:`DocjobsError`. Where a caller would naturally
+catch a builtin, the error also inherits it (a bad setting is a ``ValueError``).
+An exception's docstring is its default message.
+"""
+
+from __future__ import annotations
+
+
+class DocjobsError(Exception):
+    """A docjobs error occurred."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+
+class SettingsError(DocjobsError, ValueError):
+    """A setting read from the environment is missing or invalid."""
+
+
+class PayloadError(DocjobsError, ValueError):
+    """A job payload does not match the job's payload model.
+
+    Attributes:
+        job_id: The job (actor) the payload was meant for.
+        field: The dotted camelCase path of the first offending field, or ``None``
+            when the payload as a whole is wrong (not an object, say).
+    """
+
+    def __init__(self, message: str, *, job_id: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.field = field
+
+
+class ActorNotFound(DocjobsError, LookupError):
+    """No actor is registered under that job id."""
+
+
+class NotSupportedError(DocjobsError):
+    """The configured provider does not support this operation."""
+
+
+class MigrationError(DocjobsError):
+    """A database migration could not be applied."""
+
+
+class BrokerError(DocjobsError):
+    """The job broker failed."""
+
+
+class TaskError(DocjobsError):
+    """A memoised task of a job failed."""
+
+
+class TaskOutsideJob(TaskError, RuntimeError):
+    """run_task() was called outside a running job."""
+
+
+class TaskExceededRetries(TaskError):
+    """The task exceeded its retries; the job fails without further attempts."""
+
+
+class ServiceError(DocjobsError, RuntimeError):
+    """A server process (PostgreSQL, Redis) could not be started."""

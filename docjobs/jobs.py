@@ -1,0 +1,152 @@
+"""Send jobs by job id, whatever the provider.
+
+    from docjobs import jobs
+    jobs.trigger("internal.seal-document", {"documentId": 73})
+
+    with db.transaction() as conn:          # local provider: the job commits with your data
+        ...
+        jobs.trigger("send.signing.requested.email", {...}, conn=conn)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import dramatiq
+import psycopg
+
+from docjobs import errors, registry, runtime
+from docjobs.ids import new_job_id, new_job_ids
+
+Delay = float | timedelta | None
+
+
+def trigger(
+    job_id: str,
+    payload: Mapping[str, Any],
+    *,
+    conn: psycopg.Connection[Any] | None = None,
+    id: str | None = None,  # noqa: A002 - the reference API's name
+    delay: Delay = None,
+) -> dramatiq.Message[Any]:
+    """Enqueue one job.
+
+    Args:
+        job_id: The actor name (``internal.seal-document``).
+        payload: The camelCase payload; it is validated before anything is written.
+        conn: Enqueue inside this connection's open transaction (local provider):
+            a rollback enqueues nothing, and consumers are woken after the commit.
+        id: A deduplication key used as the job id: a second trigger with the same
+            id enqueues nothing while the first job's row exists.
+        delay: Seconds (or a timedelta) before the job may start.
+
+    Returns:
+        The enqueued message; its ``message_id`` is the job id.
+
+    Raises:
+        errors.ActorNotFound: No actor is declared under ``job_id``.
+        errors.PayloadError: The payload does not match; nothing was enqueued.
+    """
+    broker = runtime.get_broker()
+    message = _message(broker, job_id, payload, id)
+    return _enqueue(broker, message, delay_ms(delay), conn)
+
+
+def trigger_many(
+    job_id: str,
+    payloads: Iterable[Mapping[str, Any]],
+    *,
+    conn: psycopg.Connection[Any] | None = None,
+    ids: Sequence[str] | None = None,
+    delay: Delay = None,
+) -> list[dramatiq.Message[Any]]:
+    """Enqueue many jobs of one kind in one round trip.
+
+    Every payload is validated first: if one is bad, nothing is enqueued.
+
+    Raises:
+        errors.PayloadError: Naming the index of the first bad payload and its field.
+    """
+    broker = runtime.get_broker()
+    payloads = list(payloads)
+    if ids is not None and len(ids) != len(payloads):
+        raise ValueError(f"got {len(ids)} ids for {len(payloads)} payloads")
+    if not payloads:
+        return []
+    queue_name, validated = _validate_many(broker, job_id, payloads)
+    message_ids = list(ids) if ids is not None else new_job_ids(len(validated))
+    messages = [
+        dramatiq.Message(
+            queue_name=queue_name, actor_name=job_id, args=(), kwargs=kwargs, options={}, message_id=message_id
+        )
+        for message_id, kwargs in zip(message_ids, validated, strict=True)
+    ]
+    enqueue_many = getattr(broker, "enqueue_many", None)
+    if enqueue_many is not None:
+        enqueue_many(messages, delay=delay_ms(delay), conn=conn, deduplicate=ids is not None)
+    else:
+        for message in messages:
+            _enqueue(broker, message, delay_ms(delay), conn)
+    return messages
+
+
+def delay_ms(delay: Delay) -> int | None:
+    """A delay in seconds or a timedelta, as Dramatiq's milliseconds."""
+    if delay is None:
+        return None
+    seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+    if seconds < 0:
+        raise ValueError("delay must not be negative")
+    return int(seconds * 1000)
+
+
+def _message(
+    broker: dramatiq.Broker, job_id: str, payload: Mapping[str, Any], message_id: str | None
+) -> dramatiq.Message[Any]:
+    queue_name, (kwargs,) = _validate_many(broker, job_id, [payload], single=True)
+    return dramatiq.Message(
+        queue_name=queue_name,
+        actor_name=job_id,
+        args=(),
+        kwargs=kwargs,
+        options={},
+        message_id=message_id or new_job_id(),
+    )
+
+
+def _validate_many(
+    broker: dramatiq.Broker, job_id: str, payloads: list[Mapping[str, Any]], *, single: bool = False
+) -> tuple[str, list[dict[str, Any]]]:
+    """The actor's queue and the canonical payloads; plain Dramatiq actors get them as given."""
+    try:
+        actor = registry.get(job_id)
+    except errors.ActorNotFound:
+        plain = broker.actors.get(job_id)
+        if plain is None:
+            raise
+        for index, payload in enumerate(payloads):
+            if not isinstance(payload, Mapping):
+                where = "" if single else f"payload {index}: "
+                raise errors.PayloadError(f"{job_id}: {where}the payload must be a JSON object", job_id=job_id)
+        return plain.queue_name, [dict(payload) for payload in payloads]
+    if single:
+        return actor.queue_name, [actor.validate(payloads[0])]
+    return actor.queue_name, actor.validate_many(payloads)
+
+
+def _enqueue(
+    broker: dramatiq.Broker,
+    message: dramatiq.Message[Any],
+    delay: int | None,
+    conn: psycopg.Connection[Any] | None,
+) -> dramatiq.Message[Any]:
+    if conn is None:
+        return broker.enqueue(message, delay=delay)
+    try:
+        return broker.enqueue(message, delay=delay, conn=conn)
+    except TypeError:
+        raise errors.NotSupportedError(
+            f"the {type(broker).__name__} cannot enqueue inside a database transaction"
+        ) from None

@@ -1,0 +1,146 @@
+"""The process's runtime: settings, database and broker, built once from Settings.
+
+``docjobs.runtime:broker`` is what the ``dramatiq`` command line loads::
+
+    dramatiq docjobs.runtime:broker docjobs.actors myapp.jobs
+
+Nothing is read or opened at import time: the runtime is built on first use
+(first send, first worker start) or explicitly with :func:`configure`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import dramatiq
+
+from docjobs import errors, registry, secrets
+from docjobs.brokers.middleware import default_middleware
+from docjobs.brokers.postgres.broker import PostgresBroker
+from docjobs.brokers.postgres.selftrigger import SelfTrigger
+from docjobs.db.pool import Database
+from docjobs.db.store import JobStore
+from docjobs.settings import Settings
+
+_lock = threading.RLock()
+_current: Runtime | None = None
+
+
+@dataclass
+class Runtime:
+    """What a process needs to send and run jobs."""
+
+    settings: Settings
+    broker: dramatiq.Broker
+    database: Database | None = None
+    store: JobStore | None = None
+
+    def close(self) -> None:
+        """Stop the broker's threads and close connections; safe to call twice."""
+        self.broker.close()
+        if self.store is not None:
+            self.store.database.close()
+        if self.database is not None:
+            self.database.close()
+
+
+def build(settings: Settings) -> Runtime:
+    """Build the runtime of the configured provider (without binding it globally).
+
+    Raises:
+        errors.SettingsError: A secret the provider needs is missing.
+        errors.NotSupportedError: The provider is not available in this version.
+    """
+    if settings.provider != "local":
+        raise errors.NotSupportedError(
+            f"NEXT_PRIVATE_JOBS_PROVIDER={settings.provider} is not available in this version of docjobs; "
+            "use local"
+        )
+    assert settings.database_url is not None  # checked by Settings
+    database = Database(settings.database_url, max_size=settings.pool_size)
+    # The app's transactions keep their durability; docjobs' own writes (standalone
+    # enqueues, claims, acks) may skip the WAL flush wait, see the settings.
+    store_database = (
+        database
+        if settings.synchronous_commit
+        else Database(settings.database_url, max_size=settings.pool_size, synchronous_commit=False)
+    )
+    store = JobStore(store_database)
+    broker = PostgresBroker(
+        store,
+        middleware=default_middleware(
+            max_retries=settings.retries,
+            min_backoff_seconds=settings.min_backoff_seconds,
+            max_backoff_seconds=settings.max_backoff_seconds,
+        ),
+        poll_interval_seconds=settings.poll_interval_seconds,
+        lease_seconds=settings.lease_seconds,
+        max_retries=settings.retries,
+        listen=settings.listen,
+        self_trigger=SelfTrigger(self_trigger_base_url(settings), secrets.secondary_key(settings)),
+        retention_completed_days=settings.retention_completed_days,
+        retention_failed_days=settings.retention_failed_days,
+    )
+    return Runtime(settings=settings, broker=broker, database=database, store=store)
+
+
+def self_trigger_base_url(settings: Settings) -> str:
+    """The internal URL plus the base path, unless the URL already ends with it.
+
+    The reference relies on the internal URL already containing the base path and
+    breaks silently when it does not; here either form works.
+    """
+    url = settings.internal_url
+    if settings.base_path and not urlsplit(url).path.rstrip("/").endswith(settings.base_path):
+        url += settings.base_path
+    return url
+
+
+def install(runtime: Runtime) -> Runtime:
+    """Make ``runtime`` the process's runtime, closing the previous one."""
+    global _current
+    with _lock:
+        previous, _current = _current, runtime
+        dramatiq.set_broker(runtime.broker)
+        registry.bind_all(runtime.broker)
+    if previous is not None and previous is not runtime:
+        previous.close()
+    return runtime
+
+
+def configure(settings: Settings | None = None) -> Runtime:
+    """Build the runtime from ``settings`` (the environment when omitted) and install it."""
+    return install(build(settings or Settings.from_environ()))
+
+
+def current() -> Runtime:
+    """The process's runtime, configured from the environment on first use."""
+    with _lock:
+        if _current is None:
+            return configure()
+        return _current
+
+
+def get_broker() -> dramatiq.Broker:
+    """The process's broker."""
+    return current().broker
+
+
+def reset() -> None:
+    """Close and forget the runtime (tests)."""
+    global _current
+    with _lock:
+        previous, _current = _current, None
+        registry.bind_all(None)
+    if previous is not None:
+        previous.close()
+
+
+def __getattr__(name: str) -> dramatiq.Broker:
+    # `dramatiq docjobs.runtime:broker` reads this attribute; building the broker
+    # lazily keeps importing the module free of side effects.
+    if name == "broker":
+        return get_broker()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,236 @@
+"""The one place that reads configuration: a typed, validated :class:`Settings`.
+
+Variable names follow the signing service docjobs serves (``NEXT_PRIVATE_*``,
+``NEXT_PUBLIC_*``, ``INNGEST_*``, ``NODE_ENV``, ``PORT``); docjobs' own settings use
+the ``NEXT_PRIVATE_JOBS_`` prefix. An empty variable counts as unset, so a
+compose file's ``VAR=`` line means "use the default".
+
+Unlike the reference service, an unknown provider name is an error rather than a
+silent fallback to ``local``: a typo should not move a deployment onto another queue.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from docjobs import errors
+
+Provider = Literal["local", "bullmq", "inngest"]
+
+DEFAULT_WEBAPP_URL = "http://localhost:3000"
+DEFAULT_PORT = 3000
+DEFAULT_REDIS_PREFIX = "documenso"
+DEFAULT_BULLMQ_CONCURRENCY = 10
+DEFAULT_INNGEST_APP_ID = "documenso-app"
+DEFAULT_CONCURRENCY = 8
+DEFAULT_POLL_INTERVAL_SECONDS = 1.0
+DEFAULT_LEASE_SECONDS = 30.0
+DEFAULT_MIN_BACKOFF_SECONDS = 1.0
+DEFAULT_MAX_BACKOFF_SECONDS = 3600.0
+DEFAULT_POOL_SIZE = 10
+DEFAULT_RETENTION_COMPLETED_DAYS = 7.0
+DEFAULT_RETENTION_FAILED_DAYS = 30.0
+DEFAULT_DATA_DIR = ".docjobs"
+
+#: Attempts after the first, per provider, as in the reference service:
+#: local 4 attempts, BullMQ 3, Inngest 5.
+PROVIDER_MAX_RETRIES: dict[str, int] = {"local": 3, "bullmq": 2, "inngest": 4}
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return value.rstrip("/")
+
+
+def _postgres_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ValueError("must be a postgresql:// URL")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a non-numeric port
+    except ValueError as exc:
+        raise ValueError("has an invalid port") from exc
+    return value
+
+
+def _redis_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    return value
+
+
+def _base_path(value: str) -> str:
+    if value and not value.startswith("/"):
+        raise ValueError("must start with '/'")
+    return value.rstrip("/")
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+PostgresUrl = Annotated[str, AfterValidator(_postgres_url)]
+RedisUrl = Annotated[str, AfterValidator(_redis_url)]
+BasePath = Annotated[str, AfterValidator(_base_path)]
+PositiveSeconds = Annotated[float, Field(gt=0)]
+
+#: Variables whose values are never echoed in an error message.
+_SENSITIVE = {
+    "NEXT_PRIVATE_ENCRYPTION_SECONDARY_KEY",
+    "NEXT_PRIVATE_DATABASE_URL",
+    "NEXT_PRIVATE_REDIS_URL",
+    "INNGEST_EVENT_KEY",
+    "NEXT_PRIVATE_INNGEST_EVENT_KEY",
+    "INNGEST_SIGNING_KEY",
+}
+
+
+class Settings(BaseModel):
+    """Every setting docjobs reads, typed. Build it with :meth:`from_environ`."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    # The reference service's variables.
+    provider: Provider = Field("local", alias="NEXT_PRIVATE_JOBS_PROVIDER")
+    webapp_url: HttpUrl = Field(DEFAULT_WEBAPP_URL, alias="NEXT_PUBLIC_WEBAPP_URL")
+    internal_webapp_url: HttpUrl | None = Field(None, alias="NEXT_PRIVATE_INTERNAL_WEBAPP_URL")
+    encryption_secondary_key: SecretStr | None = Field(None, alias="NEXT_PRIVATE_ENCRYPTION_SECONDARY_KEY")
+    redis_url: RedisUrl | None = Field(None, alias="NEXT_PRIVATE_REDIS_URL")
+    redis_prefix: str = Field(DEFAULT_REDIS_PREFIX, alias="NEXT_PRIVATE_REDIS_PREFIX")
+    bullmq_concurrency: int = Field(DEFAULT_BULLMQ_CONCURRENCY, ge=1, alias="NEXT_PRIVATE_BULLMQ_CONCURRENCY")
+    inngest_app_id: str = Field(DEFAULT_INNGEST_APP_ID, alias="NEXT_PRIVATE_INNGEST_APP_ID")
+    inngest_event_key: SecretStr | None = Field(None, alias="INNGEST_EVENT_KEY")
+    inngest_signing_key: SecretStr | None = Field(None, alias="INNGEST_SIGNING_KEY")
+    node_env: str | None = Field(None, alias="NODE_ENV")
+    base_path: BasePath = Field("", alias="NEXT_PUBLIC_BASE_PATH")
+    webhook_ssrf_bypass_hosts: str = Field("", alias="NEXT_PRIVATE_WEBHOOK_SSRF_BYPASS_HOSTS")
+
+    # Where docjobs' own tables live, and where the web app listens.
+    database_url: PostgresUrl | None = Field(None, alias="NEXT_PRIVATE_DATABASE_URL")
+    port: int = Field(DEFAULT_PORT, ge=1, le=65535, alias="PORT")
+
+    # docjobs' own settings.
+    concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=1024, alias="NEXT_PRIVATE_JOBS_CONCURRENCY")
+    embedded_worker: bool = Field(True, alias="NEXT_PRIVATE_JOBS_EMBEDDED_WORKER")
+    poll_interval_seconds: PositiveSeconds = Field(
+        DEFAULT_POLL_INTERVAL_SECONDS, alias="NEXT_PRIVATE_JOBS_POLL_INTERVAL_SECONDS"
+    )
+    lease_seconds: PositiveSeconds = Field(DEFAULT_LEASE_SECONDS, alias="NEXT_PRIVATE_JOBS_LEASE_SECONDS")
+    max_retries: int | None = Field(None, ge=0, alias="NEXT_PRIVATE_JOBS_MAX_RETRIES")
+    min_backoff_seconds: PositiveSeconds = Field(
+        DEFAULT_MIN_BACKOFF_SECONDS, alias="NEXT_PRIVATE_JOBS_MIN_BACKOFF_SECONDS"
+    )
+    max_backoff_seconds: PositiveSeconds = Field(
+        DEFAULT_MAX_BACKOFF_SECONDS, alias="NEXT_PRIVATE_JOBS_MAX_BACKOFF_SECONDS"
+    )
+    pool_size: int = Field(DEFAULT_POOL_SIZE, ge=1, le=1000, alias="NEXT_PRIVATE_JOBS_DB_POOL_SIZE")
+    listen: bool = Field(True, alias="NEXT_PRIVATE_JOBS_LISTEN")
+    synchronous_commit: bool = Field(False, alias="NEXT_PRIVATE_JOBS_SYNCHRONOUS_COMMIT")
+    retention_completed_days: PositiveSeconds = Field(
+        DEFAULT_RETENTION_COMPLETED_DAYS, alias="NEXT_PRIVATE_JOBS_RETENTION_COMPLETED_DAYS"
+    )
+    retention_failed_days: PositiveSeconds = Field(
+        DEFAULT_RETENTION_FAILED_DAYS, alias="NEXT_PRIVATE_JOBS_RETENTION_FAILED_DAYS"
+    )
+    data_dir: Path = Field(Path(DEFAULT_DATA_DIR), alias="NEXT_PRIVATE_JOBS_DATA_DIR")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="NEXT_PRIVATE_JOBS_LOG_LEVEL")
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the settings.
+
+        Args:
+            environ: The variables to read; ``os.environ`` when omitted.
+
+        Returns:
+            The validated settings.
+
+        Raises:
+            errors.SettingsError: One message naming the first bad variable and what
+                it accepts.
+        """
+        source = os.environ if environ is None else environ
+        names = {field.alias for field in cls.model_fields.values()} | {"NEXT_PRIVATE_INNGEST_EVENT_KEY"}
+        values: dict[str, Any] = {name: source[name] for name in names if source.get(name, "") != ""}
+        # The reference reads INNGEST_EVENT_KEY || NEXT_PRIVATE_INNGEST_EVENT_KEY: the first wins.
+        fallback_event_key = values.pop("NEXT_PRIVATE_INNGEST_EVENT_KEY", None)
+        if fallback_event_key is not None:
+            values.setdefault("INNGEST_EVENT_KEY", fallback_event_key)
+        try:
+            settings = cls.model_validate(values)
+        except ValidationError as exc:
+            raise errors.SettingsError(_describe(exc, values)) from None
+        settings._check_provider_requirements()
+        return settings
+
+    def _check_provider_requirements(self) -> None:
+        if self.provider in ("local", "bullmq") and self.database_url is None:
+            raise errors.SettingsError(
+                f"NEXT_PRIVATE_DATABASE_URL is required with NEXT_PRIVATE_JOBS_PROVIDER={self.provider}: "
+                "set it to a postgresql:// URL"
+            )
+        if self.provider == "bullmq" and self.redis_url is None:
+            raise errors.SettingsError(
+                "NEXT_PRIVATE_REDIS_URL is required with NEXT_PRIVATE_JOBS_PROVIDER=bullmq: "
+                "set it to a redis:// URL"
+            )
+        if self.provider == "local" and self.encryption_secondary_key is None and not self.is_development:
+            raise errors.SettingsError(
+                "NEXT_PRIVATE_ENCRYPTION_SECONDARY_KEY is required in production with "
+                "NEXT_PRIVATE_JOBS_PROVIDER=local: it signs the self-trigger requests "
+                "(only NODE_ENV=development generates one)"
+            )
+        if self.min_backoff_seconds > self.max_backoff_seconds:
+            raise errors.SettingsError(
+                "NEXT_PRIVATE_JOBS_MIN_BACKOFF_SECONDS must not exceed NEXT_PRIVATE_JOBS_MAX_BACKOFF_SECONDS"
+            )
+
+    @property
+    def is_development(self) -> bool:
+        """Development means ``NODE_ENV=development`` exactly; anything else is production."""
+        return self.node_env == "development"
+
+    @property
+    def internal_url(self) -> str:
+        """The base URL the app calls itself on (falls back to the public URL)."""
+        return self.internal_webapp_url or self.webapp_url
+
+    @property
+    def retries(self) -> int:
+        """Retries after the first attempt: the setting, else the provider's default."""
+        return PROVIDER_MAX_RETRIES[self.provider] if self.max_retries is None else self.max_retries
+
+    def replace(self, **changes: Any) -> Settings:
+        """Return a copy with some fields changed (by field name), validated again.
+
+        Raises:
+            errors.SettingsError: A changed value is invalid (named by its variable).
+        """
+        data = self.model_dump()
+        data.update(changes)
+        try:
+            settings = type(self).model_validate(data)
+        except ValidationError as exc:
+            fields = type(self).model_fields
+            by_alias = {(fields[name].alias or name) if name in fields else name: value for name, value in changes.items()}
+            raise errors.SettingsError(_describe(exc, by_alias)) from None
+        settings._check_provider_requirements()
+        return settings
+
+
+def _describe(exc: ValidationError, values: Mapping[str, Any]) -> str:
+    error = exc.errors()[0]
+    name = str(error["loc"][0]) if error["loc"] else "settings"
+    field = Settings.model_fields.get(name)
+    if field is not None and field.alias:
+        name = field.alias
+    message = error["msg"].removeprefix("Value error, ")
+    if name in _SENSITIVE or name not in values:
+        return f"{name}: {message}"
+    return f"{name}: {message} (got {values[name]!r})"

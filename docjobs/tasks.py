@@ -1,0 +1,70 @@
+"""Memoised sub-steps of a job: a retried job skips the steps it already finished.
+
+    def send_signing_email(*, recipient_id: int) -> None:
+        run_task("send-signing-email", lambda: mailer.send(...))
+        run_task("update-recipient", lambda: mark_sent(recipient_id))
+
+Semantics of the reference service's ``runTask``: the task row is
+``task-<sha256(key)>--<job id>``; a COMPLETED task returns its stored JSON result
+without running again; a task that failed 3 times fails the job for good
+(:class:`~docjobs.errors.TaskExceededRetries`, never retried). Results round-trip
+through JSON, so return JSON-native values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from dramatiq.middleware import CurrentMessage
+
+from docjobs import errors, runtime
+
+T = TypeVar("T")
+
+#: Runs of one task before the job fails for good, as in the reference.
+TASK_MAX_RETRIES = 3
+
+
+def task_id(key: str, job_id: str) -> str:
+    """The task row id of ``key`` in job ``job_id``."""
+    return f"task-{hashlib.sha256(key.encode('utf-8')).hexdigest()}--{job_id}"
+
+
+def run_task(key: str, fn: Callable[[], T]) -> T:
+    """Run ``fn`` once per job: later attempts of the same job return its stored result.
+
+    Args:
+        key: Names the step within the job.
+        fn: The step; its result must be JSON-serialisable.
+
+    Returns:
+        ``fn()``'s result, or the result stored by an earlier attempt.
+
+    Raises:
+        errors.TaskOutsideJob: Not called from a running job.
+        errors.TaskExceededRetries: The step already failed 3 times.
+        Exception: Whatever ``fn`` raised (the job is then retried).
+    """
+    message = CurrentMessage.get_current_message()
+    if message is None:
+        raise errors.TaskOutsideJob()
+    store = runtime.current().store
+    if store is None:
+        raise errors.NotSupportedError("run_task needs a provider with a job store")
+    identifier = task_id(key, message.message_id)
+    task = store.task_get_or_create(task_id=identifier, job_id=message.message_id, name=key)
+    if task["status"] == "COMPLETED":
+        result: Any = task["result"]
+        return result  # type: ignore[no-any-return]
+    if task["retried"] >= TASK_MAX_RETRIES:
+        raise errors.TaskExceededRetries(f"task {key!r} of job {message.message_id} exceeded its retries")
+    try:
+        value = fn()
+    except Exception:
+        store.task_record_failure(identifier)
+        raise
+    store.task_complete(identifier, json.dumps(value))
+    return value

@@ -1,0 +1,1 @@
+"""The web app: self-trigger endpoint, health, and (later) the admin board."""

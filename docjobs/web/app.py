@@ -1,0 +1,114 @@
+"""The Starlette app: self-trigger endpoint, health, and the embedded worker.
+
+``docjobs web`` serves this app on uvicorn. With the embedded worker (the default),
+the process also runs a Dramatiq worker for every declared queue, as the reference
+service runs its jobs in the web process; ``--no-worker`` serves only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import dramatiq
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from docjobs import secrets
+from docjobs.brokers.postgres import signature
+from docjobs.brokers.postgres.broker import PostgresBroker
+from docjobs.runtime import Runtime
+from docjobs.web.selftrigger import SelfTriggerEndpoint
+
+logger = logging.getLogger(__name__)
+
+#: How long a stopping web process waits for running jobs.
+WORKER_STOP_TIMEOUT_MS = 30_000
+#: How often idle worker and consumer threads look up (stop requests, acks).
+#: Short, so the web process stops quickly; it costs no queries (see the consumer).
+WORKER_TIMEOUT_MS = 100
+
+
+class EmbeddedWorker:
+    """A Dramatiq worker inside the web process; start and stop are idempotent."""
+
+    def __init__(self, broker: dramatiq.Broker, threads: int) -> None:
+        self.broker = broker
+        self.threads = threads
+        self.worker: dramatiq.Worker | None = None
+
+    def start(self) -> None:
+        if self.worker is None:
+            # The dramatiq CLI emits process_boot in each worker process; so must we
+            # (TimeLimit starts its watchdog thread on it).
+            self.broker.emit_after("process_boot")
+            self.worker = dramatiq.Worker(self.broker, worker_threads=self.threads, worker_timeout=WORKER_TIMEOUT_MS)
+            self.worker.start()
+            logger.info("Embedded worker started with %d threads.", self.threads, extra={"action": "worker_started"})
+
+    def stop(self) -> None:
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.stop(timeout=WORKER_STOP_TIMEOUT_MS)
+
+
+def create_app(runtime: Runtime, *, embedded_worker: bool | None = None) -> Starlette:
+    """Build the web app.
+
+    Args:
+        runtime: The process's runtime (settings, broker, store).
+        embedded_worker: Run jobs in this process; defaults to the setting.
+
+    Returns:
+        The app, mounted under ``NEXT_PUBLIC_BASE_PATH`` when one is set.
+    """
+    settings = runtime.settings
+    run_worker = settings.embedded_worker if embedded_worker is None else embedded_worker
+    worker = EmbeddedWorker(runtime.broker, settings.concurrency) if run_worker else None
+
+    async def healthz(request: Request) -> Response:
+        healthy = await run_in_threadpool(_database_answers, runtime)
+        body = {
+            "status": "ok" if healthy else "unavailable",
+            "provider": settings.provider,
+            "worker": worker is not None and worker.worker is not None,
+        }
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
+    if isinstance(runtime.broker, PostgresBroker):
+        verifier = signature.SignatureVerifier(secrets.secondary_key(settings))
+        endpoint = SelfTriggerEndpoint(runtime.broker, verifier)
+        routes.append(Route("/api/jobs/{actor}/{job_id}", endpoint.handle, methods=["POST"]))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if worker is not None:
+            await run_in_threadpool(worker.start)
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await run_in_threadpool(worker.stop)
+
+    if settings.base_path:
+        routes = [Mount(settings.base_path, routes=routes)]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.runtime = runtime
+    app.state.worker = worker
+    return app
+
+
+def _database_answers(runtime: Runtime) -> bool:
+    if runtime.store is None:
+        return True
+    try:
+        runtime.store.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
+        logger.warning("Health check failed: %s", exc)
+        return False
+    return True
