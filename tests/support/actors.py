@@ -1,0 +1,84 @@
+"""Actors the tests run, in-process and in worker subprocesses.
+
+Each records what it did in ``test_event`` (created by the test database fixture),
+so a test can see which job ran, in which process, when, and how often.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import psycopg
+from dramatiq.middleware import CurrentMessage
+
+import docjobs
+from docjobs import runtime
+
+EVENTS_TABLE = """
+CREATE TABLE test_event (
+    id      bigserial PRIMARY KEY,
+    job_id  text,
+    key     text NOT NULL,
+    kind    text NOT NULL,
+    pid     integer NOT NULL,
+    at      timestamptz NOT NULL DEFAULT clock_timestamp()
+)
+"""
+
+
+def record(key: str, kind: str) -> None:
+    """Insert one event row for the current job."""
+    message = CurrentMessage.get_current_message()
+    url = runtime.current().settings.database_url
+    assert url is not None
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO test_event (job_id, key, kind, pid) VALUES (%s, %s, %s, %s)",
+            (message.message_id if message else None, key, kind, os.getpid()),
+        )
+
+
+@docjobs.actor("test.record", display_name="Record")
+def record_job(*, key: str, document_id: int = 0) -> None:
+    record(key, "ran")
+
+
+@docjobs.actor("test.sleep", display_name="Sleep")
+def sleep_job(*, key: str, seconds: float) -> None:
+    record(key, "started")
+    time.sleep(seconds)
+    record(key, "finished")
+
+
+@docjobs.actor("test.fail", display_name="Fail", min_backoff=20, max_backoff=200)
+def fail_job(*, key: str) -> None:
+    record(key, "ran")
+    raise ValueError(f"{key} fails every time")
+
+
+@docjobs.actor("test.fail_once", display_name="Fail Once", min_backoff=20, max_backoff=200)
+def fail_once_job(*, key: str) -> None:
+    message = CurrentMessage.get_current_message()
+    record(key, "ran")
+    if message is not None and not message.options.get("retries"):
+        raise RuntimeError("first attempt fails")
+
+
+@docjobs.actor("test.tasks", display_name="Tasks", min_backoff=20, max_backoff=200)
+def tasks_job(*, key: str, fail_after_first: bool = False) -> None:
+    first = docjobs.run_task("first", lambda: record(key, "first") or {"value": 41})
+    if fail_after_first:
+        message = CurrentMessage.get_current_message()
+        if message is not None and not message.options.get("retries"):
+            raise RuntimeError("fails after the first task")
+    docjobs.run_task("second", lambda: record(key, f"second:{first['value'] + 1}"))
+
+
+@docjobs.actor("test.task_fails", display_name="Task Fails", min_backoff=20, max_backoff=200, max_retries=10)
+def task_fails_job(*, key: str) -> None:
+    def step() -> None:
+        record(key, "task")
+        raise RuntimeError("the task fails")
+
+    docjobs.run_task("always-fails", step)
