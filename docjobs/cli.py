@@ -52,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     migrate.set_defaults(run=_migrate)
 
     web = commands.add_parser("web", help="serve the web app, with an embedded worker by default")
-    web.add_argument("--actors", nargs="*", default=[], metavar="MODULE", help="your modules of actors to load")
+    web.add_argument(
+        "--actors", nargs="*", default=[], metavar="MODULE", help="your modules of actors to load"
+    )
     web.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0)")
     web.add_argument("--port", type=int, help="port to listen on [PORT, default 3000]")
     web.add_argument(
@@ -139,8 +141,16 @@ def _worker(args: argparse.Namespace) -> int:
     settings = Settings.from_environ()  # fail here, with one line, rather than in each process
     threads = args.threads if args.threads is not None else settings.concurrency
     command = [
-        sys.executable, "-m", "dramatiq", "docjobs.runtime:broker", *DEFAULT_ACTOR_MODULES, *args.modules,
-        "--processes", str(args.processes), "--threads", str(threads),
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "docjobs.runtime:broker",
+        *DEFAULT_ACTOR_MODULES,
+        *args.modules,
+        "--processes",
+        str(args.processes),
+        "--threads",
+        str(threads),
     ]
     if args.queues:
         command += ["--queues", *args.queues]
@@ -158,7 +168,9 @@ def _trigger(args: argparse.Namespace) -> int:
     try:
         payload = json.loads(args.payload)
     except ValueError as exc:
-        raise errors.PayloadError(f"{args.job_id}: the payload is not valid JSON: {exc}", job_id=args.job_id) from None
+        raise errors.PayloadError(
+            f"{args.job_id}: the payload is not valid JSON: {exc}", job_id=args.job_id
+        ) from None
     docjobs_logging.configure("WARNING")
     current = runtime.configure()
     try:

@@ -1,11 +1,11 @@
 """Send jobs by job id, whatever the provider.
 
-    from docjobs import jobs
-    jobs.trigger("internal.seal-document", {"documentId": 73})
+from docjobs import jobs
+jobs.trigger("internal.seal-document", {"documentId": 73})
 
-    with db.transaction() as conn:          # local provider: the job commits with your data
-        ...
-        jobs.trigger("send.signing.requested.email", {...}, conn=conn)
+with db.transaction() as conn:          # local provider: the job commits with your data
+    ...
+    jobs.trigger("send.signing.requested.email", {...}, conn=conn)
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import dramatiq
 import psycopg
 
 from docjobs import errors, registry, runtime
+from docjobs.brokers.base import BulkBroker, TransactionalBroker
 from docjobs.ids import new_job_id, new_job_ids
 
 Delay = float | timedelta | None
@@ -77,15 +78,19 @@ def trigger_many(
         return []
     queue_name, validated = _validate_many(broker, job_id, payloads)
     message_ids = list(ids) if ids is not None else new_job_ids(len(validated))
-    messages = [
+    messages: list[dramatiq.Message[Any]] = [
         dramatiq.Message(
-            queue_name=queue_name, actor_name=job_id, args=(), kwargs=kwargs, options={}, message_id=message_id
+            queue_name=queue_name,
+            actor_name=job_id,
+            args=(),
+            kwargs=kwargs,
+            options={},
+            message_id=message_id,
         )
         for message_id, kwargs in zip(message_ids, validated, strict=True)
     ]
-    enqueue_many = getattr(broker, "enqueue_many", None)
-    if enqueue_many is not None:
-        enqueue_many(messages, delay=delay_ms(delay), conn=conn, deduplicate=ids is not None)
+    if isinstance(broker, BulkBroker):
+        broker.enqueue_many(messages, delay=delay_ms(delay), conn=conn, deduplicate=ids is not None)
     else:
         for message in messages:
             _enqueue(broker, message, delay_ms(delay), conn)
@@ -120,16 +125,17 @@ def _validate_many(
     broker: dramatiq.Broker, job_id: str, payloads: list[Mapping[str, Any]], *, single: bool = False
 ) -> tuple[str, list[dict[str, Any]]]:
     """The actor's queue and the canonical payloads; plain Dramatiq actors get them as given."""
-    try:
-        actor = registry.get(job_id)
-    except errors.ActorNotFound:
+    actor = registry.declared().get(job_id)
+    if actor is None:
         plain = broker.actors.get(job_id)
         if plain is None:
-            raise
+            raise errors.ActorNotFound(f"no actor is declared as {job_id!r}")
         for index, payload in enumerate(payloads):
             if not isinstance(payload, Mapping):
                 where = "" if single else f"payload {index}: "
-                raise errors.PayloadError(f"{job_id}: {where}the payload must be a JSON object", job_id=job_id)
+                raise errors.PayloadError(
+                    f"{job_id}: {where}the payload must be a JSON object", job_id=job_id
+                )
         return plain.queue_name, [dict(payload) for payload in payloads]
     if single:
         return actor.queue_name, [actor.validate(payloads[0])]
@@ -144,9 +150,8 @@ def _enqueue(
 ) -> dramatiq.Message[Any]:
     if conn is None:
         return broker.enqueue(message, delay=delay)
-    try:
-        return broker.enqueue(message, delay=delay, conn=conn)
-    except TypeError:
+    if not isinstance(broker, TransactionalBroker):
         raise errors.NotSupportedError(
             f"the {type(broker).__name__} cannot enqueue inside a database transaction"
-        ) from None
+        )
+    return broker.enqueue(message, delay=delay, conn=conn)

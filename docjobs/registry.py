@@ -35,7 +35,7 @@ _registry_lock = threading.Lock()
 _broker: dramatiq.Broker | None = None
 
 
-class JobActor(dramatiq.Actor[P, R]):  # type: ignore[misc]
+class JobActor(dramatiq.Actor[P, R]):
     """A Dramatiq actor whose name is a job id and whose payload is validated at send.
 
     Attributes:
@@ -71,7 +71,7 @@ class JobActor(dramatiq.Actor[P, R]):  # type: ignore[misc]
         self._many = pydantic.TypeAdapter(list[self.payload_model])  # type: ignore[name-defined]
 
     @property
-    def broker(self) -> dramatiq.Broker:
+    def broker(self) -> dramatiq.Broker:  # type: ignore[override]
         """The runtime's broker (configured from the environment on first use)."""
         if _broker is None:
             from docjobs import runtime
@@ -166,7 +166,9 @@ def payload_model_for(fn: Callable[..., Any], job_id: str) -> type[pydantic.Base
     return model
 
 
-def payload_error(job_id: str, exc: pydantic.ValidationError, *, indexed: bool = False) -> errors.PayloadError:
+def payload_error(
+    job_id: str, exc: pydantic.ValidationError, *, indexed: bool = False
+) -> errors.PayloadError:
     """One readable :class:`PayloadError` from pydantic's errors: the first field, and a count.
 
     Args:
@@ -180,7 +182,11 @@ def payload_error(job_id: str, exc: pydantic.ValidationError, *, indexed: bool =
         prefix = f"payload {location.pop(0)}: "
     field = ".".join(str(part) for part in location) or None
     where = prefix + (f"{field}: " if field else "")
-    more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
+    more = (
+        f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})"
+        if len(problems) > 1
+        else ""
+    )
     got = "" if first["type"] == "missing" else f" (got {_short(first.get('input'))})"
     return errors.PayloadError(f"{job_id}: {where}{first['msg']}{got}{more}", job_id=job_id, field=field)
 

@@ -10,6 +10,7 @@ Nothing is read or opened at import time: the runtime is built on first use
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -101,6 +102,9 @@ def self_trigger_base_url(settings: Settings) -> str:
 def install(runtime: Runtime) -> Runtime:
     """Make ``runtime`` the process's runtime, closing the previous one."""
     global _current
+    # Whoever configured the handlers (our CLI, the dramatiq CLI, the app), the
+    # setting decides how chatty docjobs is: INFO logs each job's start and end.
+    logging.getLogger("docjobs").setLevel(runtime.settings.log_level)
     with _lock:
         previous, _current = _current, runtime
         dramatiq.set_broker(runtime.broker)

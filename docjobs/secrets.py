@@ -41,7 +41,9 @@ def _load_or_create(path: Path) -> bytes:
     except FileExistsError:
         key = path.read_text("ascii").strip()
         if not key:
-            raise errors.SettingsError(f"{path} is empty; delete it to generate a new development key") from None
+            raise errors.SettingsError(
+                f"{path} is empty; delete it to generate a new development key"
+            ) from None
         return key.encode("ascii")
     key = secrets.token_hex(GENERATED_KEY_BYTES)
     with os.fdopen(fd, "w") as handle:

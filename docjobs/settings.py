@@ -139,7 +139,9 @@ class Settings(BaseModel):
         DEFAULT_RETENTION_FAILED_DAYS, alias="NEXT_PRIVATE_JOBS_RETENTION_FAILED_DAYS"
     )
     data_dir: Path = Field(Path(DEFAULT_DATA_DIR), alias="NEXT_PRIVATE_JOBS_DATA_DIR")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="NEXT_PRIVATE_JOBS_LOG_LEVEL")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", alias="NEXT_PRIVATE_JOBS_LOG_LEVEL"
+    )
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -156,7 +158,8 @@ class Settings(BaseModel):
                 it accepts.
         """
         source = os.environ if environ is None else environ
-        names = {field.alias for field in cls.model_fields.values()} | {"NEXT_PRIVATE_INNGEST_EVENT_KEY"}
+        names = {field.alias for field in cls.model_fields.values() if field.alias}
+        names.add("NEXT_PRIVATE_INNGEST_EVENT_KEY")
         values: dict[str, Any] = {name: source[name] for name in names if source.get(name, "") != ""}
         # The reference reads INNGEST_EVENT_KEY || NEXT_PRIVATE_INNGEST_EVENT_KEY: the first wins.
         fallback_event_key = values.pop("NEXT_PRIVATE_INNGEST_EVENT_KEY", None)
@@ -218,7 +221,10 @@ class Settings(BaseModel):
             settings = type(self).model_validate(data)
         except ValidationError as exc:
             fields = type(self).model_fields
-            by_alias = {(fields[name].alias or name) if name in fields else name: value for name, value in changes.items()}
+            by_alias = {
+                (fields[name].alias or name) if name in fields else name: value
+                for name, value in changes.items()
+            }
             raise errors.SettingsError(_describe(exc, by_alias)) from None
         settings._check_provider_requirements()
         return settings

@@ -2,10 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import dramatiq
+import psycopg
 from dramatiq.middleware import MiddlewareError
+
+
+@runtime_checkable
+class TransactionalBroker(Protocol):
+    """A broker that can enqueue inside the caller's database transaction."""
+
+    #: Declared by the broker, so a check never mistakes another broker's ``enqueue``.
+    supports_transactions: bool
+
+    def enqueue(
+        self,
+        message: dramatiq.Message[Any],
+        *,
+        delay: int | None = None,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> dramatiq.Message[Any]: ...
+
+
+@runtime_checkable
+class BulkBroker(Protocol):
+    """A broker that stores many messages in one round trip."""
+
+    def enqueue_many(
+        self,
+        messages: Sequence[dramatiq.Message[Any]],
+        *,
+        delay: int | None = None,
+        conn: psycopg.Connection[Any] | None = None,
+        deduplicate: bool = True,
+    ) -> int: ...
 
 
 class FastHooks:

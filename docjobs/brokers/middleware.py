@@ -26,7 +26,7 @@ logger = logging.getLogger("docjobs.jobs")
 NON_RETRYABLE: tuple[type[BaseException], ...] = (errors.PayloadError, errors.TaskExceededRetries)
 
 
-class RetryPolicy(Retries):  # type: ignore[misc]
+class RetryPolicy(Retries):
     """Dramatiq's exponential backoff with jitter, plus failures that are never retried.
 
     Args:
@@ -60,10 +60,12 @@ class RetryPolicy(Retries):  # type: ignore[misc]
             )
             message.fail()
             return
-        super().after_process_message(broker, message, result=result, exception=exception)
+        super().after_process_message(  # type: ignore[no-untyped-call]
+            broker, message, result=result, exception=exception
+        )
 
 
-class JobLog(dramatiq.Middleware):  # type: ignore[misc]
+class JobLog(dramatiq.Middleware):
     """One log line when a job starts and one when it ends, with structured fields."""
 
     def __init__(self) -> None:

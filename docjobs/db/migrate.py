@@ -52,7 +52,11 @@ def migrate(url: str) -> list[sql.Migration]:
                         conn.execute(migration.sql.encode("utf-8"))
                         conn.execute(
                             queries["migration_record"],
-                            {"version": migration.version, "name": migration.name, "checksum": migration.checksum},
+                            {
+                                "version": migration.version,
+                                "name": migration.name,
+                                "checksum": migration.checksum,
+                            },
                         )
                 except psycopg.Error as exc:
                     raise errors.MigrationError(

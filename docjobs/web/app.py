@@ -46,9 +46,13 @@ class EmbeddedWorker:
             # The dramatiq CLI emits process_boot in each worker process; so must we
             # (TimeLimit starts its watchdog thread on it).
             self.broker.emit_after("process_boot")
-            self.worker = dramatiq.Worker(self.broker, worker_threads=self.threads, worker_timeout=WORKER_TIMEOUT_MS)
+            self.worker = dramatiq.Worker(
+                self.broker, worker_threads=self.threads, worker_timeout=WORKER_TIMEOUT_MS
+            )
             self.worker.start()
-            logger.info("Embedded worker started with %d threads.", self.threads, extra={"action": "worker_started"})
+            logger.info(
+                "Embedded worker started with %d threads.", self.threads, extra={"action": "worker_started"}
+            )
 
     def stop(self) -> None:
         worker, self.worker = self.worker, None

@@ -41,7 +41,9 @@ class SelfTriggerEndpoint:
         if body is None:
             return PlainTextResponse("Payload too large", status_code=413)
         refusal = self.verifier.verify(
-            request.headers.get(signature.TIMESTAMP_HEADER), request.headers.get(signature.SIGNATURE_HEADER), body
+            request.headers.get(signature.TIMESTAMP_HEADER),
+            request.headers.get(signature.SIGNATURE_HEADER),
+            body,
         )
         if refusal is not None:
             logger.warning(
@@ -51,7 +53,10 @@ class SelfTriggerEndpoint:
                 extra={"action": "self_trigger_refused", "reason": refusal},
             )
             return PlainTextResponse("Unauthorized", status_code=401)
-        if not _body_names(body, actor_name, job_id) or request.headers.get(signature.JOB_ID_HEADER, job_id) != job_id:
+        if (
+            not _body_names(body, actor_name, job_id)
+            or request.headers.get(signature.JOB_ID_HEADER, job_id) != job_id
+        ):
             return PlainTextResponse("Bad request", status_code=400)
         actor = self.broker.actors.get(actor_name)
         if actor is None:

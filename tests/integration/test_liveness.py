@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dramatiq
 import psycopg
@@ -18,7 +18,7 @@ from tests.support import actors
 
 
 def later(seconds: float) -> datetime:
-    return datetime.now(timezone.utc) + timedelta(seconds=seconds)
+    return datetime.now(UTC) + timedelta(seconds=seconds)
 
 
 def claim_one(broker: PostgresBroker) -> object:
@@ -28,7 +28,9 @@ def claim_one(broker: PostgresBroker) -> object:
     return consumer, message
 
 
-def test_an_expired_lease_puts_the_job_back_to_pending_as_a_retry(pg_runtime: Runtime, database_url: str) -> None:
+def test_an_expired_lease_puts_the_job_back_to_pending_as_a_retry(
+    pg_runtime: Runtime, database_url: str
+) -> None:
     store = pg_runtime.store
     assert store is not None
     message = actors.record_job.send(key="stuck")
@@ -76,7 +78,9 @@ def test_a_late_ack_from_a_rescued_attempt_changes_nothing(pg_runtime: Runtime, 
     assert "COMPLETED" == job_row(database_url, message.message_id)["status"]
 
 
-def test_a_late_retry_or_nack_from_a_rescued_attempt_changes_nothing(pg_runtime: Runtime, database_url: str) -> None:
+def test_a_late_retry_or_nack_from_a_rescued_attempt_changes_nothing(
+    pg_runtime: Runtime, database_url: str
+) -> None:
     store = pg_runtime.store
     assert store is not None
     broker = pg_runtime.broker
@@ -105,7 +109,9 @@ def test_heartbeats_extend_the_leases_of_held_jobs(pg_runtime: Runtime, database
     after = job_row(database_url, message.message_id)["lease_until"]
     assert after - before > timedelta(seconds=80)
     with psycopg.connect(database_url) as conn:
-        assert conn.execute("SELECT concurrency FROM worker WHERE id = %s", (broker.worker_id,)).fetchone() == (4,)
+        assert conn.execute(
+            "SELECT concurrency FROM worker WHERE id = %s", (broker.worker_id,)
+        ).fetchone() == (4,)
     consumer.close()
 
 

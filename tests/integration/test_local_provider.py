@@ -45,11 +45,16 @@ def test_trigger_takes_the_camel_case_payload(
     assert 73 == job_row(database_url, message.message_id)["payload"]["documentId"]
 
 
-def test_an_enqueue_inside_a_transaction_is_invisible_until_commit(pg_runtime: Runtime, database_url: str) -> None:
+def test_an_enqueue_inside_a_transaction_is_invisible_until_commit(
+    pg_runtime: Runtime, database_url: str
+) -> None:
     with db.transaction() as conn:
         message = jobs.trigger("test.record", {"key": "tx"}, conn=conn)
         with psycopg.connect(database_url) as other:
-            assert other.execute("SELECT 1 FROM background_job WHERE id = %s", (message.message_id,)).fetchone() is None
+            assert (
+                other.execute("SELECT 1 FROM background_job WHERE id = %s", (message.message_id,)).fetchone()
+                is None
+            )
     assert "PENDING" == job_row(database_url, message.message_id)["status"]
 
 
@@ -72,7 +77,9 @@ def test_a_committed_transactional_job_runs(
     wait_for(lambda: completed(database_url, message.message_id))
 
 
-def test_a_bad_payload_is_refused_at_send_and_nothing_is_enqueued(pg_runtime: Runtime, database_url: str) -> None:
+def test_a_bad_payload_is_refused_at_send_and_nothing_is_enqueued(
+    pg_runtime: Runtime, database_url: str
+) -> None:
     with pytest.raises(errors.PayloadError) as raised:
         jobs.trigger("test.record", {"key": "x", "documentId": "seventy-three"})
     assert "documentId" == raised.value.field
@@ -136,7 +143,9 @@ def test_a_failing_job_is_retried_with_growing_backoff_then_failed_with_its_trac
     assert "Traceback (most recent call last)" in row["last_traceback"]
     assert "fail_job" in row["last_traceback"]
     assert row["completed_at"] is not None
-    gaps = [(later["at"] - earlier["at"]).total_seconds() for earlier, later in zip(runs, runs[1:])]
+    gaps = [
+        (later["at"] - earlier["at"]).total_seconds() for earlier, later in zip(runs, runs[1:], strict=False)
+    ]
     # min_backoff 20 ms doubling with jitter: at least 20, 40, 80 ms.
     assert gaps[0] >= 0.02 and gaps[1] >= 0.04 and gaps[2] >= 0.08
 

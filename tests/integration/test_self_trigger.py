@@ -13,7 +13,7 @@ from docjobs import runtime
 from docjobs.brokers.postgres import selftrigger, signature
 from docjobs.runtime import Runtime
 from docjobs.web.app import create_app
-from tests.conftest import TEST_SECONDARY_KEY, events, job_row, wait_for
+from tests.conftest import TEST_SECONDARY_KEY, job_row, wait_for
 from tests.support import actors
 from tests.support.http import Receiver, serve
 
@@ -22,7 +22,9 @@ KEY = TEST_SECONDARY_KEY.encode()
 ONLY_SELF_REQUESTS = {"NEXT_PRIVATE_JOBS_LISTEN": "false", "NEXT_PRIVATE_JOBS_POLL_INTERVAL_SECONDS": "30"}
 
 
-def signed(actor: str, job_id: str, *, timestamp: int | None = None, key: bytes = KEY) -> tuple[bytes, dict[str, str]]:
+def signed(
+    actor: str, job_id: str, *, timestamp: int | None = None, key: bytes = KEY
+) -> tuple[bytes, dict[str, str]]:
     body = selftrigger.request_body(actor, job_id)
     stamp = int(time.time()) if timestamp is None else timestamp
     return body, {
@@ -141,7 +143,10 @@ def test_an_oversized_body_gets_413_before_anything_else(web: tuple[Runtime, str
     _, base_url = web
     body = b"{" + b" " * (64 * 1024) + b"}"
     stamp = int(time.time())
-    headers = {signature.TIMESTAMP_HEADER: str(stamp), signature.SIGNATURE_HEADER: signature.sign(KEY, stamp, body)}
+    headers = {
+        signature.TIMESTAMP_HEADER: str(stamp),
+        signature.SIGNATURE_HEADER: signature.sign(KEY, stamp, body),
+    }
     response = httpx.post(f"{base_url}/api/jobs/test.record/x", content=body, headers=headers)
     assert 413 == response.status_code
 
@@ -181,9 +186,14 @@ def test_a_burst_of_sends_makes_a_handful_of_signed_requests(pg_runtime: Runtime
     verifier = signature.SignatureVerifier(KEY)
     for request in requests:
         assert request.path.startswith("/api/jobs/test.record/")
-        assert verifier.verify(
-            request.headers[signature.TIMESTAMP_HEADER], request.headers[signature.SIGNATURE_HEADER], request.body
-        ) is None
+        assert (
+            verifier.verify(
+                request.headers[signature.TIMESTAMP_HEADER],
+                request.headers[signature.SIGNATURE_HEADER],
+                request.body,
+            )
+            is None
+        )
     assert requests[-1].path == f"/api/jobs/test.record/{messages[-1].message_id}"
 
 

@@ -15,7 +15,10 @@ class RequestMetadata(pydantic.BaseModel):
 
 @docjobs.actor("unit.seal", display_name="Seal Document")
 def seal(
-    *, document_id: int, send_email: bool = True, is_resealing: bool = False,
+    *,
+    document_id: int,
+    send_email: bool = True,
+    is_resealing: bool = False,
     request_metadata: RequestMetadata | None = None,
 ) -> dict[str, object]:
     return {"document_id": document_id, "send_email": send_email, "meta": request_metadata}
@@ -23,7 +26,10 @@ def seal(
 
 def test_the_payload_model_uses_camel_case_and_fills_defaults() -> None:
     assert {
-        "documentId": 73, "sendEmail": True, "isResealing": False, "requestMetadata": None,
+        "documentId": 73,
+        "sendEmail": True,
+        "isResealing": False,
+        "requestMetadata": None,
     } == seal.validate({"documentId": 73})
 
 

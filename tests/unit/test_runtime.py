@@ -17,7 +17,11 @@ def test_the_base_path_is_added_to_the_self_request_url_once() -> None:
         {**BASE, "NEXT_PUBLIC_BASE_PATH": "/sign", "NEXT_PRIVATE_INTERNAL_WEBAPP_URL": "http://app:3000"}
     )
     already = Settings.from_environ(
-        {**BASE, "NEXT_PUBLIC_BASE_PATH": "/sign", "NEXT_PRIVATE_INTERNAL_WEBAPP_URL": "http://app:3000/sign/"}
+        {
+            **BASE,
+            "NEXT_PUBLIC_BASE_PATH": "/sign",
+            "NEXT_PRIVATE_INTERNAL_WEBAPP_URL": "http://app:3000/sign/",
+        }
     )
     assert "http://app:3000/sign" == runtime.self_trigger_base_url(with_path)
     assert "http://app:3000/sign" == runtime.self_trigger_base_url(already)
@@ -25,8 +29,11 @@ def test_the_base_path_is_added_to_the_self_request_url_once() -> None:
 
 def test_the_development_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
     settings = Settings.from_environ(
-        {"NEXT_PRIVATE_DATABASE_URL": "postgresql://u@h/db", "NODE_ENV": "development",
-         "NEXT_PRIVATE_JOBS_DATA_DIR": str(tmp_path / "data")}
+        {
+            "NEXT_PRIVATE_DATABASE_URL": "postgresql://u@h/db",
+            "NODE_ENV": "development",
+            "NEXT_PRIVATE_JOBS_DATA_DIR": str(tmp_path / "data"),
+        }
     )
     first = secrets.secondary_key(settings)
     assert first == secrets.secondary_key(settings)
@@ -36,7 +43,9 @@ def test_the_development_key_is_generated_once_and_kept_private(tmp_path: Path) 
 
 
 def test_the_environment_key_wins_over_a_generated_one(tmp_path: Path) -> None:
-    settings = Settings.from_environ({**BASE, "NODE_ENV": "development", "NEXT_PRIVATE_JOBS_DATA_DIR": str(tmp_path)})
+    settings = Settings.from_environ(
+        {**BASE, "NODE_ENV": "development", "NEXT_PRIVATE_JOBS_DATA_DIR": str(tmp_path)}
+    )
     assert b"k" == secrets.secondary_key(settings)
     assert not (tmp_path / secrets.SECONDARY_KEY_FILE).exists()
 

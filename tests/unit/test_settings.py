@@ -56,7 +56,9 @@ def test_a_database_url_is_never_echoed_in_the_error() -> None:
 
 
 def test_bullmq_without_a_redis_url_is_an_error() -> None:
-    with pytest.raises(SettingsError, match="^NEXT_PRIVATE_REDIS_URL is required with NEXT_PRIVATE_JOBS_PROVIDER=bullmq"):
+    with pytest.raises(
+        SettingsError, match="^NEXT_PRIVATE_REDIS_URL is required with NEXT_PRIVATE_JOBS_PROVIDER=bullmq"
+    ):
         Settings.from_environ({**BASE, "NEXT_PRIVATE_JOBS_PROVIDER": "bullmq"})
 
 
@@ -66,7 +68,9 @@ def test_the_local_provider_needs_a_database() -> None:
 
 
 def test_production_requires_the_secondary_key_but_development_does_not() -> None:
-    with pytest.raises(SettingsError, match="^NEXT_PRIVATE_ENCRYPTION_SECONDARY_KEY is required in production"):
+    with pytest.raises(
+        SettingsError, match="^NEXT_PRIVATE_ENCRYPTION_SECONDARY_KEY is required in production"
+    ):
         Settings.from_environ({"NEXT_PRIVATE_DATABASE_URL": DB, "NODE_ENV": "production"})
     settings = Settings.from_environ({"NEXT_PRIVATE_DATABASE_URL": DB, "NODE_ENV": "development"})
     assert settings.is_development
@@ -103,5 +107,9 @@ def test_replace_names_the_variable_of_a_bad_value() -> None:
 def test_minimum_backoff_must_not_exceed_the_maximum() -> None:
     with pytest.raises(SettingsError, match="NEXT_PRIVATE_JOBS_MIN_BACKOFF_SECONDS"):
         Settings.from_environ(
-            {**BASE, "NEXT_PRIVATE_JOBS_MIN_BACKOFF_SECONDS": "10", "NEXT_PRIVATE_JOBS_MAX_BACKOFF_SECONDS": "1"}
+            {
+                **BASE,
+                "NEXT_PRIVATE_JOBS_MIN_BACKOFF_SECONDS": "10",
+                "NEXT_PRIVATE_JOBS_MAX_BACKOFF_SECONDS": "1",
+            }
         )

@@ -13,6 +13,7 @@ middleware re-enqueues is an update of the same row, fenced by the attempt.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -30,7 +31,7 @@ from docjobs.brokers.base import FastHooks
 from docjobs.brokers.postgres.consumer import ClaimedMessage, PostgresConsumer, describe_failure
 from docjobs.brokers.postgres.maintenance import WorkerServices
 from docjobs.brokers.postgres.selftrigger import SelfTrigger
-from docjobs.brokers.postgres.wakeups import Doorbell, Listener
+from docjobs.brokers.postgres.wakeups import Alarm, Doorbell, Listener
 from docjobs.db import pool
 from docjobs.db.store import JobStore, NewJob
 
@@ -42,11 +43,15 @@ JOIN_POLL_SECONDS = 0.05
 
 
 def _json(value: Any) -> str:
-    return orjson.dumps(value).decode("utf-8")
+    # orjson is several times faster; the standard library takes what it refuses
+    # (integers beyond 64 bits), so both give the same JSON.
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-
-class PostgresBroker(FastHooks, dramatiq.Broker):  # type: ignore[misc]
+class PostgresBroker(FastHooks, dramatiq.Broker):
     """A Dramatiq broker over ``background_job``.
 
     Args:
@@ -58,6 +63,8 @@ class PostgresBroker(FastHooks, dramatiq.Broker):  # type: ignore[misc]
         listen: Whether consumers LISTEN for doorbells (off behind PgBouncer).
         self_trigger: The web app's wake-up client, or ``None`` for none.
     """
+
+    supports_transactions = True
 
     def __init__(
         self,
@@ -84,6 +91,7 @@ class PostgresBroker(FastHooks, dramatiq.Broker):  # type: ignore[misc]
         self.self_trigger = self_trigger
         self.doorbell = Doorbell(store) if listen else None
         self._listener = Listener(store, self.wake) if listen else None
+        self._alarm = Alarm(self.wake)
         self._consumers: dict[str, set[PostgresConsumer]] = {}
         self._consumers_lock = threading.Lock()
         self.add_middleware(WorkerServices())
@@ -156,11 +164,11 @@ class PostgresBroker(FastHooks, dramatiq.Broker):  # type: ignore[misc]
             try:
                 inserted = self.store.insert(job, conn=conn)
                 if conn is not None and inserted:
-                    self._wake_after_commit(conn, message)
+                    self._wake_after_commit(conn, message, delay)
             except psycopg.OperationalError as exc:
                 raise BrokerConnectionError(str(exc)) from exc
             if conn is None and inserted:
-                self._wake_everyone(message.queue_name, message.actor_name, message.message_id)
+                self._wake_everyone(message.queue_name, message.actor_name, message.message_id, delay)
             if not inserted:
                 logger.debug("Job %s already exists; nothing enqueued.", message.message_id)
         self.emit_after("enqueue", message, delay)
@@ -194,13 +202,13 @@ class PostgresBroker(FastHooks, dramatiq.Broker):  # type: ignore[misc]
             else:
                 inserted = self.store.copy_in(new_jobs, conn=conn)
             if conn is not None and inserted:
-                self._wake_after_commit(conn, messages[-1])
+                self._wake_after_commit(conn, messages[-1], delay)
         except psycopg.OperationalError as exc:
             raise BrokerConnectionError(str(exc)) from exc
         if conn is None and inserted:
             for queue in {m.queue_name for m in messages}:
                 last = next(m for m in reversed(messages) if m.queue_name == queue)
-                self._wake_everyone(queue, last.actor_name, last.message_id)
+                self._wake_everyone(queue, last.actor_name, last.message_id, delay)
         for message in messages:
             self.emit_after("enqueue", message, delay)
         return inserted
@@ -241,18 +249,25 @@ class PostgresBroker(FastHooks, dramatiq.Broker):  # type: ignore[misc]
             )
         except psycopg.OperationalError as exc:
             raise BrokerConnectionError(str(exc)) from exc
-        if delay_ms == 0:
-            self._wake_everyone(message.queue_name, message.actor_name, message.message_id)
+        self._wake_everyone(message.queue_name, message.actor_name, message.message_id, delay_ms)
 
-    def _wake_after_commit(self, conn: psycopg.Connection[Any], message: Message[Any]) -> None:
+    def _wake_after_commit(
+        self, conn: psycopg.Connection[Any], message: Message[Any], delay: int | None
+    ) -> None:
         # NOTIFY inside the transaction is delivered at commit and dropped on rollback.
-        if self.doorbell is not None:
+        if self.doorbell is not None and not delay:
             self.store.notify(message.queue_name, conn=conn)
         pool.on_commit(
-            conn, lambda: self._wake_everyone(message.queue_name, message.actor_name, message.message_id)
+            conn,
+            lambda: self._wake_everyone(message.queue_name, message.actor_name, message.message_id, delay),
         )
 
-    def _wake_everyone(self, queue: str, actor: str, job_id: str) -> None:
+    def _wake_everyone(self, queue: str, actor: str, job_id: str, delay_ms: int | None = None) -> None:
+        if delay_ms:
+            # Not due yet: only this process knows when it will be; others poll.
+            if self.has_consumer(queue):
+                self._alarm.set(queue, delay_ms / 1000)
+            return
         if self.has_consumer(queue):
             self.wake(queue)
         elif self.self_trigger is not None:
@@ -285,6 +300,7 @@ class PostgresBroker(FastHooks, dramatiq.Broker):  # type: ignore[misc]
             time.sleep(JOIN_POLL_SECONDS)
 
     def close(self) -> None:
+        self._alarm.close()
         if self._listener is not None:
             self._listener.stop()
         if self.doorbell is not None:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class ClaimedMessage(MessageProxy):  # type: ignore[misc]
+class ClaimedMessage(MessageProxy):
     """A message handed out by the Postgres consumer, with the attempt that holds it."""
 
     def __init__(self, message: Message[Any], claim: Claim) -> None:
@@ -43,7 +43,7 @@ class ClaimedMessage(MessageProxy):  # type: ignore[misc]
         self.claim = claim
 
 
-class PostgresConsumer(dramatiq.Consumer):  # type: ignore[misc]
+class PostgresConsumer(dramatiq.Consumer):
     """Claims jobs of one queue for one Dramatiq worker.
 
     Args:
@@ -64,6 +64,7 @@ class PostgresConsumer(dramatiq.Consumer):  # type: ignore[misc]
         self._held = 0
         self._more = False
         self._next_poll = 0.0
+        self._batch = max(prefetch // 2, 1)
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
         broker.register_consumer(self)
@@ -75,13 +76,21 @@ class PostgresConsumer(dramatiq.Consumer):  # type: ignore[misc]
         while True:
             now = time.monotonic()
             with self._lock:
-                acked, self._acked = self._acked, []
-                free = self.prefetch - self._held
-            wanted = free > 0 and (self.wakeup.is_set() or self._more or now >= self._next_poll)
-            if acked or wanted:
+                held, acks = self._held, len(self._acked)
+            free = self.prefetch - held
+            # Refill in batches: claim when half the slots are free, or when the
+            # worker threads ran dry, so one round trip claims many jobs.
+            refill = free >= self._batch or held == 0
+            wanted = refill and (self.wakeup.is_set() or self._more or now >= self._next_poll)
+            # Acks ride along with claims; alone, they go out once all work is done
+            # (so finished jobs show COMPLETED promptly) or when many are waiting.
+            flush = acks > 0 and (held == 0 or acks >= self.prefetch)
+            if wanted or flush:
                 # Clear before looking, so a wake-up that lands during the claim is kept.
                 self.wakeup.clear()
-                limit = max(free, 0) if wanted else 0
+                with self._lock:
+                    acked, self._acked = self._acked, []
+                limit = free if wanted else 0
                 rows = self._complete_and_claim(acked, limit)
                 if limit:
                     self._more = len(rows) == limit
@@ -92,29 +101,28 @@ class PostgresConsumer(dramatiq.Consumer):  # type: ignore[misc]
                     self._buffer.extend(self._to_message(row) for row in rows)
                     return self._buffer.popleft()
                 continue
-            if free <= 0:
-                # Full: sleep until a worker thread acks (which sets the event).
-                self.wakeup.clear()
-                with self._lock:
-                    if self._acked:
-                        continue
-                until_next = deadline - now
-            else:
-                until_next = min(deadline, self._next_poll) - now
             if deadline <= now:
                 return None
-            self.wakeup.wait(max(until_next, 0))
+            self.wakeup.clear()
+            with self._lock:
+                changed = (self._held, len(self._acked)) != (held, acks)
+            if changed:  # an ack landed before the clear: look again
+                continue
+            # Waiting for jobs: until the next poll. Waiting for slots: until an ack.
+            until = min(deadline, self._next_poll) if refill else deadline
+            self.wakeup.wait(max(until - now, 0))
 
-    def ack(self, message: ClaimedMessage) -> None:
+    def ack(self, message: MessageProxy) -> None:
+        claim = _claim_of(message)
         with self._lock:
-            self._acked.append(message.claim)
+            self._acked.append(claim)
             self._held -= 1
         self.wakeup.set()
 
-    def nack(self, message: ClaimedMessage) -> None:
+    def nack(self, message: MessageProxy) -> None:
         error, trace = describe_failure(message)
         try:
-            self.broker.store.fail(message.claim, error=error, traceback=trace)
+            self.broker.store.fail(_claim_of(message), error=error, traceback=trace)
         except psycopg.OperationalError as exc:
             raise BrokerConnectionError(str(exc)) from exc
         finally:
@@ -122,10 +130,10 @@ class PostgresConsumer(dramatiq.Consumer):  # type: ignore[misc]
                 self._held -= 1
             self.wakeup.set()
 
-    def requeue(self, messages: Iterable[ClaimedMessage]) -> None:
+    def requeue(self, messages: Iterable[MessageProxy]) -> None:
         messages = list(messages)
         try:
-            self.broker.store.requeue(message.claim for message in messages)
+            self.broker.store.requeue(_claim_of(message) for message in messages)
         except psycopg.OperationalError as exc:
             raise BrokerConnectionError(str(exc)) from exc
         with self._lock:
@@ -182,6 +190,12 @@ class PostgresConsumer(dramatiq.Consumer):  # type: ignore[misc]
             message_timestamp=row["submitted_ms"],
         )
         return ClaimedMessage(message, Claim(row["id"], row["attempts"]))
+
+
+def _claim_of(message: MessageProxy) -> Claim:
+    if not isinstance(message, ClaimedMessage):
+        raise TypeError(f"{message!r} was not handed out by a Postgres consumer")
+    return message.claim
 
 
 def describe_failure(message: MessageProxy) -> tuple[str | None, str | None]:

@@ -112,7 +112,7 @@ class Maintainer:
                 self.broker.doorbell.ring(queue)
 
 
-class WorkerServices(dramatiq.Middleware):  # type: ignore[misc]
+class WorkerServices(dramatiq.Middleware):
     """Starts the :class:`Maintainer` with every Dramatiq worker using the broker."""
 
     def __init__(self) -> None:

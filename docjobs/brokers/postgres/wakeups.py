@@ -9,6 +9,7 @@ once (so idle latency stays low).
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import time
@@ -33,7 +34,9 @@ class Doorbell:
         min_interval_seconds: The least time between two rounds of notifications.
     """
 
-    def __init__(self, store: JobStore, *, min_interval_seconds: float = DEFAULT_DOORBELL_INTERVAL_SECONDS) -> None:
+    def __init__(
+        self, store: JobStore, *, min_interval_seconds: float = DEFAULT_DOORBELL_INTERVAL_SECONDS
+    ) -> None:
         self._store = store
         self._min_interval = min_interval_seconds
         self._pending: set[str] = set()
@@ -128,3 +131,54 @@ class Listener:
                 )
                 reconnecting = True
                 self._stopping.wait(RECONNECT_DELAY_SECONDS)
+
+
+class Alarm:
+    """Wakes a queue's local consumers when a delayed job of this process falls due.
+
+    Retries and delays are rows with a future ``run_at``; nobody rings a doorbell
+    when that time comes. The process that scheduled them (for retries, the one
+    consuming them) sets an alarm instead, so a 50 ms backoff takes about 50 ms
+    rather than a poll interval.
+    """
+
+    #: Wake this much after the due time: ``run_at`` was set by the server a moment ago.
+    SLACK_SECONDS = 0.005
+
+    def __init__(self, ring: Callable[[str], None]) -> None:
+        self._ring = ring
+        self._due: list[tuple[float, str]] = []
+        self._condition = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def set(self, queue: str, delay_seconds: float) -> None:
+        """Ring ``queue`` after ``delay_seconds``; returns at once."""
+        with self._condition:
+            if self._stopping:
+                return
+            heapq.heappush(self._due, (time.monotonic() + delay_seconds + self.SLACK_SECONDS, queue))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="docjobs-alarm", daemon=True)
+                self._thread.start()
+            self._condition.notify()
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop ringing; safe to call twice."""
+        with self._condition:
+            self._stopping = True
+            self._condition.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._stopping and (not self._due or self._due[0][0] > time.monotonic()):
+                    wait = self._due[0][0] - time.monotonic() if self._due else None
+                    self._condition.wait(wait)
+                if self._stopping:
+                    return
+                _, queue = heapq.heappop(self._due)
+            self._ring(queue)

@@ -1,0 +1,339 @@
+"""``make bench``: measure docjobs' local provider and Dramatiq's stock RedisBroker in one run.
+
+Both run on this machine, against servers this script starts: PostgreSQL with its
+durable defaults (fsync on), Redis without persistence (its default deployment for
+Dramatiq). For each broker:
+
+- enqueue: N single sends from one thread;
+- bulk enqueue: N jobs in one call (``jobs.trigger_many``; Dramatiq has no bulk API,
+  so its baseline is ``group(...).run()``);
+- drain: N no-op jobs queued, then one worker process with 8 threads empties the
+  queue (``docjobs worker`` / ``dramatiq``), timed from its first claim to the last ack;
+- latency: at idle, one job at a time, from ``send()`` to the actor starting, reported
+  by the actor over UDP.
+
+Ratios compare docjobs with the baseline measured seconds earlier on the same
+machine; absolute numbers move with the machine's load, ratios much less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {
+    "enqueue": ("jobs/s", ">=", 2000.0),
+    "bulk": ("jobs/s", ">=", 30000.0),
+    "latency_p50": ("ms", "<=", 5.0),
+    "latency_p99": ("ms", "<=", 20.0),
+}
+LATENCY_GAP_SECONDS = 0.02
+POLL_SECONDS = 0.005
+
+
+@dataclass
+class Figures:
+    enqueue: float = 0.0
+    enqueue_durable: float | None = None
+    bulk: float = 0.0
+    drain: float = 0.0
+    latency_p50: float = 0.0
+    latency_p99: float = 0.0
+
+
+def timed_rate(count: int, action: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    action()
+    return count / (time.perf_counter() - started)
+
+
+def measure_drain(count: int, remaining: Callable[[], int], worker: subprocess.Popen[bytes]) -> float:
+    """Jobs per second from the first job leaving the queue to the last one acked."""
+    deadline = time.monotonic() + 600
+    while remaining() >= count:
+        if worker.poll() is not None:
+            raise RuntimeError("the worker exited before draining")
+        if time.monotonic() > deadline:
+            raise RuntimeError("the worker never started")
+        time.sleep(POLL_SECONDS)
+    started = time.perf_counter()
+    while remaining() > 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the drain did not finish")
+        time.sleep(POLL_SECONDS)
+    return count / (time.perf_counter() - started)
+
+
+def measure_latency(samples: int, send: Callable[[float, int], None]) -> tuple[float, float]:
+    """p50 and p99 in milliseconds of send-to-start, one job at a time at idle."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        probe.settimeout(10)
+        port = probe.getsockname()[1]
+        latencies = []
+        for _ in range(samples):
+            send(time.time(), port)
+            (seconds,) = struct.unpack("!d", probe.recv(8))
+            latencies.append(seconds * 1000)
+            time.sleep(LATENCY_GAP_SECONDS)
+    latencies.sort()
+    return statistics.median(latencies), latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+
+
+def start_worker(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as output:
+        return subprocess.Popen(
+            command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is None:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+
+
+def wait_idle(remaining: Callable[[], int]) -> None:
+    while remaining() > 0:
+        time.sleep(POLL_SECONDS)
+    time.sleep(0.5)  # let the consumers go back to sleep: latency is measured at idle
+
+
+def bench_docjobs(url: str, count: int, samples: int, log_dir: Path) -> Figures:
+    from docjobs import jobs, runtime
+    from docjobs.settings import Settings
+
+    environ = {
+        "NEXT_PRIVATE_DATABASE_URL": url,
+        "NEXT_PRIVATE_ENCRYPTION_SECONDARY_KEY": "bench-secondary-key",
+        "NEXT_PRIVATE_INTERNAL_WEBAPP_URL": "http://127.0.0.1:9",
+        "NEXT_PRIVATE_JOBS_LOG_LEVEL": "WARNING",
+    }
+    settings = Settings.from_environ(environ)
+    runtime.configure(settings)
+    from bench import actors_docjobs
+
+    figures = Figures()
+
+    def unfinished() -> int:
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM background_job WHERE status IN ('PENDING', 'PROCESSING')"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def truncate() -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("TRUNCATE background_job CASCADE")
+            conn.execute("VACUUM ANALYZE background_job")
+
+    for i in range(200):  # warm up connections and prepared statements
+        actors_docjobs.noop.send(n=i)
+    truncate()
+    figures.enqueue = timed_rate(
+        count, lambda: [actors_docjobs.noop.send(n=i) for i in range(count)] and None
+    )
+    truncate()
+    runtime.configure(settings.replace(synchronous_commit=True))
+    durable = min(count, 5000)
+    figures.enqueue_durable = timed_rate(
+        durable, lambda: [actors_docjobs.noop.send(n=i) for i in range(durable)] and None
+    )
+    truncate()
+    runtime.configure(settings)
+    payloads = [{"n": i} for i in range(count)]
+    figures.bulk = timed_rate(count, lambda: jobs.trigger_many("bench.noop", payloads) and None)
+    env = {**os.environ, **environ, "PYTHONPATH": str(ROOT)}
+    worker = start_worker(
+        [sys.executable, "-m", "docjobs", "worker", "bench.actors_docjobs", "--threads", "8"],
+        env,
+        log_dir / "docjobs.log",
+    )
+    try:
+        figures.drain = measure_drain(count, unfinished, worker)
+        wait_idle(unfinished)
+        figures.latency_p50, figures.latency_p99 = measure_latency(
+            samples, lambda sent_at, port: actors_docjobs.latency.send(sent_at=sent_at, port=port) and None
+        )
+    finally:
+        stop_worker(worker)
+        runtime.reset()
+    return figures
+
+
+def bench_redis(url: str, count: int, samples: int, log_dir: Path) -> Figures:
+    import dramatiq
+    import redis
+    from dramatiq.brokers.redis import RedisBroker
+
+    broker = RedisBroker(url=url)
+    dramatiq.set_broker(broker)
+    from bench import actors_dramatiq
+
+    client = redis.Redis.from_url(url)
+    figures = Figures()
+
+    def unfinished() -> int:
+        return int(client.hlen("dramatiq:default.msgs"))
+
+    for i in range(200):
+        actors_dramatiq.noop.send(i)
+    broker.flush_all()
+    figures.enqueue = timed_rate(count, lambda: [actors_dramatiq.noop.send(i) for i in range(count)] and None)
+    broker.flush_all()
+    messages = [actors_dramatiq.noop.message(i) for i in range(count)]
+    figures.bulk = timed_rate(count, lambda: dramatiq.group(messages).run() and None)
+    env = {**os.environ, "BENCH_REDIS_URL": url, "PYTHONPATH": str(ROOT)}
+    worker = start_worker(
+        [
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "bench.redis_broker",
+            "bench.actors_dramatiq",
+            "--processes",
+            "1",
+            "--threads",
+            "8",
+        ],
+        env,
+        log_dir / "redis.log",
+    )
+    try:
+        figures.drain = measure_drain(count, unfinished, worker)
+        wait_idle(unfinished)
+        figures.latency_p50, figures.latency_p99 = measure_latency(
+            samples, lambda sent_at, port: actors_dramatiq.latency.send(sent_at, port) and None
+        )
+    finally:
+        stop_worker(worker)
+        broker.close()
+    return figures
+
+
+def report(docjobs: Figures, baseline: Figures, count: int) -> str:
+    def check(metric: str, value: float) -> str:
+        if metric == "drain":
+            return "yes" if value >= baseline.drain else "NO"
+        unit, op, target = TARGETS[metric]
+        met = value >= target if op == ">=" else value <= target
+        return f"{'yes' if met else 'NO'} ({op} {target:g} {unit})"
+
+    def ratio(ours: float, theirs: float, lower_is_better: bool = False) -> str:
+        if not theirs or not ours:
+            return "-"
+        return f"{(theirs / ours if lower_is_better else ours / theirs):.2f}x"
+
+    rows = [
+        (
+            "single-send enqueue, jobs/s",
+            docjobs.enqueue,
+            baseline.enqueue,
+            ratio(docjobs.enqueue, baseline.enqueue),
+            check("enqueue", docjobs.enqueue),
+        ),
+        ("  same, synchronous_commit=on, jobs/s", docjobs.enqueue_durable or 0.0, None, "-", "-"),
+        (
+            "bulk enqueue, jobs/s",
+            docjobs.bulk,
+            baseline.bulk,
+            ratio(docjobs.bulk, baseline.bulk),
+            check("bulk", docjobs.bulk),
+        ),
+        (
+            "drain, 1 process x 8 threads, jobs/s",
+            docjobs.drain,
+            baseline.drain,
+            ratio(docjobs.drain, baseline.drain),
+            f"{check('drain', docjobs.drain)} (>= 1.0x)",
+        ),
+        (
+            "latency p50, ms",
+            docjobs.latency_p50,
+            baseline.latency_p50,
+            ratio(docjobs.latency_p50, baseline.latency_p50, lower_is_better=True),
+            check("latency_p50", docjobs.latency_p50),
+        ),
+        (
+            "latency p99, ms",
+            docjobs.latency_p99,
+            baseline.latency_p99,
+            ratio(docjobs.latency_p99, baseline.latency_p99, lower_is_better=True),
+            check("latency_p99", docjobs.latency_p99),
+        ),
+    ]
+    lines = [
+        f"docjobs bench: {count} jobs, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "",
+        f"| {'metric':<40} | {'docjobs local':>14} | {'RedisBroker':>12} | {'ratio':>7} | target met |",
+        f"|{'-' * 42}|{'-' * 16}:|{'-' * 13}:|{'-' * 8}:|------------|",
+    ]
+    for name, ours, theirs, rate, verdict in rows:
+        theirs_text = f"{theirs:,.1f}" if theirs is not None else "-"
+        lines.append(f"| {name:<40} | {ours:>14,.1f} | {theirs_text:>12} | {rate:>7} | {verdict} |")
+    lines.append("")
+    lines.append(
+        "ratio: docjobs / RedisBroker for rates, RedisBroker / docjobs for latencies (higher is better)."
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=20_000, help="jobs per measurement (default 20000)")
+    parser.add_argument("--latency-samples", type=int, default=300, help="latency samples (default 300)")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "bench" / "results", help="where to write the JSON"
+    )
+    args = parser.parse_args(argv)
+
+    from docjobs.db.migrate import migrate
+    from docjobs.testing import PostgresServer, RedisServer
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    postgres = PostgresServer().start()
+    redis_server = RedisServer().start()
+    try:
+        url = postgres.create_database("bench")
+        migrate(url)
+        docjobs = bench_docjobs(url, args.jobs, args.latency_samples, args.out)
+        baseline = bench_redis(redis_server.url, args.jobs, args.latency_samples, args.out)
+    finally:
+        redis_server.stop()
+        postgres.stop()
+    text = report(docjobs, baseline, args.jobs)
+    print(text)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    record: dict[str, Any] = {
+        "jobs": args.jobs,
+        "docjobs": asdict(docjobs),
+        "redis": asdict(baseline),
+        "table": text,
+    }
+    (args.out / f"bench-{stamp}.json").write_text(json.dumps(record, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""The command line, run as users run it: separate processes against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from docjobs.runtime import Runtime
+from docjobs.testing import PostgresServer
+from docjobs.testing.services import free_port
+from tests.conftest import REPO_ROOT, events, job_row, wait_for
+from tests.support import actors
+
+
+def cli_env(environ: dict[str, str], **overrides: str) -> dict[str, str]:
+    """The test's settings on top of a clean copy of this process's environment."""
+    base = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("NEXT_PRIVATE_", "NEXT_PUBLIC_", "INNGEST_"))
+        and name not in ("NODE_ENV", "PORT")
+    }
+    return {**base, **environ, "PYTHONPATH": str(REPO_ROOT), **overrides}
+
+
+def docjobs(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "docjobs", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+class Processes:
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        with open(log, "ab") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "docjobs", *args],
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.started.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.started:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    running = Processes()
+    yield running
+    running.stop_all()
+
+
+def test_a_bad_setting_stops_start_up_with_one_line_naming_it(environ: dict[str, str]) -> None:
+    for command in (["web"], ["worker"], ["migrate"], ["trigger", "test.record", "{}"]):
+        result = docjobs(*command, env=cli_env(environ, NEXT_PRIVATE_JOBS_PROVIDER="kafka"))
+        assert 2 == result.returncode, command
+        expected = "NEXT_PRIVATE_JOBS_PROVIDER: Input should be 'local', 'bullmq' or 'inngest' (got 'kafka')"
+        assert [f"docjobs: error: {expected}"] == result.stderr.splitlines(), command
+    result = docjobs("web", env=cli_env(environ, NEXT_PRIVATE_JOBS_CONCURRENCY="many"))
+    assert 2 == result.returncode
+    assert 1 == len(result.stderr.splitlines())
+    assert result.stderr.startswith("docjobs: error: NEXT_PRIVATE_JOBS_CONCURRENCY: ")
+
+
+def test_migrate_runs_concurrently_and_idempotently(
+    postgres_server: PostgresServer, environ: dict[str, str]
+) -> None:
+    url = postgres_server.create_database("cli_migrate")
+    try:
+        env = cli_env(environ, NEXT_PRIVATE_DATABASE_URL=url)
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "docjobs", "migrate"], env=env, stdout=subprocess.PIPE, text=True
+            )
+            for _ in range(3)
+        ]
+        outputs = sorted(run.communicate(timeout=60)[0].strip() for run in runs)
+        assert all(run.returncode == 0 for run in runs)
+        assert [
+            "docjobs: 1 migration(s) applied",
+            "docjobs: schema is up to date",
+            "docjobs: schema is up to date",
+        ] == outputs
+    finally:
+        postgres_server.drop_database("cli_migrate")
+
+
+def test_trigger_prints_the_job_id_and_refuses_a_bad_payload(
+    environ: dict[str, str], database_url: str
+) -> None:
+    env = cli_env(environ)
+    good = docjobs("trigger", "test.record", '{"key": "cli"}', "--actors", "tests.support.actors", env=env)
+    assert 0 == good.returncode, good.stderr
+    assert "cli" == job_row(database_url, good.stdout.strip())["payload"]["key"]
+    bad = docjobs("trigger", "test.record", '{"key": 5}', "--actors", "tests.support.actors", env=env)
+    assert 2 == bad.returncode
+    assert bad.stderr.startswith("docjobs: error: test.record: key: Input should be a valid string")
+    not_json = docjobs("trigger", "test.record", "{key", "--actors", "tests.support.actors", env=env)
+    assert 2 == not_json.returncode
+    assert "not valid JSON" in not_json.stderr
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM background_job").fetchone() == (1,)
+
+
+def test_a_job_sent_to_the_web_app_runs_through_the_self_request(
+    environ: dict[str, str], database_url: str, processes: Processes, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = cli_env(
+        environ,
+        PORT=str(port),
+        NEXT_PRIVATE_INTERNAL_WEBAPP_URL=f"http://127.0.0.1:{port}",
+        # Only the self-request can wake the web app's worker quickly.
+        NEXT_PRIVATE_JOBS_LISTEN="false",
+        NEXT_PRIVATE_JOBS_POLL_INTERVAL_SECONDS="60",
+    )
+    processes.start(
+        "web", "--actors", "tests.support.actors", "--host", "127.0.0.1", env=env, log=tmp_path / "web.log"
+    )
+    wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), timeout=30)
+    time.sleep(0.3)  # the worker's first empty claim is done; from now on it sleeps
+    sent = time.monotonic()
+    result = docjobs(
+        "trigger", "test.record", '{"key": "via-web"}', "--actors", "tests.support.actors", env=env
+    )
+    assert 0 == result.returncode, result.stderr
+    job_id = result.stdout.strip()
+    wait_for(lambda: job_row(database_url, job_id)["status"] == "COMPLETED", timeout=20)
+    assert time.monotonic() - sent < 15  # far below the 60 s poll
+    (ran,) = events(database_url, "via-web")
+    assert ran["pid"] != os.getpid()
+
+
+def test_a_worker_killed_mid_job_leaves_the_job_to_another_worker(
+    make_runtime: Callable[..., Runtime],
+    environ: dict[str, str],
+    database_url: str,
+    processes: Processes,
+    tmp_path: Path,
+) -> None:
+    lease = {"NEXT_PRIVATE_JOBS_LEASE_SECONDS": "1.5"}
+    env = cli_env(environ, **lease)
+    first = processes.start(
+        "worker", "tests.support.actors", "--threads", "2", env=env, log=tmp_path / "a.log"
+    )
+    make_runtime(**lease)
+    message = actors.sleep_job.send(key="killed", seconds=2.0)
+    started = wait_for(lambda: events(database_url, "killed"), timeout=30)
+    victim = started[0]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(10)
+    processes.start("worker", "tests.support.actors", "--threads", "2", env=env, log=tmp_path / "b.log")
+    row = wait_for(
+        lambda: (r := job_row(database_url, message.message_id))["status"] == "COMPLETED" and r, timeout=40
+    )
+    runs = events(database_url, "killed")
+    assert ["started", "started", "finished"] == [event["kind"] for event in runs]
+    assert victim == runs[0]["pid"] != runs[1]["pid"] == runs[2]["pid"]
+    assert 2 == row["attempts"]
+    assert 1 == row["retried"]
+    assert "stopped heartbeating" in row["last_error"]
+
+
+def test_the_demo_runs_to_completion_on_an_embedded_postgres(tmp_path: Path) -> None:
+    env = cli_env({}, PORT=str(free_port()), NEXT_PRIVATE_JOBS_DATA_DIR=str(tmp_path / ".docjobs"))
+    result = docjobs("demo", "--once", env=env, timeout=180)
+    assert 0 == result.returncode, result.stdout + result.stderr
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.startswith("demo: 6 jobs, 6 completed, 0 not completed")
+    assert (tmp_path / ".docjobs" / "pgdata" / "PG_VERSION").exists()
+    assert "Hello, another process!" in result.stderr
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
