@@ -119,21 +119,25 @@ def wait_idle(remaining: Callable[[], int]) -> None:
     time.sleep(0.5)  # let the consumers go back to sleep: latency is measured at idle
 
 
-def bench_docjobs(url: str, count: int, samples: int, log_dir: Path) -> Figures:
+def median_of(repeats: int, measure: Callable[[], float]) -> float:
+    """The median of ``repeats`` measurements: one noisy sample says little here."""
+    return statistics.median(measure() for _ in range(repeats))
+
+
+def bench_docjobs(url: str, count: int, samples: int, repeats: int, log_dir: Path) -> Figures:
     from docjobs import jobs, runtime
     from docjobs.settings import Settings
 
     environ = {
         "NEXT_PRIVATE_DATABASE_URL": url,
         "NEXT_PRIVATE_ENCRYPTION_SECONDARY_KEY": "bench-secondary-key",
+        # No web app runs during the benchmark: self-requests are refused at once.
         "NEXT_PRIVATE_INTERNAL_WEBAPP_URL": "http://127.0.0.1:9",
-        "NEXT_PRIVATE_JOBS_LOG_LEVEL": "WARNING",
+        "NEXT_PRIVATE_JOBS_LOG_LEVEL": "ERROR",
     }
     settings = Settings.from_environ(environ)
     runtime.configure(settings)
     from bench import actors_docjobs
-
-    figures = Figures()
 
     def unfinished() -> int:
         with psycopg.connect(url) as conn:
@@ -147,30 +151,46 @@ def bench_docjobs(url: str, count: int, samples: int, log_dir: Path) -> Figures:
             conn.execute("TRUNCATE background_job CASCADE")
             conn.execute("VACUUM ANALYZE background_job")
 
+    def sends(total: int) -> Callable[[], float]:
+        def measure() -> float:
+            truncate()
+
+            def send_all() -> None:
+                for i in range(total):
+                    actors_docjobs.noop.send(n=i)
+
+            return timed_rate(total, send_all)
+
+        return measure
+
+    def bulk() -> float:
+        truncate()
+        return timed_rate(count, lambda: jobs.trigger_many("bench.noop", payloads) and None)
+
+    env = {**os.environ, **environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "docjobs", "worker", "bench.actors_docjobs", "--threads", "8"]
+
+    def drain() -> float:
+        bulk()
+        worker = start_worker(command, env, log_dir / "docjobs-worker.log")
+        try:
+            return measure_drain(count, unfinished, worker)
+        finally:
+            stop_worker(worker)
+
     for i in range(200):  # warm up connections and prepared statements
         actors_docjobs.noop.send(n=i)
-    truncate()
-    figures.enqueue = timed_rate(
-        count, lambda: [actors_docjobs.noop.send(n=i) for i in range(count)] and None
-    )
-    truncate()
-    runtime.configure(settings.replace(synchronous_commit=True))
-    durable = min(count, 5000)
-    figures.enqueue_durable = timed_rate(
-        durable, lambda: [actors_docjobs.noop.send(n=i) for i in range(durable)] and None
-    )
-    truncate()
-    runtime.configure(settings)
     payloads = [{"n": i} for i in range(count)]
-    figures.bulk = timed_rate(count, lambda: jobs.trigger_many("bench.noop", payloads) and None)
-    env = {**os.environ, **environ, "PYTHONPATH": str(ROOT)}
-    worker = start_worker(
-        [sys.executable, "-m", "docjobs", "worker", "bench.actors_docjobs", "--threads", "8"],
-        env,
-        log_dir / "docjobs.log",
-    )
+    figures = Figures()
+    figures.enqueue = median_of(repeats, sends(count))
+    runtime.configure(settings.replace(synchronous_commit=True))
+    figures.enqueue_durable = median_of(repeats, sends(min(count, 5000)))
+    runtime.configure(settings)
+    figures.bulk = median_of(repeats, bulk)
+    figures.drain = median_of(repeats, drain)
+    truncate()
+    worker = start_worker(command, env, log_dir / "docjobs-worker.log")
     try:
-        figures.drain = measure_drain(count, unfinished, worker)
         wait_idle(unfinished)
         figures.latency_p50, figures.latency_p99 = measure_latency(
             samples, lambda sent_at, port: actors_docjobs.latency.send(sent_at=sent_at, port=port) and None
@@ -181,7 +201,7 @@ def bench_docjobs(url: str, count: int, samples: int, log_dir: Path) -> Figures:
     return figures
 
 
-def bench_redis(url: str, count: int, samples: int, log_dir: Path) -> Figures:
+def bench_redis(url: str, count: int, samples: int, repeats: int, log_dir: Path) -> Figures:
     import dramatiq
     import redis
     from dramatiq.brokers.redis import RedisBroker
@@ -191,36 +211,47 @@ def bench_redis(url: str, count: int, samples: int, log_dir: Path) -> Figures:
     from bench import actors_dramatiq
 
     client = redis.Redis.from_url(url)
-    figures = Figures()
 
     def unfinished() -> int:
         return int(client.hlen("dramatiq:default.msgs"))
 
+    def sends() -> float:
+        broker.flush_all()
+
+        def send_all() -> None:
+            for i in range(count):
+                actors_dramatiq.noop.send(i)
+
+        return timed_rate(count, send_all)
+
+    def bulk() -> float:
+        broker.flush_all()
+        messages = [actors_dramatiq.noop.message(i) for i in range(count)]
+        return timed_rate(count, lambda: dramatiq.group(messages).run() and None)
+
+    env = {**os.environ, "BENCH_REDIS_URL": url, "PYTHONPATH": str(ROOT)}
+    command = [
+        sys.executable, "-m", "dramatiq", "bench.redis_broker", "bench.actors_dramatiq",
+        "--processes", "1", "--threads", "8",
+    ]  # fmt: skip
+
+    def drain() -> float:
+        bulk()
+        worker = start_worker(command, env, log_dir / "redis-worker.log")
+        try:
+            return measure_drain(count, unfinished, worker)
+        finally:
+            stop_worker(worker)
+
     for i in range(200):
         actors_dramatiq.noop.send(i)
+    figures = Figures()
+    figures.enqueue = median_of(repeats, sends)
+    figures.bulk = median_of(repeats, bulk)
+    figures.drain = median_of(repeats, drain)
     broker.flush_all()
-    figures.enqueue = timed_rate(count, lambda: [actors_dramatiq.noop.send(i) for i in range(count)] and None)
-    broker.flush_all()
-    messages = [actors_dramatiq.noop.message(i) for i in range(count)]
-    figures.bulk = timed_rate(count, lambda: dramatiq.group(messages).run() and None)
-    env = {**os.environ, "BENCH_REDIS_URL": url, "PYTHONPATH": str(ROOT)}
-    worker = start_worker(
-        [
-            sys.executable,
-            "-m",
-            "dramatiq",
-            "bench.redis_broker",
-            "bench.actors_dramatiq",
-            "--processes",
-            "1",
-            "--threads",
-            "8",
-        ],
-        env,
-        log_dir / "redis.log",
-    )
+    worker = start_worker(command, env, log_dir / "redis-worker.log")
     try:
-        figures.drain = measure_drain(count, unfinished, worker)
         wait_idle(unfinished)
         figures.latency_p50, figures.latency_p99 = measure_latency(
             samples, lambda sent_at, port: actors_dramatiq.latency.send(sent_at, port) and None
@@ -231,7 +262,7 @@ def bench_redis(url: str, count: int, samples: int, log_dir: Path) -> Figures:
     return figures
 
 
-def report(docjobs: Figures, baseline: Figures, count: int) -> str:
+def report(docjobs: Figures, baseline: Figures, count: int, repeats: int) -> str:
     def check(metric: str, value: float) -> str:
         if metric == "drain":
             return "yes" if value >= baseline.drain else "NO"
@@ -283,7 +314,8 @@ def report(docjobs: Figures, baseline: Figures, count: int) -> str:
         ),
     ]
     lines = [
-        f"docjobs bench: {count} jobs, {os.cpu_count()} cores, Python {platform.python_version()}",
+        f"docjobs bench: {count} jobs per run, median of {repeats} runs, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, PostgreSQL durable defaults, Redis without persistence",
         "",
         f"| {'metric':<40} | {'docjobs local':>14} | {'RedisBroker':>12} | {'ratio':>7} | target met |",
         f"|{'-' * 42}|{'-' * 16}:|{'-' * 13}:|{'-' * 8}:|------------|",
@@ -303,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=20_000, help="jobs per measurement (default 20000)")
     parser.add_argument("--latency-samples", type=int, default=300, help="latency samples (default 300)")
     parser.add_argument(
+        "--repeats", type=int, default=3, help="runs per throughput figure; the median counts"
+    )
+    parser.add_argument(
         "--out", type=Path, default=ROOT / "bench" / "results", help="where to write the JSON"
     )
     args = parser.parse_args(argv)
@@ -316,12 +351,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         url = postgres.create_database("bench")
         migrate(url)
-        docjobs = bench_docjobs(url, args.jobs, args.latency_samples, args.out)
-        baseline = bench_redis(redis_server.url, args.jobs, args.latency_samples, args.out)
+        docjobs = bench_docjobs(url, args.jobs, args.latency_samples, args.repeats, args.out)
+        baseline = bench_redis(redis_server.url, args.jobs, args.latency_samples, args.repeats, args.out)
     finally:
         redis_server.stop()
         postgres.stop()
-    text = report(docjobs, baseline, args.jobs)
+    text = report(docjobs, baseline, args.jobs, args.repeats)
     print(text)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     record: dict[str, Any] = {

@@ -7,22 +7,54 @@ append, which roughly doubles bulk insert speed on a large table.
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 _RAND_A_BITS = 12
 _RAND_B_BITS = 62
+_RANDOM_BYTES = 10
+#: Random bytes fetched per system call: reading them one id at a time costs more
+#: than formatting the id.
+_POOL_BYTES = 4096
+
+
+class _RandomPool:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reset()
+        # A forked child must not hand out the ids its parent's pool still holds.
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._pool = b""
+        self._offset = 0
+
+    def take(self, count: int) -> bytes:
+        with self._lock:
+            if self._offset + count > len(self._pool):
+                self._pool = os.urandom(max(_POOL_BYTES, count))
+                self._offset = 0
+            chunk = self._pool[self._offset : self._offset + count]
+            self._offset += count
+            return chunk
+
+
+_random = _RandomPool()
 
 
 def new_job_id() -> str:
     """A new UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random bits."""
-    return _format(time.time_ns() // 1_000_000, os.urandom(10))
+    return _format(time.time_ns() // 1_000_000, _random.take(_RANDOM_BYTES))
 
 
 def new_job_ids(count: int) -> list[str]:
-    """``count`` new UUIDv7 strings, sharing one clock reading and one random read."""
+    """``count`` new UUIDv7 strings, sharing one clock reading."""
     millis = time.time_ns() // 1_000_000
-    pool = os.urandom(10 * count)
-    return [_format(millis, pool[i : i + 10]) for i in range(0, 10 * count, 10)]
+    pool = _random.take(_RANDOM_BYTES * count)
+    return [
+        _format(millis, pool[i : i + _RANDOM_BYTES]) for i in range(0, _RANDOM_BYTES * count, _RANDOM_BYTES)
+    ]
 
 
 def _format(millis: int, random_bytes: bytes) -> str:

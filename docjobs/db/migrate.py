@@ -35,10 +35,10 @@ def migrate(url: str) -> list[sql.Migration]:
     queries = sql.queries()
     applied_now: list[sql.Migration] = []
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(queries["migration_lock"], {"key": MIGRATION_LOCK_KEY})
+        queries["migration_lock"].execute(conn, {"key": MIGRATION_LOCK_KEY})
         try:
-            conn.execute(queries["migration_create_table"])
-            applied = {row[0]: row[2] for row in conn.execute(queries["migration_list_applied"]).fetchall()}
+            queries["migration_create_table"].execute(conn)
+            applied = {row[0]: row[2] for row in queries["migration_list_applied"].execute(conn).fetchall()}
             for migration in sql.migrations():
                 if migration.version in applied:
                     if applied[migration.version] != migration.checksum:
@@ -50,8 +50,8 @@ def migrate(url: str) -> list[sql.Migration]:
                 try:
                     with conn.transaction():
                         conn.execute(migration.sql.encode("utf-8"))
-                        conn.execute(
-                            queries["migration_record"],
+                        queries["migration_record"].execute(
+                            conn,
                             {
                                 "version": migration.version,
                                 "name": migration.name,
@@ -70,5 +70,5 @@ def migrate(url: str) -> list[sql.Migration]:
                 )
                 applied_now.append(migration)
         finally:
-            conn.execute(queries["migration_unlock"], {"key": MIGRATION_LOCK_KEY})
+            queries["migration_unlock"].execute(conn, {"key": MIGRATION_LOCK_KEY})
     return applied_now

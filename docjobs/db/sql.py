@@ -5,16 +5,44 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import LiteralString
+from typing import Any, LiteralString
+
+import psycopg
 
 _BLOCK_NAME = re.compile(r"^-- ([a-z_]+) --$", re.MULTILINE)
+_NAMED_PARAMETER = re.compile(r"%\((\w+)\)s")
 _MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
-def parse_queries(text: str) -> dict[str, LiteralString]:
-    """Split a queries file into ``{name: query}``.
+@dataclass(frozen=True)
+class Query:
+    """A named query, its ``%(name)s`` parameters turned positional once.
+
+    psycopg binds a tuple several times faster than a dict of named parameters,
+    which shows on the enqueue and claim paths; the SQL files stay readable.
+    """
+
+    name: str
+    text: LiteralString
+    parameters: tuple[str, ...]
+
+    def execute(
+        self, conn: psycopg.Connection[Any], values: Mapping[str, Any] | None = None
+    ) -> psycopg.Cursor[Any]:
+        """Run the query on ``conn`` with ``values`` by parameter name.
+
+        Raises:
+            KeyError: A parameter has no value.
+        """
+        arguments = tuple(values[name] for name in self.parameters) if values is not None else None
+        return conn.execute(self.text, arguments)
+
+
+def parse_queries(text: str) -> dict[str, Query]:
+    """Split a queries file into ``{name: Query}``.
 
     Args:
         text: Blocks of a ``-- name --`` line, a ``--`` description line, then SQL.
@@ -25,18 +53,20 @@ def parse_queries(text: str) -> dict[str, LiteralString]:
     Raises:
         ValueError: A name appears twice.
     """
-    queries: dict[str, LiteralString] = {}
+    queries: dict[str, Query] = {}
     pieces = _BLOCK_NAME.split(text)
     for name, body in zip(pieces[1::2], pieces[2::2], strict=True):
         if name in queries:
             raise ValueError(f"query {name!r} is defined twice")
         lines = [line for line in body.strip().splitlines() if not line.startswith("--")]
-        queries[name] = "\n".join(lines).strip().rstrip(";")
+        named = "\n".join(lines).strip().rstrip(";")
+        parameters = tuple(_NAMED_PARAMETER.findall(named))
+        queries[name] = Query(name, _NAMED_PARAMETER.sub("%s", named), parameters)
     return queries
 
 
 @functools.cache
-def queries() -> dict[str, LiteralString]:
+def queries() -> dict[str, Query]:
     """Every query of ``docjobs/db/queries.sql``, parsed once."""
     return parse_queries(resources.files("docjobs.db").joinpath("queries.sql").read_text("utf-8"))
 

@@ -72,10 +72,10 @@ class JobStore:
         params = _job_params(job)
         if conn is not None:
             # A failed statement would abort the caller's transaction: skip duplicates instead.
-            return conn.execute(self._q["job_insert_unless_exists"], params).fetchone() is not None
+            return self._q["job_insert_unless_exists"].execute(conn, params).fetchone() is not None
         try:
             with self.database.connection() as pooled:
-                pooled.execute(self._q["job_insert"], params)
+                self._q["job_insert"].execute(pooled, params)
         except psycopg.errors.UniqueViolation:
             return False
         return True
@@ -96,9 +96,9 @@ class JobStore:
             "delays_ms": [job.delay_ms for job in jobs],
         }
         if conn is not None:
-            return len(conn.execute(self._q["job_insert_many"], params).fetchall())
+            return len(self._q["job_insert_many"].execute(conn, params).fetchall())
         with self.database.connection() as pooled:
-            return len(pooled.execute(self._q["job_insert_many"], params).fetchall())
+            return len(self._q["job_insert_many"].execute(pooled, params).fetchall())
 
     def copy_in(self, jobs: Sequence[NewJob], *, conn: psycopg.Connection[Any] | None = None) -> int:
         """Insert jobs with new ids and no delay through COPY; returns how many.
@@ -112,7 +112,7 @@ class JobStore:
             return self._copy_in(pooled, jobs)
 
     def _copy_in(self, conn: psycopg.Connection[Any], jobs: Sequence[NewJob]) -> int:
-        with conn.cursor() as cursor, cursor.copy(self._q["job_copy_in"]) as copy:
+        with conn.cursor() as cursor, cursor.copy(self._q["job_copy_in"].text) as copy:
             for job in jobs:
                 copy.write_row(
                     (
@@ -133,25 +133,25 @@ class JobStore:
     def notify(self, queue: str, *, conn: psycopg.Connection[Any] | None = None) -> None:
         """Ring a queue's doorbell; inside a transaction it rings at commit, never on rollback."""
         if conn is not None:
-            conn.execute(self._q["queue_notify"], {"queue": queue})
+            self._q["queue_notify"].execute(conn, {"queue": queue})
             return
         with self.database.connection() as pooled:
-            pooled.execute(self._q["queue_notify"], {"queue": queue})
+            self._q["queue_notify"].execute(pooled, {"queue": queue})
 
     def listen(self, conn: psycopg.Connection[Any]) -> None:
         """Subscribe a dedicated connection to queue doorbells."""
-        conn.execute(self._q["queue_listen"])
+        self._q["queue_listen"].execute(conn)
 
     def count_unfinished(self, queue: str) -> int:
         """How many jobs of ``queue`` are PENDING or PROCESSING."""
         with self.database.connection() as conn:
-            row = conn.execute(self._q["queue_count_unfinished"], {"queue": queue}).fetchone()
+            row = self._q["queue_count_unfinished"].execute(conn, {"queue": queue}).fetchone()
         return int(row["unfinished"]) if row else 0
 
     def delete_pending(self, queue: str) -> None:
         """Drop the PENDING jobs of ``queue``."""
         with self.database.connection() as conn:
-            conn.execute(self._q["queue_delete_pending"], {"queue": queue})
+            self._q["queue_delete_pending"].execute(conn, {"queue": queue})
 
     # Consume.
 
@@ -170,17 +170,21 @@ class JobStore:
         Returns:
             The claimed rows in queue order.
         """
-        rows = conn.execute(
-            self._q["job_complete_and_claim"],
-            {
-                "done_ids": [claim.id for claim in done],
-                "done_attempts": [claim.attempts for claim in done],
-                "queue": queue,
-                "limit": limit,
-                "worker": worker,
-                "lease_seconds": lease_seconds,
-            },
-        ).fetchall()
+        rows = (
+            self._q["job_complete_and_claim"]
+            .execute(
+                conn,
+                {
+                    "done_ids": [claim.id for claim in done],
+                    "done_attempts": [claim.attempts for claim in done],
+                    "queue": queue,
+                    "limit": limit,
+                    "worker": worker,
+                    "lease_seconds": lease_seconds,
+                },
+            )
+            .fetchall()
+        )
         # UPDATE ... RETURNING does not keep the claim's order.
         rows.sort(key=lambda row: (row["priority"], row["seq"]))
         return rows
@@ -197,32 +201,40 @@ class JobStore:
     ) -> bool:
         """Schedule another attempt; ``False`` when ``claim`` no longer holds the job."""
         with self.database.connection() as conn:
-            row = conn.execute(
-                self._q["job_retry"],
-                {
-                    "id": claim.id,
-                    "attempts": claim.attempts,
-                    "delay_ms": delay_ms,
-                    "retried": retried,
-                    "options": json.dumps(options),
-                    "error": error,
-                    "traceback": traceback,
-                },
-            ).fetchone()
+            row = (
+                self._q["job_retry"]
+                .execute(
+                    conn,
+                    {
+                        "id": claim.id,
+                        "attempts": claim.attempts,
+                        "delay_ms": delay_ms,
+                        "retried": retried,
+                        "options": json.dumps(options),
+                        "error": error,
+                        "traceback": traceback,
+                    },
+                )
+                .fetchone()
+            )
         return row is not None
 
     def fail(self, claim: Claim, *, error: str | None, traceback: str | None) -> bool:
         """Mark the job FAILED; ``False`` when ``claim`` no longer holds the job."""
         with self.database.connection() as conn:
-            row = conn.execute(
-                self._q["job_fail"],
-                {
-                    "id": claim.id,
-                    "attempts": claim.attempts,
-                    "error": error,
-                    "traceback": traceback,
-                },
-            ).fetchone()
+            row = (
+                self._q["job_fail"]
+                .execute(
+                    conn,
+                    {
+                        "id": claim.id,
+                        "attempts": claim.attempts,
+                        "error": error,
+                        "traceback": traceback,
+                    },
+                )
+                .fetchone()
+            )
         return row is not None
 
     def requeue(self, claims: Iterable[Claim]) -> None:
@@ -231,8 +243,8 @@ class JobStore:
         if not claims:
             return
         with self.database.connection() as conn:
-            conn.execute(
-                self._q["job_requeue"],
+            self._q["job_requeue"].execute(
+                conn,
                 {"ids": [claim.id for claim in claims], "attempts": [claim.attempts for claim in claims]},
             )
 
@@ -243,8 +255,8 @@ class JobStore:
     ) -> None:
         """Record the worker as alive and extend the leases of the jobs it holds."""
         with self.database.connection() as conn:
-            conn.execute(
-                self._q["worker_heartbeat"],
+            self._q["worker_heartbeat"].execute(
+                conn,
                 {
                     "worker": worker,
                     "hostname": socket.gethostname(),
@@ -258,7 +270,7 @@ class JobStore:
     def delete_worker(self, worker: str) -> None:
         """Forget a worker that stopped cleanly."""
         with self.database.connection() as conn:
-            conn.execute(self._q["worker_delete"], {"worker": worker})
+            self._q["worker_delete"].execute(conn, {"worker": worker})
 
     def maintain(
         self,
@@ -277,13 +289,13 @@ class JobStore:
             The rescued jobs, or ``None`` when another process holds the round.
         """
         with self.database.connection() as conn, conn.transaction():
-            lock = conn.execute(self._q["maintenance_try_lock"], {"key": MAINTENANCE_LOCK_KEY}).fetchone()
+            lock = self._q["maintenance_try_lock"].execute(conn, {"key": MAINTENANCE_LOCK_KEY}).fetchone()
             if lock is None or not lock["locked"]:
                 return None
-            rescued = conn.execute(self._q["job_rescue_expired"], {"now": now}).fetchall()
-            conn.execute(self._q["worker_delete_stale"], {"now": now, "stale_seconds": stale_worker_seconds})
-            conn.execute(
-                self._q["job_delete_finished"],
+            rescued = self._q["job_rescue_expired"].execute(conn, {"now": now}).fetchall()
+            self._q["worker_delete_stale"].execute(conn, {"now": now, "stale_seconds": stale_worker_seconds})
+            self._q["job_delete_finished"].execute(
+                conn,
                 {
                     "now": now,
                     "completed_days": completed_days,
@@ -298,43 +310,44 @@ class JobStore:
     def ping(self) -> None:
         """Raise unless the database answers."""
         with self.database.connection() as conn:
-            conn.execute(self._q["health_ping"])
+            self._q["health_ping"].execute(conn)
 
     def find(self, job_id: str) -> Row | None:
         """A job's actor and status, or ``None``."""
         with self.database.connection() as conn:
-            return conn.execute(self._q["job_find"], {"id": job_id}).fetchone()
+            return self._q["job_find"].execute(conn, {"id": job_id}).fetchone()
 
     def get(self, job_id: str) -> Row | None:
         """A whole job row, or ``None``."""
         with self.database.connection() as conn:
-            return conn.execute(self._q["job_get"], {"id": job_id}).fetchone()
+            return self._q["job_get"].execute(conn, {"id": job_id}).fetchone()
 
     def get_many(self, job_ids: Sequence[str]) -> list[Row]:
         """Progress columns (status, attempts, times) of several jobs."""
         with self.database.connection() as conn:
-            return conn.execute(self._q["job_get_many"], {"ids": list(job_ids)}).fetchall()
+            return self._q["job_get_many"].execute(conn, {"ids": list(job_ids)}).fetchall()
 
     # Tasks.
 
     def task_get_or_create(self, *, task_id: str, job_id: str, name: str) -> Row:
         """A task's status, result and failure count, creating it on first use."""
         with self.database.connection() as conn:
-            row = conn.execute(
-                self._q["task_get_or_create"], {"id": task_id, "job_id": job_id, "name": name}
-            ).fetchone()
+            cursor = self._q["task_get_or_create"].execute(
+                conn, {"id": task_id, "job_id": job_id, "name": name}
+            )
+            row: Row | None = cursor.fetchone()
         assert row is not None  # the statement inserts or finds the row
         return row
 
     def task_complete(self, task_id: str, result_json: str) -> None:
         """Store a task's JSON result."""
         with self.database.connection() as conn:
-            conn.execute(self._q["task_complete"], {"id": task_id, "result": result_json})
+            self._q["task_complete"].execute(conn, {"id": task_id, "result": result_json})
 
     def task_record_failure(self, task_id: str) -> None:
         """Count a failed run of a task."""
         with self.database.connection() as conn:
-            conn.execute(self._q["task_record_failure"], {"id": task_id})
+            self._q["task_record_failure"].execute(conn, {"id": task_id})
 
 
 def _job_params(job: NewJob) -> dict[str, Any]:

@@ -21,3 +21,17 @@ def test_bulk_ids_are_distinct() -> None:
     ids = new_job_ids(10_000)
     assert 10_000 == len(set(ids))
     assert all(7 == uuid.UUID(value).version for value in ids[:100])
+
+
+def test_a_forked_child_does_not_repeat_its_parents_ids() -> None:
+    import os
+
+    new_job_id()  # fill the parent's random pool
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, new_job_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    assert child[14:] != new_job_id()[14:]

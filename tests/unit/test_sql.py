@@ -7,7 +7,8 @@ from docjobs.db import sql
 
 def test_query_blocks_are_parsed_without_comments_or_semicolons() -> None:
     text = "-- one --\n-- The first.\nSELECT 1;\n\n-- two --\n-- The second.\nSELECT\n  2;\n"
-    assert {"one": "SELECT 1", "two": "SELECT\n  2"} == sql.parse_queries(text)
+    parsed = sql.parse_queries(text)
+    assert {"one": "SELECT 1", "two": "SELECT\n  2"} == {name: query.text for name, query in parsed.items()}
 
 
 def test_a_duplicate_query_name_is_refused() -> None:
@@ -26,3 +27,9 @@ def test_migrations_are_numbered_in_order() -> None:
     versions = [migration.version for migration in sql.migrations()]
     assert versions == sorted(versions)
     assert 1 == versions[0]
+
+
+def test_named_parameters_become_positional_in_order() -> None:
+    (query,) = sql.parse_queries("-- q --\nSELECT %(b)s, %(a)s, %(b)s;\n").values()
+    assert "SELECT %s, %s, %s" == query.text
+    assert ("b", "a", "b") == query.parameters

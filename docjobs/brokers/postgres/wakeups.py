@@ -52,7 +52,8 @@ class Doorbell:
             if self._thread is None and not self._stopping:
                 self._thread = threading.Thread(target=self._run, name="docjobs-doorbell", daemon=True)
                 self._thread.start()
-        self._wakeup.set()
+        if not self._wakeup.is_set():
+            self._wakeup.set()
 
     def close(self, timeout: float = 2.0) -> None:
         """Send what is pending, then stop; safe to call twice."""
