@@ -144,7 +144,7 @@ DELETE FROM background_job WHERE queue = %(queue)s AND status = 'PENDING';
 LISTEN docjobs_jobs;
 
 -- worker_heartbeat --
--- Record that a worker is alive and extend the leases of the jobs it holds.
+-- Record that a worker is alive and extend the leases of the jobs it still holds.
 WITH beat AS (
     INSERT INTO worker (id, hostname, pid, queues, concurrency)
     VALUES (%(worker)s, %(hostname)s, %(pid)s, %(queues)s, %(concurrency)s)
@@ -154,7 +154,7 @@ WITH beat AS (
 )
 UPDATE background_job
 SET lease_until = now() + %(lease_seconds)s * interval '1 second'
-WHERE locked_by = (SELECT id FROM beat) AND status = 'PROCESSING';
+WHERE id = ANY(%(held)s::text[]) AND locked_by = (SELECT id FROM beat) AND status = 'PROCESSING';
 
 -- worker_delete --
 -- Forget a worker that stopped cleanly.

@@ -251,14 +251,25 @@ class JobStore:
     # Liveness and maintenance.
 
     def heartbeat(
-        self, *, worker: str, queues: Sequence[str], concurrency: int, lease_seconds: float
+        self,
+        *,
+        worker: str,
+        held: Sequence[str],
+        queues: Sequence[str],
+        concurrency: int,
+        lease_seconds: float,
     ) -> None:
-        """Record the worker as alive and extend the leases of the jobs it holds."""
+        """Record the worker as alive and extend the leases of the jobs it still holds.
+
+        Only ``held`` jobs are extended: a job whose outcome this worker failed to
+        write is not, so its lease runs out and the rescuer returns it.
+        """
         with self.database.connection() as conn:
             self._q["worker_heartbeat"].execute(
                 conn,
                 {
                     "worker": worker,
+                    "held": list(held),
                     "hostname": socket.gethostname(),
                     "pid": os.getpid(),
                     "queues": list(queues),

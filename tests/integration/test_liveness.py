@@ -105,7 +105,10 @@ def test_heartbeats_extend_the_leases_of_held_jobs(pg_runtime: Runtime, database
     message = actors.record_job.send(key="held")
     consumer, _claimed = claim_one(broker)
     before = job_row(database_url, message.message_id)["lease_until"]
-    store.heartbeat(worker=broker.worker_id, queues=["default"], concurrency=4, lease_seconds=120)
+    assert [message.message_id] == broker.held()
+    store.heartbeat(
+        worker=broker.worker_id, held=broker.held(), queues=["default"], concurrency=4, lease_seconds=120
+    )
     after = job_row(database_url, message.message_id)["lease_until"]
     assert after - before > timedelta(seconds=80)
     with psycopg.connect(database_url) as conn:
@@ -113,6 +116,35 @@ def test_heartbeats_extend_the_leases_of_held_jobs(pg_runtime: Runtime, database
             "SELECT concurrency FROM worker WHERE id = %s", (broker.worker_id,)
         ).fetchone() == (4,)
     consumer.close()
+
+
+def test_a_job_whose_ack_could_not_be_written_is_rescued_not_held_forever(
+    pg_runtime: Runtime, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = pg_runtime.store
+    assert store is not None
+    broker = pg_runtime.broker
+    message = actors.record_job.send(key="lost-ack")
+    consumer, claimed = claim_one(broker)
+    consumer.ack(claimed)
+
+    def database_gone(*args: object, **kwargs: object) -> None:
+        raise psycopg.OperationalError("connection lost")
+
+    monkeypatch.setattr(store, "complete_and_claim", database_gone)
+    with pytest.raises(dramatiq.errors.BrokerConnectionError):
+        next(consumer)
+    with pytest.raises(dramatiq.errors.BrokerConnectionError):
+        consumer.close()  # tries once more, fails, and lets go of the job
+    monkeypatch.undo()
+    assert [] == broker.held()
+    before = job_row(database_url, message.message_id)["lease_until"]
+    store.heartbeat(
+        worker=broker.worker_id, held=broker.held(), queues=["default"], concurrency=1, lease_seconds=600
+    )
+    assert before == job_row(database_url, message.message_id)["lease_until"]
+    rescued = store.maintain(stale_worker_seconds=60, completed_days=7, failed_days=30, now=later(31))
+    assert [message.message_id] == [job["id"] for job in rescued or []]
 
 
 def test_only_one_process_maintains_at_a_time(pg_runtime: Runtime, database_url: str) -> None:

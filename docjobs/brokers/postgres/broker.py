@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import dramatiq
@@ -94,6 +94,8 @@ class PostgresBroker(FastHooks, dramatiq.Broker):
         self._alarm = Alarm(self.wake)
         self._consumers: dict[str, set[PostgresConsumer]] = {}
         self._consumers_lock = threading.Lock()
+        self._held: set[str] = set()
+        self._held_lock = threading.Lock()
         self.add_middleware(WorkerServices())
 
     # Queues and consumers.
@@ -125,6 +127,21 @@ class PostgresBroker(FastHooks, dramatiq.Broker):
         """Whether this process consumes ``queue_name``."""
         with self._consumers_lock:
             return bool(self._consumers.get(queue_name))
+
+    def hold(self, job_ids: Iterable[str]) -> None:
+        """Record jobs this process claimed: the heartbeat extends their leases."""
+        with self._held_lock:
+            self._held.update(job_ids)
+
+    def release(self, job_ids: Iterable[str]) -> None:
+        """Forget jobs whose outcome was written (or can no longer be)."""
+        with self._held_lock:
+            self._held.difference_update(job_ids)
+
+    def held(self) -> list[str]:
+        """The jobs this process holds: claimed and not yet acked, nacked or requeued."""
+        with self._held_lock:
+            return list(self._held)
 
     def wake(self, queue_name: str | None = None) -> None:
         """Wake this process's consumers of a queue (of every queue when ``None``)."""

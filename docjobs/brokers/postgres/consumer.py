@@ -61,6 +61,7 @@ class PostgresConsumer(dramatiq.Consumer):
         self.wakeup = threading.Event()
         self._buffer: deque[ClaimedMessage] = deque()
         self._acked: list[Claim] = []
+        self._oldest_ack = 0.0
         self._held = 0
         self._more = False
         self._next_poll = 0.0
@@ -76,15 +77,22 @@ class PostgresConsumer(dramatiq.Consumer):
         while True:
             now = time.monotonic()
             with self._lock:
-                held, acks = self._held, len(self._acked)
+                # A consumer that replaced a failed one receives acks of messages it
+                # never handed out: never count below zero.
+                held, acks = max(self._held, 0), len(self._acked)
             free = self.prefetch - held
             # Refill in batches: claim when half the slots are free, or when the
             # worker threads ran dry, so one round trip claims many jobs.
             refill = free >= self._batch or held == 0
             wanted = refill and (self.wakeup.is_set() or self._more or now >= self._next_poll)
             # Acks ride along with claims; alone, they go out once all work is done
-            # (so finished jobs show COMPLETED promptly) or when many are waiting.
-            flush = acks > 0 and (held == 0 or acks >= self.prefetch)
+            # (so finished jobs show COMPLETED promptly), when many are waiting, or
+            # when the oldest has waited a poll interval (long jobs).
+            flush = acks > 0 and (
+                held == 0
+                or acks >= self.prefetch
+                or now - self._oldest_ack >= self.broker.poll_interval_seconds
+            )
             if wanted or flush:
                 # Clear before looking, so a wake-up that lands during the claim is kept.
                 self.wakeup.clear()
@@ -115,42 +123,52 @@ class PostgresConsumer(dramatiq.Consumer):
     def ack(self, message: MessageProxy) -> None:
         claim = _claim_of(message)
         with self._lock:
+            if not self._acked:
+                self._oldest_ack = time.monotonic()
             self._acked.append(claim)
             self._held -= 1
         self.wakeup.set()
 
     def nack(self, message: MessageProxy) -> None:
+        claim = _claim_of(message)
         error, trace = describe_failure(message)
         try:
-            self.broker.store.fail(_claim_of(message), error=error, traceback=trace)
+            self.broker.store.fail(claim, error=error, traceback=trace)
         except psycopg.OperationalError as exc:
             raise BrokerConnectionError(str(exc)) from exc
         finally:
+            self.broker.release([claim.id])
             with self._lock:
                 self._held -= 1
             self.wakeup.set()
 
     def requeue(self, messages: Iterable[MessageProxy]) -> None:
-        messages = list(messages)
+        claims = [_claim_of(message) for message in messages]
         try:
-            self.broker.store.requeue(_claim_of(message) for message in messages)
+            self.broker.store.requeue(claims)
         except psycopg.OperationalError as exc:
             raise BrokerConnectionError(str(exc)) from exc
-        with self._lock:
-            self._held -= len(messages)
+        finally:
+            self.broker.release(claim.id for claim in claims)
+            with self._lock:
+                self._held -= len(claims)
 
     def close(self) -> None:
         self.broker.unregister_consumer(self)
+        with self._lock:
+            acked, self._acked = self._acked, []
+        leftover = list(self._buffer)
+        self._buffer.clear()
         try:
-            with self._lock:
-                acked, self._acked = self._acked, []
             if acked:
                 self._complete_and_claim(acked, 0)
-            leftover = list(self._buffer)
-            self._buffer.clear()
             if leftover:
                 self.requeue(leftover)
         finally:
+            # Whatever could not be written is no longer ours: stop extending its
+            # lease, so the rescuer returns it to the queue.
+            self.broker.release(claim.id for claim in acked)
+            self.broker.release(message.claim.id for message in leftover)
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -159,7 +177,7 @@ class PostgresConsumer(dramatiq.Consumer):
         try:
             if self._conn is None or self._conn.closed:
                 self._conn = self.broker.store.database.connect()
-            return self.broker.store.complete_and_claim(
+            rows = self.broker.store.complete_and_claim(
                 self._conn,
                 queue=self.queue_name,
                 done=acked,
@@ -168,12 +186,17 @@ class PostgresConsumer(dramatiq.Consumer):
                 lease_seconds=self.broker.lease_seconds,
             )
         except psycopg.OperationalError as exc:
-            # The acks are lost with the connection; the jobs stay PROCESSING until
-            # their lease expires and run again. At-least-once, never lost.
+            # Keep the acks for close() to try once more; if that fails too they are
+            # released, and the jobs run again after their lease: at-least-once.
+            with self._lock:
+                self._acked[:0] = acked
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
             raise BrokerConnectionError(str(exc)) from exc
+        self.broker.release(claim.id for claim in acked)
+        self.broker.hold(row["id"] for row in rows)
+        return rows
 
     def _to_message(self, row: Row) -> ClaimedMessage:
         options = dict(row["options"])

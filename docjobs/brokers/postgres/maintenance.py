@@ -80,6 +80,7 @@ class Maintainer:
         try:
             self.broker.store.heartbeat(
                 worker=self.broker.worker_id,
+                held=self.broker.held(),
                 queues=sorted(self.broker.queues),
                 concurrency=self.concurrency,
                 lease_seconds=self.broker.lease_seconds,
