@@ -61,6 +61,10 @@ class FastHooks:
         cache[signal] = (len(self.middleware), found)
         return found
 
+    def implements(self, hook: str) -> bool:
+        """Whether any middleware implements ``hook`` (``before_enqueue``, say)."""
+        return bool(self._implementers(hook))
+
     def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
         signal = "before_" + signal
         for middleware in self._implementers(signal):

@@ -11,9 +11,8 @@ import json
 import os
 import socket
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -22,13 +21,18 @@ from docjobs.db.pool import Database
 
 #: pg_try_advisory_xact_lock key of the maintenance round ("docjobs" in ASCII).
 MAINTENANCE_LOCK_KEY = 0x646F636A6F6273
+#: NewJob fields that job_copy_in loads (all but the delay).
+_COPY_COLUMNS = 10
 #: Most finished jobs one retention pass deletes, so a pass stays short.
 RETENTION_BATCH = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class NewJob:
-    """A job row about to be inserted. JSON columns are already encoded."""
+class NewJob(NamedTuple):
+    """A job row about to be inserted. JSON columns are already encoded.
+
+    A named tuple: bulk enqueues build tens of thousands per call, and its first ten
+    fields are the COPY row as they are.
+    """
 
     id: str
     queue: str
@@ -43,8 +47,7 @@ class NewJob:
     delay_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
+class Claim(NamedTuple):
     """A held attempt: only this (id, attempts) pair may ack, nack or retry the job."""
 
     id: str
@@ -114,20 +117,7 @@ class JobStore:
     def _copy_in(self, conn: psycopg.Connection[Any], jobs: Sequence[NewJob]) -> int:
         with conn.cursor() as cursor, cursor.copy(self._q["job_copy_in"].text) as copy:
             for job in jobs:
-                copy.write_row(
-                    (
-                        job.id,
-                        job.queue,
-                        job.actor,
-                        job.name,
-                        job.version,
-                        job.payload,
-                        job.args,
-                        job.options,
-                        job.max_retries,
-                        job.priority,
-                    )
-                )
+                copy.write_row(job[:_COPY_COLUMNS])
         return len(jobs)
 
     def notify(self, queue: str, *, conn: psycopg.Connection[Any] | None = None) -> None:

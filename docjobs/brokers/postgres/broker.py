@@ -42,6 +42,10 @@ _TRANSIENT_OPTIONS = frozenset({"traceback", "eta", "redis_message_id", "retries
 JOIN_POLL_SECONDS = 0.05
 
 
+#: Display name, version, priority and retries of an actor's jobs.
+_ActorDefaults = tuple[str, str, int, int]
+
+
 def _json(value: Any) -> str:
     # orjson is several times faster; the standard library takes what it refuses
     # (integers beyond 64 bits), so both give the same JSON.
@@ -208,11 +212,14 @@ class PostgresBroker(FastHooks, dramatiq.Broker):
         Returns:
             How many jobs were inserted; ids that already existed are skipped.
         """
-        for message in messages:
-            if message.queue_name not in self.queues:
-                raise QueueNotFound(message.queue_name)
-            self.emit_before("enqueue", message, delay)
-        new_jobs = [self._new_job(m, delay) for m in messages]
+        for queue in {message.queue_name for message in messages}:
+            if queue not in self.queues:
+                raise QueueNotFound(queue)
+        if self.implements("before_enqueue"):
+            for message in messages:
+                self.emit_before("enqueue", message, delay)
+        defaults: dict[str, _ActorDefaults] = {}
+        new_jobs = [self._new_job(m, delay, defaults) for m in messages]
         try:
             if deduplicate or delay:
                 inserted = self.store.insert_many(new_jobs, conn=conn)
@@ -226,30 +233,49 @@ class PostgresBroker(FastHooks, dramatiq.Broker):
             for queue in {m.queue_name for m in messages}:
                 last = next(m for m in reversed(messages) if m.queue_name == queue)
                 self._wake_everyone(queue, last.actor_name, last.message_id, delay)
-        for message in messages:
-            self.emit_after("enqueue", message, delay)
+        if self.implements("after_enqueue"):
+            for message in messages:
+                self.emit_after("enqueue", message, delay)
         return inserted
 
-    def _new_job(self, message: Message[Any], delay: int | None) -> NewJob:
-        actor = self.actors.get(message.actor_name)
+    def _new_job(
+        self, message: Message[Any], delay: int | None, defaults: dict[str, _ActorDefaults] | None = None
+    ) -> NewJob:
+        known = defaults.get(message.actor_name) if defaults is not None else None
+        if known is None:
+            known = self._actor_defaults(message.actor_name)
+            if defaults is not None:
+                defaults[message.actor_name] = known
+        name, version, priority, max_retries = known
         options = message.options
         if options:
             options = {k: v for k, v in options.items() if k not in _TRANSIENT_OPTIONS}
-        max_retries = options.get("max_retries")
-        if max_retries is None and actor is not None:
-            max_retries = actor.options.get("max_retries")
+            if options.get("max_retries") is not None:
+                max_retries = int(options["max_retries"])
         return NewJob(
             id=message.message_id,
             queue=message.queue_name,
             actor=message.actor_name,
-            name=getattr(actor, "display_name", message.actor_name),
-            version=getattr(actor, "version", "1.0.0"),
+            name=name,
+            version=version,
             payload=_json(message.kwargs),
             args=_json(list(message.args)) if message.args else "[]",
             options=_json(options) if options else "{}",
-            max_retries=self.max_retries if max_retries is None else int(max_retries),
-            priority=actor.priority if actor is not None else 0,
+            max_retries=max_retries,
+            priority=priority,
             delay_ms=max(int(delay or 0), 0),
+        )
+
+    def _actor_defaults(self, actor_name: str) -> _ActorDefaults:
+        actor = self.actors.get(actor_name)
+        if actor is None:
+            return actor_name, "1.0.0", 0, self.max_retries
+        max_retries = actor.options.get("max_retries")
+        return (
+            getattr(actor, "display_name", actor_name),
+            getattr(actor, "version", "1.0.0"),
+            actor.priority,
+            self.max_retries if max_retries is None else int(max_retries),
         )
 
     def _retry(self, message: ClaimedMessage, delay_ms: int) -> None:
