@@ -101,7 +101,8 @@ class Settings(BaseModel):
     webapp_url: HttpUrl = Field(DEFAULT_WEBAPP_URL, alias="NEXT_PUBLIC_WEBAPP_URL")
     internal_webapp_url: HttpUrl | None = Field(None, alias="NEXT_PRIVATE_INTERNAL_WEBAPP_URL")
     encryption_secondary_key: SecretStr | None = Field(None, alias="NEXT_PRIVATE_ENCRYPTION_SECONDARY_KEY")
-    redis_url: RedisUrl | None = Field(None, alias="NEXT_PRIVATE_REDIS_URL")
+    # URLs may carry passwords: kept out of the settings' repr.
+    redis_url: RedisUrl | None = Field(None, alias="NEXT_PRIVATE_REDIS_URL", repr=False)
     redis_prefix: str = Field(DEFAULT_REDIS_PREFIX, alias="NEXT_PRIVATE_REDIS_PREFIX")
     bullmq_concurrency: int = Field(DEFAULT_BULLMQ_CONCURRENCY, ge=1, alias="NEXT_PRIVATE_BULLMQ_CONCURRENCY")
     inngest_app_id: str = Field(DEFAULT_INNGEST_APP_ID, alias="NEXT_PRIVATE_INNGEST_APP_ID")
@@ -112,7 +113,7 @@ class Settings(BaseModel):
     webhook_ssrf_bypass_hosts: str = Field("", alias="NEXT_PRIVATE_WEBHOOK_SSRF_BYPASS_HOSTS")
 
     # Where docjobs' own tables live, and where the web app listens.
-    database_url: PostgresUrl | None = Field(None, alias="NEXT_PRIVATE_DATABASE_URL")
+    database_url: PostgresUrl | None = Field(None, alias="NEXT_PRIVATE_DATABASE_URL", repr=False)
     port: int = Field(DEFAULT_PORT, ge=1, le=65535, alias="PORT")
 
     # docjobs' own settings.

@@ -77,9 +77,11 @@ def run_demo(*, once: bool) -> int:
         )
         if once:
             return 0 if failed == 0 else 1
+        # The embedded server's URL holds no password; a URL you gave might.
+        database = f"'{settings.database_url}'" if stop_postgres else "<your NEXT_PRIVATE_DATABASE_URL>"
         print(
             "demo: still serving; try in another shell:\n"
-            f"  NODE_ENV=development NEXT_PRIVATE_DATABASE_URL='{settings.database_url}' "
+            f"  NODE_ENV=development NEXT_PRIVATE_DATABASE_URL={database} "
             f'.venv/bin/docjobs trigger demo.greet \'{{"name": "you"}}\' --actors docjobs.demo.actors\n'
             "Ctrl-C stops.",
             flush=True,

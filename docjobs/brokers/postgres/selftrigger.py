@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -114,9 +115,10 @@ class SelfTrigger:
             response = client.post(url, content=body, headers=headers)
             self.sent += 1
             if response.status_code >= 400:
-                self._warn("Self-trigger request to %s answered %d.", url, response.status_code)
+                self._warn("Self-trigger request to %s answered %d.", _redacted(url), response.status_code)
         except httpx.HTTPError as exc:
-            self._warn("Self-trigger request to %s failed: %s.", url, exc)
+            reason = str(exc).replace(url, _redacted(url)) or type(exc).__name__
+            self._warn("Self-trigger request to %s failed: %s.", _redacted(url), reason)
 
     def _warn(self, message: str, *args: object) -> None:
         # Consumers poll, so a failing endpoint delays jobs by at most the poll
@@ -127,3 +129,13 @@ class SelfTrigger:
             logger.warning(message, *args, extra={"action": "self_trigger_failed"})
         else:
             logger.debug(message, *args)
+
+
+def _redacted(url: str) -> str:
+    """The URL without any user or password in it, for logs."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
