@@ -169,13 +169,7 @@ class PostgresServer:
 
     def stop(self) -> None:
         """Stop the server and delete its files; safe to call twice."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()  # SIGTERM: smart shutdown
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _terminate(self.process)
         self.process = None
         if self.directory is not None:
             shutil.rmtree(self.directory, ignore_errors=True)
@@ -236,11 +230,17 @@ class RedisServer:
 
     def stop(self) -> None:
         """Stop the server; safe to call twice."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _terminate(self.process)
         self.process = None
+
+
+def _terminate(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM (a clean shutdown), then SIGKILL if it takes over 10 s."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

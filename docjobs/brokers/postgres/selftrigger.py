@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from docjobs.brokers.postgres import signature
+from docjobs.brokers.postgres.coalesce import CoalescingSender
 
 logger = logging.getLogger(__name__)
 
@@ -58,50 +58,28 @@ class SelfTrigger:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._key = key
-        self._min_interval = min_interval_seconds
-        self._timeout = timeout_seconds
-        self._pending: tuple[str, str] | None = None
-        self._lock = threading.Lock()
-        self._wakeup = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._client = httpx.Client(timeout=timeout_seconds, follow_redirects=False)
+        # Only the newest job is named: one request wakes the consumer for all of them.
+        self._sender: CoalescingSender[tuple[str, str]] = CoalescingSender(
+            self._post,
+            lambda pending, newest: newest,
+            min_interval_seconds=min_interval_seconds,
+            name="docjobs-self-trigger",
+        )
         self._last_warning = float("-inf")
         self.sent = 0
 
     def wake(self, actor: str, job_id: str) -> None:
         """Ask for a request naming this job; returns at once."""
-        with self._lock:
-            self._pending = (actor, job_id)
-            if self._thread is None and not self._stopping:
-                self._thread = threading.Thread(target=self._run, name="docjobs-self-trigger", daemon=True)
-                self._thread.start()
-        if not self._wakeup.is_set():
-            self._wakeup.set()
+        self._sender.put((actor, job_id))
 
     def close(self, timeout: float = 2.0) -> None:
         """Send what is pending, then stop the thread; safe to call twice."""
-        with self._lock:
-            self._stopping = True
-            thread = self._thread
-        self._wakeup.set()
-        if thread is not None:
-            thread.join(timeout)
+        if self._sender.close(timeout):
+            self._client.close()  # else a slow request still uses it; the thread dies with the process
 
-    def _run(self) -> None:
-        with httpx.Client(timeout=self._timeout, follow_redirects=False) as client:
-            while True:
-                self._wakeup.wait()
-                self._wakeup.clear()
-                with self._lock:
-                    pending, self._pending = self._pending, None
-                    stopping = self._stopping
-                if pending is not None:
-                    self._post(client, *pending)
-                if stopping:
-                    return
-                time.sleep(self._min_interval)
-
-    def _post(self, client: httpx.Client, actor: str, job_id: str) -> None:
+    def _post(self, job: tuple[str, str]) -> None:
+        actor, job_id = job
         body = request_body(actor, job_id)
         timestamp = int(time.time())
         headers = {
@@ -112,7 +90,7 @@ class SelfTrigger:
         }
         url = self.base_url + request_path(actor, job_id)
         try:
-            response = client.post(url, content=body, headers=headers)
+            response = self._client.post(url, content=body, headers=headers)
             self.sent += 1
             if response.status_code >= 400:
                 self._warn("Self-trigger request to %s answered %d.", _redacted(url), response.status_code)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import psycopg
 
+from docjobs.brokers.postgres.coalesce import CoalescingSender
 from docjobs.db.store import JobStore
 
 logger = logging.getLogger(__name__)
@@ -38,47 +39,27 @@ class Doorbell:
         self, store: JobStore, *, min_interval_seconds: float = DEFAULT_DOORBELL_INTERVAL_SECONDS
     ) -> None:
         self._store = store
-        self._min_interval = min_interval_seconds
-        self._pending: set[str] = set()
-        self._lock = threading.Lock()
-        self._wakeup = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._sender: CoalescingSender[frozenset[str]] = CoalescingSender(
+            self._notify,
+            lambda pending, queues: queues if pending is None else pending | queues,
+            min_interval_seconds=min_interval_seconds,
+            name="docjobs-doorbell",
+        )
 
     def ring(self, queue: str) -> None:
         """Ask for a notification of ``queue``; returns at once."""
-        with self._lock:
-            self._pending.add(queue)
-            if self._thread is None and not self._stopping:
-                self._thread = threading.Thread(target=self._run, name="docjobs-doorbell", daemon=True)
-                self._thread.start()
-        if not self._wakeup.is_set():
-            self._wakeup.set()
+        self._sender.put(frozenset((queue,)))
 
     def close(self, timeout: float = 2.0) -> None:
         """Send what is pending, then stop; safe to call twice."""
-        with self._lock:
-            self._stopping = True
-            thread = self._thread
-        self._wakeup.set()
-        if thread is not None:
-            thread.join(timeout)
+        self._sender.close(timeout)
 
-    def _run(self) -> None:
-        while True:
-            self._wakeup.wait()
-            self._wakeup.clear()
-            with self._lock:
-                queues, self._pending = self._pending, set()
-                stopping = self._stopping
-            for queue in queues:
-                try:
-                    self._store.notify(queue)
-                except psycopg.Error as exc:
-                    logger.debug("NOTIFY for queue %r failed: %s", queue, exc)
-            if stopping:
-                return
-            time.sleep(self._min_interval)
+    def _notify(self, queues: frozenset[str]) -> None:
+        for queue in queues:
+            try:
+                self._store.notify(queue)
+            except psycopg.Error as exc:
+                logger.debug("NOTIFY for queue %r failed: %s", queue, exc)
 
 
 class Listener:
