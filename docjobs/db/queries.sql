@@ -102,7 +102,7 @@ WHERE status = 'PROCESSING' AND lease_until < coalesce(%(now)s, now())
 RETURNING id, actor, queue, status;
 
 -- job_delete_finished --
--- Delete up to %(limit)s finished jobs past their retention; returns how many went.
+-- Delete up to %(limit)s finished jobs past their retention (the row count tells how many).
 WITH doomed AS (
     SELECT id FROM background_job
     WHERE (status IN ('COMPLETED', 'CANCELLED')

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -23,8 +24,10 @@ from docjobs.db.pool import Database
 MAINTENANCE_LOCK_KEY = 0x646F636A6F6273
 #: NewJob fields that job_copy_in loads (all but the delay).
 _COPY_COLUMNS = 10
-#: Most finished jobs one retention pass deletes, so a pass stays short.
-RETENTION_BATCH = 10_000
+#: Finished jobs deleted per statement, so each transaction stays short.
+RETENTION_BATCH = 5_000
+#: Longest a maintenance round spends deleting finished jobs.
+RETENTION_BUDGET_SECONDS = 2.0
 
 
 class NewJob(NamedTuple):
@@ -283,28 +286,34 @@ class JobStore:
     ) -> list[Row] | None:
         """Run one maintenance round unless another process is running one.
 
-        Rescues jobs whose lease expired, forgets silent workers and deletes finished
-        jobs past retention, in one transaction under an advisory lock.
+        Under an advisory lock, in one transaction: rescue jobs whose lease expired
+        and forget silent workers. Then, still only in the process that won the
+        round, delete finished jobs past retention in batches (each its own short
+        transaction) until none are left or :data:`RETENTION_BUDGET_SECONDS` is spent.
 
         Returns:
             The rescued jobs, or ``None`` when another process holds the round.
         """
-        with self.database.connection() as conn, conn.transaction():
-            lock = self._q["maintenance_try_lock"].execute(conn, {"key": MAINTENANCE_LOCK_KEY}).fetchone()
-            if lock is None or not lock["locked"]:
-                return None
-            rescued = self._q["job_rescue_expired"].execute(conn, {"now": now}).fetchall()
-            self._q["worker_delete_stale"].execute(conn, {"now": now, "stale_seconds": stale_worker_seconds})
-            self._q["job_delete_finished"].execute(
-                conn,
-                {
-                    "now": now,
-                    "completed_days": completed_days,
-                    "failed_days": failed_days,
-                    "limit": RETENTION_BATCH,
-                },
-            )
-            return rescued
+        with self.database.connection() as conn:
+            with conn.transaction():
+                lock = self._q["maintenance_try_lock"].execute(conn, {"key": MAINTENANCE_LOCK_KEY}).fetchone()
+                if lock is None or not lock["locked"]:
+                    return None
+                rescued: list[Row] = self._q["job_rescue_expired"].execute(conn, {"now": now}).fetchall()
+                self._q["worker_delete_stale"].execute(
+                    conn, {"now": now, "stale_seconds": stale_worker_seconds}
+                )
+            retention = {
+                "now": now,
+                "completed_days": completed_days,
+                "failed_days": failed_days,
+                "limit": RETENTION_BATCH,
+            }
+            deadline = time.monotonic() + RETENTION_BUDGET_SECONDS
+            while self._q["job_delete_finished"].execute(conn, retention).rowcount >= RETENTION_BATCH:
+                if time.monotonic() > deadline:
+                    break
+        return rescued
 
     # Lookups.
 

@@ -173,6 +173,20 @@ def test_retention_deletes_old_finished_jobs_only(
     assert [waiting.message_id] == remaining
 
 
+def test_retention_keeps_up_with_more_than_one_batch(pg_runtime: Runtime, database_url: str) -> None:
+    store = pg_runtime.store
+    assert store is not None
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO background_job (id, actor, name, status, completed_at) "
+            "SELECT 'old-' || n, 'test.record', 'Record', 'COMPLETED', now() - interval '10 days' "
+            "FROM generate_series(1, 12000) AS n"
+        )
+    store.maintain(stale_worker_seconds=60, completed_days=7, failed_days=30)
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM background_job").fetchone() == (0,)
+
+
 def test_a_running_worker_registers_and_unregisters_itself(
     pg_runtime: Runtime, start_worker: Callable[..., dramatiq.Worker], database_url: str
 ) -> None:

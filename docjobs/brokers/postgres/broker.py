@@ -66,6 +66,8 @@ class PostgresBroker(FastHooks, dramatiq.Broker):
         max_retries: Retries recorded on rows whose actor sets none.
         listen: Whether consumers LISTEN for doorbells (off behind PgBouncer).
         self_trigger: The web app's wake-up client, or ``None`` for none.
+        retention_completed_days: Completed and cancelled jobs are deleted after this.
+        retention_failed_days: Failed jobs are deleted after this.
     """
 
     supports_transactions = True
