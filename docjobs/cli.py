@@ -13,12 +13,17 @@ import os
 import sys
 from collections.abc import Sequence
 
+import psycopg
+from dramatiq.errors import BrokerConnectionError
+
 from docjobs import errors
 from docjobs import logging as docjobs_logging
 from docjobs.settings import Settings
 
 #: Exit code for bad settings or arguments (argparse uses it too).
 EXIT_USAGE = 2
+#: Exit code when the database cannot be reached.
+EXIT_UNAVAILABLE = 3
 DEFAULT_ACTOR_MODULES = ("docjobs.actors",)
 
 
@@ -31,12 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         code: int = args.run(args)
-    except (errors.SettingsError, errors.PayloadError, errors.ActorNotFound, errors.MigrationError) as exc:
+    except errors.DocjobsError as exc:
         print(f"docjobs: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except errors.NotSupportedError as exc:
-        print(f"docjobs: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except (psycopg.OperationalError, BrokerConnectionError) as exc:
+        # libpq's messages name the host and database, never the password.
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"docjobs: error: the database is unreachable: {reason}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         return 130
     return code

@@ -104,11 +104,11 @@ class JobActor(dramatiq.Actor[P, R]):
     def message_with_options(
         self, *, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, **options: Any
     ) -> dramatiq.Message[R]:
-        if args:
-            raise errors.PayloadError(
-                f"{self.actor_name}: pass the payload as keyword arguments, not positional ones",
-                job_id=self.actor_name,
-            )
+        self._refuse_positional(args)
+        for name in ("on_failure", "on_success"):  # as Dramatiq does: callbacks travel by name
+            callback = options.get(name)
+            if isinstance(callback, dramatiq.Actor):
+                options[name] = callback.actor_name
         return dramatiq.Message(
             queue_name=self.queue_name,
             actor_name=self.actor_name,
@@ -119,11 +119,7 @@ class JobActor(dramatiq.Actor[P, R]):
         )
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        if args:
-            raise errors.PayloadError(
-                f"{self.actor_name}: pass the payload as keyword arguments, not positional ones",
-                job_id=self.actor_name,
-            )
+        self._refuse_positional(args)
         model = self._parse(kwargs)
         values = {name: getattr(model, name) for name in type(model).model_fields}
         start = time.perf_counter()
@@ -131,6 +127,13 @@ class JobActor(dramatiq.Actor[P, R]):
             return self.fn(**values)  # type: ignore[call-arg]
         finally:
             self.logger.debug("Completed after %.02fms.", (time.perf_counter() - start) * 1000)
+
+    def _refuse_positional(self, args: tuple[Any, ...]) -> None:
+        if args:
+            raise errors.PayloadError(
+                f"{self.actor_name}: pass the payload as keyword arguments, not positional ones",
+                job_id=self.actor_name,
+            )
 
     def _parse(self, payload: Mapping[str, Any]) -> pydantic.BaseModel:
         if not isinstance(payload, Mapping):

@@ -85,6 +85,17 @@ def test_a_bad_setting_stops_start_up_with_one_line_naming_it(environ: dict[str,
     assert result.stderr.startswith("docjobs: error: NEXT_PRIVATE_JOBS_CONCURRENCY: ")
 
 
+def test_an_unreachable_database_is_one_line_that_keeps_the_password_out(environ: dict[str, str]) -> None:
+    env = cli_env(
+        environ, NEXT_PRIVATE_DATABASE_URL=f"postgresql://docjobs:hunter2@127.0.0.1:{free_port()}/db"
+    )
+    result = docjobs("migrate", env=env)
+    assert 3 == result.returncode
+    assert 1 == len(result.stderr.splitlines())
+    assert result.stderr.startswith("docjobs: error: the database is unreachable: ")
+    assert "hunter2" not in result.stderr
+
+
 def test_migrate_runs_concurrently_and_idempotently(
     postgres_server: PostgresServer, environ: dict[str, str]
 ) -> None:

@@ -95,7 +95,11 @@ def test_the_first_inngest_event_key_wins() -> None:
 
 def test_secrets_do_not_show_in_the_settings_repr() -> None:
     settings = Settings.from_environ(
-        {**BASE, "NEXT_PRIVATE_ENCRYPTION_SECONDARY_KEY": "hunter2", "NEXT_PRIVATE_REDIS_URL": "redis://:pw42@r:6379"}
+        {
+            **BASE,
+            "NEXT_PRIVATE_ENCRYPTION_SECONDARY_KEY": "hunter2",
+            "NEXT_PRIVATE_REDIS_URL": "redis://:pw42@r:6379",
+        }
     )
     assert "hunter2" not in repr(settings)
     assert "secret" not in repr(settings)  # the database password
