@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import psycopg
 
 from docjobs.db import sql
+from docjobs.db.direct import DirectStatement
 from docjobs.db.pool import Database
 
 #: pg_try_advisory_xact_lock key of the maintenance round ("docjobs" in ASCII).
@@ -70,6 +71,7 @@ class JobStore:
     def __init__(self, database: Database) -> None:
         self.database = database
         self._q = sql.queries()
+        self._insert = DirectStatement(self._q["job_insert"])
 
     # Enqueue.
 
@@ -81,7 +83,7 @@ class JobStore:
             return self._q["job_insert_unless_exists"].execute(conn, params).fetchone() is not None
         try:
             with self.database.connection() as pooled:
-                self._q["job_insert"].execute(pooled, params)
+                self._insert.execute(pooled, params)
         except psycopg.errors.UniqueViolation:
             return False
         return True
