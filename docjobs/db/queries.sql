@@ -117,10 +117,6 @@ DELETE FROM background_job WHERE id IN (SELECT id FROM doomed);
 -- One job's actor and status, to tell a self-request for a real job from a made-up one.
 SELECT actor, status FROM background_job WHERE id = %(id)s;
 
--- job_get --
--- One job row, every column.
-SELECT * FROM background_job WHERE id = %(id)s;
-
 -- job_get_many --
 -- Progress columns of several jobs.
 SELECT id, actor, status, attempts, retried, last_error, submitted_at, started_at, completed_at

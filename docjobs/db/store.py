@@ -329,11 +329,6 @@ class JobStore:
         with self.database.connection() as conn:
             return self._q["job_find"].execute(conn, {"id": job_id}).fetchone()
 
-    def get(self, job_id: str) -> Row | None:
-        """A whole job row, or ``None``."""
-        with self.database.connection() as conn:
-            return self._q["job_get"].execute(conn, {"id": job_id}).fetchone()
-
     def get_many(self, job_ids: Sequence[str]) -> list[Row]:
         """Progress columns (status, attempts, times) of several jobs."""
         with self.database.connection() as conn:
@@ -377,7 +372,3 @@ def _job_params(job: NewJob) -> dict[str, Any]:
         "delay_ms": job.delay_ms,
     }
 
-
-def row_id(row: Row) -> str:
-    """The ``id`` column of a row."""
-    return str(row["id"])
