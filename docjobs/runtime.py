@@ -81,8 +81,7 @@ def build(settings: Settings) -> Runtime:
         max_retries=settings.retries,
         listen=settings.listen,
         self_trigger=SelfTrigger(self_trigger_base_url(settings), secrets.secondary_key(settings)),
-        retention_completed_days=settings.retention_completed_days,
-        retention_failed_days=settings.retention_failed_days,
+        retention_days=settings.retention_days,
     )
     return Runtime(settings=settings, broker=broker, database=database, store=store)
 

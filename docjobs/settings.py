@@ -22,6 +22,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, Va
 from docjobs import errors
 
 Provider = Literal["local", "bullmq", "inngest"]
+#: The reference's SMTP transports; its HTTP-API ones (resend, mailchannels) are not offered.
+SmtpTransport = Literal["smtp-auth", "smtp-api"]
 
 DEFAULT_WEBAPP_URL = "http://localhost:3000"
 DEFAULT_PORT = 3000
@@ -34,9 +36,12 @@ DEFAULT_LEASE_SECONDS = 30.0
 DEFAULT_MIN_BACKOFF_SECONDS = 1.0
 DEFAULT_MAX_BACKOFF_SECONDS = 3600.0
 DEFAULT_POOL_SIZE = 10
-DEFAULT_RETENTION_COMPLETED_DAYS = 7.0
-DEFAULT_RETENTION_FAILED_DAYS = 30.0
+DEFAULT_RETENTION_DAYS = 30.0
 DEFAULT_DATA_DIR = ".docjobs"
+DEFAULT_SMTP_HOST = "localhost"
+DEFAULT_SMTP_PORT = 587
+DEFAULT_SMTP_FROM_NAME = "Documenso"
+DEFAULT_SMTP_FROM_ADDRESS = "noreply@documenso.com"
 
 #: Attempts after the first, per provider, as in the reference service:
 #: local 4 attempts, BullMQ 3, Inngest 5.
@@ -68,6 +73,13 @@ def _redis_url(value: str) -> str:
     return value
 
 
+def _email_address(value: str) -> str:
+    local, _, domain = value.partition("@")
+    if not local or "." not in domain or any(c.isspace() for c in value):
+        raise ValueError("must be an email address")
+    return value
+
+
 def _base_path(value: str) -> str:
     if value and not value.startswith("/"):
         raise ValueError("must start with '/'")
@@ -78,6 +90,7 @@ HttpUrl = Annotated[str, AfterValidator(_http_url)]
 PostgresUrl = Annotated[str, AfterValidator(_postgres_url)]
 RedisUrl = Annotated[str, AfterValidator(_redis_url)]
 BasePath = Annotated[str, AfterValidator(_base_path)]
+EmailAddress = Annotated[str, AfterValidator(_email_address)]
 PositiveSeconds = Annotated[float, Field(gt=0)]
 
 #: Variables whose values are never echoed in an error message.
@@ -88,6 +101,8 @@ _SENSITIVE = {
     "INNGEST_EVENT_KEY",
     "NEXT_PRIVATE_INNGEST_EVENT_KEY",
     "INNGEST_SIGNING_KEY",
+    "NEXT_PRIVATE_SMTP_PASSWORD",
+    "NEXT_PRIVATE_SMTP_APIKEY",
 }
 
 
@@ -112,6 +127,19 @@ class Settings(BaseModel):
     base_path: BasePath = Field("", alias="NEXT_PUBLIC_BASE_PATH")
     webhook_ssrf_bypass_hosts: str = Field("", alias="NEXT_PRIVATE_WEBHOOK_SSRF_BYPASS_HOSTS")
 
+    # Outgoing mail, as in the reference service.
+    smtp_transport: SmtpTransport = Field("smtp-auth", alias="NEXT_PRIVATE_SMTP_TRANSPORT")
+    smtp_host: str = Field(DEFAULT_SMTP_HOST, alias="NEXT_PRIVATE_SMTP_HOST")
+    smtp_port: int = Field(DEFAULT_SMTP_PORT, ge=1, le=65535, alias="NEXT_PRIVATE_SMTP_PORT")
+    smtp_username: str | None = Field(None, alias="NEXT_PRIVATE_SMTP_USERNAME")
+    smtp_password: SecretStr | None = Field(None, alias="NEXT_PRIVATE_SMTP_PASSWORD")
+    smtp_apikey_user: str = Field("apikey", alias="NEXT_PRIVATE_SMTP_APIKEY_USER")
+    smtp_apikey: SecretStr | None = Field(None, alias="NEXT_PRIVATE_SMTP_APIKEY")
+    smtp_secure: bool = Field(False, alias="NEXT_PRIVATE_SMTP_SECURE")
+    smtp_unsafe_ignore_tls: bool = Field(False, alias="NEXT_PRIVATE_SMTP_UNSAFE_IGNORE_TLS")
+    smtp_from_name: str = Field(DEFAULT_SMTP_FROM_NAME, alias="NEXT_PRIVATE_SMTP_FROM_NAME")
+    smtp_from_address: EmailAddress = Field(DEFAULT_SMTP_FROM_ADDRESS, alias="NEXT_PRIVATE_SMTP_FROM_ADDRESS")
+
     # Where docjobs' own tables live, and where the web app listens.
     database_url: PostgresUrl | None = Field(None, alias="NEXT_PRIVATE_DATABASE_URL", repr=False)
     port: int = Field(DEFAULT_PORT, ge=1, le=65535, alias="PORT")
@@ -133,11 +161,8 @@ class Settings(BaseModel):
     pool_size: int = Field(DEFAULT_POOL_SIZE, ge=1, le=1000, alias="NEXT_PRIVATE_JOBS_DB_POOL_SIZE")
     listen: bool = Field(True, alias="NEXT_PRIVATE_JOBS_LISTEN")
     synchronous_commit: bool = Field(False, alias="NEXT_PRIVATE_JOBS_SYNCHRONOUS_COMMIT")
-    retention_completed_days: PositiveSeconds = Field(
-        DEFAULT_RETENTION_COMPLETED_DAYS, alias="NEXT_PRIVATE_JOBS_RETENTION_COMPLETED_DAYS"
-    )
-    retention_failed_days: PositiveSeconds = Field(
-        DEFAULT_RETENTION_FAILED_DAYS, alias="NEXT_PRIVATE_JOBS_RETENTION_FAILED_DAYS"
+    retention_days: Annotated[float, Field(gt=0)] = Field(
+        DEFAULT_RETENTION_DAYS, alias="NEXT_PRIVATE_JOBS_RETENTION_DAYS"
     )
     data_dir: Path = Field(Path(DEFAULT_DATA_DIR), alias="NEXT_PRIVATE_JOBS_DATA_DIR")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -190,6 +215,10 @@ class Settings(BaseModel):
                 "NEXT_PRIVATE_JOBS_PROVIDER=local: it signs the self-trigger requests "
                 "(only NODE_ENV=development generates one)"
             )
+        if self.smtp_transport == "smtp-api" and self.smtp_apikey is None:
+            raise errors.SettingsError(
+                "NEXT_PRIVATE_SMTP_APIKEY is required with NEXT_PRIVATE_SMTP_TRANSPORT=smtp-api"
+            )
         if self.min_backoff_seconds > self.max_backoff_seconds:
             raise errors.SettingsError(
                 "NEXT_PRIVATE_JOBS_MIN_BACKOFF_SECONDS must not exceed NEXT_PRIVATE_JOBS_MAX_BACKOFF_SECONDS"
@@ -204,6 +233,13 @@ class Settings(BaseModel):
     def internal_url(self) -> str:
         """The base URL the app calls itself on (falls back to the public URL)."""
         return self.internal_webapp_url or self.webapp_url
+
+    @property
+    def webhook_ssrf_bypass(self) -> frozenset[str]:
+        """Hosts webhooks may reach on private addresses, lower-cased."""
+        return frozenset(
+            host.strip().lower() for host in self.webhook_ssrf_bypass_hosts.split(",") if host.strip()
+        )
 
     @property
     def retries(self) -> int:

@@ -102,13 +102,11 @@ WHERE status = 'PROCESSING' AND lease_until < coalesce(%(now)s, now())
 RETURNING id, actor, queue, status;
 
 -- job_delete_finished --
--- Delete up to %(limit)s finished jobs past their retention (the row count tells how many).
+-- Delete up to %(limit)s finished jobs older than %(days)s days (the row count tells how many).
 WITH doomed AS (
     SELECT id FROM background_job
-    WHERE (status IN ('COMPLETED', 'CANCELLED')
-           AND completed_at < coalesce(%(now)s, now()) - %(completed_days)s * interval '1 day')
-       OR (status = 'FAILED'
-           AND completed_at < coalesce(%(now)s, now()) - %(failed_days)s * interval '1 day')
+    WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED')
+      AND completed_at < coalesce(%(now)s, now()) - %(days)s * interval '1 day'
     LIMIT %(limit)s
 )
 DELETE FROM background_job WHERE id IN (SELECT id FROM doomed);

@@ -279,19 +279,13 @@ class JobStore:
             self._q["worker_delete"].execute(conn, {"worker": worker})
 
     def maintain(
-        self,
-        *,
-        stale_worker_seconds: float,
-        completed_days: float,
-        failed_days: float,
-        now: datetime | None = None,
+        self, *, stale_worker_seconds: float, retention_days: float, now: datetime | None = None
     ) -> list[Row] | None:
         """Run one maintenance round unless another process is running one.
 
         Under an advisory lock, in one transaction: rescue jobs whose lease expired
         and forget silent workers. Then, still only in the process that won the
-        round, delete finished jobs past retention in batches (each its own short
-        transaction) until none are left or :data:`RETENTION_BUDGET_SECONDS` is spent.
+        round, apply retention (see :meth:`delete_finished`).
 
         Returns:
             The rescued jobs, or ``None`` when another process holds the round.
@@ -305,17 +299,29 @@ class JobStore:
                 self._q["worker_delete_stale"].execute(
                     conn, {"now": now, "stale_seconds": stale_worker_seconds}
                 )
-            retention = {
-                "now": now,
-                "completed_days": completed_days,
-                "failed_days": failed_days,
-                "limit": RETENTION_BATCH,
-            }
-            deadline = time.monotonic() + RETENTION_BUDGET_SECONDS
-            while self._q["job_delete_finished"].execute(conn, retention).rowcount >= RETENTION_BATCH:
-                if time.monotonic() > deadline:
-                    break
+        self.delete_finished(retention_days, now=now)
         return rescued
+
+    def delete_finished(self, days: float, *, now: datetime | None = None) -> int:
+        """Delete finished jobs older than ``days``, in short batches.
+
+        Each batch is its own transaction; it stops when a batch comes back short
+        or :data:`RETENTION_BUDGET_SECONDS` is spent (the next round goes on).
+
+        Returns:
+            How many jobs were deleted.
+        """
+        return self._delete_in_batches("job_delete_finished", {"now": now, "days": days})
+
+    def _delete_in_batches(self, query: str, params: dict[str, Any]) -> int:
+        deadline = time.monotonic() + RETENTION_BUDGET_SECONDS
+        deleted = 0
+        with self.database.connection() as conn:
+            while True:
+                count = self._q[query].execute(conn, {**params, "limit": RETENTION_BATCH}).rowcount
+                deleted += max(count, 0)
+                if count < RETENTION_BATCH or time.monotonic() > deadline:
+                    return deleted
 
     # Lookups.
 
@@ -371,4 +377,3 @@ def _job_params(job: NewJob) -> dict[str, Any]:
         "priority": job.priority,
         "delay_ms": job.delay_ms,
     }
-

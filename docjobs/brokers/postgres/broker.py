@@ -66,8 +66,7 @@ class PostgresBroker(FastHooks, dramatiq.Broker):
         max_retries: Retries recorded on rows whose actor sets none.
         listen: Whether consumers LISTEN for doorbells (off behind PgBouncer).
         self_trigger: The web app's wake-up client, or ``None`` for none.
-        retention_completed_days: Completed and cancelled jobs are deleted after this.
-        retention_failed_days: Failed jobs are deleted after this.
+        retention_days: Finished jobs are deleted after this many days.
     """
 
     supports_transactions = True
@@ -82,8 +81,7 @@ class PostgresBroker(FastHooks, dramatiq.Broker):
         max_retries: int = 3,
         listen: bool = True,
         self_trigger: SelfTrigger | None = None,
-        retention_completed_days: float = 7.0,
-        retention_failed_days: float = 30.0,
+        retention_days: float = 30.0,
     ) -> None:
         super().__init__(middleware=middleware)
         self.store = store
@@ -91,8 +89,7 @@ class PostgresBroker(FastHooks, dramatiq.Broker):
         self.poll_interval_seconds = poll_interval_seconds
         self.lease_seconds = lease_seconds
         self.max_retries = max_retries
-        self.retention_completed_days = retention_completed_days
-        self.retention_failed_days = retention_failed_days
+        self.retention_days = retention_days
         self.queues: dict[str, None] = {}
         self.self_trigger = self_trigger
         self.doorbell = Doorbell(store) if listen else None

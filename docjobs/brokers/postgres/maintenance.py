@@ -93,8 +93,7 @@ class Maintainer:
         try:
             rescued = self.broker.store.maintain(
                 stale_worker_seconds=self.broker.lease_seconds * STALE_WORKER_LEASES,
-                completed_days=self.broker.retention_completed_days,
-                failed_days=self.broker.retention_failed_days,
+                retention_days=self.broker.retention_days,
             )
         except psycopg.Error as exc:
             logger.warning("Maintenance round failed: %s", exc, extra={"action": "maintenance_failed"})
