@@ -34,6 +34,10 @@ class PayloadError(DocjobsError, ValueError):
         self.field = field
 
 
+class NotRetryable(DocjobsError):
+    """The job failed in a way another attempt cannot fix."""
+
+
 class ActorNotFound(DocjobsError, LookupError):
     """No actor is registered under that job id."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import dramatiq
@@ -21,8 +21,10 @@ from docjobs import errors, registry, secrets
 from docjobs.brokers.middleware import default_middleware
 from docjobs.brokers.postgres.broker import PostgresBroker
 from docjobs.brokers.postgres.selftrigger import SelfTrigger
+from docjobs.db.domain import DomainStore
 from docjobs.db.pool import Database
 from docjobs.db.store import JobStore
+from docjobs.mail.transport import Mailer
 from docjobs.settings import Settings
 
 _lock = threading.RLock()
@@ -37,6 +39,18 @@ class Runtime:
     broker: dramatiq.Broker
     database: Database | None = None
     store: JobStore | None = None
+    domain: DomainStore = field(default_factory=DomainStore)
+    mailer: Mailer | None = None
+
+    def require_database(self) -> Database:
+        """The app's database, which the domain tables live in.
+
+        Raises:
+            errors.NotSupportedError: The provider has none.
+        """
+        if self.database is None:
+            raise errors.NotSupportedError("this provider has no database for the domain tables")
+        return self.database
 
     def close(self) -> None:
         """Stop the broker's threads and close connections; safe to call twice."""
@@ -83,7 +97,7 @@ def build(settings: Settings) -> Runtime:
         self_trigger=SelfTrigger(self_trigger_base_url(settings), secrets.secondary_key(settings)),
         retention_days=settings.retention_days,
     )
-    return Runtime(settings=settings, broker=broker, database=database, store=store)
+    return Runtime(settings=settings, broker=broker, database=database, store=store, mailer=Mailer(settings))
 
 
 def self_trigger_base_url(settings: Settings) -> str:

@@ -19,6 +19,7 @@ from docjobs.runtime import Runtime
 from docjobs.settings import Settings
 from docjobs.testing import FAST_SETTINGS, PostgresServer, RedisServer
 from tests.support.actors import EVENTS_TABLE
+from tests.support.smtp import Mailbox, smtp_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DATABASE = "docjobs_template"
@@ -87,6 +88,7 @@ def make_runtime(environ: dict[str, str]) -> Iterator[Callable[..., Runtime]]:
     """Configure the process runtime with the test's settings (plus overrides)."""
 
     def configure(**overrides: str) -> Runtime:
+        import docjobs.actors  # noqa: F401 - declares docjobs' jobs
         import tests.support.actors  # noqa: F401 - declares the test actors
 
         return runtime.configure(Settings.from_environ({**environ, **overrides}))
@@ -98,6 +100,30 @@ def make_runtime(environ: dict[str, str]) -> Iterator[Callable[..., Runtime]]:
 @pytest.fixture
 def pg_runtime(make_runtime: Callable[..., Runtime]) -> Runtime:
     return make_runtime()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server on a free port, keeping what it receives."""
+    with smtp_server() as box:
+        yield box
+
+
+@pytest.fixture
+def service(
+    make_runtime: Callable[..., Runtime], mailbox: Mailbox, start_worker: Callable[..., dramatiq.Worker]
+) -> Runtime:
+    """A signing service: mail to the test SMTP server, webhooks allowed on loopback, a worker."""
+    current = make_runtime(
+        NEXT_PRIVATE_SMTP_HOST="127.0.0.1",
+        NEXT_PRIVATE_SMTP_PORT=str(mailbox.port),
+        NEXT_PUBLIC_WEBAPP_URL="https://sign.example.com",
+        NEXT_PRIVATE_WEBHOOK_SSRF_BYPASS_HOSTS="127.0.0.1",
+        NEXT_PRIVATE_SMTP_FROM_NAME="Example Sign",
+        NEXT_PRIVATE_SMTP_FROM_ADDRESS="sign@example.com",
+    )
+    start_worker(current.broker, threads=4)
+    return current
 
 
 @pytest.fixture

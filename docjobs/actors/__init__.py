@@ -1,5 +1,11 @@
 """docjobs' own job types. Importing this package declares every actor.
 
-The real job types (emails, sealing, webhooks, maintenance) arrive in their own
-modules; ``docjobs.demo.actors`` holds the demo jobs.
+- emails: the email jobs (signing requests, completions, rejections, accounts);
+- webhooks: ``internal.execute-webhook``;
+- maintenance: the sweeps, their per-recipient jobs, and the cleanups;
+- sealing: ``internal.seal-document``.
 """
+
+from docjobs.actors import emails, maintenance, sealing, webhooks
+
+__all__ = ["emails", "maintenance", "sealing", "webhooks"]

@@ -23,7 +23,11 @@ from docjobs import errors
 logger = logging.getLogger("docjobs.jobs")
 
 #: Failures that another attempt cannot fix: the job fails at once.
-NON_RETRYABLE: tuple[type[BaseException], ...] = (errors.PayloadError, errors.TaskExceededRetries)
+NON_RETRYABLE: tuple[type[BaseException], ...] = (
+    errors.PayloadError,
+    errors.TaskExceededRetries,
+    errors.NotRetryable,
+)
 
 
 class RetryPolicy(Retries):

@@ -67,8 +67,14 @@ def parse_queries(text: str) -> dict[str, Query]:
 
 @functools.cache
 def queries() -> dict[str, Query]:
-    """Every query of ``docjobs/db/queries.sql``, parsed once."""
+    """Every query of ``docjobs/db/queries.sql`` (the job store's), parsed once."""
     return parse_queries(resources.files("docjobs.db").joinpath("queries.sql").read_text("utf-8"))
+
+
+@functools.cache
+def domain_queries() -> dict[str, Query]:
+    """Every query of ``docjobs/db/domain.sql`` (the domain store's), parsed once."""
+    return parse_queries(resources.files("docjobs.db").joinpath("domain.sql").read_text("utf-8"))
 
 
 @dataclass(frozen=True)

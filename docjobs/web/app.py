@@ -18,8 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from docjobs import secrets
-from docjobs.brokers.postgres import signature
+from docjobs import secrets, signatures
 from docjobs.brokers.postgres.broker import PostgresBroker
 from docjobs.runtime import Runtime
 from docjobs.web.selftrigger import SelfTriggerEndpoint
@@ -85,7 +84,7 @@ def create_app(runtime: Runtime, *, embedded_worker: bool | None = None) -> Star
 
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
     if isinstance(runtime.broker, PostgresBroker):
-        verifier = signature.SignatureVerifier(secrets.secondary_key(settings))
+        verifier = signatures.SignatureVerifier(secrets.secondary_key(settings))
         endpoint = SelfTriggerEndpoint(runtime.broker, verifier)
         routes.append(Route("/api/jobs/{actor}/{job_id}", endpoint.handle, methods=["POST"]))
 

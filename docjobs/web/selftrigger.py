@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from docjobs.brokers.postgres import signature
+from docjobs import signatures
 from docjobs.brokers.postgres.broker import PostgresBroker
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ MAX_BODY_BYTES = 16 * 1024
 class SelfTriggerEndpoint:
     """The endpoint, bound to a broker and a verifier."""
 
-    def __init__(self, broker: PostgresBroker, verifier: signature.SignatureVerifier) -> None:
+    def __init__(self, broker: PostgresBroker, verifier: signatures.SignatureVerifier) -> None:
         self.broker = broker
         self.verifier = verifier
 
@@ -41,8 +41,8 @@ class SelfTriggerEndpoint:
         if body is None:
             return PlainTextResponse("Payload too large", status_code=413)
         refusal = self.verifier.verify(
-            request.headers.get(signature.TIMESTAMP_HEADER),
-            request.headers.get(signature.SIGNATURE_HEADER),
+            request.headers.get(signatures.TIMESTAMP_HEADER),
+            request.headers.get(signatures.SIGNATURE_HEADER),
             body,
         )
         if refusal is not None:
@@ -55,7 +55,7 @@ class SelfTriggerEndpoint:
             return PlainTextResponse("Unauthorized", status_code=401)
         if (
             not _body_names(body, actor_name, job_id)
-            or request.headers.get(signature.JOB_ID_HEADER, job_id) != job_id
+            or request.headers.get(signatures.JOB_ID_HEADER, job_id) != job_id
         ):
             return PlainTextResponse("Bad request", status_code=400)
         actor = self.broker.actors.get(actor_name)

@@ -10,7 +10,8 @@ import psycopg
 import pytest
 
 from docjobs import runtime
-from docjobs.brokers.postgres import selftrigger, signature
+from docjobs import signatures as signature
+from docjobs.brokers.postgres import selftrigger
 from docjobs.runtime import Runtime
 from docjobs.web.app import create_app
 from tests.conftest import TEST_SECONDARY_KEY, job_row, wait_for

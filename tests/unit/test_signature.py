@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from docjobs.brokers.postgres.signature import SIGNATURE_WINDOW_SECONDS, SignatureVerifier, sign
+from docjobs.signatures import SIGNATURE_WINDOW_SECONDS, SignatureVerifier, sign
 
 KEY = b"secret"
 BODY = b'{"name":"demo.greet","jobId":"1"}'

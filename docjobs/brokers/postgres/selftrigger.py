@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from docjobs.brokers.postgres import signature
+from docjobs import signatures
 from docjobs.brokers.postgres.coalesce import CoalescingSender
 
 logger = logging.getLogger(__name__)
@@ -84,9 +84,9 @@ class SelfTrigger:
         timestamp = int(time.time())
         headers = {
             "Content-Type": "application/json",
-            signature.JOB_ID_HEADER: job_id,
-            signature.TIMESTAMP_HEADER: str(timestamp),
-            signature.SIGNATURE_HEADER: signature.sign(self._key, timestamp, body),
+            signatures.JOB_ID_HEADER: job_id,
+            signatures.TIMESTAMP_HEADER: str(timestamp),
+            signatures.SIGNATURE_HEADER: signatures.sign(self._key, timestamp, body),
         }
         url = self.base_url + request_path(actor, job_id)
         try:

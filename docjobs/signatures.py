@@ -1,10 +1,11 @@
-"""Signatures of self-trigger requests: HMAC-SHA256 over a timestamp and the body.
+"""HMAC-SHA256 signatures over a timestamp and a body: self-requests and webhooks.
 
-The reference service encrypts a SHA-512 of the body with XChaCha20-Poly1305 and
-never looks at time, so a captured request can be replayed forever. docjobs signs
-``"<unix seconds>." + body`` with HMAC-SHA256, refuses timestamps outside a
-five-minute window, and remembers the signatures it accepted within that window
-so each request is honoured once.
+The reference service encrypts a SHA-512 of a self-request's body with
+XChaCha20-Poly1305 and never looks at time, so a captured request can be replayed
+forever; its webhooks carry the shared secret in clear. docjobs signs
+``"<unix seconds>." + body`` with HMAC-SHA256 (header value ``v1=<hex>``) for both:
+self-requests are refused outside a five-minute window and remembered within it,
+so each is honoured once; webhook receivers can check the same way.
 """
 
 from __future__ import annotations

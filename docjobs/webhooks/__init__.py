@@ -1,0 +1,1 @@
+"""Webhooks: events, the document payload, the SSRF guard, delivery and fan-out."""
