@@ -60,11 +60,13 @@ def run_task(key: str, fn: Callable[[], T]) -> T:
         result: Any = task["result"]
         return result  # type: ignore[no-any-return]
     if task["retried"] >= TASK_MAX_RETRIES:
-        raise errors.TaskExceededRetries(f"task {key!r} of job {message.message_id} exceeded its retries")
+        raise errors.TaskExceededRetries(
+            f"task {key!r} of job {message.message_id} exceeded its retries; last error: {task['last_error']}"
+        )
     try:
         value = fn()
-    except Exception:
-        store.task_record_failure(identifier)
+    except Exception as exc:
+        store.task_record_failure(identifier, f"{type(exc).__name__}: {exc}")
         raise
     store.task_complete(identifier, json.dumps(value))
     return value

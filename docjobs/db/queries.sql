@@ -172,11 +172,11 @@ WITH inserted AS (
     INSERT INTO background_job_task (id, job_id, name)
     VALUES (%(id)s, %(job_id)s, %(name)s)
     ON CONFLICT (id) DO NOTHING
-    RETURNING status, result, retried
+    RETURNING status, result, retried, last_error
 )
-SELECT status, result, retried FROM inserted
+SELECT status, result, retried, last_error FROM inserted
 UNION ALL
-SELECT status, result, retried FROM background_job_task
+SELECT status, result, retried, last_error FROM background_job_task
 WHERE id = %(id)s AND NOT EXISTS (SELECT 1 FROM inserted);
 
 -- task_complete --
@@ -186,8 +186,8 @@ SET status = 'COMPLETED', result = %(result)s::jsonb, completed_at = now(), upda
 WHERE id = %(id)s;
 
 -- task_record_failure --
--- Count a failed run of a task.
-UPDATE background_job_task SET retried = retried + 1, updated_at = now() WHERE id = %(id)s;
+-- Count a failed run of a task and keep its error.
+UPDATE background_job_task SET retried = retried + 1, last_error = %(error)s, updated_at = now() WHERE id = %(id)s;
 
 -- migration_lock --
 -- Serialise migrations across processes for the life of this session.

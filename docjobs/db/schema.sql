@@ -56,7 +56,8 @@ CREATE TABLE background_job_task (
     max_retries  integer NOT NULL DEFAULT 3,
     created_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT now(),
-    completed_at timestamptz
+    completed_at timestamptz,
+    last_error   text
 );
 
 CREATE INDEX background_job_task_job ON background_job_task (job_id);

@@ -357,10 +357,10 @@ class JobStore:
         with self.database.connection() as conn:
             self._q["task_complete"].execute(conn, {"id": task_id, "result": result_json})
 
-    def task_record_failure(self, task_id: str) -> None:
-        """Count a failed run of a task."""
+    def task_record_failure(self, task_id: str, error: str) -> None:
+        """Count a failed run of a task and keep its error line."""
         with self.database.connection() as conn:
-            self._q["task_record_failure"].execute(conn, {"id": task_id})
+            self._q["task_record_failure"].execute(conn, {"id": task_id, "error": error})
 
 
 def _job_params(job: NewJob) -> dict[str, Any]:

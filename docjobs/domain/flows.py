@@ -382,6 +382,18 @@ class Flows:
                 conn=conn,
             )
 
+    # Reads.
+
+    def document(self, document_id: int) -> Row:
+        """A document with its owner's name and email."""
+        with runtime.current().require_database().connection() as conn:
+            return self._document(conn, document_id)
+
+    def recipients(self, document_id: int) -> list[Row]:
+        """A document's recipients in signing order."""
+        with runtime.current().require_database().connection() as conn:
+            return self.store.recipients(conn, document_id)
+
     # Helpers.
 
     def _document(self, conn: Connection, document_id: int) -> Row:

@@ -2,6 +2,9 @@
 -- webhooks and their calls, rate limits, verification tokens. Only the columns
 -- the jobs need; the reference service's names, in snake_case.
 
+-- A task out of retries names the error it kept failing with.
+ALTER TABLE background_job_task ADD COLUMN last_error text;
+
 CREATE TABLE "user" (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     email           text NOT NULL UNIQUE,
