@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,10 +43,17 @@ class Received:
 
 @dataclass
 class Receiver:
-    """A threaded HTTP server that records every POST and answers ``status``."""
+    """A threaded HTTP server that records every POST and answers ``status``.
+
+    ``headers`` are added to every answer (a ``Location`` for redirects);
+    ``on_request`` runs before answering (to change the world mid-delivery).
+    """
 
     status: int = 202
     delay_seconds: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    on_request: Callable[[Received], None] | None = None
     requests: list[Received] = field(default_factory=list)
     url: str = ""
 
@@ -58,11 +65,20 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
-                receiver.requests.append(Received(self.path, dict(self.headers.items()), body))
+                received = Received(self.path, dict(self.headers.items()), body)
+                receiver.requests.append(received)
+                if receiver.on_request is not None:
+                    receiver.on_request(received)
                 time.sleep(receiver.delay_seconds)
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                try:
+                    self.send_response(receiver.status)
+                    for name, value in receiver.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(receiver.body)))
+                    self.end_headers()
+                    self.wfile.write(receiver.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 return
