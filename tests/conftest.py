@@ -18,8 +18,8 @@ from docjobs.db.migrate import migrate
 from docjobs.runtime import Runtime
 from docjobs.settings import Settings
 from docjobs.testing import FAST_SETTINGS, PostgresServer, RedisServer
+from docjobs.testing.smtp import Mailbox, smtp_server
 from tests.support.actors import EVENTS_TABLE
-from tests.support.smtp import Mailbox, smtp_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DATABASE = "docjobs_template"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 import psycopg
+from psycopg import sql as pg_sql
 
 from docjobs import errors
 from docjobs.db import sql
@@ -18,6 +19,13 @@ logger = logging.getLogger(__name__)
 
 #: pg_advisory_lock key that serialises migrations ("djmigrat" in ASCII).
 MIGRATION_LOCK_KEY = 0x646A6D6967726174
+
+
+def create_database(server_url: str, name: str) -> None:
+    """Create database ``name`` on the server ``server_url`` points at, unless it exists."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        if sql.queries()["database_exists"].execute(conn, {"name": name}).fetchone() is None:
+            conn.execute(pg_sql.SQL("CREATE DATABASE {}").format(pg_sql.Identifier(name)))
 
 
 def migrate(url: str) -> list[sql.Migration]:

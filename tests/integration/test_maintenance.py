@@ -13,9 +13,9 @@ import pytest
 from docjobs import jobs
 from docjobs.domain import Flows, RecipientSpec
 from docjobs.runtime import Runtime
+from docjobs.testing.http import Receiver
+from docjobs.testing.smtp import Mailbox, text_part
 from docjobs.webhooks.events import WebhookEvent
-from tests.support.http import Receiver
-from tests.support.smtp import Mailbox, text_part
 
 PDF = b"%PDF-1.7\n%%EOF\n"
 

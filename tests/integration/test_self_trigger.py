@@ -13,10 +13,10 @@ from docjobs import runtime
 from docjobs import signatures as signature
 from docjobs.brokers.postgres import selftrigger
 from docjobs.runtime import Runtime
+from docjobs.testing.http import Receiver, serve
 from docjobs.web.app import create_app
 from tests.conftest import TEST_SECONDARY_KEY, job_row, wait_for
 from tests.support import actors
-from tests.support.http import Receiver, serve
 
 KEY = TEST_SECONDARY_KEY.encode()
 #: Consumers of these tests only wake on the self-request (no LISTEN, a 30 s poll).

@@ -11,10 +11,10 @@ import pytest
 from docjobs import signatures
 from docjobs.domain import FieldSpec, Flows, Metadata, RecipientSpec
 from docjobs.runtime import Runtime
+from docjobs.testing.http import Receiver
+from docjobs.testing.smtp import Mailbox, attachments, html_part, text_part
 from docjobs.webhooks import delivery
 from docjobs.webhooks.events import WebhookEvent
-from tests.support.http import Receiver
-from tests.support.smtp import Mailbox, attachments, html_part, text_part
 
 PDF = b"%PDF-1.7\n% a lease\n%%EOF\n"
 SECRET = "whsec-test-0123"

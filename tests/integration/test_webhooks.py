@@ -13,9 +13,9 @@ import pytest
 from docjobs import jobs, signatures
 from docjobs.domain import Flows
 from docjobs.runtime import Runtime
+from docjobs.testing.http import Received, Receiver
 from docjobs.webhooks import delivery
 from docjobs.webhooks.events import WebhookEvent
-from tests.support.http import Received, Receiver
 
 SECRET = "whsec-0123456789"
 DATA = {"id": 7, "title": "Lease", "status": "PENDING"}

@@ -19,7 +19,7 @@ def test_a_duplicate_query_name_is_refused() -> None:
 def test_every_query_of_the_package_is_named_entity_first() -> None:
     names = sql.queries()
     assert names
-    entities = {"job", "queue", "worker", "maintenance", "task", "migration", "health"}
+    entities = {"job", "queue", "worker", "maintenance", "task", "migration", "health", "database"}
     assert {name.split("_")[0] for name in names} <= entities
 
 

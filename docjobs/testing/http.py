@@ -1,4 +1,4 @@
-"""Real HTTP servers for tests: the docjobs app on uvicorn, and a recording receiver."""
+"""Real HTTP servers for tests and the demo: the docjobs app on uvicorn, and a recording receiver."""
 
 from __future__ import annotations
 

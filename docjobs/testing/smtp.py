@@ -1,4 +1,4 @@
-"""A real SMTP server for tests (aiosmtpd), that keeps what it receives and can refuse."""
+"""A real SMTP server (aiosmtpd) that keeps what it receives and can refuse: tests and the demo."""
 
 from __future__ import annotations
 
