@@ -209,7 +209,10 @@ def test_the_demo_runs_a_signing_flow_to_completion_on_an_embedded_postgres(tmp_
     assert match[1] == match[2]
     # Invitations to 2 signers, 2 "has signed" to the owner, 1 "waiting", 4 "Signing Complete!".
     assert ("9", "9") == (match[3], match[4])
-    assert "email   to Carol <carol@example.com>: Signing Complete!  [attached: Lease agreement.pdf]" in result.stdout
+    assert (
+        "email   to Carol <carol@example.com>: Signing Complete!  [attached: Lease agreement.pdf]"
+        in result.stdout
+    )
     assert (tmp_path / ".docjobs" / "pgdata" / "PG_VERSION").exists()
     assert "Hello, another process!" in result.stderr
 
