@@ -10,6 +10,7 @@ Their cron schedules belong to the scheduler; here they run when triggered.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,19 +32,21 @@ REMINDER_SWEEP_LIMIT = 1000
 @docjobs.actor("internal.seal-document-sweep", display_name="Seal Document Sweep")
 def seal_document_sweep() -> None:
     """Reseal documents everyone finished that are still PENDING (15 min to 6 h after the last signature)."""
-    ids = support.read(lambda store, conn: store.unsealed_documents(conn, limit=SEAL_SWEEP_LIMIT))
-    if ids:
-        jobs.trigger_many("internal.seal-document", [{"documentId": i, "isResealing": True} for i in ids])
-    logger.info("Seal sweep found %d document(s).", len(ids), extra={"action": "sweep_done"})
+    _sweep(
+        lambda store, conn: store.unsealed_documents(conn, limit=SEAL_SWEEP_LIMIT),
+        "internal.seal-document",
+        lambda document_id: {"documentId": document_id, "isResealing": True},
+    )
 
 
 @docjobs.actor("internal.expire-recipients-sweep", display_name="Expire Recipients Sweep")
 def expire_recipients_sweep() -> None:
     """Enqueue a notification for each recipient whose signing window closed."""
-    ids = support.read(lambda store, conn: store.expired_recipients(conn, limit=EXPIRE_SWEEP_LIMIT))
-    if ids:
-        jobs.trigger_many("internal.process-recipient-expired", [{"recipientId": i} for i in ids])
-    logger.info("Expiry sweep found %d recipient(s).", len(ids), extra={"action": "sweep_done"})
+    _sweep(
+        lambda store, conn: store.expired_recipients(conn, limit=EXPIRE_SWEEP_LIMIT),
+        "internal.process-recipient-expired",
+        lambda recipient_id: {"recipientId": recipient_id},
+    )
 
 
 @docjobs.actor("internal.process-recipient-expired", display_name="Process Recipient Expired")
@@ -87,10 +90,11 @@ def process_recipient_expired(*, recipient_id: int) -> None:
 @docjobs.actor("internal.send-signing-reminders-sweep", display_name="Send Signing Reminders Sweep")
 def send_signing_reminders_sweep() -> None:
     """Enqueue a reminder for each recipient due one."""
-    ids = support.read(lambda store, conn: store.reminder_due_recipients(conn, limit=REMINDER_SWEEP_LIMIT))
-    if ids:
-        jobs.trigger_many("internal.process-signing-reminder", [{"recipientId": i} for i in ids])
-    logger.info("Reminder sweep found %d recipient(s).", len(ids), extra={"action": "sweep_done"})
+    _sweep(
+        lambda store, conn: store.reminder_due_recipients(conn, limit=REMINDER_SWEEP_LIMIT),
+        "internal.process-signing-reminder",
+        lambda recipient_id: {"recipientId": recipient_id},
+    )
 
 
 @docjobs.actor("internal.process-signing-reminder", display_name="Process Signing Reminder")
@@ -162,6 +166,14 @@ def cleanup_webhook_calls() -> None:
     days = runtime.current().settings.retention_days
     deleted = _until_short_batch(lambda store, conn: store.delete_old_webhook_calls(conn, days=days))
     logger.info("Deleted %d webhook call(s).", deleted, extra={"action": "cleanup_done"})
+
+
+def _sweep(select: support.Reader, job_id: str, payload: Callable[[int], dict[str, object]]) -> None:
+    """Enqueue ``job_id`` for every row ``select`` finds, in one round trip."""
+    ids: list[int] = support.read(select)
+    if ids:
+        jobs.trigger_many(job_id, [payload(row_id) for row_id in ids])
+    logger.info("Sweep for %s found %d row(s).", job_id, len(ids), extra={"action": "sweep_done"})
 
 
 def _claim(claim: support.Reader) -> dict[str, Any] | None:

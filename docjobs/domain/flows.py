@@ -73,7 +73,7 @@ class Metadata:
 
 @dataclass
 class Flows:
-    """The flows, over the runtime's database (or another one, for tests)."""
+    """The flows, over the runtime's database."""
 
     store: DomainStore = field(default_factory=DomainStore)
 
@@ -299,15 +299,7 @@ class Flows:
                 {"documentId": document_id, "recipientId": recipient["id"]},
                 conn=conn,
             )
-            jobs.trigger(
-                "send.document.cancelled.emails",
-                {
-                    "documentId": document_id,
-                    "cancellationReason": reason,
-                    "requestMetadata": metadata.payload(),
-                },
-                conn=conn,
-            )
+            self._tell_cancelled(conn, document_id, reason, metadata)
             jobs.trigger(
                 "internal.seal-document",
                 {"documentId": document_id, "requestMetadata": metadata.payload()},
@@ -330,15 +322,7 @@ class Flows:
                 metadata=metadata,
             )
             self._webhook(conn, WebhookEvent.DOCUMENT_CANCELLED, document_id)
-            jobs.trigger(
-                "send.document.cancelled.emails",
-                {
-                    "documentId": document_id,
-                    "cancellationReason": reason,
-                    "requestMetadata": metadata.payload(),
-                },
-                conn=conn,
-            )
+            self._tell_cancelled(conn, document_id, reason, metadata)
             return self._document(conn, document_id)
 
     def delete(self, document_id: int) -> None:
@@ -456,6 +440,15 @@ class Flows:
             email=email,
             name=name,
             **(metadata or Metadata()).columns(),
+        )
+
+    def _tell_cancelled(
+        self, conn: Connection, document_id: int, reason: str | None, metadata: Metadata
+    ) -> None:
+        jobs.trigger(
+            "send.document.cancelled.emails",
+            {"documentId": document_id, "cancellationReason": reason, "requestMetadata": metadata.payload()},
+            conn=conn,
         )
 
     def _webhook(self, conn: Connection, event: WebhookEvent, document_id: int) -> None:
