@@ -145,7 +145,12 @@ def _web(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    settings = Settings.from_environ()  # fail here, with one line, rather than in each process
+    from docjobs.pdf.identity import load_identity
+
+    # Fail here, with one line, rather than in each worker process.
+    settings = Settings.from_environ()
+    if not settings.is_development:
+        load_identity(settings)
     threads = args.threads if args.threads is not None else settings.concurrency
     command = [
         sys.executable,

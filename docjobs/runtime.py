@@ -25,6 +25,7 @@ from docjobs.db.domain import DomainStore
 from docjobs.db.pool import Database
 from docjobs.db.store import JobStore
 from docjobs.mail.transport import Mailer
+from docjobs.pdf.identity import SigningIdentity, load_identity
 from docjobs.settings import Settings
 
 _lock = threading.RLock()
@@ -41,6 +42,17 @@ class Runtime:
     store: JobStore | None = None
     domain: DomainStore = field(default_factory=DomainStore)
     mailer: Mailer | None = None
+    _identity: SigningIdentity | None = field(default=None, repr=False)
+
+    def signing_identity(self) -> SigningIdentity:
+        """The certificate that seals documents, loaded (or, in development, made) on first use.
+
+        Raises:
+            errors.SettingsError: The certificate is missing or cannot be opened.
+        """
+        if self._identity is None:
+            self._identity = load_identity(self.settings)
+        return self._identity
 
     def require_database(self) -> Database:
         """The app's database, which the domain tables live in.
@@ -97,7 +109,13 @@ def build(settings: Settings) -> Runtime:
         self_trigger=SelfTrigger(self_trigger_base_url(settings), secrets.secondary_key(settings)),
         retention_days=settings.retention_days,
     )
-    return Runtime(settings=settings, broker=broker, database=database, store=store, mailer=Mailer(settings))
+    current = Runtime(
+        settings=settings, broker=broker, database=database, store=store, mailer=Mailer(settings)
+    )
+    if not settings.is_development:
+        # Fail at start-up, not in every seal job (the reference's documents stuck PENDING).
+        current.signing_identity()
+    return current
 
 
 def self_trigger_base_url(settings: Settings) -> str:

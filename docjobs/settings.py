@@ -103,6 +103,8 @@ _SENSITIVE = {
     "INNGEST_SIGNING_KEY",
     "NEXT_PRIVATE_SMTP_PASSWORD",
     "NEXT_PRIVATE_SMTP_APIKEY",
+    "NEXT_PRIVATE_SIGNING_LOCAL_FILE_CONTENTS",
+    "NEXT_PRIVATE_SIGNING_PASSPHRASE",
 }
 
 
@@ -139,6 +141,15 @@ class Settings(BaseModel):
     smtp_unsafe_ignore_tls: bool = Field(False, alias="NEXT_PRIVATE_SMTP_UNSAFE_IGNORE_TLS")
     smtp_from_name: str = Field(DEFAULT_SMTP_FROM_NAME, alias="NEXT_PRIVATE_SMTP_FROM_NAME")
     smtp_from_address: EmailAddress = Field(DEFAULT_SMTP_FROM_ADDRESS, alias="NEXT_PRIVATE_SMTP_FROM_ADDRESS")
+
+    # Sealing: the certificate that signs completed documents, as in the reference.
+    signing_transport: Literal["local"] = Field("local", alias="NEXT_PRIVATE_SIGNING_TRANSPORT")
+    signing_file_path: Path | None = Field(None, alias="NEXT_PRIVATE_SIGNING_LOCAL_FILE_PATH")
+    signing_file_contents: SecretStr | None = Field(None, alias="NEXT_PRIVATE_SIGNING_LOCAL_FILE_CONTENTS")
+    signing_passphrase: SecretStr | None = Field(None, alias="NEXT_PRIVATE_SIGNING_PASSPHRASE")
+    signing_timestamp_authority: str = Field("", alias="NEXT_PRIVATE_SIGNING_TIMESTAMP_AUTHORITY")
+    signing_contact_info: str | None = Field(None, alias="NEXT_PUBLIC_SIGNING_CONTACT_INFO")
+    legacy_signing_subfilter: bool = Field(False, alias="NEXT_PRIVATE_USE_LEGACY_SIGNING_SUBFILTER")
 
     # Where docjobs' own tables live, and where the web app listens.
     database_url: PostgresUrl | None = Field(None, alias="NEXT_PRIVATE_DATABASE_URL", repr=False)
@@ -240,6 +251,11 @@ class Settings(BaseModel):
         return frozenset(
             host.strip().lower() for host in self.webhook_ssrf_bypass_hosts.split(",") if host.strip()
         )
+
+    @property
+    def timestamp_authorities(self) -> list[str]:
+        """Time-stamping authority URLs (one is picked per signature)."""
+        return [url.strip() for url in self.signing_timestamp_authority.split(",") if url.strip()]
 
     @property
     def retries(self) -> int:

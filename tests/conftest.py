@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import os
 import time
@@ -15,6 +16,7 @@ import pytest
 
 from docjobs import runtime
 from docjobs.db.migrate import migrate
+from docjobs.pdf.identity import write_development_certificate
 from docjobs.runtime import Runtime
 from docjobs.settings import Settings
 from docjobs.testing import FAST_SETTINGS, PostgresServer, RedisServer
@@ -38,6 +40,14 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def signing_certificate(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A self-signed PKCS#12 certificate (no passphrase) that seals the tests' documents."""
+    path = tmp_path_factory.mktemp("signing") / "certificate.p12"
+    write_development_certificate(path)
+    return path.read_bytes()
 
 
 @pytest.fixture(scope="session")
@@ -70,11 +80,12 @@ def database_url(postgres_server: PostgresServer) -> Iterator[str]:
 
 
 @pytest.fixture
-def environ(database_url: str, tmp_path: Path) -> dict[str, str]:
-    """Settings of a test: production mode, an explicit key, fast retries and polls."""
+def environ(database_url: str, tmp_path: Path, signing_certificate: bytes) -> dict[str, str]:
+    """Settings of a test: production mode, explicit secrets, fast retries and polls."""
     return {
         "NEXT_PRIVATE_DATABASE_URL": database_url,
         "NEXT_PRIVATE_ENCRYPTION_SECONDARY_KEY": TEST_SECONDARY_KEY,
+        "NEXT_PRIVATE_SIGNING_LOCAL_FILE_CONTENTS": base64.b64encode(signing_certificate).decode(),
         # Nothing listens there: self-requests fail at once, as when the web app is down.
         "NEXT_PRIVATE_INTERNAL_WEBAPP_URL": "http://127.0.0.1:9",
         "NEXT_PRIVATE_JOBS_MIN_BACKOFF_SECONDS": "0.02",

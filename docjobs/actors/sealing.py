@@ -1,25 +1,27 @@
-"""``internal.seal-document``: close a finished document (reference §7.2).
+"""``internal.seal-document``: seal a finished document (reference §7.2).
 
-Everything around the PDF is here: the completeness checks, CC recipients counted
-as signed, the sealed copy stored and the document COMPLETED or REJECTED with its
-audit entry in one transaction, then the webhook and the completion emails, each
-memoised so a retry repeats none of them. Resealing starts from the original PDF.
-
-The PDF pipeline itself (fields drawn, certificate and audit pages, PAdES
-signature) is the sealing issue's; until it lands the sealed copy is the original
-PDF, stored under the sealed name.
+In three steps, all inside one memoised task so a retry repeats none of it once it
+succeeded: read and check the document in a short transaction (every recipient
+finished or one rejected; required fields filled; CC recipients counted as
+signed); build the sealed PDF outside any transaction, from the original (so a
+reseal gives the same content); then, in one transaction, store it, set the
+document COMPLETED or REJECTED and write the audit entry, unless the document
+changed meanwhile. The webhook and the completion emails follow as memoised
+steps of their own.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 import docjobs
-from docjobs import errors, jobs
+from docjobs import errors, jobs, runtime
 from docjobs.actors import _support as support
 from docjobs.actors.payloads import RequestMetadata
+from docjobs.pdf.seal import SealInput, SignatureSettings, seal_pdf
 from docjobs.tasks import run_task
 from docjobs.webhooks.events import WebhookEvent
 
@@ -64,8 +66,7 @@ def seal_document(
 def _seal(document_id: int, is_resealing: bool, metadata: RequestMetadata | None) -> dict[str, Any]:
     store = support.domain()
     with support.transaction() as conn:
-        locked = store.lock_document(conn, document_id)
-        if locked is None:
+        if store.lock_document(conn, document_id) is None:
             raise support.JobAbandoned(f"document {document_id} does not exist")
         document = store.document(conn, document_id)
         assert document is not None
@@ -85,22 +86,44 @@ def _seal(document_id: int, is_resealing: bool, metadata: RequestMetadata | None
             raise DocumentNotComplete(f"document {document_id} has required fields nobody filled")
         original = store.document_data(conn, document["original_data_id"])
         assert original is not None  # a foreign key
+        fields = store.fields(conn, document_id)
+        audit_logs = store.audit_logs(conn, document_id)
+    completion: dict[str, Any] = {"transactionId": secrets.token_urlsafe(16)}
+    if rejecter is not None:
+        completion.update(isRejected=True, rejectionReason=rejecter["rejection_reason"])
+    # The audit page shows the completion entry written below.
+    entry = {
+        "type": "DOCUMENT_COMPLETED",
+        "data": completion,
+        "created_at": datetime.now(UTC),
+        "user_id": None,
+        "email": None,
+        "name": None,
+        "ip_address": None,
+        "user_agent": None,
+        **support.audit_fields(metadata),
+    }
+    sealed = _sealed_pdf(
+        document, bytes(original["data"]), recipients, fields, [*audit_logs, entry], rejecter is not None
+    )
+    with support.transaction() as conn:
+        current = store.lock_document(conn, document_id)
+        if current is None or current["status"] != status_before:
+            return {"skipped": "changed while it was being sealed"}
         suffix = "rejected" if rejecter else "signed"
-        sealed_id = store.insert_document_data(
-            conn, name=f"{document['title']}_{suffix}.pdf", data=bytes(original["data"])
-        )
-        status = "REJECTED" if rejecter else "COMPLETED"
+        sealed_id = store.insert_document_data(conn, name=f"{document['title']}_{suffix}.pdf", data=sealed)
         store.seal_document(
-            conn, document_id, status=status, data_id=sealed_id, qr_token=f"qr_{secrets.token_hex(8)}"
+            conn,
+            document_id,
+            status="REJECTED" if rejecter else "COMPLETED",
+            data_id=sealed_id,
+            qr_token=f"qr_{secrets.token_hex(8)}",
         )
-        data: dict[str, Any] = {"transactionId": secrets.token_urlsafe(16)}
-        if rejecter is not None:
-            data.update(isRejected=True, rejectionReason=rejecter["rejection_reason"])
         store.add_audit_log(
             conn,
             document_id=document_id,
             type="DOCUMENT_COMPLETED",
-            data=data,
+            data=completion,
             **support.audit_fields(metadata),
         )
     return {
@@ -108,6 +131,28 @@ def _seal(document_id: int, is_resealing: bool, metadata: RequestMetadata | None
         "statusBefore": status_before,
         "isRejected": rejecter is not None,
     }
+
+
+def _sealed_pdf(
+    document: dict[str, Any],
+    original: bytes,
+    recipients: list[dict[str, Any]],
+    fields: list[dict[str, Any]],
+    audit_logs: list[dict[str, Any]],
+    rejected: bool,
+) -> bytes:
+    current = runtime.current()
+    settings = current.settings
+    return seal_pdf(
+        SealInput(original, document, recipients, fields, audit_logs, rejected),
+        current.signing_identity(),
+        SignatureSettings(
+            location=settings.webapp_url,
+            contact_info=settings.signing_contact_info,
+            timestamp_authorities=settings.timestamp_authorities,
+            legacy_subfilter=settings.legacy_signing_subfilter,
+        ),
+    )
 
 
 def _fire(event: WebhookEvent, document_id: int) -> int:

@@ -39,7 +39,6 @@ DEMO_DATABASE = "docjobs"
 #: The demo gives up on a step after this long.
 STEP_TIMEOUT_MS = 60_000
 PRINT_INTERVAL_SECONDS = 0.1
-PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 
 def run_demo(*, once: bool) -> int:
@@ -148,6 +147,7 @@ def enqueue_demo_jobs(environ: dict[str, str]) -> None:
 def signing_flow(webhook_url: str) -> dict[str, Any]:
     """Send a document to two signers and a CC, sign it, and return it once it is sealed."""
     from docjobs.domain import FieldSpec, Flows, Metadata, RecipientSpec
+    from docjobs.testing.pdfs import sample_pdf
     from docjobs.webhooks.events import WebhookEvent
 
     flows = Flows()
@@ -156,7 +156,7 @@ def signing_flow(webhook_url: str) -> dict[str, Any]:
     owner = flows.create_user(f"olivia.{suffix}@example.com", "Olivia Owner")
     flows.add_webhook(owner["id"], webhook_url, list(WebhookEvent), secret="demo-webhook-secret")
     document = flows.create_document(
-        owner["id"], "Lease agreement", PDF,
+        owner["id"], "Lease agreement", sample_pdf(3, title="Lease agreement"),
         [RecipientSpec("alice@example.com", "Alice"), RecipientSpec("bob@example.com", "Bob"),
          RecipientSpec("carol@example.com", "Carol", role="CC")],
         [FieldSpec(recipient=0, type="SIGNATURE"), FieldSpec(recipient=1, type="SIGNATURE")],

@@ -14,10 +14,11 @@ from docjobs import jobs
 from docjobs.domain import Flows, RecipientSpec
 from docjobs.runtime import Runtime
 from docjobs.testing.http import Receiver
+from docjobs.testing.pdfs import sample_pdf
 from docjobs.testing.smtp import Mailbox, text_part
 from docjobs.webhooks.events import WebhookEvent
 
-PDF = b"%PDF-1.7\n%%EOF\n"
+PDF = sample_pdf(2, title="Agreement")
 
 
 def settle(service: Runtime) -> None:

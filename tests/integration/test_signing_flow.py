@@ -12,11 +12,12 @@ from docjobs import signatures
 from docjobs.domain import FieldSpec, Flows, Metadata, RecipientSpec
 from docjobs.runtime import Runtime
 from docjobs.testing.http import Receiver
+from docjobs.testing.pdfs import sample_pdf
 from docjobs.testing.smtp import Mailbox, attachments, html_part, text_part
 from docjobs.webhooks import delivery
 from docjobs.webhooks.events import WebhookEvent
 
-PDF = b"%PDF-1.7\n% a lease\n%%EOF\n"
+PDF = sample_pdf(2, title="Agreement")
 SECRET = "whsec-test-0123"
 
 
@@ -92,8 +93,14 @@ def test_a_document_goes_from_invitations_to_completion_emails(
         "Bob <bob@example.com>",
         "Carol <carol@example.com>",
     } == {str(m["To"]) for m in completed}
+    with psycopg.connect(database_url) as conn:
+        (sealed,) = conn.execute(
+            "SELECT data FROM document_data WHERE id = (SELECT current_data_id FROM document WHERE id = %s)",
+            (document["id"],),
+        ).fetchone()
+    assert bytes(sealed) != PDF and bytes(sealed).startswith(b"%PDF")
     for message in completed:
-        assert {"Lease.pdf": PDF} == attachments(message)
+        assert {"Lease.pdf": bytes(sealed)} == attachments(message)
     carol_mail = next(m for m in completed if "carol" in str(m["To"]))
     carol = recipients["carol@example.com"]
     assert f"https://sign.example.com/report/{carol['token']}" in text_part(carol_mail)

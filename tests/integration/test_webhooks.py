@@ -14,6 +14,7 @@ from docjobs import jobs, signatures
 from docjobs.domain import Flows
 from docjobs.runtime import Runtime
 from docjobs.testing.http import Received, Receiver
+from docjobs.testing.pdfs import sample_pdf
 from docjobs.webhooks import delivery
 from docjobs.webhooks.events import WebhookEvent
 
@@ -175,7 +176,7 @@ def test_an_event_fans_out_to_enabled_subscribed_webhooks_only(
     flows.add_webhook(someone_else["id"], receiver.url + "/mallory", [WebhookEvent.DOCUMENT_OPENED])
     with service.require_database().connection() as conn:
         flows.store.set_webhook_enabled(conn, disabled["id"], False)
-    document = flows.create_document(owner["id"], "Lease", b"%PDF", [])
+    document = flows.create_document(owner["id"], "Lease", sample_pdf(), [])
     receiver.requests.clear()
     with service.require_database().transaction() as conn:
         from docjobs.actors import _support
