@@ -118,7 +118,7 @@ def audit_log_pdf(document: Row, audit_logs: Sequence[Row], size: tuple[float, f
         _p("Audit Log", styles["title"]),
         _p(f"{document['title']} ({document['envelope_id']})", styles["body"]),
         Spacer(1, 12),
-        _table(rows, [usable * 0.2, usable * 0.25, usable * 0.25, usable * 0.3]),
+        _table(rows, [usable * 0.17, usable * 0.33, usable * 0.22, usable * 0.28]),
     ]
     return _build(story, size)
 

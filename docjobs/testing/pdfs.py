@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from io import BytesIO
 
+import pikepdf
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
@@ -34,9 +35,15 @@ def sample_pdf(
             canvas.acroForm.textfield(
                 name="note", value="filled in a form", x=56, y=size[1] - 200, width=240, height=20
             )
-        rotation = rotations[number - 1] if number <= len(rotations) else 0
-        if rotation:
-            canvas.setPageRotation(rotation)
         canvas.showPage()
     canvas.save()
-    return output.getvalue()
+    if not any(rotations):
+        return output.getvalue()
+    # Set /Rotate on the finished pages: the page box stays as drawn, viewers turn it.
+    with pikepdf.open(BytesIO(output.getvalue())) as pdf:
+        for page, rotation in zip(pdf.pages, rotations, strict=False):
+            if rotation:
+                page.obj.Rotate = rotation
+        rotated = BytesIO()
+        pdf.save(rotated)
+    return rotated.getvalue()

@@ -87,6 +87,18 @@ def test_a_bad_setting_stops_start_up_with_one_line_naming_it(environ: dict[str,
     assert result.stderr.startswith("docjobs: error: NEXT_PRIVATE_JOBS_CONCURRENCY: ")
 
 
+def test_production_without_a_signing_certificate_stops_start_up(environ: dict[str, str]) -> None:
+    env = cli_env(environ, NEXT_PRIVATE_SIGNING_LOCAL_FILE_CONTENTS="")
+    for command in (["worker"], ["web"]):
+        result = docjobs(*command, env=env)
+        assert 2 == result.returncode, command
+        (line,) = result.stderr.splitlines()
+        assert line.startswith(
+            "docjobs: error: NEXT_PRIVATE_SIGNING_LOCAL_FILE_PATH or NEXT_PRIVATE_SIGNING_LOCAL_FILE_CONTENTS "
+            "is required in production"
+        ), command
+
+
 def test_an_unreachable_database_is_one_line_that_keeps_the_password_out(environ: dict[str, str]) -> None:
     env = cli_env(
         environ, NEXT_PRIVATE_DATABASE_URL=f"postgresql://docjobs:hunter2@127.0.0.1:{free_port()}/db"

@@ -1,0 +1,139 @@
+"""internal.seal-document through the local provider: the stored PDF, its signature, reseals, refusals."""
+
+from __future__ import annotations
+
+from io import BytesIO
+from typing import Any
+
+import psycopg
+import pypdf
+import pytest
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko_certvalidator import ValidationContext
+
+from docjobs import jobs
+from docjobs.domain import FieldSpec, Flows, RecipientSpec
+from docjobs.pdf.identity import identity_from_pkcs12
+from docjobs.runtime import Runtime
+from docjobs.testing.pdfs import sample_pdf
+from docjobs.testing.smtp import Mailbox
+
+ORIGINAL = sample_pdf(2, title="Tenancy")
+
+
+def settle(service: Runtime) -> None:
+    service.broker.join("default", timeout=60_000)
+
+
+def rows(url: str, query: str, *params: Any) -> list[dict[str, Any]]:
+    with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
+        return conn.execute(query.encode(), params).fetchall()
+
+
+def current_pdf(url: str, document_id: int) -> tuple[str, bytes]:
+    ((name, data),) = [
+        (r["name"], bytes(r["data"]))
+        for r in rows(
+            url,
+            "SELECT d.name, d.data FROM document_data d JOIN document doc ON doc.current_data_id = d.id "
+            "WHERE doc.id = %s",
+            document_id,
+        )
+    ]
+    return name, data
+
+
+def page_texts(pdf: bytes) -> list[str]:
+    return [page.extract_text() for page in pypdf.PdfReader(BytesIO(pdf)).pages]
+
+
+@pytest.fixture
+def signed_document(service: Runtime) -> dict[str, Any]:
+    """A document Alice and Bob are asked to sign, with a field each and a CC."""
+    flows = Flows()
+    owner = flows.create_user("olivia@example.com", "Olivia Owner")
+    document = flows.create_document(
+        owner["id"], "Tenancy", ORIGINAL,
+        [RecipientSpec("alice@example.com", "Alice"), RecipientSpec("bob@example.com", "Bob"),
+         RecipientSpec("carol@example.com", "Carol", role="CC")],
+        [FieldSpec(recipient=0, type="SIGNATURE", position_y=70), FieldSpec(recipient=1, type="SIGNATURE", page=2)],
+    )  # fmt: skip
+    flows.send_document(document["id"])
+    settle(service)
+    return document
+
+
+def sign_all(service: Runtime, document: dict[str, Any]) -> None:
+    flows = Flows()
+    with service.require_database().connection() as conn:
+        fields = {f["recipient_id"]: f["id"] for f in flows.store.fields(conn, document["id"])}
+    for recipient in flows.recipients(document["id"]):
+        if recipient["role"] != "CC":
+            flows.sign(recipient["token"], {fields[recipient["id"]]: f"{recipient['name']} Signature"})
+    settle(service)
+
+
+def test_a_completed_document_gets_a_signed_sealed_pdf(
+    service: Runtime, signed_document: dict[str, Any], signing_certificate: bytes, database_url: str
+) -> None:
+    sign_all(service, signed_document)
+    (document,) = rows(database_url, "SELECT * FROM document")
+    assert "COMPLETED" == document["status"] and document["completed_at"] is not None
+    assert document["original_data_id"] != document["current_data_id"]
+    name, sealed = current_pdf(database_url, document["id"])
+    assert "Tenancy_signed.pdf" == name
+    signature = PdfFileReader(BytesIO(sealed)).embedded_signatures[0]
+    trust = identity_from_pkcs12(signing_certificate, None, source="test").certificate
+    status = validate_pdf_signature(signature, ValidationContext(trust_roots=[trust]))
+    assert status.bottom_line and "ENTIRE_FILE" == status.coverage.name
+    pages = page_texts(sealed)
+    assert 4 == len(pages)  # 2 pages, the certificate, the audit log
+    assert "Alice Signature" in pages[0] and "Bob Signature" in pages[1]
+    assert "Signing Certificate" in pages[2] and "carol@example.com" in pages[2]
+    assert "Audit Log" in pages[3] and "DOCUMENT_COMPLETED" in pages[3] and "DOCUMENT_SENT" in pages[3]
+    completions = rows(database_url, "SELECT * FROM audit_log WHERE type = 'DOCUMENT_COMPLETED'")
+    assert 1 == len(completions) and completions[0]["data"]["transactionId"]
+
+
+def test_a_rejected_document_is_stamped_and_closed_rejected(
+    service: Runtime, signed_document: dict[str, Any], mailbox: Mailbox, database_url: str
+) -> None:
+    flows = Flows()
+    bob = next(r for r in flows.recipients(signed_document["id"]) if r["name"] == "Bob")
+    flows.reject(bob["token"], "Not this year.")
+    settle(service)
+    (document,) = rows(database_url, "SELECT * FROM document")
+    assert "REJECTED" == document["status"]
+    name, sealed = current_pdf(database_url, document["id"])
+    assert "Tenancy_rejected.pdf" == name
+    assert all("DOCUMENT REJECTED" in text for text in page_texts(sealed)[:2])
+    (completion,) = rows(database_url, "SELECT * FROM audit_log WHERE type = 'DOCUMENT_COMPLETED'")
+    assert {"isRejected": True, "rejectionReason": "Not this year."}.items() <= completion["data"].items()
+    assert not [m for m in mailbox.messages if m["Subject"] == "Signing Complete!"]
+
+
+def test_a_reseal_starts_from_the_original_and_sends_no_emails_again(
+    service: Runtime, signed_document: dict[str, Any], mailbox: Mailbox, database_url: str
+) -> None:
+    sign_all(service, signed_document)
+    _, first = current_pdf(database_url, signed_document["id"])
+    emails_before = len(mailbox.messages)
+    jobs.trigger("internal.seal-document", {"documentId": signed_document["id"], "isResealing": True})
+    settle(service)
+    _, second = current_pdf(database_url, signed_document["id"])
+    assert first != second
+    assert page_texts(first)[:3] == page_texts(second)[:3]  # fields drawn once, the same certificate
+    assert emails_before == len(mailbox.messages)
+    assert 2 == len(rows(database_url, "SELECT * FROM audit_log WHERE type = 'DOCUMENT_COMPLETED'"))
+
+
+def test_an_unfinished_document_is_not_sealed_and_not_retried(
+    service: Runtime, signed_document: dict[str, Any], database_url: str
+) -> None:
+    jobs.trigger("internal.seal-document", {"documentId": signed_document["id"]})
+    settle(service)
+    (job,) = rows(database_url, "SELECT * FROM background_job WHERE actor = 'internal.seal-document'")
+    assert ("FAILED", 1) == (job["status"], job["attempts"])
+    assert job["last_error"].startswith("DocumentNotComplete: ")
+    assert "PENDING" == rows(database_url, "SELECT status FROM document")[0]["status"]
