@@ -30,6 +30,7 @@ import uvicorn
 from docjobs import db, errors, jobs, runtime
 from docjobs import logging as docjobs_logging
 from docjobs.db.migrate import migrate
+from docjobs.pdf.verify import Verification, verify
 from docjobs.settings import DEFAULT_DATA_DIR, Settings
 from docjobs.web.app import create_app
 
@@ -95,8 +96,20 @@ def run_demo(*, once: bool) -> int:
             print(f"demo: failed: {exc}", file=sys.stderr)
             return 1
         reporter.stop()
+        sealed_path, verification = save_sealed_pdf(document, Path(settings.data_dir))
+        print(
+            f"demo: sealed PDF written to {sealed_path}; signature "
+            f"{'intact, valid and covering the whole file' if verification.ok else 'NOT valid'} "
+            f"(signed by {verification.signer})",
+            flush=True,
+        )
         summary = reporter.summary()
-        ok = summary["unfinished"] == 0 and summary["failed"] == 0 and document["status"] == "COMPLETED"
+        ok = (
+            summary["unfinished"] == 0
+            and summary["failed"] == 0
+            and document["status"] == "COMPLETED"
+            and verification.ok
+        )
         print(
             f"demo: {summary['jobs']} jobs, {summary['completed']} completed, "
             f"{summary['jobs'] - summary['completed']} not completed; {summary['emails']} emails, "
@@ -173,6 +186,18 @@ def signing_flow(webhook_url: str) -> dict[str, Any]:
         flows.sign(token, {fields[recipients[name]["id"]]: name}, metadata)
         broker.join("default", timeout=STEP_TIMEOUT_MS)
     return flows.document(document["id"])
+
+
+def save_sealed_pdf(document: dict[str, Any], data_dir: Path) -> tuple[Path, Verification]:
+    """Write the document's sealed PDF under ``<data dir>/sealed/`` and check its signature."""
+    current = runtime.current()
+    with current.require_database().connection() as conn:
+        data = current.domain.document_data(conn, int(document["current_data_id"]))
+    assert data is not None  # a foreign key
+    path = data_dir / "sealed" / f"{document['title']}.pdf"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(data["data"]))
+    return path, verify(bytes(data["data"]), [current.signing_identity().certificate])
 
 
 def _fields_by_recipient(flows: Any, document_id: int) -> dict[int, int]:

@@ -226,6 +226,12 @@ def test_the_demo_runs_a_signing_flow_to_completion_on_an_embedded_postgres(tmp_
         in result.stdout
     )
     assert (tmp_path / ".docjobs" / "pgdata" / "PG_VERSION").exists()
+    sealed = tmp_path / ".docjobs" / "sealed" / "Lease agreement.pdf"
+    assert (
+        f"demo: sealed PDF written to {sealed}; signature intact, valid and covering the whole file"
+        in result.stdout
+    )
+    assert sealed.read_bytes().startswith(b"%PDF")
     assert "Hello, another process!" in result.stderr
 
 

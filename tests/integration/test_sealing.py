@@ -137,3 +137,18 @@ def test_an_unfinished_document_is_not_sealed_and_not_retried(
     assert ("FAILED", 1) == (job["status"], job["attempts"])
     assert job["last_error"].startswith("DocumentNotComplete: ")
     assert "PENDING" == rows(database_url, "SELECT status FROM document")[0]["status"]
+
+
+def test_send_email_false_closes_the_document_without_completion_emails(
+    service: Runtime, signed_document: dict[str, Any], mailbox: Mailbox, database_url: str
+) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE recipient SET signing_status = 'SIGNED', signed_at = now() WHERE role <> 'CC'")
+        conn.execute("UPDATE field SET inserted = true, custom_text = 'signed elsewhere'")
+    jobs.trigger("internal.seal-document", {"documentId": signed_document["id"], "sendEmail": False})
+    settle(service)
+    assert "COMPLETED" == rows(database_url, "SELECT status FROM document")[0]["status"]
+    assert not [m for m in mailbox.messages if m["Subject"] == "Signing Complete!"]
+    assert [] == rows(
+        database_url, "SELECT * FROM background_job WHERE actor = 'send.document.completed.emails'"
+    )

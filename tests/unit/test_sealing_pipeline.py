@@ -287,3 +287,17 @@ def test_a_timestamp_authority_stamps_the_signature(identity: SigningIdentity) -
     status = validate_pdf_signature(signature, context)
     assert status.bottom_line
     assert status.timestamp_validity is not None and status.timestamp_validity.valid
+
+
+def test_a_50_page_file_gets_every_field_on_its_page(identity: SigningIdentity) -> None:
+    kinds = ["NAME", "EMAIL", "DATE", "TEXT", "NUMBER", "DROPDOWN", "INITIALS"]
+    fields = [
+        field(i, kinds[i % len(kinds)], page=1 + i % 50, y=10 + (i // 50) * 40, custom_text=f"value-{i:03d}")
+        for i in range(100)
+    ]
+    original = sample_pdf(50, rotations=[0, 90, 180, 270] * 12 + [0, 0])
+    pages = texts(seal(original, fields, identity))
+    assert 50 + 2 == len(pages)
+    for f in fields:
+        assert f["custom_text"] in pages[f["page"] - 1], f
+        assert sum(f["custom_text"] in page for page in pages[:50]) == 1
