@@ -172,7 +172,8 @@ def signing_flow(webhook_url: str) -> dict[str, Any]:
         owner["id"], "Lease agreement", sample_pdf(3, title="Lease agreement"),
         [RecipientSpec("alice@example.com", "Alice"), RecipientSpec("bob@example.com", "Bob"),
          RecipientSpec("carol@example.com", "Carol", role="CC")],
-        [FieldSpec(recipient=0, type="SIGNATURE"), FieldSpec(recipient=1, type="SIGNATURE")],
+        [FieldSpec(recipient=0, type="SIGNATURE", page=3, position_x=10, position_y=75, width=30, height=6),
+         FieldSpec(recipient=1, type="SIGNATURE", page=3, position_x=55, position_y=75, width=30, height=6)],
         message="Please sign the lease.",
     )  # fmt: skip
     metadata = Metadata(ip_address="203.0.113.7", user_agent="docjobs-demo")
