@@ -1,4 +1,4 @@
-"""``docjobs migrate|web|worker|trigger|demo``.
+"""``docjobs migrate|web|worker|scheduler|trigger|demo``.
 
 Every flag has an environment variable (shown in ``--help``); a flag given on the
 command line wins. A bad setting stops the command with one line naming it.
@@ -39,6 +39,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except errors.DocjobsError as exc:
         print(f"docjobs: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+        reason = str(exc).strip().splitlines()[0]
+        print(
+            f"docjobs: error: the database schema is out of date ({reason}): run docjobs migrate",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except (psycopg.OperationalError, BrokerConnectionError) as exc:
         # libpq's messages name the host and database, never the password.
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -70,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
         help="serve only; run jobs in separate workers [NEXT_PRIVATE_JOBS_EMBEDDED_WORKER=false]",
     )
     web.add_argument(
+        "--no-cron",
+        action="store_true",
+        help="do not fire cron schedules from this process [NEXT_PRIVATE_JOBS_EMBEDDED_SCHEDULER=false]",
+    )
+    web.add_argument(
         "--concurrency", type=int, help="embedded worker threads [NEXT_PRIVATE_JOBS_CONCURRENCY, default 8]"
     )
     web.set_defaults(run=_web)
@@ -84,6 +96,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--queues", "-Q", nargs="*", help="only consume these queues")
     worker.set_defaults(run=_worker)
+
+    scheduler = commands.add_parser(
+        "scheduler", help="fire the cron table's schedules with periodiq (any number may run)"
+    )
+    scheduler.add_argument("modules", nargs="*", metavar="MODULE", help="your modules of actors to load")
+    scheduler.add_argument(
+        "--list", action="store_true", help="print each schedule with its last and next firing, then exit"
+    )
+    scheduler.set_defaults(run=_scheduler)
 
     trigger = commands.add_parser("trigger", help="enqueue one job")
     trigger.add_argument("job_id", metavar="JOB_ID", help="the job id, e.g. internal.seal-document")
@@ -134,6 +155,8 @@ def _web(args: argparse.Namespace) -> int:
         changes["concurrency"] = args.concurrency
     if args.no_worker:
         changes["embedded_worker"] = False
+    if args.no_cron:
+        changes["embedded_scheduler"] = False
     settings = settings.replace(**changes) if changes else settings
     docjobs_logging.configure(settings.log_level)
     current = runtime.configure(settings)
@@ -172,6 +195,33 @@ def _worker(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     os.execve(sys.executable, command, environ)
     return 0  # not reached
+
+
+def _scheduler(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    import periodiq
+
+    from docjobs import runtime
+    from docjobs.scheduler import listing
+
+    settings = Settings.from_environ()
+    docjobs_logging.configure(settings.log_level)
+    current = runtime.configure(settings)
+    load_actor_modules(args.modules)
+    if args.list:
+        assert current.ledger is not None
+        rows = listing.states(current.cron, current.ledger, datetime.now(UTC))
+        print(listing.render(rows, current.cron))
+        current.close()
+        return 0
+    # periodiq imports the broker and the modules itself: both are loaded already,
+    # with the cron table's `periodic` options on the scheduled actors.
+    options = periodiq.make_argument_parser().parse_args(
+        ["docjobs.runtime:broker", *DEFAULT_ACTOR_MODULES, *args.modules]
+    )
+    code: int = periodiq.main(options)
+    return code
 
 
 def _trigger(args: argparse.Namespace) -> int:

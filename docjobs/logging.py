@@ -6,7 +6,7 @@ import logging
 import sys
 
 #: Structured fields appended to a line as ``key=value`` when a record carries them.
-STRUCTURED_FIELDS = ("action", "message_id", "actor", "status", "duration_ms", "reason")
+STRUCTURED_FIELDS = ("action", "message_id", "actor", "status", "duration_ms", "reason", "schedule", "slot")
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -27,6 +27,6 @@ def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Their per-request lines drown the jobs' own; warnings still show.
-    for noisy in ("httpx", "httpcore", "uvicorn.access"):
+    # Their per-request (or per-import) lines drown the jobs' own; warnings still show.
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "pikepdf._core"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -65,6 +65,9 @@ class JobActor(dramatiq.Actor[P, R]):
         self.queue_name = queue_name
         self.priority = priority
         self.options = options
+        # The options it was declared with; middleware may add runtime ones to
+        # `options` (the periodiq wiring adds `periodic`).
+        self.declared_options = frozenset(options)
         self.display_name = display_name
         self.version = version
         self.payload_model = payload_model_for(fn, actor_name)
@@ -254,7 +257,7 @@ def actor(
 
 
 def _declare(broker: dramatiq.Broker, job_actor: JobActor[Any, Any]) -> None:
-    unknown = set(job_actor.options) - broker.actor_options
+    unknown = job_actor.declared_options - broker.actor_options
     if unknown:
         raise ValueError(f"{job_actor.actor_name}: unknown actor options {', '.join(sorted(unknown))}")
     broker.declare_actor(job_actor)

@@ -21,11 +21,17 @@ from docjobs import errors, registry, secrets
 from docjobs.brokers.middleware import default_middleware
 from docjobs.brokers.postgres.broker import PostgresBroker
 from docjobs.brokers.postgres.selftrigger import SelfTrigger
+from docjobs.db.cron import CronLedger
 from docjobs.db.domain import DomainStore
 from docjobs.db.pool import Database
 from docjobs.db.store import JobStore
 from docjobs.mail.transport import Mailer
 from docjobs.pdf.identity import SigningIdentity, load_identity
+from docjobs.scheduler import table as cron_table
+from docjobs.scheduler.firing import Firer, process_name
+from docjobs.scheduler.guard import CronGuard
+from docjobs.scheduler.inprocess import InProcessScheduler
+from docjobs.scheduler.periodiq import PeriodiqWiring
 from docjobs.settings import Settings
 
 _lock = threading.RLock()
@@ -38,7 +44,9 @@ class Runtime:
 
     settings: Settings
     broker: dramatiq.Broker
+    cron: cron_table.CronTable
     database: Database | None = None
+    ledger: CronLedger | None = None
     store: JobStore | None = None
     domain: DomainStore = field(default_factory=DomainStore)
     mailer: Mailer | None = None
@@ -64,6 +72,17 @@ class Runtime:
             raise errors.NotSupportedError("this provider has no database for the domain tables")
         return self.database
 
+    def in_process_scheduler(self) -> InProcessScheduler:
+        """A scheduler thread for this process (``docjobs web`` starts one).
+
+        Raises:
+            errors.NotSupportedError: The provider has no database for the cron ledger.
+        """
+        if self.ledger is None:
+            raise errors.NotSupportedError("this provider has no database for the cron ledger")
+        firer = Firer(self.broker, self.ledger, fired_by=process_name("in-process"))
+        return InProcessScheduler(self.cron, firer)
+
     def close(self) -> None:
         """Stop the broker's threads and close connections; safe to call twice."""
         self.broker.close()
@@ -86,7 +105,9 @@ def build(settings: Settings) -> Runtime:
             "use local"
         )
     assert settings.database_url is not None  # checked by Settings
+    cron = cron_table.build(settings)
     database = Database(settings.database_url, max_size=settings.pool_size)
+    ledger = CronLedger(database)
     # The app's transactions keep their durability; docjobs' own writes (standalone
     # enqueues, claims, acks) may skip the WAL flush wait, see the settings.
     store_database = (
@@ -101,6 +122,8 @@ def build(settings: Settings) -> Runtime:
             max_retries=settings.retries,
             min_backoff_seconds=settings.min_backoff_seconds,
             max_backoff_seconds=settings.max_backoff_seconds,
+            guards=[CronGuard(cron, ledger)],
+            extra=[PeriodiqWiring(cron)],
         ),
         poll_interval_seconds=settings.poll_interval_seconds,
         lease_seconds=settings.lease_seconds,
@@ -110,7 +133,13 @@ def build(settings: Settings) -> Runtime:
         retention_days=settings.retention_days,
     )
     current = Runtime(
-        settings=settings, broker=broker, database=database, store=store, mailer=Mailer(settings)
+        settings=settings,
+        broker=broker,
+        cron=cron,
+        database=database,
+        ledger=ledger,
+        store=store,
+        mailer=Mailer(settings),
     )
     if not settings.is_development:
         # Fail at start-up, not in every seal job (the reference's documents stuck PENDING).

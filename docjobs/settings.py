@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -42,6 +43,10 @@ DEFAULT_SMTP_HOST = "localhost"
 DEFAULT_SMTP_PORT = 587
 DEFAULT_SMTP_FROM_NAME = "Documenso"
 DEFAULT_SMTP_FROM_ADDRESS = "noreply@documenso.com"
+
+#: NEXT_PRIVATE_JOBS_<NAME>_CRON overrides one schedule of the cron table.
+CRON_OVERRIDE_PREFIX = "NEXT_PRIVATE_JOBS_"
+CRON_OVERRIDE_SUFFIX = "_CRON"
 
 #: Attempts after the first, per provider, as in the reference service:
 #: local 4 attempts, BullMQ 3, Inngest 5.
@@ -86,11 +91,20 @@ def _base_path(value: str) -> str:
     return value.rstrip("/")
 
 
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone such as UTC or Europe/Berlin") from None
+    return value
+
+
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 PostgresUrl = Annotated[str, AfterValidator(_postgres_url)]
 RedisUrl = Annotated[str, AfterValidator(_redis_url)]
 BasePath = Annotated[str, AfterValidator(_base_path)]
 EmailAddress = Annotated[str, AfterValidator(_email_address)]
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
 PositiveSeconds = Annotated[float, Field(gt=0)]
 
 #: Variables whose values are never echoed in an error message.
@@ -180,6 +194,13 @@ class Settings(BaseModel):
         "INFO", alias="NEXT_PRIVATE_JOBS_LOG_LEVEL"
     )
 
+    # The scheduler: the zone cron fields are read in, schedule overrides
+    # (NEXT_PRIVATE_JOBS_<NAME>_CRON, checked against the table by docjobs.scheduler),
+    # and whether `docjobs web` runs the scheduler itself.
+    cron_timezone: TimeZone = Field("UTC", alias="NEXT_PRIVATE_JOBS_CRON_TZ")
+    cron_overrides: dict[str, str] = Field(default_factory=dict)
+    embedded_scheduler: bool = Field(True, alias="NEXT_PRIVATE_JOBS_EMBEDDED_SCHEDULER")
+
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read and validate the settings.
@@ -202,6 +223,11 @@ class Settings(BaseModel):
         fallback_event_key = values.pop("NEXT_PRIVATE_INNGEST_EVENT_KEY", None)
         if fallback_event_key is not None:
             values.setdefault("INNGEST_EVENT_KEY", fallback_event_key)
+        values["cron_overrides"] = {
+            name: value
+            for name, value in source.items()
+            if name.startswith(CRON_OVERRIDE_PREFIX) and name.endswith(CRON_OVERRIDE_SUFFIX) and value != ""
+        }
         try:
             settings = cls.model_validate(values)
         except ValidationError as exc:

@@ -91,6 +91,8 @@ def environ(database_url: str, tmp_path: Path, signing_certificate: bytes) -> di
         "NEXT_PRIVATE_JOBS_MIN_BACKOFF_SECONDS": "0.02",
         "NEXT_PRIVATE_JOBS_MAX_BACKOFF_SECONDS": "0.2",
         "NEXT_PRIVATE_JOBS_DATA_DIR": str(tmp_path / "data"),
+        # Cron firings would add jobs to every test's queue; the scheduler's tests turn it on.
+        "NEXT_PRIVATE_JOBS_EMBEDDED_SCHEDULER": "false",
     }
 
 

@@ -152,11 +152,15 @@ def cleanup_rate_limits() -> None:
 
 @docjobs.actor("internal.cleanup-background-jobs", display_name="Cleanup Background Jobs")
 def cleanup_background_jobs() -> None:
-    """Delete finished jobs older than ``NEXT_PRIVATE_JOBS_RETENTION_DAYS``, in short batches."""
+    """Delete finished jobs and cron firings older than ``NEXT_PRIVATE_JOBS_RETENTION_DAYS``, in batches."""
     current = runtime.current()
+    days = current.settings.retention_days
+    if current.ledger is not None:
+        firings = current.ledger.delete_old(days)
+        logger.info("Deleted %d cron firing(s).", firings, extra={"action": "cleanup_done"})
     if current.store is None:
-        return
-    deleted = current.store.delete_finished(current.settings.retention_days)
+        return  # other providers keep their own history
+    deleted = current.store.delete_finished(days)
     logger.info("Deleted %d finished job(s).", deleted, extra={"action": "cleanup_done"})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import dramatiq
@@ -120,9 +121,21 @@ def _fields(message: dramatiq.MessageProxy, action: str, **more: Any) -> dict[st
 
 
 def default_middleware(
-    *, max_retries: int, min_backoff_seconds: float, max_backoff_seconds: float
+    *,
+    max_retries: int,
+    min_backoff_seconds: float,
+    max_backoff_seconds: float,
+    guards: Sequence[dramatiq.Middleware] = (),
+    extra: Sequence[dramatiq.Middleware] = (),
 ) -> list[dramatiq.Middleware]:
-    """Dramatiq's default stack with docjobs' retry policy, the current message and log lines."""
+    """Dramatiq's default stack with docjobs' retry policy, the current message and log lines.
+
+    Args:
+        guards: Middleware that may skip a message before it runs (the cron guard);
+            they come after the retry policy, so a guard that cannot decide gets the
+            message retried, and before the log, so a skipped job logs no start.
+        extra: Middleware appended at the end.
+    """
     return [
         AgeLimit(),
         TimeLimit(),
@@ -135,5 +148,7 @@ def default_middleware(
             max_backoff_seconds=max_backoff_seconds,
         ),
         CurrentMessage(),
+        *guards,
         JobLog(),
+        *extra,
     ]

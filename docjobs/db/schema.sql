@@ -79,12 +79,20 @@ CREATE TABLE queue_state (
 );
 
 CREATE TABLE cron_run (
-    schedule   text NOT NULL,
-    slot       timestamptz NOT NULL,
-    job_id     text,
-    created_at timestamptz NOT NULL DEFAULT now(),
+    schedule    text NOT NULL,
+    slot        timestamptz NOT NULL,
+    job_id      text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    fired_by    text,
+    status      text NOT NULL DEFAULT 'fired'
+                CHECK (status IN ('fired', 'running', 'succeeded', 'failed', 'late')),
+    started_at  timestamptz,
+    finished_at timestamptz,
+    error       text,
     PRIMARY KEY (schedule, slot)
 );
+
+CREATE INDEX cron_run_created ON cron_run (created_at);
 
 -- The domain the jobs act on.
 

@@ -65,16 +65,24 @@ def parse_queries(text: str) -> dict[str, Query]:
     return queries
 
 
-@functools.cache
 def queries() -> dict[str, Query]:
     """Every query of ``docjobs/db/queries.sql`` (the job store's), parsed once."""
-    return parse_queries(resources.files("docjobs.db").joinpath("queries.sql").read_text("utf-8"))
+    return _load("queries.sql")
+
+
+def domain_queries() -> dict[str, Query]:
+    """Every query of ``docjobs/db/domain.sql`` (the domain store's), parsed once."""
+    return _load("domain.sql")
+
+
+def cron_queries() -> dict[str, Query]:
+    """Every query of ``docjobs/db/cron.sql`` (the cron ledger's), parsed once."""
+    return _load("cron.sql")
 
 
 @functools.cache
-def domain_queries() -> dict[str, Query]:
-    """Every query of ``docjobs/db/domain.sql`` (the domain store's), parsed once."""
-    return parse_queries(resources.files("docjobs.db").joinpath("domain.sql").read_text("utf-8"))
+def _load(filename: str) -> dict[str, Query]:
+    return parse_queries(resources.files("docjobs.db").joinpath(filename).read_text("utf-8"))
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
-"""The Starlette app: self-trigger endpoint, health, and the embedded worker.
+"""The Starlette app: self-trigger endpoint, health, the embedded worker and scheduler.
 
 ``docjobs web`` serves this app on uvicorn. With the embedded worker (the default),
 the process also runs a Dramatiq worker for every declared queue, as the reference
-service runs its jobs in the web process; ``--no-worker`` serves only.
+service runs its jobs in the web process; ``--no-worker`` serves only. With the
+embedded scheduler (the default) it also fires the cron table's slots;
+``--no-cron`` turns that off.
 """
 
 from __future__ import annotations
@@ -59,12 +61,15 @@ class EmbeddedWorker:
             worker.stop(timeout=WORKER_STOP_TIMEOUT_MS)
 
 
-def create_app(runtime: Runtime, *, embedded_worker: bool | None = None) -> Starlette:
+def create_app(
+    runtime: Runtime, *, embedded_worker: bool | None = None, embedded_scheduler: bool | None = None
+) -> Starlette:
     """Build the web app.
 
     Args:
         runtime: The process's runtime (settings, broker, store).
         embedded_worker: Run jobs in this process; defaults to the setting.
+        embedded_scheduler: Fire cron slots from this process; defaults to the setting.
 
     Returns:
         The app, mounted under ``NEXT_PUBLIC_BASE_PATH`` when one is set.
@@ -72,6 +77,8 @@ def create_app(runtime: Runtime, *, embedded_worker: bool | None = None) -> Star
     settings = runtime.settings
     run_worker = settings.embedded_worker if embedded_worker is None else embedded_worker
     worker = EmbeddedWorker(runtime.broker, settings.concurrency) if run_worker else None
+    run_scheduler = settings.embedded_scheduler if embedded_scheduler is None else embedded_scheduler
+    scheduler = runtime.in_process_scheduler() if run_scheduler else None
 
     async def healthz(request: Request) -> Response:
         healthy = await run_in_threadpool(_database_answers, runtime)
@@ -79,6 +86,7 @@ def create_app(runtime: Runtime, *, embedded_worker: bool | None = None) -> Star
             "status": "ok" if healthy else "unavailable",
             "provider": settings.provider,
             "worker": worker is not None and worker.worker is not None,
+            "scheduler": scheduler is not None,
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 
@@ -92,9 +100,13 @@ def create_app(runtime: Runtime, *, embedded_worker: bool | None = None) -> Star
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if worker is not None:
             await run_in_threadpool(worker.start)
+        if scheduler is not None:
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                await run_in_threadpool(scheduler.stop)
             if worker is not None:
                 await run_in_threadpool(worker.stop)
 
@@ -103,6 +115,7 @@ def create_app(runtime: Runtime, *, embedded_worker: bool | None = None) -> Star
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.runtime = runtime
     app.state.worker = worker
+    app.state.scheduler = scheduler
     return app
 
 

@@ -8,71 +8,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import psycopg
-import pytest
 
 from docjobs.db import sql
 from docjobs.runtime import Runtime
 from docjobs.testing import PostgresServer
 from docjobs.testing.services import free_port
-from tests.conftest import REPO_ROOT, events, job_row, wait_for
+from tests.conftest import events, job_row, wait_for
 from tests.support import actors
-
-
-def cli_env(environ: dict[str, str], **overrides: str) -> dict[str, str]:
-    """The test's settings on top of a clean copy of this process's environment."""
-    base = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("NEXT_PRIVATE_", "NEXT_PUBLIC_", "INNGEST_"))
-        and name not in ("NODE_ENV", "PORT")
-    }
-    return {**base, **environ, "PYTHONPATH": str(REPO_ROOT), **overrides}
-
-
-def docjobs(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "docjobs", *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
-
-
-class Processes:
-    def __init__(self) -> None:
-        self.started: list[subprocess.Popen[bytes]] = []
-
-    def start(self, *args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-        with open(log, "ab") as output:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "docjobs", *args],
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.started.append(process)
-        return process
-
-    def stop_all(self) -> None:
-        for process in self.started:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.started:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
-@pytest.fixture
-def processes() -> Iterator[Processes]:
-    running = Processes()
-    yield running
-    running.stop_all()
+from tests.support.processes import Processes, answers, cli_env, docjobs
 
 
 def test_a_bad_setting_stops_start_up_with_one_line_naming_it(environ: dict[str, str]) -> None:
@@ -162,7 +109,7 @@ def test_a_job_sent_to_the_web_app_runs_through_the_self_request(
     processes.start(
         "web", "--actors", "tests.support.actors", "--host", "127.0.0.1", env=env, log=tmp_path / "web.log"
     )
-    wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), timeout=30)
+    wait_for(lambda: answers(f"http://127.0.0.1:{port}/healthz"), timeout=30)
     time.sleep(0.3)  # the worker's first empty claim is done; from now on it sleeps
     sent = time.monotonic()
     result = docjobs(
@@ -233,10 +180,3 @@ def test_the_demo_runs_a_signing_flow_to_completion_on_an_embedded_postgres(tmp_
     )
     assert sealed.read_bytes().startswith(b"%PDF")
     assert "Hello, another process!" in result.stderr
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False

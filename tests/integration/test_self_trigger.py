@@ -169,7 +169,7 @@ def test_health_reports_the_database(web: tuple[Runtime, str]) -> None:
     _, base_url = web
     response = httpx.get(f"{base_url}/healthz")
     assert 200 == response.status_code
-    assert {"status": "ok", "provider": "local", "worker": True} == response.json()
+    assert {"status": "ok", "provider": "local", "worker": True, "scheduler": False} == response.json()
 
 
 def test_a_burst_of_sends_makes_a_handful_of_signed_requests(pg_runtime: Runtime, database_url: str) -> None:

@@ -1,0 +1,15 @@
+"""The scheduler: one cron table, its drivers, and once-per-slot firing.
+
+- ``table``: the schedules, overridable by ``NEXT_PRIVATE_JOBS_<NAME>_CRON``;
+- ``cron``: expressions evaluated in ``NEXT_PRIVATE_JOBS_CRON_TZ``, slots in UTC;
+- ``inprocess``: the thread ``docjobs web`` runs (``--no-cron`` turns it off);
+- ``periodiq``: the table as periodiq's ``periodic`` actor options
+  (``docjobs scheduler``, or ``periodiq docjobs.runtime:broker docjobs.actors``);
+- ``firing`` and ``guard``: a slot is claimed in the cron ledger by the scheduler that
+  fires it, and a worker runs only the firing that owns its slot, on time.
+"""
+
+from docjobs.scheduler.cron import CronExpression, InvalidCron
+from docjobs.scheduler.table import DEFAULT_TABLE, CronTable, Schedule, build
+
+__all__ = ["DEFAULT_TABLE", "CronExpression", "CronTable", "InvalidCron", "Schedule", "build"]

@@ -1,0 +1,65 @@
+"""Fire a schedule's job for a slot, once across every scheduler process."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime
+
+import dramatiq
+
+from docjobs.brokers.base import TransactionalBroker
+from docjobs.db.cron import CronLedger
+from docjobs.scheduler.table import Schedule
+
+#: The message option carrying the slot a firing is for (periodiq's name, so one
+#: guard reads the firings of every driver).
+SLOT_OPTION = "scheduled_at"
+
+
+def process_name(driver: str) -> str:
+    """How the ledger names a firing process: ``driver@host:pid``."""
+    return f"{driver}@{socket.gethostname()}:{os.getpid()}"
+
+
+class Firer:
+    """Claims a slot in the cron ledger and sends the schedule's job for it.
+
+    The claim and the enqueue share one transaction on the local provider, so a
+    scheduler that dies half-way leaves neither; on other providers the message is
+    sent before the claim commits, and the worker-side guard settles the rare
+    duplicate that a crash between the two can leave.
+
+    Args:
+        broker: Where the job goes.
+        ledger: The cron ledger.
+        fired_by: The firing process's name in the ledger.
+    """
+
+    def __init__(self, broker: dramatiq.Broker, ledger: CronLedger, *, fired_by: str) -> None:
+        self.broker = broker
+        self.ledger = ledger
+        self.fired_by = fired_by
+
+    def fire(self, schedule: Schedule, slot: datetime) -> bool:
+        """Send ``schedule``'s job for ``slot`` unless it was already fired.
+
+        Returns:
+            Whether this call fired it.
+
+        Raises:
+            dramatiq.errors.ActorNotFound: The schedule's actor is not declared.
+        """
+        actor = self.broker.get_actor(schedule.job_id)
+        message = actor.message_with_options(args=(), kwargs={}, **{SLOT_OPTION: slot.isoformat()})
+        with self.ledger.database.transaction() as conn:
+            claimed = self.ledger.claim(
+                conn, schedule=schedule.job_id, slot=slot, job_id=message.message_id, fired_by=self.fired_by
+            )
+            if not claimed:
+                return False
+            if isinstance(self.broker, TransactionalBroker):
+                self.broker.enqueue(message, conn=conn)
+            else:
+                self.broker.enqueue(message)
+        return True

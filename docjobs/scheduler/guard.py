@@ -1,0 +1,139 @@
+"""The worker side of the scheduler: each (schedule, slot) runs once, and not late.
+
+Whatever sent a firing (the in-process scheduler, any number of periodiq processes,
+a retry), the worker asks the cron ledger before running it: the message that owns
+the slot runs; a duplicate is skipped; a firing that arrives later than its
+schedule's tolerance is skipped and recorded as late. periodiq itself has no
+protection against two schedulers (reference/dramatiq-inngest.md §2); this is it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import dramatiq
+import psycopg
+from dramatiq.middleware import MiddlewareError, SkipMessage
+
+from docjobs.db.cron import CronLedger
+from docjobs.scheduler.firing import SLOT_OPTION
+from docjobs.scheduler.table import CronTable, Schedule
+
+logger = logging.getLogger("docjobs.scheduler")
+
+#: Who fired a slot whose row a worker writes: a sender that claims nothing.
+UNCLAIMED_SENDER = "periodiq"
+#: Longest error text kept in the ledger.
+ERROR_LIMIT = 2000
+
+
+class CronLedgerUnavailable(MiddlewareError):
+    """The cron ledger could not be asked; the firing is retried rather than run unguarded."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class CronGuard(dramatiq.Middleware):
+    """Runs a scheduled firing only if it owns its slot and is on time.
+
+    Args:
+        table: The cron table (tolerances, and slots for periodiq's send times).
+        ledger: The cron ledger.
+        clock: The current time (tests inject one).
+    """
+
+    def __init__(
+        self, table: CronTable, ledger: CronLedger, *, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.table = table
+        self.ledger = ledger
+        self.clock = clock
+
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        firing = self.firing_of(message)
+        if firing is None:
+            return  # not a scheduled firing: a manual trigger runs as usual
+        schedule, slot = firing
+        late_by = self.clock() - slot
+        try:
+            decision = self.ledger.decide(
+                schedule=schedule.job_id,
+                slot=slot,
+                job_id=message.message_id,
+                fired_by=UNCLAIMED_SENDER,
+                late=late_by > schedule.tolerance,
+            )
+        except psycopg.Error as exc:
+            raise CronLedgerUnavailable(f"the cron ledger is unavailable: {exc}") from exc
+        fields = {"schedule": schedule.job_id, "slot": slot.isoformat(), "message_id": message.message_id}
+        if decision == "running":
+            return
+        if decision == "late":
+            logger.warning(
+                "Skipped %s for %s: it reached a worker %.0f s after its slot (tolerance %.0f s).",
+                schedule.job_id,
+                slot.isoformat(),
+                late_by.total_seconds(),
+                schedule.tolerance.total_seconds(),
+                extra={"action": "cron_late", **fields},
+            )
+        else:
+            logger.info(
+                "Skipped %s for %s: %s.",
+                schedule.job_id,
+                slot.isoformat(),
+                "it already ran" if decision == "succeeded" else "another firing owns the slot",
+                extra={"action": "cron_duplicate", **fields},
+            )
+        raise SkipMessage()
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if isinstance(exception, CronLedgerUnavailable):
+            return
+        firing = self.firing_of(message)
+        if firing is None:
+            return
+        schedule, slot = firing
+        error = None if exception is None else f"{type(exception).__name__}: {exception}"[:ERROR_LIMIT]
+        try:
+            self.ledger.finish(
+                schedule=schedule.job_id,
+                slot=slot,
+                job_id=message.message_id,
+                succeeded=exception is None,
+                error=error,
+            )
+        except psycopg.Error as exc:
+            logger.warning("Could not record the end of %s for %s: %s", schedule.job_id, slot, exc)
+
+    def firing_of(
+        self, message: dramatiq.Message[Any] | dramatiq.MessageProxy
+    ) -> tuple[Schedule, datetime] | None:
+        """The schedule and slot a message fires, or ``None`` for other messages."""
+        sent_for = message.options.get(SLOT_OPTION)
+        schedule = self.table.get(message.actor_name)
+        if sent_for is None or schedule is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(str(sent_for))
+        except ValueError:
+            logger.warning("Ignoring the unreadable %s=%r of %s.", SLOT_OPTION, sent_for, message.message_id)
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        # periodiq sends at the slot plus a fraction of a second, or later when it
+        # starts within a slot's tolerance: either way the latest slot is the one.
+        slot = schedule.slot_of(moment) or moment.astimezone(UTC).replace(second=0, microsecond=0)
+        return schedule, slot

@@ -1,0 +1,149 @@
+"""The cron table: which job runs when, and how late a firing may still run.
+
+Every schedule can be changed with ``NEXT_PRIVATE_JOBS_<NAME>_CRON`` (``<NAME>`` is
+the job id without ``internal.``, upper-cased, dashes as underscores) or turned off
+with ``off``; the zone is ``NEXT_PRIVATE_JOBS_CRON_TZ`` (default UTC). Every driver
+(the in-process scheduler, periodiq, Inngest) reads this one table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from docjobs import errors
+from docjobs.scheduler.cron import CronExpression, InvalidCron
+from docjobs.settings import Settings
+
+OFF = "off"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A row of the default table."""
+
+    job_id: str
+    expression: str
+    #: A firing that reaches a worker later than this after its slot is skipped.
+    tolerance: timedelta
+
+
+#: The reference service's schedules (every 15 minutes) and docjobs' retention jobs.
+DEFAULT_TABLE: tuple[Entry, ...] = (
+    Entry("internal.seal-document-sweep", "*/15 * * * *", timedelta(minutes=5)),
+    Entry("internal.expire-recipients-sweep", "*/15 * * * *", timedelta(minutes=5)),
+    Entry("internal.send-signing-reminders-sweep", "*/15 * * * *", timedelta(minutes=5)),
+    Entry("internal.cleanup-rate-limits", "*/15 * * * *", timedelta(minutes=5)),
+    Entry("internal.cleanup-background-jobs", "0 3 * * *", timedelta(hours=1)),
+    Entry("internal.cleanup-webhook-calls", "30 3 * * *", timedelta(hours=1)),
+)
+
+
+def variable_for(job_id: str) -> str:
+    """The environment variable that overrides a job's schedule."""
+    name = job_id.removeprefix("internal.").upper().replace("-", "_").replace(".", "_")
+    return f"NEXT_PRIVATE_JOBS_{name}_CRON"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One job's schedule as configured.
+
+    Attributes:
+        job_id: The actor it sends.
+        cron: The expression, or ``None`` when turned off.
+        tolerance: How late after its slot a firing may still start.
+        variable: The environment variable that overrides it.
+    """
+
+    job_id: str
+    cron: CronExpression | None
+    tolerance: timedelta
+    variable: str
+
+    @property
+    def enabled(self) -> bool:
+        return self.cron is not None
+
+    @property
+    def expression(self) -> str:
+        return str(self.cron) if self.cron is not None else OFF
+
+    def due_slot(self, now: datetime) -> datetime | None:
+        """The slot to fire at ``now``: the latest one, if no older than the tolerance.
+
+        Only the latest slot is ever due, so a scheduler that was down does not
+        catch up on the slots it missed (as the reference service).
+        """
+        if self.cron is None:
+            return None
+        slot = self.cron.latest_at_or_before(now)
+        return slot if now - slot <= self.tolerance else None
+
+    def slot_of(self, moment: datetime) -> datetime | None:
+        """The slot a firing sent at ``moment`` belongs to (the latest at or before it)."""
+        return self.cron.latest_at_or_before(moment) if self.cron is not None else None
+
+    def next_slot(self, after: datetime) -> datetime | None:
+        """The first slot strictly after ``after``; ``None`` when off."""
+        return self.cron.next_after(after) if self.cron is not None else None
+
+
+class CronTable(Mapping[str, Schedule]):
+    """The configured schedules by job id, in table order."""
+
+    def __init__(self, schedules: list[Schedule], timezone: ZoneInfo) -> None:
+        self._schedules = {schedule.job_id: schedule for schedule in schedules}
+        self.timezone = timezone
+
+    def __getitem__(self, job_id: str) -> Schedule:
+        return self._schedules[job_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._schedules)
+
+    def __len__(self) -> int:
+        return len(self._schedules)
+
+    def enabled(self) -> list[Schedule]:
+        """The schedules that are not turned off."""
+        return [schedule for schedule in self._schedules.values() if schedule.enabled]
+
+    def next_firing(self, after: datetime) -> datetime | None:
+        """The earliest slot of any schedule after ``after``; ``None`` when all are off."""
+        slots = [slot for schedule in self.enabled() if (slot := schedule.next_slot(after)) is not None]
+        return min(slots, default=None)
+
+
+def build(settings: Settings, entries: tuple[Entry, ...] = DEFAULT_TABLE) -> CronTable:
+    """The table with the environment's overrides applied.
+
+    Raises:
+        errors.SettingsError: An override names no schedule or is not a cron
+            expression, naming the variable.
+    """
+    timezone = ZoneInfo(settings.cron_timezone)
+    by_variable = {variable_for(entry.job_id): entry for entry in entries}
+    for variable in settings.cron_overrides:
+        if variable not in by_variable:
+            known = ", ".join(sorted(by_variable))
+            raise errors.SettingsError(f"{variable}: no such schedule; the schedules are {known}")
+    schedules = []
+    for variable, entry in by_variable.items():
+        text = settings.cron_overrides.get(variable, entry.expression).strip()
+        cron = None if text.lower() == OFF else _parse(variable, text, timezone)
+        schedules.append(Schedule(entry.job_id, cron, entry.tolerance, variable))
+    return CronTable(schedules, timezone)
+
+
+def _parse(variable: str, text: str, timezone: ZoneInfo) -> CronExpression:
+    try:
+        return CronExpression(text, timezone)
+    except InvalidCron as exc:
+        raise errors.SettingsError(
+            f"{variable}: not a cron expression: {exc} (got {text!r}); "
+            "use five fields 'minute hour day-of-month month day-of-week', an alias such as @daily, "
+            "or off"
+        ) from None
