@@ -31,6 +31,11 @@ ALIASES = {
 _MINUTE = timedelta(minutes=1)
 
 
+def utcnow() -> datetime:
+    """The scheduler's default clock (tests inject their own)."""
+    return datetime.now(UTC)
+
+
 class InvalidCron(ValueError):
     """The text is not a cron expression."""
 

@@ -19,6 +19,7 @@ import psycopg
 from dramatiq.middleware import MiddlewareError, SkipMessage
 
 from docjobs.db.cron import CronLedger
+from docjobs.scheduler.cron import utcnow
 from docjobs.scheduler.firing import SLOT_OPTION
 from docjobs.scheduler.table import CronTable, Schedule
 
@@ -32,10 +33,6 @@ ERROR_LIMIT = 2000
 
 class CronLedgerUnavailable(MiddlewareError):
     """The cron ledger could not be asked; the firing is retried rather than run unguarded."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class CronGuard(dramatiq.Middleware):
@@ -70,9 +67,9 @@ class CronGuard(dramatiq.Middleware):
             )
         except psycopg.Error as exc:
             raise CronLedgerUnavailable(f"the cron ledger is unavailable: {exc}") from exc
-        fields = {"schedule": schedule.job_id, "slot": slot.isoformat(), "message_id": message.message_id}
         if decision == "running":
             return
+        fields = {"schedule": schedule.job_id, "slot": slot.isoformat(), "message_id": message.message_id}
         if decision == "late":
             logger.warning(
                 "Skipped %s for %s: it reached a worker %.0f s after its slot (tolerance %.0f s).",

@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import dramatiq
 
+from docjobs.scheduler.cron import utcnow
 from docjobs.scheduler.firing import Firer
 from docjobs.scheduler.table import CronTable
 
@@ -24,10 +25,6 @@ logger = logging.getLogger("docjobs.scheduler")
 MAX_SLEEP = timedelta(seconds=60)
 #: How soon a firing that failed (database down) is tried again.
 RETRY_AFTER = timedelta(seconds=5)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class InProcessScheduler:

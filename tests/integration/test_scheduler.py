@@ -56,6 +56,12 @@ def cron_rows(url: str) -> list[dict[str, Any]]:
     return execute(url, "SELECT * FROM cron_run ORDER BY schedule, slot")
 
 
+def wait_for_firing(url: str, status: str) -> dict[str, Any]:
+    """The first ledger row that reaches ``status``."""
+    found: dict[str, Any] = wait_for(lambda: next((r for r in cron_rows(url) if r["status"] == status), None))
+    return found
+
+
 def scheduled_jobs(url: str) -> list[dict[str, Any]]:
     return execute(url, "SELECT * FROM background_job WHERE options ? %s ORDER BY seq", SLOT_OPTION)
 
@@ -107,21 +113,33 @@ def test_a_scheduler_that_dies_before_committing_its_claim_leaves_the_slot_to_an
 ) -> None:
     slot = current_slot(pg_runtime)
     schedule = pg_runtime.cron[SCHEDULE]
-    crashing = psycopg.connect(database_url)
-    ledger_of(pg_runtime).claim(crashing, schedule=SCHEDULE, slot=slot, job_id="lost", fired_by="crashing")
     outcome: list[bool] = []
     survivor = Firer(pg_runtime.broker, ledger_of(pg_runtime), fired_by="survivor")
-    waiting = threading.Thread(target=lambda: outcome.append(survivor.fire(schedule, slot)))
-    waiting.start()
-    waiting.join(0.5)
-    assert waiting.is_alive(), "the second claim should wait for the first transaction"
-    execute(database_url, "SELECT pg_terminate_backend(%s)", crashing.info.backend_pid)
-    waiting.join(10)
+    crashing = psycopg.connect(database_url)
+    try:
+        ledger_of(pg_runtime).claim(
+            crashing, schedule=SCHEDULE, slot=slot, job_id="lost", fired_by="crashing"
+        )
+        waiting = threading.Thread(target=lambda: outcome.append(survivor.fire(schedule, slot)))
+        waiting.start()
+        # The second claim waits on the first transaction's row lock...
+        wait_for(
+            lambda: execute(
+                database_url,
+                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                "%cron_run%",
+            )
+        )
+        assert [] == outcome
+        # ...and wins once that scheduler dies without committing.
+        execute(database_url, "SELECT pg_terminate_backend(%s)", crashing.info.backend_pid)
+        waiting.join(10)
+    finally:
+        crashing.close()  # closing, not leaving the block: that would commit on a dead connection
     assert [True] == outcome
     (row,) = cron_rows(database_url)
     assert "survivor" == row["fired_by"]
     assert [row["job_id"]] == [job["id"] for job in scheduled_jobs(database_url)]
-    crashing.close()
 
 
 def test_a_fired_slot_runs_once_on_a_worker_and_is_recorded(
@@ -131,7 +149,7 @@ def test_a_fired_slot_runs_once_on_a_worker_and_is_recorded(
     slot = current_slot(pg_runtime)
     Firer(pg_runtime.broker, ledger_of(pg_runtime), fired_by="test").fire(pg_runtime.cron[SCHEDULE], slot)
     start_worker(pg_runtime.broker)
-    row = wait_for(lambda: next((r for r in cron_rows(database_url) if r["status"] == "succeeded"), None))
+    row = wait_for_firing(database_url, "succeeded")
     assert slot == row["slot"]
     assert row["created_at"] <= row["started_at"] <= row["finished_at"]
     assert row["error"] is None
@@ -166,7 +184,7 @@ def test_a_slot_periodiq_got_to_first_is_not_fired_again_in_process(
     slot = current_slot(pg_runtime)
     sent = send_like_periodiq(pg_runtime, slot + timedelta(seconds=0.5))
     start_worker(pg_runtime.broker)
-    row = wait_for(lambda: next((r for r in cron_rows(database_url) if r["status"] == "succeeded"), None))
+    row = wait_for_firing(database_url, "succeeded")
     assert (sent.message_id, "periodiq", slot) == (row["job_id"], row["fired_by"], row["slot"])
     firer = Firer(pg_runtime.broker, ledger_of(pg_runtime), fired_by="in-process")
     assert not firer.fire(pg_runtime.cron[SCHEDULE], slot)
@@ -184,7 +202,7 @@ def test_a_firing_later_than_the_tolerance_is_skipped_and_recorded(
     sent_at = datetime.now(UTC) - timedelta(minutes=6)  # tolerance: 5 minutes after the slot
     send_like_periodiq(pg_runtime, sent_at)
     start_worker(pg_runtime.broker)
-    row = wait_for(lambda: next((r for r in cron_rows(database_url) if r["status"] == "late"), None))
+    row = wait_for_firing(database_url, "late")
     assert pg_runtime.cron[SCHEDULE].slot_of(sent_at) == row["slot"]
     assert row["finished_at"] is not None
     wait_for(lambda: settled(database_url))
