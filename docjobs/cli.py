@@ -82,7 +82,12 @@ def _parser() -> argparse.ArgumentParser:
         help="do not fire cron schedules from this process [NEXT_PRIVATE_JOBS_EMBEDDED_SCHEDULER=false]",
     )
     web.add_argument(
-        "--concurrency", type=int, help="embedded worker threads [NEXT_PRIVATE_JOBS_CONCURRENCY, default 8]"
+        "--concurrency",
+        type=int,
+        help=(
+            "embedded worker threads [NEXT_PRIVATE_JOBS_CONCURRENCY, default 8; "
+            "bullmq: NEXT_PRIVATE_BULLMQ_CONCURRENCY, default 10]"
+        ),
     )
     web.set_defaults(run=_web)
 
@@ -152,7 +157,7 @@ def _web(args: argparse.Namespace) -> int:
     if args.port is not None:
         changes["port"] = args.port
     if args.concurrency is not None:
-        changes["concurrency"] = args.concurrency
+        changes["bullmq_concurrency" if settings.provider == "bullmq" else "concurrency"] = args.concurrency
     if args.no_worker:
         changes["embedded_worker"] = False
     if args.no_cron:
@@ -174,7 +179,7 @@ def _worker(args: argparse.Namespace) -> int:
     settings = Settings.from_environ()
     if not settings.is_development:
         load_identity(settings)
-    threads = args.threads if args.threads is not None else settings.concurrency
+    threads = args.threads if args.threads is not None else settings.worker_threads
     command = [
         sys.executable,
         "-m",

@@ -18,9 +18,11 @@ from urllib.parse import urlsplit
 import dramatiq
 
 from docjobs import errors, registry, secrets
+from docjobs.brokers.history import JobHistory
 from docjobs.brokers.middleware import default_middleware
 from docjobs.brokers.postgres.broker import PostgresBroker
 from docjobs.brokers.postgres.selftrigger import SelfTrigger
+from docjobs.brokers.redis.broker import RedisJobsBroker
 from docjobs.db.cron import CronLedger
 from docjobs.db.domain import DomainStore
 from docjobs.db.pool import Database
@@ -48,6 +50,7 @@ class Runtime:
     database: Database | None = None
     ledger: CronLedger | None = None
     store: JobStore | None = None
+    history: JobHistory | None = None
     domain: DomainStore = field(default_factory=DomainStore)
     mailer: Mailer | None = None
     _identity: SigningIdentity | None = field(default=None, repr=False)
@@ -86,6 +89,8 @@ class Runtime:
     def close(self) -> None:
         """Stop the broker's threads and close connections; safe to call twice."""
         self.broker.close()
+        if self.history is not None:
+            self.history.close()
         if self.store is not None:
             self.store.database.close()
         if self.database is not None:
@@ -99,39 +104,55 @@ def build(settings: Settings) -> Runtime:
         errors.SettingsError: A secret the provider needs is missing.
         errors.NotSupportedError: The provider is not available in this version.
     """
-    if settings.provider != "local":
+    if settings.provider == "inngest":
         raise errors.NotSupportedError(
             f"NEXT_PRIVATE_JOBS_PROVIDER={settings.provider} is not available in this version of docjobs; "
-            "use local"
+            "use local or bullmq"
         )
     assert settings.database_url is not None  # checked by Settings
     cron = cron_table.build(settings)
     database = Database(settings.database_url, max_size=settings.pool_size)
     ledger = CronLedger(database)
     # The app's transactions keep their durability; docjobs' own writes (standalone
-    # enqueues, claims, acks) may skip the WAL flush wait, see the settings.
+    # enqueues, claims, acks, history) may skip the WAL flush wait, see the settings.
     store_database = (
         database
         if settings.synchronous_commit
         else Database(settings.database_url, max_size=settings.pool_size, synchronous_commit=False)
     )
     store = JobStore(store_database)
-    broker = PostgresBroker(
-        store,
-        middleware=default_middleware(
-            max_retries=settings.retries,
-            min_backoff_seconds=settings.min_backoff_seconds,
-            max_backoff_seconds=settings.max_backoff_seconds,
-            guards=[CronGuard(cron, ledger)],
-            extra=[PeriodiqWiring(cron)],
-        ),
-        poll_interval_seconds=settings.poll_interval_seconds,
-        lease_seconds=settings.lease_seconds,
+    middleware = default_middleware(
         max_retries=settings.retries,
-        listen=settings.listen,
-        self_trigger=SelfTrigger(self_trigger_base_url(settings), secrets.secondary_key(settings)),
-        retention_days=settings.retention_days,
+        min_backoff_seconds=settings.min_backoff_seconds,
+        max_backoff_seconds=settings.max_backoff_seconds,
+        guards=[CronGuard(cron, ledger)],
+        extra=[PeriodiqWiring(cron)],
     )
+    history = None
+    broker: dramatiq.Broker
+    if settings.provider == "bullmq":
+        assert settings.redis_url is not None  # checked by Settings
+        # First, so its after-hooks see the retry policy's decision.
+        history = JobHistory(store, default_max_retries=settings.retries)
+        broker = RedisJobsBroker(
+            settings.redis_url,
+            namespace=settings.redis_prefix,
+            middleware=[history, *middleware],
+            heartbeat_timeout_seconds=settings.lease_seconds,
+            idle_poll_seconds=settings.poll_interval_seconds,
+        )
+        broker.ping()
+    else:
+        broker = PostgresBroker(
+            store,
+            middleware=middleware,
+            poll_interval_seconds=settings.poll_interval_seconds,
+            lease_seconds=settings.lease_seconds,
+            max_retries=settings.retries,
+            listen=settings.listen,
+            self_trigger=SelfTrigger(self_trigger_base_url(settings), secrets.secondary_key(settings)),
+            retention_days=settings.retention_days,
+        )
     current = Runtime(
         settings=settings,
         broker=broker,
@@ -139,6 +160,7 @@ def build(settings: Settings) -> Runtime:
         database=database,
         ledger=ledger,
         store=store,
+        history=history,
         mailer=Mailer(settings),
     )
     if not settings.is_development:

@@ -262,6 +262,11 @@ class Settings(BaseModel):
             )
 
     @property
+    def worker_threads(self) -> int:
+        """Threads of a worker: ``NEXT_PRIVATE_BULLMQ_CONCURRENCY`` on bullmq, as the reference."""
+        return self.bullmq_concurrency if self.provider == "bullmq" else self.concurrency
+
+    @property
     def is_development(self) -> bool:
         """Development means ``NODE_ENV=development`` exactly; anything else is production."""
         return self.node_env == "development"

@@ -55,7 +55,9 @@ def run_task(key: str, fn: Callable[[], T]) -> T:
     if store is None:
         raise errors.NotSupportedError("run_task needs a provider with a job store")
     identifier = task_id(key, message.message_id)
-    task = store.task_get_or_create(task_id=identifier, job_id=message.message_id, name=key)
+    task = store.task_get_or_create(
+        task_id=identifier, job_id=message.message_id, actor=message.actor_name, name=key
+    )
     if task["status"] == "COMPLETED":
         result: Any = task["result"]
         return result  # type: ignore[no-any-return]

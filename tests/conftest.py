@@ -111,6 +111,17 @@ def make_runtime(environ: dict[str, str]) -> Iterator[Callable[..., Runtime]]:
 
 
 @pytest.fixture
+def bullmq_environ(environ: dict[str, str], redis_server: RedisServer) -> dict[str, str]:
+    """The test's settings on the bullmq provider, under a key prefix of its own."""
+    return {
+        **environ,
+        "NEXT_PRIVATE_JOBS_PROVIDER": "bullmq",
+        "NEXT_PRIVATE_REDIS_URL": redis_server.url,
+        "NEXT_PRIVATE_REDIS_PREFIX": f"test{os.getpid()}x{next(_database_numbers)}",
+    }
+
+
+@pytest.fixture
 def pg_runtime(make_runtime: Callable[..., Runtime]) -> Runtime:
     return make_runtime()
 

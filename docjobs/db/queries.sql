@@ -173,8 +173,13 @@ SELECT 1 AS ok;
 SELECT pg_try_advisory_xact_lock(%(key)s) AS locked;
 
 -- task_get_or_create --
--- Find a job's task by id, creating it PENDING on first use.
-WITH inserted AS (
+-- Find a job's task by id, creating it PENDING on first use (and a placeholder job row for a
+-- provider whose history of the job is not written yet; any recorded event replaces it).
+WITH parent AS (
+    INSERT INTO background_job (id, actor, name, status, updated_at)
+    VALUES (%(job_id)s, %(actor)s, %(actor)s, 'PROCESSING', '-infinity')
+    ON CONFLICT (id) DO NOTHING
+), inserted AS (
     INSERT INTO background_job_task (id, job_id, name)
     VALUES (%(id)s, %(job_id)s, %(name)s)
     ON CONFLICT (id) DO NOTHING
@@ -194,6 +199,34 @@ WHERE id = %(id)s;
 -- task_record_failure --
 -- Count a failed run of a task and keep its error.
 UPDATE background_job_task SET retried = retried + 1, last_error = %(error)s, updated_at = now() WHERE id = %(id)s;
+
+-- history_record --
+-- Record job events of a provider whose queue lives elsewhere (Redis), one per job: a newer
+-- event moves the job's row on, an older one (from a slower process) changes nothing.
+INSERT INTO background_job AS job (
+    id, queue, actor, name, status, payload, args, options, retried, max_retries,
+    run_at, submitted_at, started_at, completed_at, updated_at, last_error, last_traceback)
+SELECT event.id, event.queue, event.actor, event.name, event.status, event.payload::jsonb, event.args::jsonb,
+       event.options::jsonb, event.retried, event.max_retries, event.run_at, event.submitted_at, event.started_at,
+       event.completed_at, event.at, event.last_error, event.last_traceback
+FROM unnest(%(id)s::text[], %(queue)s::text[], %(actor)s::text[], %(name)s::text[], %(status)s::text[],
+            %(payload)s::text[], %(args)s::text[], %(options)s::text[], %(retried)s::int[], %(max_retries)s::int[],
+            %(run_at)s::timestamptz[], %(at)s::timestamptz[], %(submitted_at)s::timestamptz[], %(started_at)s::timestamptz[],
+            %(completed_at)s::timestamptz[], %(last_error)s::text[], %(last_traceback)s::text[])
+     AS event(id, queue, actor, name, status, payload, args, options, retried, max_retries,
+              run_at, at, submitted_at, started_at, completed_at, last_error, last_traceback)
+ON CONFLICT (id) DO UPDATE
+SET queue = excluded.queue, actor = excluded.actor, name = excluded.name, status = excluded.status,
+    payload = excluded.payload, args = excluded.args, options = excluded.options,
+    last_retried_at = CASE WHEN excluded.retried > job.retried THEN excluded.updated_at
+                           ELSE job.last_retried_at END,
+    retried = excluded.retried, max_retries = excluded.max_retries, run_at = excluded.run_at,
+    submitted_at = least(job.submitted_at, excluded.submitted_at),
+    started_at = coalesce(excluded.started_at, job.started_at),
+    completed_at = excluded.completed_at, updated_at = excluded.updated_at,
+    last_error = coalesce(excluded.last_error, job.last_error),
+    last_traceback = coalesce(excluded.last_traceback, job.last_traceback)
+WHERE job.updated_at <= excluded.updated_at;
 
 -- database_exists --
 -- Whether a database of that name exists on the server.

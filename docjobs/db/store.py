@@ -11,7 +11,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -29,6 +29,26 @@ _COPY_COLUMNS = 10
 RETENTION_BATCH = 5_000
 #: Longest a maintenance round spends deleting finished jobs.
 RETENTION_BUDGET_SECONDS = 2.0
+#: What a job event recorded by ``record_history`` carries.
+HISTORY_COLUMNS = (
+    "id",
+    "queue",
+    "actor",
+    "name",
+    "status",
+    "payload",
+    "args",
+    "options",
+    "retried",
+    "max_retries",
+    "run_at",
+    "at",
+    "submitted_at",
+    "started_at",
+    "completed_at",
+    "last_error",
+    "last_traceback",
+)
 
 
 class NewJob(NamedTuple):
@@ -346,13 +366,19 @@ class JobStore:
         with self.database.connection() as conn:
             return self._q["job_get_many"].execute(conn, {"ids": list(job_ids)}).fetchall()
 
+    def record_history(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Apply job events (one per job, see ``HISTORY_COLUMNS``) in one statement."""
+        params = {column: [event[column] for event in events] for column in HISTORY_COLUMNS}
+        with self.database.connection() as conn:
+            self._q["history_record"].execute(conn, params)
+
     # Tasks.
 
-    def task_get_or_create(self, *, task_id: str, job_id: str, name: str) -> Row:
+    def task_get_or_create(self, *, task_id: str, job_id: str, actor: str, name: str) -> Row:
         """A task's status, result and failure count, creating it on first use."""
         with self.database.connection() as conn:
             cursor = self._q["task_get_or_create"].execute(
-                conn, {"id": task_id, "job_id": job_id, "name": name}
+                conn, {"id": task_id, "job_id": job_id, "actor": actor, "name": name}
             )
             row: Row | None = cursor.fetchone()
         assert row is not None  # the statement inserts or finds the row

@@ -177,13 +177,21 @@ class PostgresServer:
 
 
 class RedisServer:
-    """A Redis server without persistence, listening on 127.0.0.1."""
+    """A Redis server listening on 127.0.0.1, without persistence unless asked.
 
-    def __init__(self, binary: str | None = None) -> None:
+    Args:
+        binary: ``redis-server``'s path; found on ``PATH`` by default.
+        appendonly: Keep an append-only file (fsync every second), as the compose file
+            does, so :meth:`restart` finds every job that was enqueued.
+    """
+
+    def __init__(self, binary: str | None = None, *, appendonly: bool = False) -> None:
         found = binary or shutil.which("redis-server")
         if found is None:
             raise errors.ServiceError("redis-server not found: install it (apt-get install -y redis-server)")
         self.binary = found
+        self.appendonly = appendonly
+        self.directory = tempfile.mkdtemp(prefix="docjobs-redis-")
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -193,12 +201,14 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        """Start the server; returns when it answers PING."""
+        """Start the server (on its earlier port, when restarted); returns when it answers PING."""
         import redis
 
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        fixed_port = self.port != 0
         for _ in range(5):
-            self.port = free_port()
+            if not fixed_port:
+                self.port = free_port()
             self.process = subprocess.Popen(
                 [
                     self.binary,
@@ -206,10 +216,12 @@ class RedisServer:
                     str(self.port),
                     "--bind",
                     "127.0.0.1",
+                    "--dir",
+                    self.directory,
                     "--save",
                     "",
                     "--appendonly",
-                    "no",
+                    "yes" if self.appendonly else "no",
                     "--daemonize",
                     "no",
                     "--loglevel",
@@ -223,15 +235,24 @@ class RedisServer:
                 try:
                     client.ping()
                     return self
-                except redis.ConnectionError:
+                except (redis.ConnectionError, redis.exceptions.BusyLoadingError):
                     time.sleep(0.05)
-            self.stop()
+            _terminate(self.process)
+            self.process = None
         raise errors.ServiceError("redis-server did not start")
 
-    def stop(self) -> None:
-        """Stop the server; safe to call twice."""
+    def restart(self, down_seconds: float = 0.0) -> None:
+        """Shut down cleanly, stay down ``down_seconds``, start again on the same port."""
         _terminate(self.process)
         self.process = None
+        time.sleep(down_seconds)
+        self.start()
+
+    def stop(self) -> None:
+        """Stop the server and delete its files; safe to call twice."""
+        _terminate(self.process)
+        self.process = None
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def _terminate(process: subprocess.Popen[bytes] | None) -> None:

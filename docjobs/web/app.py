@@ -76,7 +76,7 @@ def create_app(
     """
     settings = runtime.settings
     run_worker = settings.embedded_worker if embedded_worker is None else embedded_worker
-    worker = EmbeddedWorker(runtime.broker, settings.concurrency) if run_worker else None
+    worker = EmbeddedWorker(runtime.broker, settings.worker_threads) if run_worker else None
     run_scheduler = settings.embedded_scheduler if embedded_scheduler is None else embedded_scheduler
     scheduler = runtime.in_process_scheduler() if run_scheduler else None
 

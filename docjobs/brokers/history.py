@@ -1,0 +1,236 @@
+"""Job history for providers whose queue is not a PostgreSQL table (bullmq).
+
+The board shows every provider's jobs from ``background_job``. For the local
+provider that table is the queue; for Redis this middleware writes it: each send,
+start, retry, success and failure becomes an event in memory, and a background
+thread writes the newest event of each job every ``flush_interval`` in one
+statement. Sending and running never wait for PostgreSQL; if it is down, events
+wait (up to ``max_pending``, then the oldest are dropped with a warning), and
+retention (``internal.cleanup-background-jobs``) keeps the table bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dramatiq
+import psycopg
+from dramatiq.common import q_name
+
+from docjobs.db.store import JobStore
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FLUSH_INTERVAL_SECONDS = 0.2
+DEFAULT_MAX_PENDING = 100_000
+#: Options Dramatiq keeps on a message that the row already has in its own columns.
+_NOT_OPTIONS = ("traceback", "redis_message_id", "eta")
+
+
+class JobHistory(dramatiq.Middleware):
+    """Records jobs in ``background_job`` from any broker, off the hot path.
+
+    Put it first in the middleware list: its after-hooks then run last, once the
+    retry policy has decided whether a failure is retried or final.
+
+    Args:
+        store: Where the rows go.
+        default_max_retries: The provider's retries, for actors without their own.
+        flush_interval: Seconds between two writes.
+        max_pending: Events kept while PostgreSQL is unreachable.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        *,
+        default_max_retries: int,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL_SECONDS,
+        max_pending: int = DEFAULT_MAX_PENDING,
+    ) -> None:
+        self.store = store
+        self.default_max_retries = default_max_retries
+        self.flush_interval = flush_interval
+        self.max_pending = max_pending
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._dropped = 0
+        self._attempt = threading.local()
+
+    # Hooks.
+
+    def after_enqueue(
+        self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None
+    ) -> None:
+        now = _now()
+        run_at = now + timedelta(milliseconds=delay) if delay else now
+        # A retry is a new enqueue of the same message, carrying the failure's traceback.
+        traceback = message.options.get("traceback")
+        error = _last_line(traceback) if traceback else None
+        self._record(broker, message, "PENDING", now, run_at=run_at, error=error, traceback=traceback)
+
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        now = _now()
+        # The retry policy counts this attempt's failure in `retries` before we see it.
+        self._attempt.retried = int(message.options.get("retries", 0))
+        self._record(broker, message, "PROCESSING", now, started_at=now)
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        now = _now()
+        if exception is None:
+            self._record(broker, message, "COMPLETED", now, completed_at=now)
+            return
+        if message.failed:  # out of retries, or not to be retried
+            error = f"{type(exception).__name__}: {exception}"
+            traceback = message.options.get("traceback")
+            retried = getattr(self._attempt, "retried", None)
+            self._record(
+                broker,
+                message,
+                "FAILED",
+                now,
+                completed_at=now,
+                error=error,
+                traceback=traceback,
+                retried=retried,
+            )
+        # Otherwise the retry policy sent it again, and that enqueue was recorded.
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        now = _now()
+        self._record(broker, message, "FAILED" if message.failed else "COMPLETED", now, completed_at=now)
+
+    # The writer.
+
+    def flush(self) -> None:
+        """Write what is pending now (tests and shutdown)."""
+        with self._lock:
+            events, self._pending = self._pending, {}
+        if not events:
+            return
+        try:
+            self.store.record_history(list(events.values()))
+        except psycopg.Error as exc:
+            logger.warning("Could not record %d job event(s), keeping them: %s", len(events), exc)
+            with self._lock:
+                for job_id, event in events.items():
+                    newer = self._pending.get(job_id)
+                    self._pending[job_id] = event if newer is None else _merge(event, newer)
+                self._bound()
+            raise
+
+    def close(self) -> None:
+        """Write what is pending and stop the writer; safe to call twice."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(5)
+        try:
+            self.flush()
+        except psycopg.Error:
+            pass
+
+    def _record(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.Message[Any] | dramatiq.MessageProxy,
+        status: str,
+        at: datetime,
+        *,
+        run_at: datetime | None = None,
+        started_at: datetime | None = None,
+        completed_at: datetime | None = None,
+        error: str | None = None,
+        traceback: str | None = None,
+        retried: int | None = None,
+    ) -> None:
+        options = message.options
+        actor = broker.actors.get(message.actor_name)
+        event = {
+            "id": message.message_id,
+            "queue": q_name(message.queue_name),
+            "actor": message.actor_name,
+            "name": getattr(actor, "display_name", None) or message.actor_name,
+            "status": status,
+            "payload": json.dumps(message.kwargs or {}),
+            "args": json.dumps(list(message.args)),
+            "options": json.dumps({k: v for k, v in options.items() if k not in _NOT_OPTIONS}, default=str),
+            "retried": int(options.get("retries", 0)) if retried is None else retried,
+            "max_retries": int(
+                actor.options.get("max_retries", self.default_max_retries)
+                if actor
+                else self.default_max_retries
+            ),
+            "run_at": run_at or at,
+            "at": at,
+            "submitted_at": at,
+            "started_at": started_at,
+            "completed_at": completed_at,
+            "last_error": error,
+            "last_traceback": traceback,
+        }
+        with self._lock:
+            earlier = self._pending.get(message.message_id)
+            if earlier is not None:
+                event = _merge(earlier, event)
+            self._pending[message.message_id] = event
+            self._bound()
+        self._start()
+
+    def _bound(self) -> None:
+        while len(self._pending) > self.max_pending:
+            self._pending.pop(next(iter(self._pending)))
+            self._dropped += 1
+            if self._dropped in (1, 1000) or self._dropped % 100_000 == 0:
+                logger.warning("Job history is behind: %d event(s) dropped so far.", self._dropped)
+
+    def _start(self) -> None:
+        if self._thread is None and not self._stop.is_set():
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="docjobs-history", daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self.flush()
+            except psycopg.Error:
+                pass  # logged; kept for the next round
+            except Exception:  # noqa: BLE001 - the writer must outlive a bad event
+                logger.exception("Recording job history failed.")
+            self._stop.wait(max(self.flush_interval - (time.monotonic() - started), 0.0))
+
+
+def _merge(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    """One event from two of the same job: the later one, keeping what only the earlier knew."""
+    merged = dict(later)
+    merged["submitted_at"] = earlier["submitted_at"]
+    for column in ("started_at", "last_error", "last_traceback"):
+        if merged[column] is None:
+            merged[column] = earlier[column]
+    return merged
+
+
+def _last_line(traceback: str) -> str:
+    lines = [line for line in traceback.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else traceback
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,209 @@
+"""The bullmq provider's broker: Dramatiq's ``RedisBroker``, namespaced and recoverable.
+
+What docjobs changes, keeping Dramatiq's keys and Lua script (so stock ``dramatiq``
+tools and brokers with the same namespace interoperate):
+
+- keys live under ``NEXT_PRIVATE_REDIS_PREFIX`` (two prefixes never see each other's
+  jobs, and each has its own doorbell);
+- every send rings the doorbell in the same round trip, and idle consumers wait on
+  it instead of polling with a backoff (see ``doorbell``);
+- consumers send their acks in batches with their next fetch (see ``consumer``);
+- recovery is deterministic: Dramatiq runs maintenance on a random 0.1 % of
+  commands, so a dead worker's jobs come back "after about a thousand more
+  commands"; here each worker process's keeper heartbeats and runs maintenance on
+  every queue every few seconds, so a killed worker's jobs run again within the
+  heartbeat timeout plus one keeper round;
+- the client retries commands through a Redis restart instead of failing at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import current_millis, dq_name
+from dramatiq.errors import BrokerConnectionError
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from docjobs.brokers.base import FastHooks
+from docjobs.brokers.redis.consumer import RedisConsumer
+from docjobs.brokers.redis.doorbell import Doorbell
+from docjobs.brokers.redis.keeper import Keeper
+
+#: A command that fails on a lost connection is tried again with a backoff of
+#: 50 ms doubling up to 1 s, for about 10 s in all: a Redis restart is waited out.
+COMMAND_RETRIES = 14
+DEFAULT_IDLE_POLL_SECONDS = 1.0
+
+
+class RedisJobsBroker(FastHooks, RedisBroker):
+    """Dramatiq's Redis broker with docjobs' doorbell, batched acks and keeper.
+
+    Args:
+        url: ``redis://`` URL.
+        namespace: Key prefix (``NEXT_PRIVATE_REDIS_PREFIX``).
+        middleware: The middleware stack.
+        heartbeat_timeout_seconds: A worker silent this long is dead; its jobs run again.
+        idle_poll_seconds: The longest an idle consumer waits without a doorbell.
+
+    Raises:
+        dramatiq.errors.BrokerConnectionError: Redis does not answer.
+    """
+
+    supports_transactions = False
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str,
+        middleware: list[dramatiq.Middleware],
+        heartbeat_timeout_seconds: float,
+        idle_poll_seconds: float = DEFAULT_IDLE_POLL_SECONDS,
+    ) -> None:
+        client = redis.Redis.from_url(
+            url,
+            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), COMMAND_RETRIES),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+            socket_connect_timeout=2,
+            socket_keepalive=True,
+            health_check_interval=30,
+        )
+        super().__init__(
+            client=client,
+            namespace=namespace,
+            middleware=middleware,
+            heartbeat_timeout=int(heartbeat_timeout_seconds * 1000),
+            maintenance_chance=0,  # the keeper does it, on time
+        )
+        self._url = url
+        self.idle_poll_seconds = idle_poll_seconds
+        self.doorbell = Doorbell(client, namespace)
+        self.keeper = Keeper(self, heartbeat_timeout_seconds)
+        self.ack_script = client.register_script(
+            resources.files("docjobs.brokers.redis").joinpath("ack_many.lua").read_bytes()
+        )
+        self._unsent_acks: dict[str, list[str]] = {}
+        self._acks_lock = threading.Lock()
+
+    def ping(self) -> None:
+        """Check that Redis answers, once and without the restart retries.
+
+        Raises:
+            dramatiq.errors.BrokerConnectionError: It does not.
+        """
+        probe = redis.Redis.from_url(self._url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            probe.ping()
+            self.load_scripts()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise BrokerConnectionError(f"Redis is unreachable: {exc}") from None
+        finally:
+            probe.close()
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> RedisConsumer:
+        self.keeper.start()
+        return RedisConsumer(self, queue_name, prefetch, self.idle_poll_seconds, self.doorbell)
+
+    def do_enqueue(self, queue_name: str, message_id: str, data: bytes) -> None:
+        """Dramatiq's enqueue plus the doorbell, in one round trip."""
+
+        def build(pipeline: Any) -> None:
+            self.dispatch_to(pipeline, "enqueue", queue_name, message_id, data)
+            self.doorbell.ring(pipeline, queue_name)
+
+        self.run_pipeline(build)
+
+    def run_pipeline(self, build: Callable[[Any], None]) -> list[Any]:
+        """Run the commands ``build`` adds to a pipeline, in one round trip.
+
+        Scripts go by their digest (redis-py would ask ``SCRIPT EXISTS`` first, a
+        second round trip). A Redis that lost its script cache (a restart) answers
+        NOSCRIPT: the scripts are loaded again and only the commands refused are run
+        again, since the others (a fetch, say) already took effect.
+        """
+        pipeline = self.client.pipeline(transaction=False)
+        build(pipeline)
+        commands = list(pipeline.command_stack)
+        results: list[Any] = pipeline.execute(raise_on_error=False)
+        refused = [
+            index
+            for index, result in enumerate(results)
+            if isinstance(result, redis.exceptions.NoScriptError)
+        ]
+        if refused:
+            self.load_scripts()
+            again = self.client.pipeline(transaction=False)
+            for index in refused:
+                args, options = commands[index]
+                again.execute_command(*args, **options)
+            for index, result in zip(refused, again.execute(raise_on_error=False), strict=True):
+                results[index] = result
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    def load_scripts(self) -> None:
+        """Put docjobs' and Dramatiq's scripts in Redis's script cache."""
+        for script in (self.scripts["dispatch"], self.ack_script):
+            self.client.script_load(script.script)
+
+    def dispatch_to(
+        self, pipeline: Any, command: str, queue_name: str, *args: Any, maintenance: bool = False
+    ) -> None:
+        """Add a call of Dramatiq's dispatch script to ``pipeline``."""
+        pipeline.evalsha(
+            self.scripts["dispatch"].sha,
+            1,
+            self.namespace,
+            command,
+            current_millis(),
+            queue_name,
+            self.broker_id,
+            self.heartbeat_timeout,
+            self.dead_message_ttl,
+            int(maintenance),
+            self._max_unpack_size(),
+            *args,
+        )
+
+    def ack_to(self, pipeline: Any, queue_name: str, message_ids: list[str]) -> None:
+        """Add the acknowledgement of ``message_ids`` (fetched from ``queue_name``) to ``pipeline``."""
+        pipeline.evalsha(
+            self.ack_script.sha,
+            2,
+            f"{self.namespace}:__acks__.{self.broker_id}.{queue_name}",
+            f"{self.namespace}:{queue_name}.msgs",
+            *message_ids,
+        )
+
+    def maintain(self) -> None:
+        """Heartbeat, and give every declared queue back the jobs of dead workers."""
+
+        def build(pipeline: Any) -> None:
+            for queue_name in sorted(self.queues):
+                for name in (queue_name, dq_name(queue_name)):
+                    # "heartbeat" is no command of the script: it only beats and maintains.
+                    self.dispatch_to(pipeline, "heartbeat", name, maintenance=True)
+            if not self.queues:
+                self.dispatch_to(pipeline, "heartbeat", "default")
+
+        self.run_pipeline(build)
+
+    def unsent_acks(self, queue_name: str) -> list[str]:
+        """The acks of ``queue_name`` not sent yet, shared by its successive consumers."""
+        with self._acks_lock:
+            return self._unsent_acks.setdefault(queue_name, [])
+
+    def close(self) -> None:
+        self.keeper.stop()
+        self.doorbell.close()
+        super().close()
+        self.client.close()

@@ -1,0 +1,195 @@
+"""The bullmq provider against a real Redis and PostgreSQL: history, tasks, retries, prefixes, restarts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+import psycopg
+import pytest
+import redis
+
+from docjobs import runtime
+from docjobs.brokers.redis.broker import RedisJobsBroker
+from docjobs.runtime import Runtime
+from docjobs.settings import Settings
+from docjobs.testing import RedisServer
+from docjobs.web.app import create_app
+from tests.conftest import events, wait_for
+from tests.support import actors
+
+
+@pytest.fixture
+def bullmq(bullmq_environ: dict[str, str]) -> Runtime:
+    import docjobs.actors  # noqa: F401 - declares docjobs' jobs
+
+    return runtime.configure(Settings.from_environ(bullmq_environ))
+
+
+def finished(url: str, job_id: str) -> dict[str, Any] | None:
+    row = _row(url, job_id)
+    return row if row is not None and row["status"] in ("COMPLETED", "FAILED") else None
+
+
+def _row(url: str, job_id: str) -> dict[str, Any] | None:
+    with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
+        return conn.execute("SELECT * FROM background_job WHERE id = %s", (job_id,)).fetchone()
+
+
+def test_jobs_run_and_their_history_is_recorded(
+    bullmq: Runtime, database_url: str, start_worker: Callable[..., dramatiq.Worker]
+) -> None:
+    assert isinstance(bullmq.broker, RedisJobsBroker)
+    start_worker(bullmq.broker, threads=2)
+    sent = [actors.record_job.send(key=f"r{index}") for index in range(5)]
+    rows = [wait_for(lambda m=message: finished(database_url, m.message_id)) for message in sent]
+    assert {"COMPLETED"} == {row["status"] for row in rows}
+    for row, message in zip(rows, sent, strict=True):
+        assert ("test.record", "default", "Record") == (row["actor"], row["queue"], row["name"])
+        assert message.kwargs == row["payload"]
+        assert row["submitted_at"] <= row["started_at"] <= row["completed_at"]
+    assert [f"r{index}" for index in range(5)] == sorted(event["key"] for event in events(database_url))
+
+
+def test_run_task_steps_are_kept_in_postgres_across_a_retry(
+    bullmq: Runtime, database_url: str, start_worker: Callable[..., dramatiq.Worker]
+) -> None:
+    start_worker(bullmq.broker, threads=2)
+    message = actors.tasks_job.send(key="steps", fail_after_first=True)
+    row = wait_for(lambda: finished(database_url, message.message_id), timeout=20)
+    assert "COMPLETED" == row["status"]
+    assert 1 == row["retried"]
+    # The first step ran once although the job ran twice, and its result was kept.
+    assert ["first", "second:42"] == [event["kind"] for event in events(database_url, "steps")]
+    with psycopg.connect(database_url) as conn:
+        tasks = conn.execute(
+            "SELECT status FROM background_job_task WHERE job_id = %s", (message.message_id,)
+        )
+        assert {("COMPLETED",)} == set(tasks.fetchall())
+
+
+def test_a_failing_job_gets_three_attempts_with_backoff_from_one_second(
+    make_runtime: Callable[..., Runtime],
+    bullmq_environ: dict[str, str],
+    database_url: str,
+    start_worker: Callable[..., dramatiq.Worker],
+) -> None:
+    current = runtime.configure(
+        Settings.from_environ(
+            {
+                **bullmq_environ,
+                "NEXT_PRIVATE_JOBS_MIN_BACKOFF_SECONDS": "1",
+                "NEXT_PRIVATE_JOBS_MAX_BACKOFF_SECONDS": "60",
+            }
+        )
+    )
+    attempts: list[float] = []
+
+    def always_fails() -> None:
+        attempts.append(time.monotonic())
+        raise RuntimeError("the mail server is on fire")
+
+    actor = dramatiq.actor(always_fails, actor_name="redis.always_fails", broker=current.broker)
+    start_worker(current.broker, threads=2)
+    message = actor.send()
+    row = wait_for(lambda: finished(database_url, message.message_id), timeout=30, interval=0.1)
+    assert 3 == len(attempts)
+    first_wait, second_wait = attempts[1] - attempts[0], attempts[2] - attempts[1]
+    assert 1.0 <= first_wait < 2.5, first_wait  # 1 s x U(1, 2)
+    assert 2.0 <= second_wait < 4.5, second_wait  # 2 s x U(1, 2)
+    assert ("FAILED", 2, "RuntimeError: the mail server is on fire") == (
+        row["status"],
+        row["retried"],
+        row["last_error"],
+    )
+    assert "raise RuntimeError" in row["last_traceback"]
+    # The dead message stays in Redis with its traceback, as Dramatiq keeps it.
+    prefix = bullmq_environ["NEXT_PRIVATE_REDIS_PREFIX"]
+    client = redis.Redis.from_url(bullmq_environ["NEXT_PRIVATE_REDIS_URL"])
+    assert 1 == client.zcard(f"{prefix}:default.XQ")
+
+
+def test_two_prefixes_on_one_redis_never_see_each_others_jobs(
+    redis_server: RedisServer, start_worker: Callable[..., dramatiq.Worker]
+) -> None:
+    ran: dict[str, list[str]] = {"left": [], "right": []}
+    brokers = {
+        side: RedisJobsBroker(
+            redis_server.url, namespace=f"prefix-{side}", middleware=[], heartbeat_timeout_seconds=5
+        )
+        for side in ran
+    }
+    actors_by_side = {
+        side: dramatiq.actor(
+            lambda value, side=side: ran[side].append(value), actor_name="shared.name", broker=broker
+        )
+        for side, broker in brokers.items()
+    }
+    try:
+        start_worker(brokers["right"], threads=2)
+        actors_by_side["left"].send("for the left")
+        time.sleep(1.0)
+        assert [] == ran["right"]
+        start_worker(brokers["left"], threads=2)
+        wait_for(lambda: ran["left"])
+        assert (["for the left"], []) == (ran["left"], ran["right"])
+        client = redis.Redis.from_url(redis_server.url)
+        assert [] == client.keys("prefix-right:default*")
+    finally:
+        for broker in brokers.values():
+            broker.close()
+
+
+def test_the_concurrency_setting_sets_the_embedded_workers_threads(
+    make_runtime: Callable[..., Runtime], bullmq_environ: dict[str, str], database_url: str
+) -> None:
+    current = runtime.configure(
+        Settings.from_environ({**bullmq_environ, "NEXT_PRIVATE_BULLMQ_CONCURRENCY": "3"})
+    )
+    app = create_app(current)
+    worker = app.state.worker
+    worker.start()
+    try:
+        messages = [actors.sleep_job.send(key=f"s{index}", seconds=0.6) for index in range(6)]
+        for message in messages:
+            wait_for(lambda m=message: finished(database_url, m.message_id), timeout=20)
+    finally:
+        worker.stop()
+    moments = sorted((event["at"], 1 if event["kind"] == "started" else -1) for event in events(database_url))
+    running, most = 0, 0
+    for _, change in moments:
+        running += change
+        most = max(most, running)
+    assert 3 == most
+
+
+def test_a_redis_restart_mid_run_loses_no_job(
+    make_runtime: Callable[..., Runtime],
+    bullmq_environ: dict[str, str],
+    database_url: str,
+    start_worker: Callable[..., dramatiq.Worker],
+) -> None:
+    server = RedisServer(appendonly=True).start()
+    try:
+        current = runtime.configure(
+            Settings.from_environ({**bullmq_environ, "NEXT_PRIVATE_REDIS_URL": server.url})
+        )
+        keys = [f"k{index}" for index in range(300)]
+        for key in keys[:200]:
+            actors.record_job.send(key=key)
+        start_worker(current.broker, threads=4)
+        wait_for(lambda: len(events(database_url)) >= 20)
+        restart = threading.Thread(target=server.restart, kwargs={"down_seconds": 1.0})
+        restart.start()
+        for key in keys[200:]:  # sent while Redis goes down and comes back: they wait, then go
+            actors.record_job.send(key=key)
+        restart.join()
+        wait_for(
+            lambda: set(keys) <= {event["key"] for event in events(database_url)}, timeout=60, interval=0.2
+        )
+    finally:
+        runtime.reset()
+        server.stop()
