@@ -200,7 +200,7 @@ WHERE id = %(id)s;
 -- Count a failed run of a task and keep its error.
 UPDATE background_job_task SET retried = retried + 1, last_error = %(error)s, updated_at = now() WHERE id = %(id)s;
 
--- history_record --
+-- job_record_history --
 -- Record job events of a provider whose queue lives elsewhere (Redis), one per job: a newer
 -- event moves the job's row on, an older one (from a slower process) changes nothing.
 INSERT INTO background_job AS job (

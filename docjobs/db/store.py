@@ -370,7 +370,7 @@ class JobStore:
         """Apply job events (one per job, see ``HISTORY_COLUMNS``) in one statement."""
         params = {column: [event[column] for event in events] for column in HISTORY_COLUMNS}
         with self.database.connection() as conn:
-            self._q["history_record"].execute(conn, params)
+            self._q["job_record_history"].execute(conn, params)
 
     # Tasks.
 

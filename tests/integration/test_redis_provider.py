@@ -167,10 +167,7 @@ def test_the_concurrency_setting_sets_the_embedded_workers_threads(
 
 
 def test_a_redis_restart_mid_run_loses_no_job(
-    make_runtime: Callable[..., Runtime],
-    bullmq_environ: dict[str, str],
-    database_url: str,
-    start_worker: Callable[..., dramatiq.Worker],
+    bullmq_environ: dict[str, str], database_url: str, start_worker: Callable[..., dramatiq.Worker]
 ) -> None:
     server = RedisServer(appendonly=True).start()
     try:
@@ -180,7 +177,7 @@ def test_a_redis_restart_mid_run_loses_no_job(
         keys = [f"k{index}" for index in range(300)]
         for key in keys[:200]:
             actors.record_job.send(key=key)
-        start_worker(current.broker, threads=4)
+        worker = start_worker(current.broker, threads=4)
         wait_for(lambda: len(events(database_url)) >= 20)
         restart = threading.Thread(target=server.restart, kwargs={"down_seconds": 1.0})
         restart.start()
@@ -190,6 +187,25 @@ def test_a_redis_restart_mid_run_loses_no_job(
         wait_for(
             lambda: set(keys) <= {event["key"] for event in events(database_url)}, timeout=60, interval=0.2
         )
+        worker.stop(timeout=10_000)
     finally:
         runtime.reset()
         server.stop()
+
+
+def test_a_fetch_whose_answer_was_lost_is_given_back(
+    bullmq: Runtime, database_url: str, start_worker: Callable[..., dramatiq.Worker]
+) -> None:
+    broker = bullmq.broker
+    assert isinstance(broker, RedisJobsBroker)
+    sent = [actors.record_job.send(key=f"lost{index}") for index in range(3)]
+    # What Redis did for a fetch whose answer never arrived: the messages moved to
+    # this process's ack set, and the process does not know it has them.
+    broker.run_pipeline(lambda pipeline: broker.dispatch_to(pipeline, "fetch", "default", 10))
+    assert 3 == broker.client.scard(f"{broker.namespace}:__acks__.{broker.broker_id}.default")
+    broker.holdings("default").suspect = True  # as a connection error during a fetch leaves it
+    start_worker(broker, threads=2)
+    for message in sent:
+        wait_for(lambda m=message: finished(database_url, m.message_id))
+    assert ["lost0", "lost1", "lost2"] == sorted(event["key"] for event in events(database_url))
+    wait_for(lambda: 0 == broker.client.scard(f"{broker.namespace}:__acks__.{broker.broker_id}.default"))

@@ -13,7 +13,9 @@ tools and brokers with the same namespace interoperate):
   commands"; here each worker process's keeper heartbeats and runs maintenance on
   every queue every few seconds, so a killed worker's jobs run again within the
   heartbeat timeout plus one keeper round;
-- the client retries commands through a Redis restart instead of failing at once.
+- the client retries commands through a Redis restart instead of failing at once,
+  except the consumers' fetches: a fetch run twice would strand the first answer's
+  messages, so consumers see the error and recover instead (see ``holdings``).
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis, dq_name
 from dramatiq.errors import BrokerConnectionError
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from docjobs.brokers.base import FastHooks
 from docjobs.brokers.redis.consumer import RedisConsumer
 from docjobs.brokers.redis.doorbell import Doorbell
+from docjobs.brokers.redis.holdings import Holdings
 from docjobs.brokers.redis.keeper import Keeper
 
 #: A command that fails on a lost connection is tried again with a backoff of
@@ -67,13 +70,12 @@ class RedisJobsBroker(FastHooks, RedisBroker):
         heartbeat_timeout_seconds: float,
         idle_poll_seconds: float = DEFAULT_IDLE_POLL_SECONDS,
     ) -> None:
+        connection = {"socket_connect_timeout": 2, "socket_keepalive": True, "health_check_interval": 30}
         client = redis.Redis.from_url(
             url,
             retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), COMMAND_RETRIES),
             retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-            socket_connect_timeout=2,
-            socket_keepalive=True,
-            health_check_interval=30,
+            **connection,
         )
         super().__init__(
             client=client,
@@ -83,14 +85,15 @@ class RedisJobsBroker(FastHooks, RedisBroker):
             maintenance_chance=0,  # the keeper does it, on time
         )
         self._url = url
+        self.fetch_client = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **connection)
         self.idle_poll_seconds = idle_poll_seconds
         self.doorbell = Doorbell(client, namespace)
         self.keeper = Keeper(self, heartbeat_timeout_seconds)
         self.ack_script = client.register_script(
             resources.files("docjobs.brokers.redis").joinpath("ack_many.lua").read_bytes()
         )
-        self._unsent_acks: dict[str, list[str]] = {}
-        self._acks_lock = threading.Lock()
+        self._holdings: dict[str, Holdings] = {}
+        self._holdings_lock = threading.Lock()
 
     def ping(self) -> None:
         """Check that Redis answers, once and without the restart retries.
@@ -120,15 +123,20 @@ class RedisJobsBroker(FastHooks, RedisBroker):
 
         self.run_pipeline(build)
 
-    def run_pipeline(self, build: Callable[[Any], None]) -> list[Any]:
+    def run_pipeline(self, build: Callable[[Any], None], client: redis.Redis | None = None) -> list[Any]:
         """Run the commands ``build`` adds to a pipeline, in one round trip.
 
         Scripts go by their digest (redis-py would ask ``SCRIPT EXISTS`` first, a
         second round trip). A Redis that lost its script cache (a restart) answers
         NOSCRIPT: the scripts are loaded again and only the commands refused are run
         again, since the others (a fetch, say) already took effect.
+
+        Args:
+            build: Adds the commands to the pipeline it is given.
+            client: The client to use; the broker's (with restart retries) by default.
         """
-        pipeline = self.client.pipeline(transaction=False)
+        client = client or self.client
+        pipeline = client.pipeline(transaction=False)
         build(pipeline)
         commands = list(pipeline.command_stack)
         results: list[Any] = pipeline.execute(raise_on_error=False)
@@ -139,7 +147,7 @@ class RedisJobsBroker(FastHooks, RedisBroker):
         ]
         if refused:
             self.load_scripts()
-            again = self.client.pipeline(transaction=False)
+            again = client.pipeline(transaction=False)
             for index in refused:
                 args, options = commands[index]
                 again.execute_command(*args, **options)
@@ -197,13 +205,28 @@ class RedisJobsBroker(FastHooks, RedisBroker):
 
         self.run_pipeline(build)
 
-    def unsent_acks(self, queue_name: str) -> list[str]:
-        """The acks of ``queue_name`` not sent yet, shared by its successive consumers."""
-        with self._acks_lock:
-            return self._unsent_acks.setdefault(queue_name, [])
+    def holdings(self, queue_name: str) -> Holdings:
+        """What this process holds of ``queue_name``, shared by its successive consumers."""
+        with self._holdings_lock:
+            return self._holdings.setdefault(queue_name, Holdings())
+
+    def requeue_unheld(self, queue_name: str, holdings: Holdings) -> int:
+        """Give back the messages of this process's ack set that it does not hold.
+
+        Call with ``holdings.lock`` held. Returns how many went back to the queue.
+        """
+        acks_key = f"{self.namespace}:__acks__.{self.broker_id}.{queue_name}"
+        members: set[bytes] = self.fetch_client.smembers(acks_key)  # type: ignore[assignment]
+        lost = sorted(member.decode() for member in members if member.decode() not in holdings.held)
+        if lost:
+            self.run_pipeline(
+                lambda pipeline: self.dispatch_to(pipeline, "requeue", queue_name, *lost), self.fetch_client
+            )
+        return len(lost)
 
     def close(self) -> None:
         self.keeper.stop()
         self.doorbell.close()
         super().close()
         self.client.close()
+        self.fetch_client.close()

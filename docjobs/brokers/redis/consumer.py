@@ -6,10 +6,15 @@ sends them with its next fetch (one round trip for both), and waits on the doorb
 when the queue is empty, so an idle worker starts a new job within milliseconds.
 An ack not yet sent when a worker dies only means the job runs again after the
 heartbeat timeout: the same at-least-once as a job interrupted mid-run.
+
+A lost connection is waited out here, not raised: Dramatiq's consumer thread
+answers a connection error by dropping the delayed messages it holds, which
+would strand them. Fetches are never retried blindly (see ``holdings``).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -21,8 +26,13 @@ from dramatiq.message import Message
 
 from docjobs.brokers.redis.doorbell import Doorbell
 
+logger = logging.getLogger(__name__)
+
 #: How long a consumer whose workers are all busy waits before looking again.
 BUSY_WAIT_SECONDS = 0.002
+#: Waits between tries while Redis is unreachable: 50 ms doubling up to 1 s.
+RECONNECT_FIRST_SECONDS = 0.05
+RECONNECT_MAX_SECONDS = 1.0
 
 
 class RedisConsumer(_RedisConsumer):
@@ -42,28 +52,49 @@ class RedisConsumer(_RedisConsumer):
         super().__init__(broker, queue_name, prefetch, int(idle_poll_seconds * 1000))
         self.idle_poll_seconds = idle_poll_seconds
         self.doorbell = doorbell
-        # Kept by the broker, so acks a lost connection left unsent go out with the
-        # next consumer of this queue; lost, their jobs would stay held while this
-        # process lives.
-        self._acks: list[str] = broker.unsent_acks(queue_name)
+        # Kept by the broker, so what one consumer fetched or left unacked is known
+        # to the next consumer of this queue in this process.
+        self.holdings = broker.holdings(queue_name)
+        self.message_cache: list[Message[Any]] = []
+        self._failures = 0
 
     def ack(self, message: MessageProxy) -> None:
-        self._acks.append(message.options["redis_message_id"])
+        self.holdings.unsent_acks.append(message.options["redis_message_id"])
         self.queued_message_ids.discard(message.message_id)
 
     def nack(self, message: MessageProxy) -> None:
-        self._send_acks()
-        super().nack(message)
-
-    def requeue(self, messages: Any) -> None:
-        self._send_acks()
-        super().requeue(messages)
-
-    def close(self) -> None:
+        message_id = message.options["redis_message_id"]
         try:
             self._send_acks()
-        except ConnectionClosed:
-            pass  # Redis is gone: these jobs run again once the heartbeat times out
+            self.broker.do_nack(self.queue_name, message_id)
+        except redis.ConnectionError as exc:
+            raise ConnectionClosed(exc) from None  # Dramatiq tries again until it goes through
+        self.holdings.acknowledged([message_id])
+        self.queued_message_ids.discard(message.message_id)
+
+    def requeue(self, messages: Any) -> None:
+        message_ids = [message.options["redis_message_id"] for message in messages]
+        try:
+            self._send_acks()
+            if message_ids:
+                self.broker.do_requeue(self.queue_name, *message_ids)
+        except redis.ConnectionError as exc:
+            raise ConnectionClosed(exc) from None  # still held: recovered with the rest
+        self.holdings.acknowledged(message_ids)
+
+    def close(self) -> None:
+        if self.message_cache:
+            # Fetched but never handed out: the next fetch of this queue gives them back.
+            with self.holdings.lock:
+                self.holdings.held.difference_update(
+                    m.options["redis_message_id"] for m in self.message_cache
+                )
+                self.holdings.suspect = True
+            self.message_cache = []
+        try:
+            self._send_acks()
+        except redis.ConnectionError:
+            pass  # still listed: the next consumer of this queue sends them
 
     def __next__(self) -> MessageProxy | None:
         if self.message_cache:
@@ -71,44 +102,72 @@ class RedisConsumer(_RedisConsumer):
         wanted = self.prefetch - self.outstanding_message_count
         if wanted <= 0:
             # Every slot is taken: the acks that free them arrive between calls.
-            self._send_acks()
+            try:
+                self._send_acks()
+            except redis.ConnectionError as exc:
+                self._wait_for_redis(exc)
+                return None
             time.sleep(BUSY_WAIT_SECONDS)
             return None
         self.doorbell.arm(self.queue_name)
         try:
             self.message_cache = self._ack_and_fetch(wanted)
         except redis.ConnectionError as exc:
-            raise ConnectionClosed(exc) from None
+            self._wait_for_redis(exc)
+            return None
+        self._failures = 0
         if self.message_cache:
             return self._proxy(self.message_cache.pop(0))
         self.doorbell.wait(self.queue_name, self.idle_poll_seconds)
         return None
 
-    def _proxy(self, data: bytes | None) -> MessageProxy | None:
-        if data is None:  # the body was deleted under us (acked by a rescued duplicate)
-            return None
-        message = Message.decode(data)
+    def _proxy(self, message: Message[Any]) -> MessageProxy:
         self.queued_message_ids.add(message.message_id)
         return MessageProxy(message)
 
-    def _ack_and_fetch(self, wanted: int) -> list[bytes | None]:
-        acks = list(self._acks)
+    def _ack_and_fetch(self, wanted: int) -> list[Message[Any]]:
+        holdings = self.holdings
+        with holdings.lock:
+            if holdings.suspect:
+                recovered = self.broker.requeue_unheld(self.queue_name, holdings)
+                if recovered:
+                    logger.warning(
+                        "Gave back %d job(s) of %r whose fetch was cut off by a lost connection.",
+                        recovered,
+                        self.queue_name,
+                    )
+                holdings.suspect = False
+            acks = list(holdings.unsent_acks)
 
-        def build(pipeline: Any) -> None:
-            if acks:
-                self.broker.ack_to(pipeline, self.queue_name, acks)
-            self.broker.dispatch_to(pipeline, "fetch", self.queue_name, wanted)
+            def build(pipeline: Any) -> None:
+                if acks:
+                    self.broker.ack_to(pipeline, self.queue_name, acks)
+                self.broker.dispatch_to(pipeline, "fetch", self.queue_name, wanted)
 
-        results = self.broker.run_pipeline(build)
-        del self._acks[: len(acks)]
-        fetched: list[bytes | None] = results[-1]
+            try:
+                results = self.broker.run_pipeline(build, self.broker.fetch_client)
+            except redis.ConnectionError:
+                holdings.suspect = True  # Redis may have run the fetch
+                raise
+            del holdings.unsent_acks[: len(acks)]
+            holdings.acknowledged(acks)
+            # A body deleted under us (acked by a rescued duplicate) comes back as None.
+            fetched = [Message.decode(data) for data in results[-1] if data is not None]
+            holdings.held.update(message.options["redis_message_id"] for message in fetched)
         return fetched
 
     def _send_acks(self) -> None:
-        acks = list(self._acks)
-        if acks:
-            try:
+        holdings = self.holdings
+        with holdings.lock:
+            acks = list(holdings.unsent_acks)
+            if acks:
                 self.broker.run_pipeline(lambda pipeline: self.broker.ack_to(pipeline, self.queue_name, acks))
-            except redis.ConnectionError as exc:
-                raise ConnectionClosed(exc) from None
-            del self._acks[: len(acks)]
+                del holdings.unsent_acks[: len(acks)]
+                holdings.acknowledged(acks)
+
+    def _wait_for_redis(self, exc: redis.ConnectionError) -> None:
+        delay = min(RECONNECT_FIRST_SECONDS * 2**self._failures, RECONNECT_MAX_SECONDS)
+        if self._failures == 0:
+            logger.warning("Lost Redis while consuming %r, reconnecting: %s", self.queue_name, exc)
+        self._failures += 1
+        time.sleep(delay)
