@@ -75,6 +75,16 @@ class Runtime:
             raise errors.NotSupportedError("this provider has no database for the domain tables")
         return self.database
 
+    def join(self, queue_name: str = "default", *, timeout_seconds: float = 30.0) -> None:
+        """Wait until ``queue_name`` is empty, the jobs its jobs send included, and their history written.
+
+        Raises:
+            dramatiq.errors.QueueJoinTimeout: Jobs are left after ``timeout_seconds``.
+        """
+        self.broker.join(queue_name, timeout=int(timeout_seconds * 1000))
+        if self.history is not None:
+            self.history.flush()
+
     def in_process_scheduler(self) -> InProcessScheduler:
         """A scheduler thread for this process (``docjobs web`` starts one).
 
@@ -140,6 +150,7 @@ def build(settings: Settings) -> Runtime:
             middleware=[history, *middleware],
             heartbeat_timeout_seconds=settings.lease_seconds,
             idle_poll_seconds=settings.poll_interval_seconds,
+            store=store,
         )
         broker.ping()
     else:

@@ -121,6 +121,15 @@ def bullmq_environ(environ: dict[str, str], redis_server: RedisServer) -> dict[s
     }
 
 
+def provider_overrides(request: pytest.FixtureRequest, provider: str) -> dict[str, str]:
+    """The settings that put a test's runtime on ``provider`` (its own Redis prefix for bullmq)."""
+    if provider == "local":
+        return {}
+    bullmq_environ = request.getfixturevalue("bullmq_environ")
+    names = ("NEXT_PRIVATE_JOBS_PROVIDER", "NEXT_PRIVATE_REDIS_URL", "NEXT_PRIVATE_REDIS_PREFIX")
+    return {name: bullmq_environ[name] for name in names}
+
+
 @pytest.fixture
 def pg_runtime(make_runtime: Callable[..., Runtime]) -> Runtime:
     return make_runtime()
@@ -133,12 +142,17 @@ def mailbox() -> Iterator[Mailbox]:
         yield box
 
 
-@pytest.fixture
+@pytest.fixture(params=["local", "bullmq"])
 def service(
-    make_runtime: Callable[..., Runtime], mailbox: Mailbox, start_worker: Callable[..., dramatiq.Worker]
+    request: pytest.FixtureRequest,
+    make_runtime: Callable[..., Runtime],
+    mailbox: Mailbox,
+    start_worker: Callable[..., dramatiq.Worker],
 ) -> Runtime:
-    """A signing service: mail to the test SMTP server, webhooks allowed on loopback, a worker."""
+    """A signing service on each provider: mail to the test SMTP server, webhooks allowed on loopback, a worker."""
+    provider = provider_overrides(request, request.param)
     current = make_runtime(
+        **provider,
         NEXT_PRIVATE_SMTP_HOST="127.0.0.1",
         NEXT_PRIVATE_SMTP_PORT=str(mailbox.port),
         NEXT_PUBLIC_WEBAPP_URL="https://sign.example.com",

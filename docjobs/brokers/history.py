@@ -30,6 +30,8 @@ DEFAULT_FLUSH_INTERVAL_SECONDS = 0.2
 DEFAULT_MAX_PENDING = 100_000
 #: Options Dramatiq keeps on a message that the row already has in its own columns.
 _NOT_OPTIONS = ("traceback", "redis_message_id", "eta")
+#: The order of a job's events within one attempt (see ``_progress``).
+_PHASES = {"PROCESSING": 0, "PENDING": 1}
 
 
 class JobHistory(dramatiq.Middleware):
@@ -59,6 +61,7 @@ class JobHistory(dramatiq.Middleware):
         self.max_pending = max_pending
         self._pending: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._writing = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._dropped = 0
@@ -79,8 +82,9 @@ class JobHistory(dramatiq.Middleware):
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
         now = _now()
         # The retry policy counts this attempt's failure in `retries` before we see it.
-        self._attempt.retried = int(message.options.get("retries", 0))
-        self._record(broker, message, "PROCESSING", now, started_at=now)
+        retried = int(message.options.get("retries", 0))
+        self._attempt.retried = retried
+        self._record(broker, message, "PROCESSING", now, started_at=now, attempts=retried + 1)
 
     def after_process_message(
         self,
@@ -91,13 +95,13 @@ class JobHistory(dramatiq.Middleware):
         exception: BaseException | None = None,
     ) -> None:
         now = _now()
+        retried = getattr(self._attempt, "retried", int(message.options.get("retries", 0)))
         if exception is None:
-            self._record(broker, message, "COMPLETED", now, completed_at=now)
+            self._record(broker, message, "COMPLETED", now, completed_at=now, attempts=retried + 1)
             return
         if message.failed:  # out of retries, or not to be retried
             error = f"{type(exception).__name__}: {exception}"
             traceback = message.options.get("traceback")
-            retried = getattr(self._attempt, "retried", None)
             self._record(
                 broker,
                 message,
@@ -107,31 +111,37 @@ class JobHistory(dramatiq.Middleware):
                 error=error,
                 traceback=traceback,
                 retried=retried,
+                attempts=retried + 1,
             )
         # Otherwise the retry policy sent it again, and that enqueue was recorded.
 
     def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
         now = _now()
-        self._record(broker, message, "FAILED" if message.failed else "COMPLETED", now, completed_at=now)
+        status = "FAILED" if message.failed else "COMPLETED"
+        # Counted as an attempt, as the local provider's claim counts it.
+        attempts = int(message.options.get("retries", 0)) + 1
+        self._record(broker, message, status, now, completed_at=now, attempts=attempts)
 
     # The writer.
 
     def flush(self) -> None:
-        """Write what is pending now (tests and shutdown)."""
-        with self._lock:
-            events, self._pending = self._pending, {}
-        if not events:
-            return
-        try:
-            self.store.record_history(list(events.values()))
-        except psycopg.Error as exc:
-            logger.warning("Could not record %d job event(s), keeping them: %s", len(events), exc)
+        """Write what is pending now; when it returns, every event recorded before is written."""
+        # One write at a time: a flush also waits for the writer thread's write in progress.
+        with self._writing:
             with self._lock:
-                for job_id, event in events.items():
-                    newer = self._pending.get(job_id)
-                    self._pending[job_id] = event if newer is None else _merge(event, newer)
-                self._bound()
-            raise
+                events, self._pending = self._pending, {}
+            if not events:
+                return
+            try:
+                self.store.record_history(list(events.values()))
+            except psycopg.Error as exc:
+                logger.warning("Could not record %d job event(s), keeping them: %s", len(events), exc)
+                with self._lock:
+                    for job_id, event in events.items():
+                        newer = self._pending.get(job_id)
+                        self._pending[job_id] = event if newer is None else _merge(event, newer)
+                    self._bound()
+                raise
 
     def close(self) -> None:
         """Write what is pending and stop the writer; safe to call twice."""
@@ -157,8 +167,11 @@ class JobHistory(dramatiq.Middleware):
         error: str | None = None,
         traceback: str | None = None,
         retried: int | None = None,
+        attempts: int | None = None,
     ) -> None:
+        """Keep the job's newest event; ``attempts`` defaults to the attempts made (its failures)."""
         options = message.options
+        failures = int(options.get("retries", 0))
         actor = broker.actors.get(message.actor_name)
         event = {
             "id": message.message_id,
@@ -169,7 +182,8 @@ class JobHistory(dramatiq.Middleware):
             "payload": json.dumps(message.kwargs or {}),
             "args": json.dumps(list(message.args)),
             "options": json.dumps({k: v for k, v in options.items() if k not in _NOT_OPTIONS}, default=str),
-            "retried": int(options.get("retries", 0)) if retried is None else retried,
+            "retried": failures if retried is None else retried,
+            "attempts": failures if attempts is None else attempts,
             "max_retries": int(
                 actor.options.get("max_retries", self.default_max_retries)
                 if actor
@@ -217,10 +231,21 @@ class JobHistory(dramatiq.Middleware):
             self._stop.wait(max(self.flush_interval - (time.monotonic() - started), 0.0))
 
 
-def _merge(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
-    """One event from two of the same job: the later one, keeping what only the earlier knew."""
+def _progress(event: dict[str, Any]) -> tuple[int, int, datetime]:
+    """Where an event stands in its job's life, the same order as ``job_record_history``.
+
+    Not the clock alone: a fast job can start (in a worker thread) before its sender
+    records the send, and must not go back to PENDING. Attempt k runs, then is
+    retried (PENDING, still k attempts) or ends; the clock only breaks ties.
+    """
+    return event["attempts"], _PHASES.get(event["status"], 2), event["at"]
+
+
+def _merge(one: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """One event from two of the same job: the further on, keeping what only the other knew."""
+    earlier, later = (one, other) if _progress(one) <= _progress(other) else (other, one)
     merged = dict(later)
-    merged["submitted_at"] = earlier["submitted_at"]
+    merged["submitted_at"] = min(earlier["submitted_at"], later["submitted_at"])
     for column in ("started_at", "last_error", "last_traceback"):
         if merged[column] is None:
             merged[column] = earlier[column]

@@ -201,32 +201,56 @@ WHERE id = %(id)s;
 UPDATE background_job_task SET retried = retried + 1, last_error = %(error)s, updated_at = now() WHERE id = %(id)s;
 
 -- job_record_history --
--- Record job events of a provider whose queue lives elsewhere (Redis), one per job: a newer
--- event moves the job's row on, an older one (from a slower process) changes nothing.
+-- Record job events of a provider whose queue lives elsewhere (Redis), one per job. An event
+-- further on in the job's life moves its row on, one behind it (a send recorded after the job
+-- already started, a slower process) changes nothing: attempts, then the phase within an
+-- attempt (running, retried, ended), then the clock.
 INSERT INTO background_job AS job (
-    id, queue, actor, name, status, payload, args, options, retried, max_retries,
+    id, queue, actor, name, status, payload, args, options, retried, attempts, max_retries,
     run_at, submitted_at, started_at, completed_at, updated_at, last_error, last_traceback)
 SELECT event.id, event.queue, event.actor, event.name, event.status, event.payload::jsonb, event.args::jsonb,
-       event.options::jsonb, event.retried, event.max_retries, event.run_at, event.submitted_at, event.started_at,
+       event.options::jsonb, event.retried, event.attempts, event.max_retries, event.run_at, event.submitted_at, event.started_at,
        event.completed_at, event.at, event.last_error, event.last_traceback
 FROM unnest(%(id)s::text[], %(queue)s::text[], %(actor)s::text[], %(name)s::text[], %(status)s::text[],
-            %(payload)s::text[], %(args)s::text[], %(options)s::text[], %(retried)s::int[], %(max_retries)s::int[],
+            %(payload)s::text[], %(args)s::text[], %(options)s::text[], %(retried)s::int[], %(attempts)s::int[],
+            %(max_retries)s::int[],
             %(run_at)s::timestamptz[], %(at)s::timestamptz[], %(submitted_at)s::timestamptz[], %(started_at)s::timestamptz[],
             %(completed_at)s::timestamptz[], %(last_error)s::text[], %(last_traceback)s::text[])
-     AS event(id, queue, actor, name, status, payload, args, options, retried, max_retries,
+     AS event(id, queue, actor, name, status, payload, args, options, retried, attempts, max_retries,
               run_at, at, submitted_at, started_at, completed_at, last_error, last_traceback)
 ON CONFLICT (id) DO UPDATE
 SET queue = excluded.queue, actor = excluded.actor, name = excluded.name, status = excluded.status,
     payload = excluded.payload, args = excluded.args, options = excluded.options,
     last_retried_at = CASE WHEN excluded.retried > job.retried THEN excluded.updated_at
                            ELSE job.last_retried_at END,
-    retried = excluded.retried, max_retries = excluded.max_retries, run_at = excluded.run_at,
+    retried = excluded.retried, attempts = excluded.attempts, max_retries = excluded.max_retries, run_at = excluded.run_at,
     submitted_at = least(job.submitted_at, excluded.submitted_at),
     started_at = coalesce(excluded.started_at, job.started_at),
     completed_at = excluded.completed_at, updated_at = excluded.updated_at,
     last_error = coalesce(excluded.last_error, job.last_error),
     last_traceback = coalesce(excluded.last_traceback, job.last_traceback)
-WHERE job.updated_at <= excluded.updated_at;
+WHERE (job.attempts, CASE job.status WHEN 'PROCESSING' THEN 0 WHEN 'PENDING' THEN 1 ELSE 2 END, job.updated_at)
+   <= (excluded.attempts, CASE excluded.status WHEN 'PROCESSING' THEN 0 WHEN 'PENDING' THEN 1 ELSE 2 END,
+       excluded.updated_at);
+
+-- job_outbox_add --
+-- Keep jobs sent inside an app transaction (a provider whose queue is elsewhere) until it commits.
+INSERT INTO job_outbox (id, queue, data)
+SELECT * FROM unnest(%(id)s::text[], %(queue)s::text[], %(data)s::bytea[]);
+
+-- job_outbox_take --
+-- Take these outbox rows to send them; rows another process is sending are skipped.
+DELETE FROM job_outbox
+WHERE id IN (SELECT id FROM job_outbox WHERE id = ANY(%(ids)s::text[]) FOR UPDATE SKIP LOCKED)
+RETURNING id, queue, data, created_at;
+
+-- job_outbox_take_stale --
+-- Take outbox rows older than the after-commit send should have taken, oldest first.
+DELETE FROM job_outbox
+WHERE id IN (SELECT id FROM job_outbox
+             WHERE created_at < clock_timestamp() - make_interval(secs => %(seconds)s)
+             ORDER BY created_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+RETURNING id, queue, data, created_at;
 
 -- database_exists --
 -- Whether a database of that name exists on the server.

@@ -1,7 +1,7 @@
 -- The complete current schema. Migrations in migrations/ must produce exactly this
 -- (tests/integration/test_migrations.py checks it).
 
--- Jobs: the queue, memoised tasks, worker heartbeats, queue state, cron runs.
+-- Jobs: the queue, memoised tasks, worker heartbeats, queue state, cron runs, the outbox.
 
 CREATE TABLE background_job (
     id              text PRIMARY KEY,
@@ -93,6 +93,15 @@ CREATE TABLE cron_run (
 );
 
 CREATE INDEX cron_run_created ON cron_run (created_at);
+
+CREATE TABLE job_outbox (
+    id         text PRIMARY KEY,
+    queue      text NOT NULL,
+    data       bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+CREATE INDEX job_outbox_created ON job_outbox (created_at);
 
 -- The domain the jobs act on.
 

@@ -11,7 +11,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -40,6 +40,7 @@ HISTORY_COLUMNS = (
     "args",
     "options",
     "retried",
+    "attempts",
     "max_retries",
     "run_at",
     "at",
@@ -371,6 +372,48 @@ class JobStore:
         params = {column: [event[column] for event in events] for column in HISTORY_COLUMNS}
         with self.database.connection() as conn:
             self._q["job_record_history"].execute(conn, params)
+
+    # The outbox of providers whose queue is elsewhere.
+
+    def outbox_add(self, conn: psycopg.Connection[Any], entries: Sequence[tuple[str, str, bytes]]) -> None:
+        """Write ``(id, queue, data)`` entries in the caller's transaction."""
+        self._q["job_outbox_add"].execute(
+            conn,
+            {
+                "id": [entry[0] for entry in entries],
+                "queue": [entry[1] for entry in entries],
+                "data": [entry[2] for entry in entries],
+            },
+        )
+
+    def outbox_take(
+        self,
+        send: Callable[[list[Row]], None],
+        *,
+        ids: Sequence[str] | None = None,
+        stale_seconds: float = 0.0,
+        limit: int = 1000,
+    ) -> int:
+        """Remove outbox rows and ``send`` them, oldest first; if ``send`` raises, they stay.
+
+        Args:
+            send: Gets the rows (``id``, ``queue``, ``data``) inside the transaction.
+            ids: These rows; else rows older than ``stale_seconds``, at most ``limit``.
+
+        Returns:
+            How many rows were sent.
+        """
+        with self.database.transaction() as conn:
+            if ids is not None:
+                cursor = self._q["job_outbox_take"].execute(conn, {"ids": list(ids)})
+            else:
+                cursor = self._q["job_outbox_take_stale"].execute(
+                    conn, {"seconds": stale_seconds, "limit": limit}
+                )
+            rows: list[Row] = sorted(cursor.fetchall(), key=lambda row: row["created_at"])
+            if rows:
+                send(rows)
+        return len(rows)
 
     # Tasks.
 

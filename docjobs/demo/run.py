@@ -1,7 +1,8 @@
 """``docjobs demo``: PostgreSQL, the web app with its worker, a signing flow from invitation to completion.
 
 What it lacks it starts: an embedded PostgreSQL (data under ``.docjobs/pgdata``)
-when ``NEXT_PRIVATE_DATABASE_URL`` is unset, a mail catcher when
+when ``NEXT_PRIVATE_DATABASE_URL`` is unset, a throwaway ``redis-server`` on the
+bullmq provider when ``NEXT_PRIVATE_REDIS_URL`` is unset, a mail catcher when
 ``NEXT_PRIVATE_SMTP_HOST`` is unset, and always a webhook receiver. It runs in
 development, serves on ``PORT`` (3000), runs a few jobs the ways app code sends
 them, then a whole signing flow: a document sent to two signers and a CC, both
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 DEMO_DATABASE = "docjobs"
 #: The demo gives up on a step after this long.
-STEP_TIMEOUT_MS = 60_000
+STEP_TIMEOUT_SECONDS = 60.0
 PRINT_INTERVAL_SECONDS = 0.1
 
 
@@ -51,6 +52,16 @@ def run_demo(*, once: bool) -> int:
             data_dir = Path(environ.get("NEXT_PRIVATE_JOBS_DATA_DIR") or DEFAULT_DATA_DIR)
             environ["NEXT_PRIVATE_DATABASE_URL"], stop_postgres = start_embedded_postgres(data_dir / "pgdata")
             stack.callback(stop_postgres)
+        redis_started = False
+        if environ.get("NEXT_PRIVATE_JOBS_PROVIDER") == "bullmq" and not environ.get(
+            "NEXT_PRIVATE_REDIS_URL"
+        ):
+            from docjobs.testing import RedisServer
+
+            redis_started = True
+            redis_server = RedisServer().start()
+            stack.callback(redis_server.stop)
+            environ["NEXT_PRIVATE_REDIS_URL"] = redis_server.url
         mailbox = None
         if not environ.get("NEXT_PRIVATE_SMTP_HOST"):
             from docjobs.testing.smtp import smtp_server
@@ -84,7 +95,11 @@ def run_demo(*, once: bool) -> int:
         if not _wait_until(lambda: server.started or not thread.is_alive(), 15.0) or not server.started:
             print(f"demo: the web app could not start on port {settings.port}", file=sys.stderr)
             return 1
-        print(f"demo: web app with embedded worker on http://localhost:{settings.port}", flush=True)
+        print(
+            f"demo: web app with embedded worker on http://localhost:{settings.port} "
+            f"({settings.provider} provider)",
+            flush=True,
+        )
         reporter = Reporter(mailbox, receiver)
         reporter.start()
         stack.callback(reporter.stop)
@@ -121,9 +136,15 @@ def run_demo(*, once: bool) -> int:
             return 0 if ok else 1
         # The embedded server's URL holds no password; a URL you gave might.
         database = f"'{settings.database_url}'" if stop_postgres else "<your NEXT_PRIVATE_DATABASE_URL>"
+        provider = ""
+        if settings.provider == "bullmq":
+            redis_url = (
+                environ["NEXT_PRIVATE_REDIS_URL"] if redis_started else "<your NEXT_PRIVATE_REDIS_URL>"
+            )
+            provider = f"NEXT_PRIVATE_JOBS_PROVIDER=bullmq NEXT_PRIVATE_REDIS_URL={redis_url} "
         print(
             "demo: still serving; try in another shell:\n"
-            f"  NODE_ENV=development NEXT_PRIVATE_DATABASE_URL={database} "
+            f"  NODE_ENV=development {provider}NEXT_PRIVATE_DATABASE_URL={database} "
             f'.venv/bin/docjobs trigger demo.greet \'{{"name": "you"}}\' --actors docjobs.demo.actors\n'
             "Ctrl-C stops.",
             flush=True,
@@ -164,7 +185,7 @@ def signing_flow(webhook_url: str) -> dict[str, Any]:
     from docjobs.webhooks.events import WebhookEvent
 
     flows = Flows()
-    broker = runtime.current().broker
+    current = runtime.current()
     suffix = str(int(time.time()))  # a fresh owner per run: the demo's database is kept
     owner = flows.create_user(f"olivia.{suffix}@example.com", "Olivia Owner")
     flows.add_webhook(owner["id"], webhook_url, list(WebhookEvent), secret="demo-webhook-secret")
@@ -178,14 +199,14 @@ def signing_flow(webhook_url: str) -> dict[str, Any]:
     )  # fmt: skip
     metadata = Metadata(ip_address="203.0.113.7", user_agent="docjobs-demo")
     flows.send_document(document["id"], metadata)
-    broker.join("default", timeout=STEP_TIMEOUT_MS)
+    current.join(timeout_seconds=STEP_TIMEOUT_SECONDS)
     recipients = {r["name"]: r for r in flows.recipients(document["id"])}
     fields = _fields_by_recipient(flows, document["id"])
     for name in ("Alice", "Bob"):
         token = recipients[name]["token"]
         flows.open_document(token, metadata)
         flows.sign(token, {fields[recipients[name]["id"]]: name}, metadata)
-        broker.join("default", timeout=STEP_TIMEOUT_MS)
+        current.join(timeout_seconds=STEP_TIMEOUT_SECONDS)
     return flows.document(document["id"])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -93,3 +94,25 @@ def test_bullmq_without_a_url_or_with_an_unreachable_one_stops_start_up(
     bad = docjobs("web", env=cli_env({**bullmq_environ, "NEXT_PRIVATE_REDIS_URL": "http://redis:6379"}))
     assert 2 == bad.returncode
     assert bad.stderr.startswith("docjobs: error: NEXT_PRIVATE_REDIS_URL: ")
+
+
+def test_the_demo_runs_its_signing_flow_on_bullmq(database_url: str, tmp_path: Path) -> None:
+    env = cli_env(
+        {"NEXT_PRIVATE_DATABASE_URL": database_url, "NEXT_PRIVATE_JOBS_PROVIDER": "bullmq"},
+        PORT=str(free_port()),
+        NEXT_PRIVATE_JOBS_DATA_DIR=str(tmp_path / ".docjobs"),
+    )
+    result = docjobs("demo", "--once", env=env, timeout=180)
+    assert 0 == result.returncode, result.stdout + result.stderr
+    assert "(bullmq provider)" in result.stdout.splitlines()[0]
+    summary = result.stdout.strip().splitlines()[-1]
+    match = re.fullmatch(
+        r"demo: (\d+) jobs, (\d+) completed, 0 not completed; 9 emails, 9 webhooks; "
+        r"document 'Lease agreement' COMPLETED in [\d.]+ s",
+        summary,
+    )
+    assert match is not None, summary
+    assert match[1] == match[2]
+    assert "Hello, another process!" in result.stderr  # sent by `docjobs trigger` straight to Redis
+    with psycopg.connect(database_url) as conn:
+        assert (0,) == conn.execute("SELECT count(*) FROM job_outbox").fetchone()

@@ -20,7 +20,7 @@ PDF = sample_pdf(2, title="Agreement")
 
 
 def settle(service: Runtime) -> None:
-    service.broker.join("default", timeout=30_000)
+    service.join()
 
 
 def rows(url: str, query: str, *params: Any) -> list[dict[str, Any]]:

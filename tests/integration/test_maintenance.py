@@ -22,7 +22,7 @@ PDF = sample_pdf(2, title="Agreement")
 
 
 def settle(service: Runtime) -> None:
-    service.broker.join("default", timeout=30_000)
+    service.join()
 
 
 def execute(url: str, query: str, *params: Any) -> list[dict[str, Any]]:

@@ -12,21 +12,20 @@ import psycopg
 import pytest
 import redis
 
-from docjobs import runtime
+from docjobs import db, jobs, runtime
+from docjobs.brokers.redis import broker as broker_module
 from docjobs.brokers.redis.broker import RedisJobsBroker
 from docjobs.runtime import Runtime
 from docjobs.settings import Settings
 from docjobs.testing import RedisServer
 from docjobs.web.app import create_app
-from tests.conftest import events, wait_for
+from tests.conftest import events, provider_overrides, wait_for
 from tests.support import actors
 
 
 @pytest.fixture
-def bullmq(bullmq_environ: dict[str, str]) -> Runtime:
-    import docjobs.actors  # noqa: F401 - declares docjobs' jobs
-
-    return runtime.configure(Settings.from_environ(bullmq_environ))
+def bullmq(request: pytest.FixtureRequest, make_runtime: Callable[..., Runtime]) -> Runtime:
+    return make_runtime(**provider_overrides(request, "bullmq"))
 
 
 def finished(url: str, job_id: str) -> dict[str, Any] | None:
@@ -209,3 +208,67 @@ def test_a_fetch_whose_answer_was_lost_is_given_back(
         wait_for(lambda m=message: finished(database_url, m.message_id))
     assert ["lost0", "lost1", "lost2"] == sorted(event["key"] for event in events(database_url))
     wait_for(lambda: 0 == broker.client.scard(f"{broker.namespace}:__acks__.{broker.broker_id}.default"))
+
+
+def test_a_job_sent_in_a_transaction_exists_only_if_it_commits(
+    bullmq: Runtime, database_url: str, start_worker: Callable[..., dramatiq.Worker]
+) -> None:
+    start_worker(bullmq.broker, threads=2)
+    with pytest.raises(RuntimeError), db.transaction() as conn:
+        jobs.trigger("test.record", {"key": "rolled-back"}, conn=conn)
+        raise RuntimeError("the change fails")
+    with db.transaction() as conn:
+        kept = jobs.trigger("test.record", {"key": "committed"}, conn=conn)
+        # Until the commit the job is only a row of this transaction.
+        assert {"count": 1} == conn.execute("SELECT count(*) FROM job_outbox").fetchone()
+    wait_for(lambda: finished(database_url, kept.message_id))
+    bullmq.join()
+    assert ["committed"] == [event["key"] for event in events(database_url)]
+    assert [] == _outbox(database_url)
+
+
+def test_a_job_whose_after_commit_send_never_happened_is_sent_by_a_keeper(
+    request: pytest.FixtureRequest,
+    make_runtime: Callable[..., Runtime],
+    database_url: str,
+    start_worker: Callable[..., dramatiq.Worker],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(broker_module, "OUTBOX_STALE_SECONDS", 0.5)
+    # A 2 s lease: the keeper's round is 0.5 s.
+    bullmq = make_runtime(**provider_overrides(request, "bullmq"), NEXT_PRIVATE_JOBS_LEASE_SECONDS="2")
+    # A connection docjobs does not manage: its commit is invisible, as is a sender
+    # that crashed between its commit and the send.
+    with psycopg.connect(database_url) as conn:
+        sent = jobs.trigger("test.record", {"key": "from-the-outbox"}, conn=conn)
+    assert [sent.options["redis_message_id"]] == [row["id"] for row in _outbox(database_url)]
+    start_worker(bullmq.broker, threads=2)
+    wait_for(lambda: finished(database_url, sent.message_id))
+    assert ["from-the-outbox"] == [event["key"] for event in events(database_url)]
+    assert [] == _outbox(database_url)
+
+
+def _outbox(url: str) -> list[dict[str, Any]]:
+    with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
+        return conn.execute("SELECT id FROM job_outbox").fetchall()
+
+
+@pytest.mark.parametrize("flush_between", [False, True], ids=["in-memory", "in-postgres"])
+def test_a_send_recorded_after_its_job_ended_does_not_move_it_back(
+    bullmq: Runtime, database_url: str, flush_between: bool
+) -> None:
+    history, broker = bullmq.history, bullmq.broker
+    assert history is not None
+    message = actors.record_job.message(key="fast")
+    # A worker thread runs the job before the sending thread records the send.
+    running = dramatiq.MessageProxy(message)
+    history.before_process_message(broker, running)
+    history.after_process_message(broker, running, result=None)
+    if flush_between:
+        history.flush()
+    history.after_enqueue(broker, message, None)
+    history.flush()
+    row = _row(database_url, message.message_id)
+    assert row is not None
+    assert ("COMPLETED", 1) == (row["status"], row["attempts"])
+    assert row["submitted_at"] <= row["started_at"]

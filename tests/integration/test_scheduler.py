@@ -17,7 +17,7 @@ from docjobs.actors import maintenance
 from docjobs.db.cron import CronLedger
 from docjobs.runtime import Runtime
 from docjobs.scheduler.firing import SLOT_OPTION, Firer
-from tests.conftest import wait_for
+from tests.conftest import provider_overrides, wait_for
 
 SCHEDULE = "internal.cleanup-rate-limits"
 #: Every minute, so the latest slot is always within the schedule's 5-minute tolerance.
@@ -27,6 +27,12 @@ EVERY_MINUTE = {"NEXT_PRIVATE_JOBS_CLEANUP_RATE_LIMITS_CRON": "* * * * *"}
 @pytest.fixture
 def pg_runtime(make_runtime: Callable[..., Runtime]) -> Runtime:
     return make_runtime(**EVERY_MINUTE)
+
+
+@pytest.fixture(params=["local", "bullmq"])
+def any_runtime(request: pytest.FixtureRequest, make_runtime: Callable[..., Runtime]) -> Runtime:
+    """The scheduler's runtime on each provider with workers."""
+    return make_runtime(**EVERY_MINUTE, **provider_overrides(request, request.param))
 
 
 def execute(url: str, query: str, *params: Any) -> list[dict[str, Any]]:
@@ -143,12 +149,12 @@ def test_a_scheduler_that_dies_before_committing_its_claim_leaves_the_slot_to_an
 
 
 def test_a_fired_slot_runs_once_on_a_worker_and_is_recorded(
-    pg_runtime: Runtime, database_url: str, start_worker: Callable[..., dramatiq.Worker]
+    any_runtime: Runtime, database_url: str, start_worker: Callable[..., dramatiq.Worker]
 ) -> None:
     old_bucket(database_url, "fired")
-    slot = current_slot(pg_runtime)
-    Firer(pg_runtime.broker, ledger_of(pg_runtime), fired_by="test").fire(pg_runtime.cron[SCHEDULE], slot)
-    start_worker(pg_runtime.broker)
+    slot = current_slot(any_runtime)
+    Firer(any_runtime.broker, ledger_of(any_runtime), fired_by="test").fire(any_runtime.cron[SCHEDULE], slot)
+    start_worker(any_runtime.broker)
     row = wait_for_firing(database_url, "succeeded")
     assert slot == row["slot"]
     assert row["created_at"] <= row["started_at"] <= row["finished_at"]
@@ -157,19 +163,19 @@ def test_a_fired_slot_runs_once_on_a_worker_and_is_recorded(
 
 
 def test_duplicates_from_periodiq_and_the_in_process_scheduler_run_once(
-    pg_runtime: Runtime,
+    any_runtime: Runtime,
     database_url: str,
     start_worker: Callable[..., dramatiq.Worker],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    slot = current_slot(pg_runtime)
-    Firer(pg_runtime.broker, ledger_of(pg_runtime), fired_by="in-process").fire(
-        pg_runtime.cron[SCHEDULE], slot
+    slot = current_slot(any_runtime)
+    Firer(any_runtime.broker, ledger_of(any_runtime), fired_by="in-process").fire(
+        any_runtime.cron[SCHEDULE], slot
     )
     for _ in range(2):  # two periodiq processes, woken half a second after the slot
-        send_like_periodiq(pg_runtime, slot + timedelta(seconds=0.5))
-    start_worker(pg_runtime.broker, threads=4)
+        send_like_periodiq(any_runtime, slot + timedelta(seconds=0.5))
+    start_worker(any_runtime.broker, threads=4)
     wait_for(lambda: settled(database_url) and len(scheduled_jobs(database_url)) == 3)
     (row,) = cron_rows(database_url)
     started = actions(caplog, "job_started")
@@ -179,15 +185,16 @@ def test_duplicates_from_periodiq_and_the_in_process_scheduler_run_once(
 
 
 def test_a_slot_periodiq_got_to_first_is_not_fired_again_in_process(
-    pg_runtime: Runtime, database_url: str, start_worker: Callable[..., dramatiq.Worker]
+    any_runtime: Runtime, database_url: str, start_worker: Callable[..., dramatiq.Worker]
 ) -> None:
-    slot = current_slot(pg_runtime)
-    sent = send_like_periodiq(pg_runtime, slot + timedelta(seconds=0.5))
-    start_worker(pg_runtime.broker)
+    slot = current_slot(any_runtime)
+    sent = send_like_periodiq(any_runtime, slot + timedelta(seconds=0.5))
+    start_worker(any_runtime.broker)
     row = wait_for_firing(database_url, "succeeded")
     assert (sent.message_id, "periodiq", slot) == (row["job_id"], row["fired_by"], row["slot"])
-    firer = Firer(pg_runtime.broker, ledger_of(pg_runtime), fired_by="in-process")
-    assert not firer.fire(pg_runtime.cron[SCHEDULE], slot)
+    firer = Firer(any_runtime.broker, ledger_of(any_runtime), fired_by="in-process")
+    assert not firer.fire(any_runtime.cron[SCHEDULE], slot)
+    any_runtime.join()
     assert 1 == len(scheduled_jobs(database_url))
 
 

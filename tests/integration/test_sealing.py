@@ -23,7 +23,7 @@ ORIGINAL = sample_pdf(2, title="Tenancy")
 
 
 def settle(service: Runtime) -> None:
-    service.broker.join("default", timeout=60_000)
+    service.join(timeout_seconds=60)
 
 
 def rows(url: str, query: str, *params: Any) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ SECRET = "whsec-test-0123"
 
 def settle(service: Runtime) -> None:
     """Wait until every job enqueued so far (and every job they enqueue) is finished."""
-    service.broker.join("default", timeout=30_000)
+    service.join()
 
 
 @pytest.fixture

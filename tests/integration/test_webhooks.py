@@ -23,7 +23,7 @@ DATA = {"id": 7, "title": "Lease", "status": "PENDING"}
 
 
 def settle(service: Runtime) -> None:
-    service.broker.join("default", timeout=30_000)
+    service.join()
 
 
 def rows(url: str, query: str, *params: Any) -> list[dict[str, Any]]:
@@ -98,13 +98,13 @@ def test_a_slow_endpoint_times_out_each_attempt_is_recorded_and_retries_back_off
         deliver(Flows().add_webhook(owner["id"], slow.url, [WebhookEvent.DOCUMENT_SIGNED]))
         settle(service)
     calls = rows(database_url, "SELECT * FROM webhook_call ORDER BY id")
-    assert 4 == len(calls)  # the local provider's 4 attempts
+    assert service.settings.retries + 1 == len(calls)  # local 4 attempts, bullmq 3
     assert all(("FAILED", 0) == (call["status"], call["response_code"]) for call in calls)
     assert all("ReadTimeout" in call["response_body"] for call in calls)
     gaps = [
         (b["created_at"] - a["created_at"]).total_seconds() for a, b in zip(calls, calls[1:], strict=False)
     ]
-    assert gaps[0] < gaps[2]  # backoff grows
+    assert gaps[0] < gaps[-1]  # backoff grows
     (job,) = rows(database_url, "SELECT * FROM background_job WHERE actor = 'internal.execute-webhook'")
     assert "FAILED" == job["status"]
     assert "Webhook execution failed with status 0" in job["last_error"]
@@ -118,7 +118,9 @@ def test_a_redirect_is_not_followed_and_counts_as_a_failure(
         settle(service)
     assert [] == receiver.requests
     calls = rows(database_url, "SELECT status, response_code FROM webhook_call")
-    assert 4 == len(calls) and all(("FAILED", 302) == (c["status"], c["response_code"]) for c in calls)
+    assert service.settings.retries + 1 == len(calls) and all(
+        ("FAILED", 302) == (c["status"], c["response_code"]) for c in calls
+    )
 
 
 def test_a_private_address_is_refused_once_and_never_contacted(

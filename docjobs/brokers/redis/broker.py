@@ -13,6 +13,10 @@ tools and brokers with the same namespace interoperate):
   commands"; here each worker process's keeper heartbeats and runs maintenance on
   every queue every few seconds, so a killed worker's jobs run again within the
   heartbeat timeout plus one keeper round;
+- a job sent with ``conn=`` (inside an app transaction) is written to the
+  ``job_outbox`` table in that transaction and moved to Redis once it commits, so
+  it exists exactly when the change it announces does; keepers move rows an
+  after-commit send missed (a crash, a connection docjobs does not manage);
 - the client retries commands through a Redis restart instead of failing at once,
   except the consumers' fetches: a fetch run twice would strand the first answer's
   messages, so consumers see the error and recover instead (see ``holdings``).
@@ -21,28 +25,36 @@ tools and brokers with the same namespace interoperate):
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
+from uuid import uuid4
 
 import dramatiq
+import psycopg
 import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis, dq_name
 from dramatiq.errors import BrokerConnectionError
+from dramatiq.message import Message
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
+from docjobs import errors
 from docjobs.brokers.base import FastHooks
 from docjobs.brokers.redis.consumer import RedisConsumer
-from docjobs.brokers.redis.doorbell import Doorbell
+from docjobs.brokers.redis.doorbell import Doorbell, DoorbellShutdown
 from docjobs.brokers.redis.holdings import Holdings
 from docjobs.brokers.redis.keeper import Keeper
+from docjobs.db.pool import on_commit
+from docjobs.db.store import JobStore, Row
 
 #: A command that fails on a lost connection is tried again with a backoff of
 #: 50 ms doubling up to 1 s, for about 10 s in all: a Redis restart is waited out.
 COMMAND_RETRIES = 14
 DEFAULT_IDLE_POLL_SECONDS = 1.0
+#: Outbox rows older than this were missed by their after-commit send: keepers send them.
+OUTBOX_STALE_SECONDS = 5.0
 
 
 class RedisJobsBroker(FastHooks, RedisBroker):
@@ -54,12 +66,13 @@ class RedisJobsBroker(FastHooks, RedisBroker):
         middleware: The middleware stack.
         heartbeat_timeout_seconds: A worker silent this long is dead; its jobs run again.
         idle_poll_seconds: The longest an idle consumer waits without a doorbell.
+        store: Where the outbox lives; without it, sending with ``conn=`` is refused.
 
     Raises:
         dramatiq.errors.BrokerConnectionError: Redis does not answer.
     """
 
-    supports_transactions = False
+    supports_transactions = True
 
     def __init__(
         self,
@@ -69,6 +82,7 @@ class RedisJobsBroker(FastHooks, RedisBroker):
         middleware: list[dramatiq.Middleware],
         heartbeat_timeout_seconds: float,
         idle_poll_seconds: float = DEFAULT_IDLE_POLL_SECONDS,
+        store: JobStore | None = None,
     ) -> None:
         connection = {"socket_connect_timeout": 2, "socket_keepalive": True, "health_check_interval": 30}
         client = redis.Redis.from_url(
@@ -85,9 +99,11 @@ class RedisJobsBroker(FastHooks, RedisBroker):
             maintenance_chance=0,  # the keeper does it, on time
         )
         self._url = url
+        self.store = store
         self.fetch_client = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **connection)
         self.idle_poll_seconds = idle_poll_seconds
         self.doorbell = Doorbell(client, namespace)
+        self.add_middleware(DoorbellShutdown(self.doorbell))
         self.keeper = Keeper(self, heartbeat_timeout_seconds)
         self.ack_script = client.register_script(
             resources.files("docjobs.brokers.redis").joinpath("ack_many.lua").read_bytes()
@@ -114,14 +130,100 @@ class RedisJobsBroker(FastHooks, RedisBroker):
         self.keeper.start()
         return RedisConsumer(self, queue_name, prefetch, self.idle_poll_seconds, self.doorbell)
 
-    def do_enqueue(self, queue_name: str, message_id: str, data: bytes) -> None:
-        """Dramatiq's enqueue plus the doorbell, in one round trip."""
+    def enqueue(
+        self,
+        message: Message[Any],
+        *,
+        delay: int | None = None,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> Message[Any]:
+        """Enqueue ``message``; with ``conn``, once that connection's transaction commits.
+
+        Raises:
+            errors.NotSupportedError: ``conn`` is given and the broker has no store.
+        """
+        (sent,) = self._send([message], delay, conn)
+        return sent
+
+    def enqueue_many(
+        self,
+        messages: Sequence[Message[Any]],
+        *,
+        delay: int | None = None,
+        conn: psycopg.Connection[Any] | None = None,
+        deduplicate: bool = True,
+    ) -> int:
+        """Enqueue ``messages`` in one round trip (or one outbox write with ``conn``).
+
+        ``deduplicate`` is accepted for the interface: Redis does not check ids.
+        """
+        return len(self._send(messages, delay, conn))
+
+    def relay(self, ids: Sequence[str] | None = None) -> int:
+        """Move outbox rows to their queues: ``ids``, or those their after-commit send missed.
+
+        Returns:
+            How many jobs were moved.
+        """
+        if self.store is None:
+            return 0
+        return self.store.outbox_take(self._push_rows, ids=ids, stale_seconds=OUTBOX_STALE_SECONDS)
+
+    def _send(
+        self, messages: Sequence[Message[Any]], delay: int | None, conn: psycopg.Connection[Any] | None
+    ) -> list[Message[Any]]:
+        if conn is not None and self.store is None:
+            raise errors.NotSupportedError(
+                "this Redis broker has no database for sending inside a transaction"
+            )
+        prepared = [self._prepare(message, delay) for message in messages]
+        entries = [(m.options["redis_message_id"], m.queue_name, m.encode()) for m in prepared]
+        if conn is None:
+            self._push(entries)
+            for message in prepared:
+                self.emit_after("enqueue", message, delay)
+            return prepared
+        assert self.store is not None
+        self.store.outbox_add(conn, entries)
+        ids = [entry[0] for entry in entries]
+        # On a connection docjobs does not manage the commit is invisible: a keeper sends them.
+        on_commit(conn, lambda: self._relay_after_commit(ids))
+        return prepared
+
+    def _prepare(self, message: Message[Any], delay: int | None) -> Message[Any]:
+        """Dramatiq's preparation: a Redis id of its own (a retry is a new entry), the delay queue."""
+        message = message.copy(options={"redis_message_id": str(uuid4())})
+        if delay is not None:
+            message = message.copy(
+                queue_name=dq_name(message.queue_name), options={"eta": current_millis() + delay}
+            )
+        self.emit_before("enqueue", message, delay)
+        return message
+
+    def _push(self, entries: Sequence[tuple[str, str, bytes]]) -> None:
+        """Dramatiq's enqueue of each ``(id, queue, data)``, and the doorbells, in one round trip."""
 
         def build(pipeline: Any) -> None:
-            self.dispatch_to(pipeline, "enqueue", queue_name, message_id, data)
-            self.doorbell.ring(pipeline, queue_name)
+            for message_id, queue_name, data in entries:
+                self.dispatch_to(pipeline, "enqueue", queue_name, message_id, data)
+            for queue_name in dict.fromkeys(entry[1] for entry in entries):
+                self.doorbell.ring(pipeline, queue_name)
 
         self.run_pipeline(build)
+
+    def _push_rows(self, rows: list[Row]) -> None:
+        self._push([(row["id"], row["queue"], bytes(row["data"])) for row in rows])
+        now = current_millis()
+        for row in rows:
+            message = Message.decode(bytes(row["data"]))
+            eta = message.options.get("eta")
+            self.emit_after("enqueue", message, max(int(eta) - now, 0) if eta is not None else None)
+
+    def _relay_after_commit(self, ids: list[str]) -> None:
+        try:
+            self.relay(ids)
+        except (redis.RedisError, psycopg.Error) as exc:
+            self.logger.warning("%d job(s) wait in the outbox for a keeper to send them: %s", len(ids), exc)
 
     def run_pipeline(self, build: Callable[[Any], None], client: redis.Redis | None = None) -> list[Any]:
         """Run the commands ``build`` adds to a pipeline, in one round trip.

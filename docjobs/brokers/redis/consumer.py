@@ -21,15 +21,19 @@ from typing import Any
 import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import _RedisConsumer
+from dramatiq.common import current_millis
 from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message
 
 from docjobs.brokers.redis.doorbell import Doorbell
+from docjobs.brokers.redis.holdings import Holdings
 
 logger = logging.getLogger(__name__)
 
 #: How long a consumer whose workers are all busy waits before looking again.
 BUSY_WAIT_SECONDS = 0.002
+#: The shortest wait for a delayed message's due time (a bound on spinning).
+MIN_ETA_WAIT_SECONDS = 0.002
 #: Waits between tries while Redis is unreachable: 50 ms doubling up to 1 s.
 RECONNECT_FIRST_SECONDS = 0.05
 RECONNECT_MAX_SECONDS = 1.0
@@ -50,17 +54,21 @@ class RedisConsumer(_RedisConsumer):
         self, broker: Any, queue_name: str, prefetch: int, idle_poll_seconds: float, doorbell: Doorbell
     ) -> None:
         super().__init__(broker, queue_name, prefetch, int(idle_poll_seconds * 1000))
-        self.idle_poll_seconds = idle_poll_seconds
+        self.idle_poll_seconds: float = idle_poll_seconds
         self.doorbell = doorbell
         # Kept by the broker, so what one consumer fetched or left unacked is known
         # to the next consumer of this queue in this process.
-        self.holdings = broker.holdings(queue_name)
+        self.holdings: Holdings = broker.holdings(queue_name)
         self.message_cache: list[Message[Any]] = []
         self._failures = 0
 
     def ack(self, message: MessageProxy) -> None:
         self.holdings.unsent_acks.append(message.options["redis_message_id"])
         self.queued_message_ids.discard(message.message_id)
+        self.holdings.etas.pop(message.message_id, None)
+        # An idle consumer sends it now (a busy one sends it with its next fetch anyway):
+        # an unsent ack keeps the job counted as queued, and run again if this process dies.
+        self.doorbell.wake(self.queue_name)
 
     def nack(self, message: MessageProxy) -> None:
         message_id = message.options["redis_message_id"]
@@ -71,8 +79,10 @@ class RedisConsumer(_RedisConsumer):
             raise ConnectionClosed(exc) from None  # Dramatiq tries again until it goes through
         self.holdings.acknowledged([message_id])
         self.queued_message_ids.discard(message.message_id)
+        self.holdings.etas.pop(message.message_id, None)
 
     def requeue(self, messages: Any) -> None:
+        messages = list(messages)  # Dramatiq may pass a generator
         message_ids = [message.options["redis_message_id"] for message in messages]
         try:
             self._send_acks()
@@ -81,6 +91,8 @@ class RedisConsumer(_RedisConsumer):
         except redis.ConnectionError as exc:
             raise ConnectionClosed(exc) from None  # still held: recovered with the rest
         self.holdings.acknowledged(message_ids)
+        for message in messages:
+            self.holdings.etas.pop(message.message_id, None)
 
     def close(self) -> None:
         if self.message_cache:
@@ -118,11 +130,21 @@ class RedisConsumer(_RedisConsumer):
         self._failures = 0
         if self.message_cache:
             return self._proxy(self.message_cache.pop(0))
-        self.doorbell.wait(self.queue_name, self.idle_poll_seconds)
+        self.doorbell.wait(self.queue_name, self._idle_wait())
         return None
+
+    def _idle_wait(self) -> float:
+        """Until the doorbell, or a held delayed message is due (it moves only between waits)."""
+        due_in = self.holdings.seconds_to_next_eta(current_millis())
+        if due_in is None:
+            return self.idle_poll_seconds
+        return min(max(due_in, MIN_ETA_WAIT_SECONDS), self.idle_poll_seconds)
 
     def _proxy(self, message: Message[Any]) -> MessageProxy:
         self.queued_message_ids.add(message.message_id)
+        eta = message.options.get("eta")
+        if eta is not None:
+            self.holdings.etas[message.message_id] = int(eta)
         return MessageProxy(message)
 
     def _ack_and_fetch(self, wanted: int) -> list[Message[Any]]:

@@ -14,11 +14,14 @@ import logging
 import threading
 from typing import Any
 
+import dramatiq
 import redis
 
 logger = logging.getLogger(__name__)
 
 RECONNECT_DELAY_SECONDS = 0.5
+#: The longest doorbell wait once a worker of this process is shutting down.
+SHUTDOWN_WAIT_SECONDS = 0.02
 
 
 class Doorbell:
@@ -36,6 +39,7 @@ class Doorbell:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._shutting_down = False
 
     def ring(self, pipeline: Any, queue: str) -> None:
         """Add the ring of ``queue`` to a pipeline (it goes with the enqueue)."""
@@ -45,10 +49,23 @@ class Doorbell:
         """Forget earlier rings of ``queue``: call before looking at the queue."""
         self._event(queue).clear()
 
+    def wake(self, queue: str) -> None:
+        """Wake this process's consumer of ``queue`` without Redis (it has acks to send)."""
+        self._event(queue).set()
+
     def wait(self, queue: str, timeout: float) -> bool:
         """Wait until ``queue`` is rung (since :meth:`arm`) or ``timeout`` passes."""
         self._start()
+        if self._shutting_down:
+            timeout = min(timeout, SHUTDOWN_WAIT_SECONDS)
         return self._event(queue).wait(timeout)
+
+    def shutting_down(self, value: bool) -> None:
+        """While a worker stops, waits are short so its consumer threads see it at once."""
+        self._shutting_down = value
+        if value:
+            for event in list(self._events.values()):
+                event.set()
 
     def close(self) -> None:
         """Stop listening; safe to call twice."""
@@ -98,3 +115,16 @@ class Doorbell:
             events = list(self._events.values())
         for event in events:
             event.set()
+
+
+class DoorbellShutdown(dramatiq.Middleware):
+    """Shortens doorbell waits while a worker shuts down (a stop would wait a whole poll)."""
+
+    def __init__(self, doorbell: Doorbell) -> None:
+        self.doorbell = doorbell
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self.doorbell.shutting_down(False)
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self.doorbell.shutting_down(True)

@@ -29,6 +29,14 @@ class Holdings:
     unsent_acks: list[str] = field(default_factory=list)
     #: A fetch may have run without its answer reaching us.
     suspect: bool = False
+    #: Due times (epoch ms) of delayed messages handed out and not acked yet, by message id:
+    #: Dramatiq's consumer thread moves them to their queue only between two fetches.
+    etas: dict[str, int] = field(default_factory=dict)
+
+    def seconds_to_next_eta(self, now_ms: int) -> float | None:
+        """How long until the earliest held delayed message is due, if one is held."""
+        etas = list(self.etas.values())
+        return max(min(etas) - now_ms, 0) / 1000 if etas else None
 
     def acknowledged(self, message_ids: list[str]) -> None:
         """Redis has taken these acks (or nacks, or requeues)."""

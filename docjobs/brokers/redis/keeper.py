@@ -3,7 +3,8 @@
 An idle consumer waiting on the doorbell sends no command, and Dramatiq's heartbeat
 is a side effect of commands: without the keeper a quiet worker would look dead.
 Each round also runs Dramatiq's maintenance on every queue, which pushes the jobs
-held by workers silent for longer than the heartbeat timeout back to their queues.
+held by workers silent for longer than the heartbeat timeout back to their queues,
+and sends the outbox rows whose after-commit send never happened.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import threading
 from typing import Any
 
+import psycopg
 import redis
 
 logger = logging.getLogger(__name__)
@@ -26,7 +28,7 @@ class Keeper:
     """Calls ``broker.maintain()`` every ``min(timeout / 4, 5 s)`` from a daemon thread.
 
     Args:
-        broker: The Redis broker (anything with ``maintain()``).
+        broker: The Redis broker (anything with ``maintain()`` and ``relay()``).
         heartbeat_timeout_seconds: The broker's heartbeat timeout.
     """
 
@@ -59,4 +61,8 @@ class Keeper:
                 self.broker.maintain()
             except redis.RedisError as exc:
                 logger.warning("Redis maintenance failed, retrying in %.1f s: %s", self.interval, exc)
+            try:
+                self.broker.relay()
+            except (redis.RedisError, psycopg.Error) as exc:
+                logger.warning("Sending the job outbox failed, retrying in %.1f s: %s", self.interval, exc)
             self._stop.wait(self.interval)
