@@ -11,6 +11,7 @@ import dramatiq
 import psycopg
 import pytest
 import redis
+from dramatiq.message import Message
 
 from docjobs import db, jobs, runtime
 from docjobs.brokers.redis import broker as broker_module
@@ -272,3 +273,21 @@ def test_a_send_recorded_after_its_job_ended_does_not_move_it_back(
     assert row is not None
     assert ("COMPLETED", 1) == (row["status"], row["attempts"])
     assert row["submitted_at"] <= row["started_at"]
+
+
+@pytest.mark.parametrize("in_transaction", [False, True], ids=["direct", "through-the-outbox"])
+def test_a_batch_bigger_than_one_script_call_is_enqueued_whole_in_order(
+    bullmq: Runtime, database_url: str, in_transaction: bool
+) -> None:
+    broker = bullmq.broker
+    assert isinstance(broker, RedisJobsBroker)
+    payloads = [{"key": f"b{index}"} for index in range(2 * broker_module.ENQUEUE_CHUNK + 500)]
+    if in_transaction:
+        with db.transaction() as conn:
+            sent = jobs.trigger_many("test.record", payloads, conn=conn)
+    else:
+        sent = jobs.trigger_many("test.record", payloads)
+    queued = broker.client.lrange(f"{broker.namespace}:default", 0, -1)
+    bodies = broker.client.hmget(f"{broker.namespace}:default.msgs", queued)
+    assert [message.message_id for message in sent] == [Message.decode(body).message_id for body in bodies]
+    assert [] == _outbox(database_url)

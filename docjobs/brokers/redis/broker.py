@@ -55,6 +55,8 @@ COMMAND_RETRIES = 14
 DEFAULT_IDLE_POLL_SECONDS = 1.0
 #: Outbox rows older than this were missed by their after-commit send: keepers send them.
 OUTBOX_STALE_SECONDS = 5.0
+#: Messages per enqueue script call: a bigger batch is split, so Redis never blocks long.
+ENQUEUE_CHUNK = 1000
 
 
 class RedisJobsBroker(FastHooks, RedisBroker):
@@ -105,9 +107,8 @@ class RedisJobsBroker(FastHooks, RedisBroker):
         self.doorbell = Doorbell(client, namespace)
         self.add_middleware(DoorbellShutdown(self.doorbell))
         self.keeper = Keeper(self, heartbeat_timeout_seconds)
-        self.ack_script = client.register_script(
-            resources.files("docjobs.brokers.redis").joinpath("ack_many.lua").read_bytes()
-        )
+        self.ack_script = client.register_script(_script("ack_many.lua"))
+        self.enqueue_script = client.register_script(_script("enqueue.lua"))
         self._holdings: dict[str, Holdings] = {}
         self._holdings_lock = threading.Lock()
 
@@ -201,15 +202,36 @@ class RedisJobsBroker(FastHooks, RedisBroker):
         return message
 
     def _push(self, entries: Sequence[tuple[str, str, bytes]]) -> None:
-        """Dramatiq's enqueue of each ``(id, queue, data)``, and the doorbells, in one round trip."""
+        """Enqueue each ``(id, queue, data)`` and ring the doorbells, in one round trip.
+
+        One message (a plain send) is one EVALSHA; more go in a pipeline of one
+        script call per queue and chunk.
+        """
+        calls: list[list[Any]] = []
+        by_queue: dict[str, list[Any]] = {}
+        for message_id, queue_name, data in entries:
+            by_queue.setdefault(queue_name, []).extend((message_id, data))
+        for queue_name, pairs in by_queue.items():
+            for start in range(0, len(pairs), 2 * ENQUEUE_CHUNK):
+                calls.append(self._enqueue_call(queue_name, pairs[start : start + 2 * ENQUEUE_CHUNK]))
+        if len(calls) == 1:
+            try:
+                self.client.evalsha(*calls[0])
+            except redis.exceptions.NoScriptError:  # refused, so not run: load and run it
+                self.load_scripts()
+                self.client.evalsha(*calls[0])
+            return
 
         def build(pipeline: Any) -> None:
-            for message_id, queue_name, data in entries:
-                self.dispatch_to(pipeline, "enqueue", queue_name, message_id, data)
-            for queue_name in dict.fromkeys(entry[1] for entry in entries):
-                self.doorbell.ring(pipeline, queue_name)
+            for call in calls:
+                pipeline.evalsha(*call)
 
         self.run_pipeline(build)
+
+    def _enqueue_call(self, queue_name: str, pairs: list[Any]) -> list[Any]:
+        queue_key = f"{self.namespace}:{queue_name}"
+        channel = self.doorbell.channel
+        return [self.enqueue_script.sha, 2, queue_key, f"{queue_key}.msgs", channel, queue_name, *pairs]
 
     def _push_rows(self, rows: list[Row]) -> None:
         self._push([(row["id"], row["queue"], bytes(row["data"])) for row in rows])
@@ -262,7 +284,7 @@ class RedisJobsBroker(FastHooks, RedisBroker):
 
     def load_scripts(self) -> None:
         """Put docjobs' and Dramatiq's scripts in Redis's script cache."""
-        for script in (self.scripts["dispatch"], self.ack_script):
+        for script in (self.scripts["dispatch"], self.ack_script, self.enqueue_script):
             self.client.script_load(script.script)
 
     def dispatch_to(
@@ -332,3 +354,7 @@ class RedisJobsBroker(FastHooks, RedisBroker):
         super().close()
         self.client.close()
         self.fetch_client.close()
+
+
+def _script(name: str) -> bytes:
+    return resources.files("docjobs.brokers.redis").joinpath(name).read_bytes()

@@ -2,7 +2,7 @@
 
 Stock Dramatiq consumers poll an empty queue with a growing backoff (up to their
 whole idle timeout), so a job sent to an idle worker waits hundreds of milliseconds.
-Here a send publishes the queue's name in the same round trip as the enqueue, one
+Here a send publishes the queue's name in its enqueue script (``enqueue.lua``), one
 listener thread per process turns it into an event, and an idle consumer waits on
 that event. The doorbell only shortens waits: if pub/sub is down, consumers still
 poll every ``idle_poll`` and lose nothing.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
 
 import dramatiq
 import redis
@@ -40,10 +39,6 @@ class Doorbell:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._shutting_down = False
-
-    def ring(self, pipeline: Any, queue: str) -> None:
-        """Add the ring of ``queue`` to a pipeline (it goes with the enqueue)."""
-        pipeline.publish(self.channel, queue)
 
     def arm(self, queue: str) -> None:
         """Forget earlier rings of ``queue``: call before looking at the queue."""
