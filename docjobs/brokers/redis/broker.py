@@ -1,12 +1,13 @@
 """The bullmq provider's broker: Dramatiq's ``RedisBroker``, namespaced and recoverable.
 
-What docjobs changes, keeping Dramatiq's keys and Lua script (so stock ``dramatiq``
-tools and brokers with the same namespace interoperate):
+What docjobs changes, keeping Dramatiq's keys and data layout (and its Lua script
+for fetches, nacks, requeues and maintenance), so stock ``dramatiq`` tools and
+brokers with the same namespace interoperate:
 
 - keys live under ``NEXT_PRIVATE_REDIS_PREFIX`` (two prefixes never see each other's
   jobs, and each has its own doorbell);
-- every send rings the doorbell in the same round trip, and idle consumers wait on
-  it instead of polling with a backoff (see ``doorbell``);
+- every send rings the doorbell in its enqueue script (``enqueue.lua``, one call),
+  and idle consumers wait on it instead of polling with a backoff (see ``doorbell``);
 - consumers send their acks in batches with their next fetch (see ``consumer``);
 - recovery is deterministic: Dramatiq runs maintenance on a random 0.1 % of
   commands, so a dead worker's jobs come back "after about a thousand more

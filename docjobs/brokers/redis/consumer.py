@@ -2,8 +2,9 @@
 
 Dramatiq's consumer makes one Redis round trip per ack and, on an empty queue,
 sleeps with a growing backoff. This one keeps the acks of finished messages and
-sends them with its next fetch (one round trip for both), and waits on the doorbell
-when the queue is empty, so an idle worker starts a new job within milliseconds.
+sends them with its next fetch (one round trip for both; an idle consumer is woken
+to send them at once), and waits on the doorbell when the queue is empty, so an
+idle worker starts a new job within milliseconds.
 An ack not yet sent when a worker dies only means the job runs again after the
 heartbeat timeout: the same at-least-once as a job interrupted mid-run.
 
