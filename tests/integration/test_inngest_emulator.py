@@ -1,0 +1,220 @@
+"""The Inngest emulator against functions written with the ``inngest`` SDK (not docjobs').
+
+The app is the SDK's own: its functions, its protocol handler (``CommHandler``), its
+signing of responses; docjobs contributes only the Starlette routes around it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import inngest
+import pytest
+from starlette.applications import Starlette
+
+from docjobs.inngest.serve import serve_routes
+from docjobs.testing.http import serve
+from tests.support.inngest_server import InngestServer
+
+SIGNING_KEY = f"signkey-test-{secrets.token_hex(32)}"
+APP = "emulated"
+
+
+class Counters:
+    """How often each piece of user code ran."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def bump(self, name: str) -> int:
+        self.counts[name] = self.counts.get(name, 0) + 1
+        return self.counts[name]
+
+
+@pytest.fixture
+def counters() -> Counters:
+    return Counters()
+
+
+def make_functions(client: inngest.Inngest, counters: Counters) -> list[inngest.Function[Any]]:
+    @client.create_function(
+        fn_id="two-steps", trigger=inngest.TriggerEvent(event="test/two-steps"), retries=3
+    )
+    def two_steps(ctx: inngest.ContextSync) -> str:
+        first = ctx.step.run("first", lambda: f"first-{counters.bump('first')}")
+
+        def second() -> str:
+            if counters.bump("second") == 1:
+                raise RuntimeError("the second step fails once")
+            return "second"
+
+        return f"{first}+{ctx.step.run('second', second)}+{ctx.event.data['who']}"
+
+    @client.create_function(fn_id="refuses", trigger=inngest.TriggerEvent(event="test/refuses"), retries=3)
+    def refuses(ctx: inngest.ContextSync) -> None:
+        counters.bump("refuses")
+        raise inngest.NonRetriableError("bad payload")
+
+    @client.create_function(fn_id="always-fails", trigger=inngest.TriggerEvent(event="test/fails"), retries=2)
+    def always_fails(ctx: inngest.ContextSync) -> None:
+        counters.bump("always-fails")
+        raise RuntimeError("never works")
+
+    @client.create_function(fn_id="naps", trigger=inngest.TriggerEvent(event="test/naps"))
+    def naps(ctx: inngest.ContextSync) -> float:
+        started = ctx.step.run("started", time.time)
+        ctx.step.sleep("nap", timedelta(milliseconds=1000))
+        return float(ctx.step.run("woke", time.time)) - float(started)
+
+    @client.create_function(fn_id="ticks", trigger=inngest.TriggerCron(cron="0 3 * * *"))
+    def ticks(ctx: inngest.ContextSync) -> str:
+        counters.bump("ticks")
+        return str(ctx.event.name)
+
+    return [two_steps, refuses, always_fails, naps, ticks]
+
+
+@pytest.fixture
+def emulator() -> Iterator[InngestServer]:
+    server = InngestServer(signing_key=SIGNING_KEY).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def start_app(
+    emulator: InngestServer, counters: Counters, *, signing_key: str = SIGNING_KEY
+) -> tuple[Any, str]:
+    client = inngest.Inngest(
+        app_id=APP,
+        is_production=True,
+        signing_key=signing_key,
+        event_key=emulator.event_key,
+        api_base_url=emulator.url,
+        event_api_base_url=emulator.url,
+    )
+    routes = serve_routes(
+        client, make_functions(client, counters), path="/api/jobs", signing_keys=[signing_key]
+    )
+    context = serve(Starlette(routes=routes))
+    base = context.__enter__()
+    return context, f"{base}/api/jobs"
+
+
+@pytest.fixture
+def app(emulator: InngestServer, counters: Counters) -> Iterator[str]:
+    context, url = start_app(emulator, counters)
+    try:
+        response = emulator.sync(url)
+        assert 200 == response.status_code, response.text
+        yield url
+    finally:
+        context.__exit__(None, None, None)
+
+
+def test_a_sync_registers_every_function_with_its_triggers_and_retries(
+    emulator: InngestServer, app: str
+) -> None:
+    assert {f"{APP}-{name}" for name in ("two-steps", "refuses", "always-fails", "naps", "ticks")} == set(
+        emulator.functions
+    )
+    assert [{"cron": "0 3 * * *"}] == emulator.functions[f"{APP}-ticks"].triggers
+    assert 4 == emulator.functions[f"{APP}-two-steps"].max_attempts
+    assert emulator.functions[f"{APP}-naps"].url.startswith(app)
+
+
+def test_a_step_completed_before_a_failure_is_not_run_again(
+    emulator: InngestServer, app: str, counters: Counters
+) -> None:
+    emulator.send([{"name": "test/two-steps", "data": {"who": "ada"}}])
+    (run,) = emulator.wait_for_runs(1)
+    assert ("completed", "first-1+second+ada") == (run.status, run.output)
+    assert {"first": 1, "second": 2} == counters.counts
+    assert [200] == [call.status for call in run.calls if call.status == 200]
+
+
+def test_an_event_id_seen_before_starts_nothing(
+    emulator: InngestServer, app: str, counters: Counters
+) -> None:
+    event = {"id": "same-id", "name": "test/two-steps", "data": {"who": "grace"}}
+    assert ["same-id", "same-id"] == emulator.send([event, event])
+    assert ["same-id"] == emulator.send([event])
+    (run,) = emulator.wait_for_runs(1)
+    time.sleep(0.2)  # a second run would have started at once
+    assert 1 == len(emulator.runs) and "completed" == run.status
+
+
+def test_a_non_retriable_error_fails_the_run_at_once(
+    emulator: InngestServer, app: str, counters: Counters
+) -> None:
+    emulator.send([{"name": "test/refuses", "data": {}}])
+    (run,) = emulator.wait_for_runs(1)
+    assert "failed" == run.status
+    assert 1 == counters.counts["refuses"]
+    assert "true" == run.calls[-1].headers["x-inngest-no-retry"]
+    assert "bad payload" == run.error["message"]
+
+
+def test_a_failing_function_gets_its_retries_with_growing_backoff(
+    emulator: InngestServer, app: str, counters: Counters
+) -> None:
+    emulator.send([{"name": "test/fails", "data": {}}])
+    (run,) = emulator.wait_for_runs(1)
+    assert ("failed", 3) == (run.status, counters.counts["always-fails"])
+    assert [0, 1, 2] == [call.attempt for call in run.calls]
+    assert "never works" == run.error["message"]
+
+
+def test_a_sleep_is_waited_out_by_the_server(emulator: InngestServer, app: str) -> None:
+    emulator.send([{"name": "test/naps", "data": {}}])
+    (run,) = emulator.wait_for_runs(1)
+    assert "completed" == run.status
+    assert run.output >= 0.9  # the SDK's end time is rounded to milliseconds
+
+
+def test_a_cron_trigger_fires_its_function(emulator: InngestServer, app: str, counters: Counters) -> None:
+    emulator.fire_cron(f"{APP}-ticks")
+    (run,) = emulator.wait_for_runs(1)
+    assert ("completed", "inngest/scheduled.timer") == (run.status, run.output)
+
+
+def test_calls_signed_with_another_key_run_nothing(emulator: InngestServer, counters: Counters) -> None:
+    context, url = start_app(emulator, counters, signing_key=f"signkey-test-{secrets.token_hex(32)}")
+    try:
+        # The app's bearer does not match the emulator's key: the sync is refused...
+        emulator.sync(url)
+        assert {} == emulator.functions and [] == emulator.registrations
+        # ...and a call signed with the emulator's key is refused by the app.
+        emulator.functions[f"{APP}-two-steps"] = _function_at(url, "two-steps")
+        emulator.send([{"name": "test/two-steps", "data": {"who": "eve"}}])
+        (run,) = emulator.wait_for_runs(1)
+    finally:
+        context.__exit__(None, None, None)
+    assert "failed" == run.status
+    assert {401} == {call.status for call in run.calls}
+    assert {} == counters.counts
+
+
+def test_a_wrong_event_key_is_refused(emulator: InngestServer) -> None:
+    import httpx
+
+    response = httpx.post(f"{emulator.url}/e/not-the-key", json=[{"name": "test/two-steps"}])
+    assert 401 == response.status_code
+    assert [] == emulator.events
+
+
+def _function_at(url: str, name: str) -> Any:
+    from tests.support.inngest_server import Function
+
+    return Function(
+        id=f"{APP}-{name}",
+        name=name,
+        triggers=[{"event": f"test/{name}"}],
+        url=f"{url}?fnId={APP}-{name}",
+        retries=1,
+    )

@@ -1,0 +1,501 @@
+"""An Inngest server for tests, written from the public SDK specification.
+
+What it implements of a real server (inngest/inngest ``docs/SDK_SPEC.md``, and the
+Python SDK's behaviour where the two differ):
+
+- apps sync out of band: the SDK answers a PUT by POSTing its functions to
+  ``/fn/register`` with ``Authorization: Bearer sha256(signing key)``;
+- ``POST /e/<event key>`` takes an event or a list, deduplicates by ``id`` and
+  starts a run of every function whose trigger names the event;
+- runs are driven by call requests (``POST <step url>``, signed ``t=..&s=..`` over
+  the JCS form of the body), with step memoisation (``StepRun``), step retries
+  (``StepError``, then the error memoised), ``StepFailed``, ``Sleep``,
+  ``StepPlanned``, function retries with backoff, ``x-inngest-no-retry`` and
+  ``retry-after``; responses must carry a valid signature in cloud mode;
+- cron triggers fire on their schedule (or on :meth:`InngestServer.fire_cron`).
+
+Backoffs are scaled by ``backoff_seconds`` so tests run fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import hmac
+import itertools
+import json
+import re
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import jcs
+from cronsim import CronSim
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from docjobs.testing.http import serve
+
+SCHEDULED_EVENT = "inngest/scheduled.timer"
+#: The SDK never closes its HTTP clients: answers close the connection, so no socket lingers.
+_CLOSE = {"connection": "close"}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h|d|w)")
+_UNIT_SECONDS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 604800.0,
+}
+
+
+@dataclass
+class Function:
+    """A synced function: its composite id, triggers, step URL and retries."""
+
+    id: str
+    name: str
+    triggers: list[dict[str, Any]]
+    url: str
+    retries: int
+
+    @property
+    def max_attempts(self) -> int:
+        return self.retries + 1
+
+
+@dataclass
+class Call:
+    """One call request and what the app answered."""
+
+    step_id: str
+    attempt: int
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+@dataclass
+class Run:
+    """One run of a function for one event."""
+
+    id: str
+    function: Function
+    event: dict[str, Any]
+    memo: dict[str, Any] = field(default_factory=dict)
+    stack: list[str] = field(default_factory=list)
+    attempt: int = 0
+    status: str = "running"
+    output: Any = None
+    error: Any = None
+    calls: list[Call] = field(default_factory=list)
+    disable_immediate_execution: bool = False
+    sleeping: str | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class InngestServer:
+    """The emulator: start it, point the SDK at :attr:`url`, sync the app, send events.
+
+    Args:
+        signing_key: The app's signing key; ``None`` runs in dev mode (nothing signed).
+        event_key: The key ``/e/<key>`` accepts.
+        backoff_seconds: The first retry's delay; it doubles per attempt.
+    """
+
+    def __init__(
+        self, *, signing_key: str | None, event_key: str = "test-event-key", backoff_seconds: float = 0.05
+    ) -> None:
+        self.signing_key = signing_key
+        self.event_key = event_key
+        self.backoff_seconds = backoff_seconds
+        self.url = ""
+        self.functions: dict[str, Function] = {}
+        self.events: list[dict[str, Any]] = []
+        self.runs: list[Run] = []
+        self.registrations: list[dict[str, Any]] = []
+        self._seen_event_ids: dict[str, str] = {}
+        self._queue: list[tuple[float, int, str, str | None]] = []
+        self._runs_by_id: dict[str, Run] = {}
+        self._order = itertools.count()
+        self._lock = threading.Condition()
+        self._stop = threading.Event()
+        self._stack = ExitStack()
+        self._cron_seen: dict[tuple[str, str], datetime] = {}
+        self._http = httpx.Client(timeout=30)
+
+    # Life.
+
+    def start(self) -> InngestServer:
+        app = Starlette(
+            routes=[
+                Route("/fn/register", self._register, methods=["POST"]),
+                Route("/e/{key}", self._ingest, methods=["POST"]),
+            ]
+        )
+        self.url = self._stack.enter_context(serve(app))
+        for target in (self._execute_forever, self._cron_forever):
+            thread = threading.Thread(target=target, daemon=True)
+            thread.start()
+            self._stack.callback(thread.join, 5)
+        self._stack.callback(self._stop.set)
+        self._stack.callback(self._wake)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake()
+        self._stack.close()
+        self._http.close()
+
+    @property
+    def dev(self) -> bool:
+        return self.signing_key is None
+
+    # What tests do.
+
+    def sync(self, app_url: str) -> httpx.Response:
+        """Ask the app at ``app_url`` to register itself (an out-of-band sync)."""
+        headers = {"x-inngest-server-kind": "dev" if self.dev else "cloud"}
+        return self._http.put(app_url, headers=headers)
+
+    def send(self, events: list[dict[str, Any]]) -> list[str]:
+        """Send events as the SDK would."""
+        response = self._http.post(f"{self.url}/e/{self.event_key}", json=events)
+        response.raise_for_status()
+        ids: list[str] = response.json()["ids"]
+        return ids
+
+    def fire_cron(self, function_id: str) -> Run:
+        """Start a run of a cron-triggered function now, as its schedule would."""
+        function = self.functions[function_id]
+        (cron,) = [trigger["cron"] for trigger in function.triggers if "cron" in trigger]
+        return self._start_run(function, self._scheduled_event(cron))
+
+    def runs_of(self, function_id: str) -> list[Run]:
+        with self._lock:
+            return [run for run in self.runs if run.function.id == function_id]
+
+    def wait_for_runs(self, count: int, timeout: float = 20.0) -> list[Run]:
+        """Wait until ``count`` runs exist and all of them have ended."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                runs = list(self.runs)
+            if len(runs) >= count and all(run.done.is_set() for run in runs):
+                return runs
+            time.sleep(0.02)
+        raise AssertionError(f"{count} ended runs expected within {timeout} s; have {self.runs!r}")
+
+    # The API the SDK calls.
+
+    async def _register(self, request: Request) -> JSONResponse:
+        if not self.dev and not self._bearer_ok(request.headers.get("authorization", "")):
+            return _answer({"error": "unauthorized"}, 401)
+        body = json.loads(await request.body())
+        self.registrations.append(body)
+        with self._lock:
+            for config in body["functions"]:
+                step = config["steps"]["step"]
+                retries = step.get("retries", {}).get("attempts", 4)
+                self.functions[config["id"]] = Function(
+                    id=config["id"],
+                    name=config.get("name", config["id"]),
+                    triggers=config["triggers"],
+                    url=step["runtime"]["url"],
+                    retries=retries,
+                )
+        return _answer({"ok": True, "modified": True})
+
+    async def _ingest(self, request: Request) -> JSONResponse:
+        if request.path_params["key"] != self.event_key:
+            return _answer({"error": "Event key not found"}, 401)
+        try:
+            payload = json.loads(await request.body())
+        except ValueError:
+            return _answer({"error": "malformed JSON"}, 400)
+        events = payload if isinstance(payload, list) else [payload]
+        ids = []
+        for event in events:
+            if not isinstance(event, dict) or not isinstance(event.get("name"), str):
+                return _answer({"error": "an event needs a name"}, 400)
+            ids.append(self._accept(event))
+        return _answer({"ids": ids, "status": 200})
+
+    # Events and runs.
+
+    def _accept(self, event: dict[str, Any]) -> str:
+        event = {"data": {}, "ts": int(time.time() * 1000), **event}
+        event_id = event.get("id") or str(uuid.uuid4())
+        with self._lock:
+            if event_id in self._seen_event_ids:
+                return event_id  # a duplicate: accepted, runs nothing
+            self._seen_event_ids[event_id] = event["name"]
+            event["id"] = event_id
+            self.events.append(event)
+            matching = [
+                function
+                for function in self.functions.values()
+                if any(trigger.get("event") == event["name"] for trigger in function.triggers)
+            ]
+        for function in matching:
+            self._start_run(function, event)
+        return event_id
+
+    def _start_run(self, function: Function, event: dict[str, Any]) -> Run:
+        run = Run(id=str(uuid.uuid4()), function=function, event=event)
+        with self._lock:
+            self.runs.append(run)
+            self._runs_by_id[run.id] = run
+        self._schedule(run, None, 0.0)
+        return run
+
+    def _scheduled_event(self, cron: str) -> dict[str, Any]:
+        return {
+            "id": str(uuid.uuid4()),
+            "name": SCHEDULED_EVENT,
+            "data": {"cron": cron},
+            "ts": int(time.time() * 1000),
+        }
+
+    def _schedule(self, run: Run, step_id: str | None, delay: float) -> None:
+        with self._lock:
+            heapq.heappush(self._queue, (time.monotonic() + delay, next(self._order), run.id, step_id))
+            self._lock.notify_all()
+
+    def _wake(self) -> None:
+        with self._lock:
+            self._lock.notify_all()
+
+    def _execute_forever(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                if not self._queue:
+                    self._lock.wait(0.5)
+                    continue
+                due, _, run_id, step_id = self._queue[0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self._lock.wait(wait)
+                    continue
+                heapq.heappop(self._queue)
+                run = self._runs_by_id[run_id]
+            # One call at a time per server keeps runs deterministic for tests.
+            self._call(run, step_id)
+
+    def _cron_forever(self) -> None:
+        while not self._stop.wait(0.2):
+            now = datetime.now(UTC).replace(microsecond=0)
+            with self._lock:
+                crons = [
+                    (function, trigger["cron"])
+                    for function in self.functions.values()
+                    for trigger in function.triggers
+                    if "cron" in trigger
+                ]
+            for function, cron in crons:
+                key = (function.id, cron)
+                last = self._cron_seen.setdefault(key, now)
+                slot = next(CronSim(cron, last))
+                if slot <= now:
+                    self._cron_seen[key] = slot
+                    self._start_run(function, self._scheduled_event(cron))
+
+    # The call loop.
+
+    def _call(self, run: Run, step_id: str | None) -> None:
+        if run.done.is_set():
+            return
+        if run.sleeping is not None:
+            run.memo[run.sleeping] = None
+            run.stack.append(run.sleeping)
+            run.sleeping = None
+        function = run.function
+        body = {
+            "event": run.event,
+            "events": [run.event],
+            "steps": run.memo,
+            "ctx": {
+                "run_id": run.id,
+                "attempt": run.attempt,
+                "disable_immediate_execution": run.disable_immediate_execution,
+                "use_api": False,
+                "max_attempts": function.max_attempts,
+                "stack": {"stack": run.stack, "current": len(run.stack)},
+            },
+            "use_api": False,
+        }
+        raw = json.dumps(body).encode()
+        headers = {
+            "content-type": "application/json",
+            "x-inngest-server-kind": "dev" if self.dev else "cloud",
+        }
+        if not self.dev:
+            headers["x-inngest-signature"] = self.sign(raw)
+        try:
+            response = self._http.post(
+                _with_step(function.url, step_id or "step"), content=raw, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            run.calls.append(Call(step_id or "step", run.attempt, 0, str(exc), {}))
+            self._retry_or_fail(run, {"name": type(exc).__name__, "message": str(exc)}, None)
+            return
+        answer = _json_or_text(response)
+        run.calls.append(
+            Call(step_id or "step", run.attempt, response.status_code, answer, dict(response.headers))
+        )
+        if not self.dev and not self._response_signed(response):
+            self._retry_or_fail(run, {"name": "SignatureError", "message": "bad response signature"}, None)
+            return
+        if response.status_code == 200:
+            self._finish(run, "completed", output=answer)
+        elif response.status_code == 206:
+            self._apply(run, answer)
+        elif response.headers.get("x-inngest-no-retry") == "true":
+            self._finish(run, "failed", error=answer)
+        else:
+            self._retry_or_fail(run, answer, response.headers.get("retry-after"))
+
+    def _apply(self, run: Run, operations: list[dict[str, Any]]) -> None:
+        if len(operations) > 1:
+            run.disable_immediate_execution = True
+        for operation in operations:
+            step_id, opcode = operation["id"], operation["op"]
+            if opcode == "StepRun":
+                run.memo[step_id] = {"data": operation.get("data")}
+                run.stack.append(step_id)
+                run.attempt = 0
+                self._schedule(run, None, 0.0)
+            elif opcode == "StepError":
+                if run.attempt + 1 < run.function.max_attempts:
+                    run.attempt += 1
+                    self._schedule(run, step_id, self._backoff(run.attempt))
+                else:
+                    self._memoise_error(run, step_id, operation["error"])
+            elif opcode == "StepFailed":
+                self._memoise_error(run, step_id, operation["error"])
+            elif opcode == "Sleep":
+                run.sleeping = step_id
+                self._schedule(run, None, _sleep_seconds(operation))
+            elif opcode == "StepPlanned":
+                self._schedule(run, step_id, 0.0)
+            else:
+                self._finish(run, "failed", error={"name": "UnsupportedOp", "message": opcode})
+
+    def _memoise_error(self, run: Run, step_id: str, error: Any) -> None:
+        run.memo[step_id] = {"error": error}
+        run.stack.append(step_id)
+        run.attempt = 0
+        self._schedule(run, None, 0.0)
+
+    def _retry_or_fail(self, run: Run, error: Any, retry_after: str | None) -> None:
+        if run.attempt + 1 >= run.function.max_attempts:
+            self._finish(run, "failed", error=error)
+            return
+        run.attempt += 1
+        delay = _retry_after_seconds(retry_after) if retry_after else self._backoff(run.attempt)
+        self._schedule(run, None, delay)
+
+    def _finish(self, run: Run, status: str, *, output: Any = None, error: Any = None) -> None:
+        run.status, run.output, run.error = status, output, error
+        run.done.set()
+
+    def _backoff(self, attempt: int) -> float:
+        return self.backoff_seconds * 2 ** (attempt - 1)
+
+    # Signatures.
+
+    def sign(self, raw: bytes, at: int | None = None, key: str | None = None) -> str:
+        """``t=<seconds>&s=<HMAC-SHA256(key without prefix, JCS(body) + t)>``."""
+        stamp = str(round(time.time()) if at is None else at)
+        canonical = jcs.canonicalize(json.loads(raw)) if raw else b""
+        mac = hmac.new(_key_text(key or self.signing_key or ""), canonical, hashlib.sha256)
+        mac.update(stamp.encode())
+        return f"t={stamp}&s={mac.hexdigest()}"
+
+    def _response_signed(self, response: httpx.Response) -> bool:
+        header = response.headers.get("x-inngest-signature")
+        if not header or self.signing_key is None:
+            return False
+        fields = urllib.parse.parse_qs(header)
+        stamp, signature = fields.get("t", [""])[0], fields.get("s", [""])[0]
+        mac = hmac.new(_key_text(self.signing_key), response.content, hashlib.sha256)
+        mac.update(stamp.encode())
+        return hmac.compare_digest(mac.hexdigest(), signature)
+
+    def _bearer_ok(self, authorization: str) -> bool:
+        assert self.signing_key is not None
+        prefix = re.match(r"^signkey-\w+-", self.signing_key)
+        digest = hashlib.sha256(bytes.fromhex(_key_text(self.signing_key).decode())).hexdigest()
+        accepted = {f"Bearer {digest}"}
+        if prefix:
+            accepted.add(f"Bearer {prefix.group(0)}{digest}")
+        return authorization in accepted
+
+
+def _answer(body: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=_CLOSE)
+
+
+def _key_text(key: str) -> bytes:
+    return re.sub(r"^signkey-\w+-", "", key).encode()
+
+
+def _with_step(url: str, step_id: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    query["stepId"] = step_id
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def _json_or_text(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def _sleep_seconds(operation: dict[str, Any]) -> float:
+    """The spec puts a time string in ``opts.duration``; the Python SDK puts the ISO end in ``name``."""
+    duration = (operation.get("opts") or {}).get("duration")
+    if isinstance(duration, (int, float)):
+        return float(duration) / 1000
+    if isinstance(duration, str) and _DURATION.findall(duration):
+        return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION.findall(duration))
+    until = duration if isinstance(duration, str) else operation.get("name")
+    if isinstance(until, str):
+        return _seconds_until(until)
+    return 0.0
+
+
+def _seconds_until(iso: str) -> float:
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max((moment - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def _retry_after_seconds(value: str) -> float:
+    if value.isdigit():
+        return float(value)
+    return max(
+        (datetime.fromisoformat(value.replace("Z", "+00:00")) - datetime.now(UTC)).total_seconds(), 0.0
+    )
+
+
+def runs_by_status(runs: list[Run]) -> Iterator[tuple[str, str]]:
+    """``(function id, status)`` of each run, for short assertions."""
+    for run in runs:
+        yield run.function.id, run.status
