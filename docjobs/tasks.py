@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from dramatiq.middleware import CurrentMessage
@@ -26,6 +27,10 @@ T = TypeVar("T")
 
 #: Runs of one task before the job fails for good, as in the reference.
 TASK_MAX_RETRIES = 3
+
+#: The Inngest step tools of the function running in this context (inngest provider):
+#: there a task is an Inngest step, memoised by Inngest instead of a row.
+inngest_step: ContextVar[Any] = ContextVar("docjobs_inngest_step", default=None)
 
 
 def task_id(key: str, job_id: str) -> str:
@@ -48,6 +53,9 @@ def run_task(key: str, fn: Callable[[], T]) -> T:
         errors.TaskExceededRetries: The step already failed 3 times.
         Exception: Whatever ``fn`` raised (the job is then retried).
     """
+    step = inngest_step.get()
+    if step is not None:
+        return step.run(key, fn)  # type: ignore[no-any-return]
     message = CurrentMessage.get_current_message()
     if message is None:
         raise errors.TaskOutsideJob()
