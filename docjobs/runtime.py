@@ -115,10 +115,7 @@ def build(settings: Settings) -> Runtime:
         errors.NotSupportedError: The provider is not available in this version.
     """
     if settings.provider == "inngest":
-        raise errors.NotSupportedError(
-            f"NEXT_PRIVATE_JOBS_PROVIDER={settings.provider} is not available in this version of docjobs; "
-            "use local or bullmq"
-        )
+        return _build_inngest(settings)
     assert settings.database_url is not None  # checked by Settings
     cron = cron_table.build(settings)
     database = Database(settings.database_url, max_size=settings.pool_size)
@@ -241,3 +238,30 @@ def __getattr__(name: str) -> dramatiq.Broker:
     if name == "broker":
         return get_broker()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _build_inngest(settings: Settings) -> Runtime:
+    """Inngest runs the jobs; this process sends events and serves the functions."""
+    from docjobs.inngest.broker import InngestBroker
+    from docjobs.inngest.client import inngest_client
+
+    database = Database(settings.database_url, max_size=settings.pool_size) if settings.database_url else None
+    current = Runtime(
+        settings=settings,
+        # The stack is the other providers' so actors declare the same options; only
+        # its send-side hooks run here (Inngest runs the jobs and retries them).
+        broker=InngestBroker(
+            inngest_client(settings),
+            middleware=default_middleware(
+                max_retries=settings.retries,
+                min_backoff_seconds=settings.min_backoff_seconds,
+                max_backoff_seconds=settings.max_backoff_seconds,
+            ),
+        ),
+        cron=cron_table.build(settings),
+        database=database,
+        mailer=Mailer(settings),
+    )
+    if not settings.is_development:
+        current.signing_identity()
+    return current

@@ -115,6 +115,7 @@ _SENSITIVE = {
     "INNGEST_EVENT_KEY",
     "NEXT_PRIVATE_INNGEST_EVENT_KEY",
     "INNGEST_SIGNING_KEY",
+    "INNGEST_SIGNING_KEY_FALLBACK",
     "NEXT_PRIVATE_SMTP_PASSWORD",
     "NEXT_PRIVATE_SMTP_APIKEY",
     "NEXT_PRIVATE_SIGNING_LOCAL_FILE_CONTENTS",
@@ -139,6 +140,9 @@ class Settings(BaseModel):
     inngest_app_id: str = Field(DEFAULT_INNGEST_APP_ID, alias="NEXT_PRIVATE_INNGEST_APP_ID")
     inngest_event_key: SecretStr | None = Field(None, alias="INNGEST_EVENT_KEY")
     inngest_signing_key: SecretStr | None = Field(None, alias="INNGEST_SIGNING_KEY")
+    inngest_signing_key_fallback: SecretStr | None = Field(None, alias="INNGEST_SIGNING_KEY_FALLBACK")
+    # Where Inngest's APIs are (events and sync): Inngest Cloud unless set.
+    inngest_base_url: HttpUrl | None = Field(None, alias="INNGEST_BASE_URL")
     node_env: str | None = Field(None, alias="NODE_ENV")
     base_path: BasePath = Field("", alias="NEXT_PUBLIC_BASE_PATH")
     webhook_ssrf_bypass_hosts: str = Field("", alias="NEXT_PRIVATE_WEBHOOK_SSRF_BYPASS_HOSTS")
@@ -252,6 +256,16 @@ class Settings(BaseModel):
                 "NEXT_PRIVATE_JOBS_PROVIDER=local: it signs the self-trigger requests "
                 "(only NODE_ENV=development generates one)"
             )
+        if self.provider == "inngest" and not self.is_development:
+            for name, value in (
+                ("INNGEST_SIGNING_KEY", self.inngest_signing_key),
+                ("INNGEST_EVENT_KEY", self.inngest_event_key),
+            ):
+                if value is None:
+                    raise errors.SettingsError(
+                        f"{name} is required in production with NEXT_PRIVATE_JOBS_PROVIDER=inngest "
+                        "(only NODE_ENV=development runs against a dev server without keys)"
+                    )
         if self.smtp_transport == "smtp-api" and self.smtp_apikey is None:
             raise errors.SettingsError(
                 "NEXT_PRIVATE_SMTP_APIKEY is required with NEXT_PRIVATE_SMTP_TRANSPORT=smtp-api"

@@ -20,13 +20,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from docjobs import secrets, signatures
+from docjobs import registry, secrets, signatures
 from docjobs.brokers.postgres.broker import PostgresBroker
+from docjobs.inngest.broker import InngestBroker
+from docjobs.inngest.client import signing_keys
+from docjobs.inngest.functions import build_functions
+from docjobs.inngest.serve import serve_routes
 from docjobs.runtime import Runtime
 from docjobs.web.selftrigger import SelfTriggerEndpoint
 
 logger = logging.getLogger(__name__)
 
+#: Where Inngest calls the app (GET introspection, PUT sync, POST call).
+INNGEST_PATH = "/api/jobs"
 #: How long a stopping web process waits for running jobs.
 WORKER_STOP_TIMEOUT_MS = 30_000
 #: How often idle worker and consumer threads look up (stop requests, acks).
@@ -75,9 +81,12 @@ def create_app(
         The app, mounted under ``NEXT_PUBLIC_BASE_PATH`` when one is set.
     """
     settings = runtime.settings
+    on_inngest = isinstance(runtime.broker, InngestBroker)  # Inngest runs jobs and cron
     run_worker = settings.embedded_worker if embedded_worker is None else embedded_worker
+    run_worker = run_worker and not on_inngest
     worker = EmbeddedWorker(runtime.broker, settings.worker_threads) if run_worker else None
     run_scheduler = settings.embedded_scheduler if embedded_scheduler is None else embedded_scheduler
+    run_scheduler = run_scheduler and not on_inngest
     scheduler = runtime.in_process_scheduler() if run_scheduler else None
 
     async def healthz(request: Request) -> Response:
@@ -95,6 +104,12 @@ def create_app(
         verifier = signatures.SignatureVerifier(secrets.secondary_key(settings))
         endpoint = SelfTriggerEndpoint(runtime.broker, verifier)
         routes.append(Route("/api/jobs/{actor}/{job_id}", endpoint.handle, methods=["POST"]))
+    if isinstance(runtime.broker, InngestBroker):
+        client = runtime.broker.client
+        functions = build_functions(
+            client, registry.declared().values(), cron=runtime.cron, default_retries=settings.retries
+        )
+        routes.extend(serve_routes(client, functions, path=INNGEST_PATH, signing_keys=signing_keys(settings)))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -1,25 +1,26 @@
-"""docjobs' actors as Inngest functions, run through the emulator (the runtime wiring is to come)."""
+"""The inngest provider through the emulator: events out, signed calls in, steps memoised."""
 
 from __future__ import annotations
 
+import json
 import secrets
+import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
-import inngest
+import httpx
 import pytest
-from starlette.applications import Starlette
 
-from docjobs import registry
 from docjobs.inngest.broker import InngestBroker
-from docjobs.inngest.functions import build_functions
-from docjobs.inngest.serve import serve_routes
 from docjobs.runtime import Runtime
 from docjobs.testing.http import serve
+from docjobs.web.app import create_app
 from tests.conftest import events
 from tests.support import actors
 from tests.support.inngest_server import InngestServer
 
 SIGNING_KEY = f"signkey-test-{secrets.token_hex(32)}"
+FALLBACK_KEY = f"signkey-test-{secrets.token_hex(32)}"
 
 
 @pytest.fixture
@@ -32,22 +33,27 @@ def emulator() -> Iterator[InngestServer]:
 
 
 @pytest.fixture
-def broker(make_runtime: Callable[..., Runtime], emulator: InngestServer) -> Iterator[InngestBroker]:
-    current = make_runtime()  # the database the test actors record into
-    client = inngest.Inngest(
-        app_id="documenso-app",
-        is_production=True,
-        signing_key=SIGNING_KEY,
-        event_key=emulator.event_key,
-        api_base_url=emulator.url,
-        event_api_base_url=emulator.url,
+def inngest_runtime(make_runtime: Callable[..., Runtime], emulator: InngestServer) -> Runtime:
+    return make_runtime(
+        NEXT_PRIVATE_JOBS_PROVIDER="inngest",
+        INNGEST_BASE_URL=emulator.url,
+        INNGEST_SIGNING_KEY=SIGNING_KEY,
+        INNGEST_SIGNING_KEY_FALLBACK=FALLBACK_KEY,
+        INNGEST_EVENT_KEY=emulator.event_key,
     )
-    jobs = [job for name, job in registry.declared().items() if name.startswith("test.")]
-    functions = build_functions(client, jobs, cron=current.cron, default_retries=4)
-    routes = serve_routes(client, functions, path="/api/jobs", signing_keys=[SIGNING_KEY])
-    with serve(Starlette(routes=routes)) as base:
-        assert 200 == emulator.sync(f"{base}/api/jobs").status_code
-        yield InngestBroker(client, middleware=[])
+
+
+@pytest.fixture
+def app_url(inngest_runtime: Runtime) -> Iterator[str]:
+    with serve(create_app(inngest_runtime)) as base:
+        yield f"{base}/api/jobs"
+
+
+@pytest.fixture
+def broker(inngest_runtime: Runtime, emulator: InngestServer, app_url: str) -> InngestBroker:
+    assert 200 == emulator.sync(app_url).status_code
+    assert isinstance(inngest_runtime.broker, InngestBroker)
+    return inngest_runtime.broker
 
 
 def test_a_send_becomes_an_event_and_the_job_runs_once_per_message(
@@ -81,3 +87,55 @@ def test_a_bad_payload_fails_without_retry(broker: InngestBroker, emulator: Inng
     assert "failed" == run.status
     assert 1 == len(run.calls)
     assert "PayloadError" in run.error["message"]
+
+
+def _call_body(job: str, data: dict[str, Any]) -> bytes:
+    event = {"id": "evt-1", "name": job, "data": data, "ts": int(time.time() * 1000)}
+    ctx = {"run_id": "run-1", "attempt": 0, "disable_immediate_execution": False, "use_api": False,
+           "max_attempts": 5, "stack": {"stack": [], "current": 0}}  # fmt: skip
+    return json.dumps({"event": event, "events": [event], "steps": {}, "ctx": ctx, "use_api": False}).encode()
+
+
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [
+        ("good", 200),
+        ("fallback key", 200),
+        ("missing", 401),
+        ("bad", 401),
+        ("stale", 401),
+        ("wrong key", 401),
+    ],
+)
+def test_a_call_runs_only_with_a_fresh_signature_of_a_known_key(
+    broker: InngestBroker, emulator: InngestServer, app_url: str, database_url: str, case: str, status: int
+) -> None:
+    raw = _call_body("test.record", {"key": case})
+    now = round(time.time())
+    headers = {
+        "good": {"x-inngest-signature": emulator.sign(raw, now)},
+        "fallback key": {"x-inngest-signature": emulator.sign(raw, now, FALLBACK_KEY)},
+        "missing": {},
+        "bad": {"x-inngest-signature": emulator.sign(raw, now).replace("s=", "s=0")},
+        "stale": {"x-inngest-signature": emulator.sign(raw, now - 301)},
+        "wrong key": {
+            "x-inngest-signature": emulator.sign(raw, now, f"signkey-test-{secrets.token_hex(32)}")
+        },
+    }[case]
+    response = httpx.post(
+        f"{app_url}?fnId=documenso-app-test.record&stepId=step", content=raw, headers=headers
+    )
+    assert status == response.status_code, response.text
+    assert ([case] if status == 200 else []) == [event["key"] for event in events(database_url)]
+    assert SIGNING_KEY not in response.text and FALLBACK_KEY not in response.text
+
+
+def test_introspection_tells_the_dev_server_little_and_a_signed_cloud_request_more(
+    broker: InngestBroker, emulator: InngestServer, app_url: str
+) -> None:
+    assert 401 == httpx.get(app_url).status_code
+    signed = httpx.get(app_url, headers={"x-inngest-signature": emulator.sign(b"", round(time.time()))})
+    assert 200 == signed.status_code
+    body = signed.json()
+    assert ("documenso-app", True) == (body["app_id"], body["authentication_succeeded"])
+    assert body["function_count"] >= 20

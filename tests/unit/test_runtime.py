@@ -50,10 +50,26 @@ def test_the_environment_key_wins_over_a_generated_one(tmp_path: Path) -> None:
     assert not (tmp_path / secrets.SECONDARY_KEY_FILE).exists()
 
 
-def test_providers_not_built_yet_say_so() -> None:
-    settings = Settings.from_environ({**BASE, "NEXT_PRIVATE_JOBS_PROVIDER": "inngest"})
-    with pytest.raises(NotSupportedError, match="NEXT_PRIVATE_JOBS_PROVIDER=inngest"):
-        runtime.build(settings)
+@pytest.mark.parametrize("missing", ["INNGEST_SIGNING_KEY", "INNGEST_EVENT_KEY"])
+def test_inngest_in_production_needs_its_keys(missing: str) -> None:
+    keys = {"INNGEST_SIGNING_KEY": "signkey-prod-00ff", "INNGEST_EVENT_KEY": "event-key"}
+    del keys[missing]
+    with pytest.raises(SettingsError, match=f"{missing} is required in production"):
+        Settings.from_environ({**BASE, "NEXT_PRIVATE_JOBS_PROVIDER": "inngest", **keys})
+
+
+def test_the_inngest_broker_sends_and_never_consumes(tmp_path: Path) -> None:
+    settings = Settings.from_environ(
+        {
+            "NEXT_PRIVATE_JOBS_PROVIDER": "inngest",
+            "NODE_ENV": "development",
+            "NEXT_PRIVATE_JOBS_DATA_DIR": str(tmp_path),
+        }
+    )
+    built = runtime.build(settings)
+    with pytest.raises(NotSupportedError, match="Inngest calls the app's /api/jobs endpoint"):
+        built.broker.consume("default")
+    assert built.database is None
 
 
 def test_the_runtime_is_built_on_first_use_from_the_environment() -> None:
