@@ -177,6 +177,7 @@ def _worker(args: argparse.Namespace) -> int:
 
     # Fail here, with one line, rather than in each worker process.
     settings = Settings.from_environ()
+    _refuse_on_inngest(settings, "worker")
     if not settings.is_development:
         load_identity(settings)
     threads = args.threads if args.threads is not None else settings.worker_threads
@@ -202,6 +203,14 @@ def _worker(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def _refuse_on_inngest(settings: Settings, command: str) -> None:
+    if settings.provider == "inngest":
+        raise errors.NotSupportedError(
+            f"docjobs {command} has nothing to do with NEXT_PRIVATE_JOBS_PROVIDER=inngest: Inngest runs "
+            "the jobs and fires the cron triggers by calling `docjobs web` at /api/jobs"
+        )
+
+
 def _scheduler(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
@@ -211,6 +220,7 @@ def _scheduler(args: argparse.Namespace) -> int:
     from docjobs.scheduler import listing
 
     settings = Settings.from_environ()
+    _refuse_on_inngest(settings, "scheduler")
     docjobs_logging.configure(settings.log_level)
     current = runtime.configure(settings)
     load_actor_modules(args.modules)

@@ -245,21 +245,27 @@ def _build_inngest(settings: Settings) -> Runtime:
     from docjobs.inngest.broker import InngestBroker
     from docjobs.inngest.client import inngest_client
 
-    database = Database(settings.database_url, max_size=settings.pool_size) if settings.database_url else None
+    database = store = history = None
+    if settings.database_url is not None:
+        database = Database(settings.database_url, max_size=settings.pool_size)
+        store = JobStore(database)
+        history = JobHistory(store, default_max_retries=settings.retries)
+    # The stack is the other providers' so actors declare the same options; only
+    # its send-side hooks run here (Inngest runs the jobs and retries them).
+    middleware = default_middleware(
+        max_retries=settings.retries,
+        min_backoff_seconds=settings.min_backoff_seconds,
+        max_backoff_seconds=settings.max_backoff_seconds,
+    )
     current = Runtime(
         settings=settings,
-        # The stack is the other providers' so actors declare the same options; only
-        # its send-side hooks run here (Inngest runs the jobs and retries them).
         broker=InngestBroker(
-            inngest_client(settings),
-            middleware=default_middleware(
-                max_retries=settings.retries,
-                min_backoff_seconds=settings.min_backoff_seconds,
-                max_backoff_seconds=settings.max_backoff_seconds,
-            ),
+            inngest_client(settings), middleware=[history, *middleware] if history else middleware
         ),
         cron=cron_table.build(settings),
         database=database,
+        store=store,
+        history=history,
         mailer=Mailer(settings),
     )
     if not settings.is_development:

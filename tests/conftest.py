@@ -20,8 +20,11 @@ from docjobs.pdf.identity import write_development_certificate
 from docjobs.runtime import Runtime
 from docjobs.settings import Settings
 from docjobs.testing import FAST_SETTINGS, PostgresServer, RedisServer
+from docjobs.testing.http import serve
 from docjobs.testing.smtp import Mailbox, smtp_server
+from docjobs.web.app import create_app
 from tests.support.actors import EVENTS_TABLE
+from tests.support.inngest_server import InngestServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DATABASE = "docjobs_template"
@@ -121,10 +124,31 @@ def bullmq_environ(environ: dict[str, str], redis_server: RedisServer) -> dict[s
     }
 
 
+INNGEST_SIGNING_KEY = "signkey-test-" + "5e" * 32
+
+
+@pytest.fixture
+def inngest_emulator() -> Iterator[InngestServer]:
+    """An Inngest server (tests/support/inngest_server.py) on a free port."""
+    server = InngestServer(signing_key=INNGEST_SIGNING_KEY).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def provider_overrides(request: pytest.FixtureRequest, provider: str) -> dict[str, str]:
     """The settings that put a test's runtime on ``provider`` (its own Redis prefix for bullmq)."""
     if provider == "local":
         return {}
+    if provider == "inngest":
+        emulator = request.getfixturevalue("inngest_emulator")
+        return {
+            "NEXT_PRIVATE_JOBS_PROVIDER": "inngest",
+            "INNGEST_BASE_URL": emulator.url,
+            "INNGEST_SIGNING_KEY": INNGEST_SIGNING_KEY,
+            "INNGEST_EVENT_KEY": emulator.event_key,
+        }
     bullmq_environ = request.getfixturevalue("bullmq_environ")
     names = ("NEXT_PRIVATE_JOBS_PROVIDER", "NEXT_PRIVATE_REDIS_URL", "NEXT_PRIVATE_REDIS_PREFIX")
     return {name: bullmq_environ[name] for name in names}
@@ -142,13 +166,14 @@ def mailbox() -> Iterator[Mailbox]:
         yield box
 
 
-@pytest.fixture(params=["local", "bullmq"])
+@pytest.fixture(params=["local", "bullmq", "inngest"])
 def service(
     request: pytest.FixtureRequest,
     make_runtime: Callable[..., Runtime],
     mailbox: Mailbox,
     start_worker: Callable[..., dramatiq.Worker],
-) -> Runtime:
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Runtime]:
     """A signing service on each provider: mail to the test SMTP server, webhooks allowed on loopback, a worker."""
     provider = provider_overrides(request, request.param)
     current = make_runtime(
@@ -160,8 +185,22 @@ def service(
         NEXT_PRIVATE_SMTP_FROM_NAME="Example Sign",
         NEXT_PRIVATE_SMTP_FROM_ADDRESS="sign@example.com",
     )
-    start_worker(current.broker, threads=4)
-    return current
+    if request.param != "inngest":
+        start_worker(current.broker, threads=4)
+        yield current
+        return
+    # Inngest runs the jobs: the app serves its functions and the emulator calls them.
+    emulator = request.getfixturevalue("inngest_emulator")
+    with serve(create_app(current)) as base:
+        assert 200 == emulator.sync(f"{base}/api/jobs").status_code
+
+        def join(queue_name: str = "default", *, timeout_seconds: float = 30.0) -> None:
+            emulator.wait_idle(timeout_seconds)
+            assert current.history is not None
+            current.history.flush()
+
+        monkeypatch.setattr(current, "join", join)
+        yield current
 
 
 @pytest.fixture

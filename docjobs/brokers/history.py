@@ -32,6 +32,7 @@ DEFAULT_MAX_PENDING = 100_000
 _NOT_OPTIONS = ("traceback", "redis_message_id", "eta")
 #: The order of a job's events within one attempt (see ``_progress``).
 _PHASES = {"PROCESSING": 0, "PENDING": 1}
+_ENDED = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 
 
 class JobHistory(dramatiq.Middleware):
@@ -231,14 +232,16 @@ class JobHistory(dramatiq.Middleware):
             self._stop.wait(max(self.flush_interval - (time.monotonic() - started), 0.0))
 
 
-def _progress(event: dict[str, Any]) -> tuple[int, int, datetime]:
+def _progress(event: dict[str, Any]) -> tuple[bool, int, int, datetime]:
     """Where an event stands in its job's life, the same order as ``job_record_history``.
 
     Not the clock alone: a fast job can start (in a worker thread) before its sender
-    records the send, and must not go back to PENDING. Attempt k runs, then is
-    retried (PENDING, still k attempts) or ends; the clock only breaks ties.
+    records the send, and must not go back to PENDING. An end comes last; before
+    it, attempt k runs, then is retried (PENDING, still k attempts); the clock only
+    breaks ties.
     """
-    return event["attempts"], _PHASES.get(event["status"], 2), event["at"]
+    ended = event["status"] in _ENDED
+    return ended, event["attempts"], _PHASES.get(event["status"], 2), event["at"]
 
 
 def _merge(one: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
@@ -246,6 +249,7 @@ def _merge(one: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
     earlier, later = (one, other) if _progress(one) <= _progress(other) else (other, one)
     merged = dict(later)
     merged["submitted_at"] = min(earlier["submitted_at"], later["submitted_at"])
+    merged["attempts"] = max(earlier["attempts"], later["attempts"])
     for column in ("started_at", "last_error", "last_traceback"):
         if merged[column] is None:
             merged[column] = earlier[column]

@@ -223,15 +223,16 @@ SET queue = excluded.queue, actor = excluded.actor, name = excluded.name, status
     payload = excluded.payload, args = excluded.args, options = excluded.options,
     last_retried_at = CASE WHEN excluded.retried > job.retried THEN excluded.updated_at
                            ELSE job.last_retried_at END,
-    retried = excluded.retried, attempts = excluded.attempts, max_retries = excluded.max_retries, run_at = excluded.run_at,
+    retried = excluded.retried, attempts = greatest(job.attempts, excluded.attempts), max_retries = excluded.max_retries, run_at = excluded.run_at,
     submitted_at = least(job.submitted_at, excluded.submitted_at),
     started_at = coalesce(excluded.started_at, job.started_at),
     completed_at = excluded.completed_at, updated_at = excluded.updated_at,
     last_error = coalesce(excluded.last_error, job.last_error),
     last_traceback = coalesce(excluded.last_traceback, job.last_traceback)
-WHERE (job.attempts, CASE job.status WHEN 'PROCESSING' THEN 0 WHEN 'PENDING' THEN 1 ELSE 2 END, job.updated_at)
-   <= (excluded.attempts, CASE excluded.status WHEN 'PROCESSING' THEN 0 WHEN 'PENDING' THEN 1 ELSE 2 END,
-       excluded.updated_at);
+WHERE (job.status IN ('COMPLETED', 'FAILED', 'CANCELLED'), job.attempts,
+       CASE job.status WHEN 'PROCESSING' THEN 0 WHEN 'PENDING' THEN 1 ELSE 2 END, job.updated_at)
+   <= (excluded.status IN ('COMPLETED', 'FAILED', 'CANCELLED'), excluded.attempts,
+       CASE excluded.status WHEN 'PROCESSING' THEN 0 WHEN 'PENDING' THEN 1 ELSE 2 END, excluded.updated_at);
 
 -- job_outbox_add --
 -- Keep jobs sent inside an app transaction (a provider whose queue is elsewhere) until it commits.

@@ -11,7 +11,8 @@ abandoned) into ``NonRetriableError``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import traceback
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ import inngest
 from dramatiq.middleware import CurrentMessage
 
 from docjobs import tasks
+from docjobs.brokers.history import JobHistory
 from docjobs.brokers.middleware import NON_RETRYABLE
 from docjobs.registry import JobActor
 from docjobs.scheduler.table import CronTable
@@ -37,8 +39,15 @@ def build_functions(
     *,
     cron: CronTable,
     default_retries: int,
+    history: JobHistory | None = None,
+    broker: dramatiq.Broker | None = None,
 ) -> list[inngest.Function[Any]]:
-    """One function per actor, with its event trigger, its cron trigger if scheduled, and its retries."""
+    """One function per actor, with its event trigger, its cron trigger if scheduled, and its retries.
+
+    With ``history`` (and the ``broker`` the actors are declared on), each call
+    records the job's start, retry, success or failure in ``background_job``, as
+    the worker does on the other providers.
+    """
     functions = []
     for job in sorted(actors, key=lambda actor: actor.actor_name):
         triggers: list[inngest.TriggerEvent | inngest.TriggerCron] = [
@@ -53,12 +62,12 @@ def build_functions(
         functions.append(
             client.create_function(
                 fn_id=job.actor_name, name=job.display_name, trigger=triggers, retries=retries
-            )(_handler(job))
+            )(_handler(job, retries, _Recorder(history, broker) if history and broker else None))
         )
     return functions
 
 
-def _handler(job: JobActor[Any, Any]) -> Any:
+def _handler(job: JobActor[Any, Any], retries: int, recorder: _Recorder | None) -> Any:
     def run(ctx: inngest.ContextSync) -> Any:
         data = dict(ctx.event.data)
         message_id = str(data.pop(MESSAGE_ID_FIELD, None) or ctx.event.id or ctx.run_id)
@@ -76,15 +85,88 @@ def _handler(job: JobActor[Any, Any]) -> Any:
             options={"retries": ctx.attempt},
             message_id=message_id,
         )
-        step_token = tasks.inngest_step.set(ctx.step)
+        proxy = dramatiq.MessageProxy(message)
+        if recorder is not None:
+            recorder.started(proxy)
+        step_token = tasks.inngest_step.set(_Steps(ctx, retries, recorder, proxy))
         message_token = CurrentMessage._MESSAGE.set(message)
         try:
-            return job(**data)
+            result = job(**data)
         except NON_RETRYABLE as exc:
+            if recorder is not None:
+                recorder.failed(proxy, exc, final=True)
             raise inngest.NonRetriableError(f"{type(exc).__name__}: {exc}") from exc
+        except inngest.NonRetriableError as exc:  # from a step, wrapping docjobs' error
+            if recorder is not None:
+                recorder.failed(proxy, exc.__cause__ or exc, final=True)
+            raise
+        except Exception as exc:
+            if recorder is not None:
+                recorder.failed(proxy, exc, final=ctx.attempt >= retries)
+            raise
         finally:
             CurrentMessage._MESSAGE.reset(message_token)
             tasks.inngest_step.reset(step_token)
+        # Reached only by the call that finishes the function (a new step interrupts).
+        if recorder is not None:
+            recorder.finished(proxy, result)
+        return result
 
     run.__name__ = job.fn.__name__
     return run
+
+
+class _Steps:
+    """``run_task`` as ``step.run``: final failures stay final inside steps; failures are recorded."""
+
+    def __init__(
+        self,
+        ctx: inngest.ContextSync,
+        retries: int,
+        recorder: _Recorder | None,
+        proxy: dramatiq.MessageProxy,
+    ) -> None:
+        self.ctx = ctx
+        self.retries = retries
+        self.recorder = recorder
+        self.proxy = proxy
+
+    def run(self, key: str, fn: Callable[[], Any]) -> Any:
+        def guarded() -> Any:
+            try:
+                return fn()
+            except NON_RETRYABLE as exc:
+                raise inngest.NonRetriableError(f"{type(exc).__name__}: {exc}") from exc
+            except Exception as exc:
+                # Inngest retries the step (the function never sees the error): record it here.
+                if self.recorder is not None:
+                    self.recorder.failed(self.proxy, exc, final=self.ctx.attempt >= self.retries)
+                raise
+
+        return self.ctx.step.run(key, guarded)
+
+
+class _Recorder:
+    """Writes a function's calls into the job history, as a worker's middleware would."""
+
+    def __init__(self, history: JobHistory, broker: dramatiq.Broker) -> None:
+        self.history = history
+        self.broker = broker
+
+    def started(self, proxy: dramatiq.MessageProxy) -> None:
+        self.history.before_process_message(self.broker, proxy)
+
+    def finished(self, proxy: dramatiq.MessageProxy, result: Any) -> None:
+        self.history.after_process_message(self.broker, proxy, result=result)
+
+    def failed(self, proxy: dramatiq.MessageProxy, exc: BaseException, *, final: bool) -> None:
+        """FAILED when Inngest will not try again, else PENDING with the error."""
+        trace = traceback.format_exc(limit=30)
+        if final:
+            proxy.options["traceback"] = trace
+            proxy.fail()
+            self.history.after_process_message(self.broker, proxy, exception=exc)
+            return
+        failures = int(proxy.options.get("retries", 0)) + 1
+        retry = proxy.copy(options={"retries": failures, "traceback": trace})
+        self.history.after_enqueue(self.broker, retry, None)

@@ -107,7 +107,12 @@ def create_app(
     if isinstance(runtime.broker, InngestBroker):
         client = runtime.broker.client
         functions = build_functions(
-            client, registry.declared().values(), cron=runtime.cron, default_retries=settings.retries
+            client,
+            registry.declared().values(),
+            cron=runtime.cron,
+            default_retries=settings.retries,
+            history=runtime.history,
+            broker=runtime.broker,
         )
         routes.extend(serve_routes(client, functions, path=INNGEST_PATH, signing_keys=signing_keys(settings)))
 

