@@ -119,6 +119,18 @@ def _parser() -> argparse.ArgumentParser:
     trigger.add_argument("--actors", nargs="*", default=[], metavar="MODULE", help="your modules of actors")
     trigger.set_defaults(run=_trigger)
 
+    inngest = commands.add_parser("inngest", help="the inngest provider's commands")
+    inngest_commands = inngest.add_subparsers(title="commands", required=True)
+    sync = inngest_commands.add_parser(
+        "sync", help="register the app's functions with Inngest (as a PUT to /api/jobs would)"
+    )
+    sync.add_argument(
+        "--url",
+        help="where Inngest calls the app [NEXT_PUBLIC_WEBAPP_URL + NEXT_PUBLIC_BASE_PATH + /api/jobs]",
+    )
+    sync.add_argument("--actors", nargs="*", default=[], metavar="MODULE", help="your modules of actors")
+    sync.set_defaults(run=_inngest_sync)
+
     demo = commands.add_parser("demo", help="run the demo: PostgreSQL, web app, worker and a few jobs")
     demo.add_argument("--once", action="store_true", help="run the demo jobs to completion, then exit")
     demo.set_defaults(run=_demo)
@@ -256,6 +268,26 @@ def _trigger(args: argparse.Namespace) -> int:
         print(message.message_id)
     finally:
         current.close()
+    return 0
+
+
+def _inngest_sync(args: argparse.Namespace) -> int:
+    from docjobs import runtime
+    from docjobs.inngest.sync import sync_app
+
+    docjobs_logging.configure("WARNING")
+    current = runtime.configure()
+    try:
+        load_actor_modules(args.actors)
+        settings = current.settings
+        url = args.url or f"{settings.webapp_url.rstrip('/')}{settings.base_path}/api/jobs"
+        registered = sync_app(current, url)
+    finally:
+        current.close()
+    print(f"Synced {settings.inngest_app_id} at {url}: {len(registered)} functions")
+    width = max((len(function.id) for function in registered), default=0)
+    for function in registered:
+        print(f"  {function.id:<{width}}  {', '.join(function.triggers)}")
     return 0
 
 

@@ -10,27 +10,42 @@ abandoned) into ``NonRetriableError``.
 
 from __future__ import annotations
 
-import logging
 import traceback
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 import inngest
 from dramatiq.middleware import CurrentMessage
 
-from docjobs import tasks
+from docjobs import errors, registry, tasks
 from docjobs.brokers.history import JobHistory
 from docjobs.brokers.middleware import NON_RETRYABLE
 from docjobs.registry import JobActor
 from docjobs.scheduler.table import CronTable
 
-logger = logging.getLogger("docjobs.jobs")
+if TYPE_CHECKING:
+    from docjobs.runtime import Runtime
 
 #: Event fields docjobs adds beside the payload.
 MESSAGE_ID_FIELD = "messageId"
 RUN_AT_FIELD = "runAt"
+
+
+def app_functions(runtime: Runtime) -> list[inngest.Function[Any]]:
+    """The functions of every declared actor, as the app serves (and syncs) them."""
+    client = getattr(runtime.broker, "client", None)  # the InngestBroker's
+    if not isinstance(client, inngest.Inngest):
+        raise errors.NotSupportedError("Inngest functions need NEXT_PRIVATE_JOBS_PROVIDER=inngest")
+    return build_functions(
+        client,
+        registry.declared().values(),
+        cron=runtime.cron,
+        default_retries=runtime.settings.retries,
+        history=runtime.history,
+        broker=runtime.broker,
+    )
 
 
 def build_functions(

@@ -20,11 +20,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from docjobs import registry, secrets, signatures
+from docjobs import secrets, signatures
 from docjobs.brokers.postgres.broker import PostgresBroker
 from docjobs.inngest.broker import InngestBroker
 from docjobs.inngest.client import signing_keys
-from docjobs.inngest.functions import build_functions
+from docjobs.inngest.functions import app_functions
 from docjobs.inngest.serve import serve_routes
 from docjobs.runtime import Runtime
 from docjobs.web.selftrigger import SelfTriggerEndpoint
@@ -105,16 +105,12 @@ def create_app(
         endpoint = SelfTriggerEndpoint(runtime.broker, verifier)
         routes.append(Route("/api/jobs/{actor}/{job_id}", endpoint.handle, methods=["POST"]))
     if isinstance(runtime.broker, InngestBroker):
-        client = runtime.broker.client
-        functions = build_functions(
-            client,
-            registry.declared().values(),
-            cron=runtime.cron,
-            default_retries=settings.retries,
-            history=runtime.history,
-            broker=runtime.broker,
+        functions = app_functions(runtime)
+        routes.extend(
+            serve_routes(
+                runtime.broker.client, functions, path=INNGEST_PATH, signing_keys=signing_keys(settings)
+            )
         )
-        routes.extend(serve_routes(client, functions, path=INNGEST_PATH, signing_keys=signing_keys(settings)))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

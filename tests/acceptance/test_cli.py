@@ -17,8 +17,9 @@ from docjobs.db import sql
 from docjobs.runtime import Runtime
 from docjobs.testing import PostgresServer
 from docjobs.testing.services import free_port
-from tests.conftest import events, job_row, wait_for
+from tests.conftest import INNGEST_SIGNING_KEY, events, job_row, wait_for
 from tests.support import actors
+from tests.support.inngest_server import InngestServer
 from tests.support.processes import Processes, answers, cli_env, docjobs
 
 
@@ -191,3 +192,33 @@ def test_worker_and_scheduler_say_inngest_runs_the_jobs(tmp_path: Path) -> None:
         result = docjobs(command, env=env)
         assert 2 == result.returncode, result.stderr
         assert "Inngest runs the jobs" in result.stderr
+
+
+def test_inngest_sync_registers_every_function_and_reports_it(
+    environ: dict[str, str], inngest_emulator: InngestServer
+) -> None:
+    settings = {
+        **environ,
+        "NEXT_PRIVATE_JOBS_PROVIDER": "inngest",
+        "INNGEST_BASE_URL": inngest_emulator.url,
+        "INNGEST_SIGNING_KEY": INNGEST_SIGNING_KEY,
+        "INNGEST_EVENT_KEY": inngest_emulator.event_key,
+    }
+    url = "https://sign.example.com/api/jobs"
+    result = docjobs("inngest", "sync", "--url", url, env=cli_env(settings))
+    assert 0 == result.returncode, result.stderr
+    (registration,) = inngest_emulator.registrations
+    assert url == registration["url"]
+    ids = {function["id"] for function in registration["functions"]}
+    assert {"documenso-app-internal.seal-document", "documenso-app-internal.cleanup-rate-limits"} <= ids
+    lines = result.stdout.splitlines()
+    assert f"Synced documenso-app at {url}: {len(ids)} functions" == lines[0]
+    assert any(
+        "documenso-app-internal.cleanup-rate-limits" in line
+        and "event internal.cleanup-rate-limits, cron */15 * * * *" in line
+        for line in lines
+    )
+    wrong = {**settings, "INNGEST_SIGNING_KEY": "signkey-test-" + "00" * 32}
+    refused = docjobs("inngest", "sync", "--url", url, env=cli_env(wrong))
+    assert 2 == refused.returncode
+    assert "Inngest refused the sync" in refused.stderr and "00" * 32 not in refused.stderr
