@@ -1,4 +1,4 @@
-"""The Inngest emulator against functions written with the ``inngest`` SDK (not docjobs').
+"""The Inngest inngest_emulator against functions written with the ``inngest`` SDK (not docjobs').
 
 The app is the SDK's own: its functions, its protocol handler (``CommHandler``), its
 signing of responses; docjobs contributes only the Starlette routes around it.
@@ -18,9 +18,9 @@ from starlette.applications import Starlette
 
 from docjobs.inngest.serve import serve_routes
 from docjobs.testing.http import serve
+from tests.conftest import INNGEST_SIGNING_KEY
 from tests.support.inngest_server import InngestServer
 
-SIGNING_KEY = f"signkey-test-{secrets.token_hex(32)}"
 APP = "emulated"
 
 
@@ -78,25 +78,16 @@ def make_functions(client: inngest.Inngest, counters: Counters) -> list[inngest.
     return [two_steps, refuses, always_fails, naps, ticks]
 
 
-@pytest.fixture
-def emulator() -> Iterator[InngestServer]:
-    server = InngestServer(signing_key=SIGNING_KEY).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def start_app(
-    emulator: InngestServer, counters: Counters, *, signing_key: str = SIGNING_KEY
+    inngest_emulator: InngestServer, counters: Counters, *, signing_key: str = INNGEST_SIGNING_KEY
 ) -> tuple[Any, str]:
     client = inngest.Inngest(
         app_id=APP,
         is_production=True,
         signing_key=signing_key,
-        event_key=emulator.event_key,
-        api_base_url=emulator.url,
-        event_api_base_url=emulator.url,
+        event_key=inngest_emulator.event_key,
+        api_base_url=inngest_emulator.url,
+        event_api_base_url=inngest_emulator.url,
     )
     routes = serve_routes(
         client, make_functions(client, counters), path="/api/jobs", signing_keys=[signing_key]
@@ -107,10 +98,10 @@ def start_app(
 
 
 @pytest.fixture
-def app(emulator: InngestServer, counters: Counters) -> Iterator[str]:
-    context, url = start_app(emulator, counters)
+def app(inngest_emulator: InngestServer, counters: Counters) -> Iterator[str]:
+    context, url = start_app(inngest_emulator, counters)
     try:
-        response = emulator.sync(url)
+        response = inngest_emulator.sync(url)
         assert 200 == response.status_code, response.text
         yield url
     finally:
@@ -118,42 +109,42 @@ def app(emulator: InngestServer, counters: Counters) -> Iterator[str]:
 
 
 def test_a_sync_registers_every_function_with_its_triggers_and_retries(
-    emulator: InngestServer, app: str
+    inngest_emulator: InngestServer, app: str
 ) -> None:
     assert {f"{APP}-{name}" for name in ("two-steps", "refuses", "always-fails", "naps", "ticks")} == set(
-        emulator.functions
+        inngest_emulator.functions
     )
-    assert [{"cron": "0 3 * * *"}] == emulator.functions[f"{APP}-ticks"].triggers
-    assert 4 == emulator.functions[f"{APP}-two-steps"].max_attempts
-    assert emulator.functions[f"{APP}-naps"].url.startswith(app)
+    assert [{"cron": "0 3 * * *"}] == inngest_emulator.functions[f"{APP}-ticks"].triggers
+    assert 4 == inngest_emulator.functions[f"{APP}-two-steps"].max_attempts
+    assert inngest_emulator.functions[f"{APP}-naps"].url.startswith(app)
 
 
 def test_a_step_completed_before_a_failure_is_not_run_again(
-    emulator: InngestServer, app: str, counters: Counters
+    inngest_emulator: InngestServer, app: str, counters: Counters
 ) -> None:
-    emulator.send([{"name": "test/two-steps", "data": {"who": "ada"}}])
-    (run,) = emulator.wait_for_runs(1)
+    inngest_emulator.send([{"name": "test/two-steps", "data": {"who": "ada"}}])
+    (run,) = inngest_emulator.wait_for_runs(1)
     assert ("completed", "first-1+second+ada") == (run.status, run.output)
     assert {"first": 1, "second": 2} == counters.counts
     assert [200] == [call.status for call in run.calls if call.status == 200]
 
 
 def test_an_event_id_seen_before_starts_nothing(
-    emulator: InngestServer, app: str, counters: Counters
+    inngest_emulator: InngestServer, app: str, counters: Counters
 ) -> None:
     event = {"id": "same-id", "name": "test/two-steps", "data": {"who": "grace"}}
-    assert ["same-id", "same-id"] == emulator.send([event, event])
-    assert ["same-id"] == emulator.send([event])
-    (run,) = emulator.wait_for_runs(1)
+    assert ["same-id", "same-id"] == inngest_emulator.send([event, event])
+    assert ["same-id"] == inngest_emulator.send([event])
+    (run,) = inngest_emulator.wait_for_runs(1)
     time.sleep(0.2)  # a second run would have started at once
-    assert 1 == len(emulator.runs) and "completed" == run.status
+    assert 1 == len(inngest_emulator.runs) and "completed" == run.status
 
 
 def test_a_non_retriable_error_fails_the_run_at_once(
-    emulator: InngestServer, app: str, counters: Counters
+    inngest_emulator: InngestServer, app: str, counters: Counters
 ) -> None:
-    emulator.send([{"name": "test/refuses", "data": {}}])
-    (run,) = emulator.wait_for_runs(1)
+    inngest_emulator.send([{"name": "test/refuses", "data": {}}])
+    (run,) = inngest_emulator.wait_for_runs(1)
     assert "failed" == run.status
     assert 1 == counters.counts["refuses"]
     assert "true" == run.calls[-1].headers["x-inngest-no-retry"]
@@ -161,38 +152,42 @@ def test_a_non_retriable_error_fails_the_run_at_once(
 
 
 def test_a_failing_function_gets_its_retries_with_growing_backoff(
-    emulator: InngestServer, app: str, counters: Counters
+    inngest_emulator: InngestServer, app: str, counters: Counters
 ) -> None:
-    emulator.send([{"name": "test/fails", "data": {}}])
-    (run,) = emulator.wait_for_runs(1)
+    inngest_emulator.send([{"name": "test/fails", "data": {}}])
+    (run,) = inngest_emulator.wait_for_runs(1)
     assert ("failed", 3) == (run.status, counters.counts["always-fails"])
     assert [0, 1, 2] == [call.attempt for call in run.calls]
     assert "never works" == run.error["message"]
 
 
-def test_a_sleep_is_waited_out_by_the_server(emulator: InngestServer, app: str) -> None:
-    emulator.send([{"name": "test/naps", "data": {}}])
-    (run,) = emulator.wait_for_runs(1)
+def test_a_sleep_is_waited_out_by_the_server(inngest_emulator: InngestServer, app: str) -> None:
+    inngest_emulator.send([{"name": "test/naps", "data": {}}])
+    (run,) = inngest_emulator.wait_for_runs(1)
     assert "completed" == run.status
     assert run.output >= 0.9  # the SDK's end time is rounded to milliseconds
 
 
-def test_a_cron_trigger_fires_its_function(emulator: InngestServer, app: str, counters: Counters) -> None:
-    emulator.fire_cron(f"{APP}-ticks")
-    (run,) = emulator.wait_for_runs(1)
+def test_a_cron_trigger_fires_its_function(
+    inngest_emulator: InngestServer, app: str, counters: Counters
+) -> None:
+    inngest_emulator.fire_cron(f"{APP}-ticks")
+    (run,) = inngest_emulator.wait_for_runs(1)
     assert ("completed", "inngest/scheduled.timer") == (run.status, run.output)
 
 
-def test_calls_signed_with_another_key_run_nothing(emulator: InngestServer, counters: Counters) -> None:
-    context, url = start_app(emulator, counters, signing_key=f"signkey-test-{secrets.token_hex(32)}")
+def test_calls_signed_with_another_key_run_nothing(
+    inngest_emulator: InngestServer, counters: Counters
+) -> None:
+    context, url = start_app(inngest_emulator, counters, signing_key=f"signkey-test-{secrets.token_hex(32)}")
     try:
-        # The app's bearer does not match the emulator's key: the sync is refused...
-        emulator.sync(url)
-        assert {} == emulator.functions and [] == emulator.registrations
-        # ...and a call signed with the emulator's key is refused by the app.
-        emulator.functions[f"{APP}-two-steps"] = _function_at(url, "two-steps")
-        emulator.send([{"name": "test/two-steps", "data": {"who": "eve"}}])
-        (run,) = emulator.wait_for_runs(1)
+        # The app's bearer does not match the inngest_emulator's key: the sync is refused...
+        inngest_emulator.sync(url)
+        assert {} == inngest_emulator.functions and [] == inngest_emulator.registrations
+        # ...and a call signed with the inngest_emulator's key is refused by the app.
+        inngest_emulator.functions[f"{APP}-two-steps"] = _function_at(url, "two-steps")
+        inngest_emulator.send([{"name": "test/two-steps", "data": {"who": "eve"}}])
+        (run,) = inngest_emulator.wait_for_runs(1)
     finally:
         context.__exit__(None, None, None)
     assert "failed" == run.status
@@ -200,12 +195,12 @@ def test_calls_signed_with_another_key_run_nothing(emulator: InngestServer, coun
     assert {} == counters.counts
 
 
-def test_a_wrong_event_key_is_refused(emulator: InngestServer) -> None:
+def test_a_wrong_event_key_is_refused(inngest_emulator: InngestServer) -> None:
     import httpx
 
-    response = httpx.post(f"{emulator.url}/e/not-the-key", json=[{"name": "test/two-steps"}])
+    response = httpx.post(f"{inngest_emulator.url}/e/not-the-key", json=[{"name": "test/two-steps"}])
     assert 401 == response.status_code
-    assert [] == emulator.events
+    assert [] == inngest_emulator.events
 
 
 def _function_at(url: str, name: str) -> Any:
