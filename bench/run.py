@@ -130,6 +130,23 @@ def median_of(repeats: int, measure: Callable[[], float]) -> float:
     return statistics.median(measure() for _ in range(repeats))
 
 
+def idle_latency(
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    unfinished: Callable[[], int],
+    samples: int,
+    send: Callable[[float, int], None],
+) -> tuple[float, float]:
+    """p50 and p99 send-to-start latency, in ms, of a worker process left idle first."""
+    worker = start_worker(command, env, log)
+    try:
+        wait_idle(unfinished)
+        return measure_latency(samples, send)
+    finally:
+        stop_worker(worker)
+
+
 def bench_docjobs(url: str, count: int, samples: int, repeats: int, log_dir: Path) -> Figures:
     from docjobs import jobs, runtime
     from docjobs.pdf.identity import write_development_certificate
@@ -199,14 +216,12 @@ def bench_docjobs(url: str, count: int, samples: int, repeats: int, log_dir: Pat
     figures.bulk = median_of(repeats, bulk)
     figures.drain = median_of(repeats, drain)
     truncate()
-    worker = start_worker(command, env, log_dir / "docjobs-worker.log")
     try:
-        wait_idle(unfinished)
-        figures.latency_p50, figures.latency_p99 = measure_latency(
-            samples, lambda sent_at, port: actors_docjobs.latency.send(sent_at=sent_at, port=port) and None
-        )
+        figures.latency_p50, figures.latency_p99 = idle_latency(
+            command, env, log_dir / "docjobs-worker.log", unfinished, samples,
+            lambda sent_at, port: actors_docjobs.latency.send(sent_at=sent_at, port=port) and None,
+        )  # fmt: skip
     finally:
-        stop_worker(worker)
         runtime.reset()
     return figures
 
@@ -260,14 +275,12 @@ def bench_redis(url: str, count: int, samples: int, repeats: int, log_dir: Path)
     figures.bulk = median_of(repeats, bulk)
     figures.drain = median_of(repeats, drain)
     broker.flush_all()
-    worker = start_worker(command, env, log_dir / "redis-worker.log")
     try:
-        wait_idle(unfinished)
-        figures.latency_p50, figures.latency_p99 = measure_latency(
-            samples, lambda sent_at, port: actors_dramatiq.latency.send(sent_at, port) and None
-        )
+        figures.latency_p50, figures.latency_p99 = idle_latency(
+            command, env, log_dir / "redis-worker.log", unfinished, samples,
+            lambda sent_at, port: actors_dramatiq.latency.send(sent_at, port) and None,
+        )  # fmt: skip
     finally:
-        stop_worker(worker)
         broker.close()
     return figures
 
@@ -325,14 +338,12 @@ def bench_bullmq(
     figures.enqueue = median_of(repeats, fill)
     figures.drain = median_of(repeats, drain)
     current.broker.flush_all()
-    worker = start_worker(command, env, log_dir / "bullmq-worker.log")
     try:
-        wait_idle(unfinished)
-        figures.latency_p50, figures.latency_p99 = measure_latency(
-            samples, lambda sent_at, port: actors_docjobs.latency.send(sent_at=sent_at, port=port) and None
-        )
+        figures.latency_p50, figures.latency_p99 = idle_latency(
+            command, env, log_dir / "bullmq-worker.log", unfinished, samples,
+            lambda sent_at, port: actors_docjobs.latency.send(sent_at=sent_at, port=port) and None,
+        )  # fmt: skip
     finally:
-        stop_worker(worker)
         runtime.reset()
     return figures
 

@@ -22,10 +22,6 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from docjobs import secrets, signatures
 from docjobs.brokers.postgres.broker import PostgresBroker
-from docjobs.inngest.broker import InngestBroker
-from docjobs.inngest.client import signing_keys
-from docjobs.inngest.functions import app_functions
-from docjobs.inngest.serve import serve_routes
 from docjobs.runtime import Runtime
 from docjobs.web.selftrigger import SelfTriggerEndpoint
 
@@ -81,7 +77,7 @@ def create_app(
         The app, mounted under ``NEXT_PUBLIC_BASE_PATH`` when one is set.
     """
     settings = runtime.settings
-    on_inngest = isinstance(runtime.broker, InngestBroker)  # Inngest runs jobs and cron
+    on_inngest = settings.provider == "inngest"  # Inngest runs the jobs and the cron triggers
     run_worker = settings.embedded_worker if embedded_worker is None else embedded_worker
     run_worker = run_worker and not on_inngest
     worker = EmbeddedWorker(runtime.broker, settings.worker_threads) if run_worker else None
@@ -104,13 +100,8 @@ def create_app(
         verifier = signatures.SignatureVerifier(secrets.secondary_key(settings))
         endpoint = SelfTriggerEndpoint(runtime.broker, verifier)
         routes.append(Route("/api/jobs/{actor}/{job_id}", endpoint.handle, methods=["POST"]))
-    if isinstance(runtime.broker, InngestBroker):
-        functions = app_functions(runtime)
-        routes.extend(
-            serve_routes(
-                runtime.broker.client, functions, path=INNGEST_PATH, signing_keys=signing_keys(settings)
-            )
-        )
+    if on_inngest:
+        routes.extend(_inngest_routes(runtime))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -133,6 +124,22 @@ def create_app(
     app.state.worker = worker
     app.state.scheduler = scheduler
     return app
+
+
+def _inngest_routes(runtime: Runtime) -> list[Route]:
+    # Imported here: the SDK (and its pydantic models) costs start-up time elsewhere.
+    from docjobs.inngest.broker import InngestBroker
+    from docjobs.inngest.client import signing_keys
+    from docjobs.inngest.functions import app_functions
+    from docjobs.inngest.serve import serve_routes
+
+    assert isinstance(runtime.broker, InngestBroker)
+    return serve_routes(
+        runtime.broker.client,
+        app_functions(runtime),
+        path=INNGEST_PATH,
+        signing_keys=signing_keys(runtime.settings),
+    )
 
 
 def _database_answers(runtime: Runtime) -> bool:
