@@ -28,5 +28,5 @@ def configure(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Their per-request (or per-import) lines drown the jobs' own; warnings still show.
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "pikepdf._core"):
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "pikepdf._core", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -260,7 +260,10 @@ def _build_inngest(settings: Settings) -> Runtime:
     current = Runtime(
         settings=settings,
         broker=InngestBroker(
-            inngest_client(settings), middleware=[history, *middleware] if history else middleware
+            inngest_client(settings),
+            middleware=[history, *middleware] if history else middleware,
+            store=store,
+            history=history,
         ),
         cron=cron_table.build(settings),
         database=database,

@@ -21,10 +21,10 @@ from docjobs.runtime import Runtime
 from docjobs.settings import Settings
 from docjobs.testing import FAST_SETTINGS, PostgresServer, RedisServer
 from docjobs.testing.http import serve
+from docjobs.testing.inngest import InngestServer
 from docjobs.testing.smtp import Mailbox, smtp_server
 from docjobs.web.app import create_app
 from tests.support.actors import EVENTS_TABLE
-from tests.support.inngest_server import InngestServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DATABASE = "docjobs_template"
@@ -129,7 +129,7 @@ INNGEST_SIGNING_KEY = "signkey-test-" + "5e" * 32
 
 @pytest.fixture
 def inngest_emulator() -> Iterator[InngestServer]:
-    """An Inngest server (tests/support/inngest_server.py) on a free port."""
+    """An Inngest server (docjobs/testing/inngest.py) on a free port."""
     server = InngestServer(signing_key=INNGEST_SIGNING_KEY).start()
     try:
         yield server
@@ -172,7 +172,6 @@ def service(
     make_runtime: Callable[..., Runtime],
     mailbox: Mailbox,
     start_worker: Callable[..., dramatiq.Worker],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Runtime]:
     """A signing service on each provider: mail to the test SMTP server, webhooks allowed on loopback, a worker."""
     provider = provider_overrides(request, request.param)
@@ -193,13 +192,6 @@ def service(
     emulator = request.getfixturevalue("inngest_emulator")
     with serve(create_app(current)) as base:
         assert 200 == emulator.sync(f"{base}/api/jobs").status_code
-
-        def join(queue_name: str = "default", *, timeout_seconds: float = 30.0) -> None:
-            emulator.wait_idle(timeout_seconds)
-            assert current.history is not None
-            current.history.flush()
-
-        monkeypatch.setattr(current, "join", join)
         yield current
 
 

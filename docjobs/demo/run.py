@@ -2,8 +2,10 @@
 
 What it lacks it starts: an embedded PostgreSQL (data under ``.docjobs/pgdata``)
 when ``NEXT_PRIVATE_DATABASE_URL`` is unset, a throwaway ``redis-server`` on the
-bullmq provider when ``NEXT_PRIVATE_REDIS_URL`` is unset, a mail catcher when
-``NEXT_PRIVATE_SMTP_HOST`` is unset, and always a webhook receiver. It runs in
+bullmq provider when ``NEXT_PRIVATE_REDIS_URL`` is unset, the Inngest emulator
+(``docjobs.testing.inngest``) on the inngest provider when ``INNGEST_BASE_URL`` is
+unset, a mail catcher when ``NEXT_PRIVATE_SMTP_HOST`` is unset, and always a
+webhook receiver. It runs in
 development, serves on ``PORT`` (3000), runs a few jobs the ways app code sends
 them, then a whole signing flow: a document sent to two signers and a CC, both
 sign, the document is sealed, completion emails go out, and every step's webhook
@@ -62,6 +64,15 @@ def run_demo(*, once: bool) -> int:
             redis_server = RedisServer().start()
             stack.callback(redis_server.stop)
             environ["NEXT_PRIVATE_REDIS_URL"] = redis_server.url
+        on_inngest = environ.get("NEXT_PRIVATE_JOBS_PROVIDER") == "inngest"
+        emulator_started = False
+        if on_inngest and not environ.get("INNGEST_BASE_URL"):
+            from docjobs.testing.inngest import InngestServer
+
+            emulator_started = True
+            emulator = InngestServer(signing_key=None).start()  # dev mode, as the demo runs
+            stack.callback(emulator.stop)
+            environ.update(INNGEST_BASE_URL=emulator.url, INNGEST_EVENT_KEY=emulator.event_key)
         mailbox = None
         if not environ.get("NEXT_PRIVATE_SMTP_HOST"):
             from docjobs.testing.smtp import smtp_server
@@ -95,11 +106,27 @@ def run_demo(*, once: bool) -> int:
         if not _wait_until(lambda: server.started or not thread.is_alive(), 15.0) or not server.started:
             print(f"demo: the web app could not start on port {settings.port}", file=sys.stderr)
             return 1
-        print(
-            f"demo: web app with embedded worker on http://localhost:{settings.port} "
-            f"({settings.provider} provider)",
-            flush=True,
-        )
+        if on_inngest:
+            from docjobs.inngest.sync import sync_app
+            from docjobs.web.app import INNGEST_PATH
+
+            try:
+                registered = sync_app(current, f"http://127.0.0.1:{settings.port}{INNGEST_PATH}")
+            except errors.DocjobsError as exc:
+                print(f"demo: {exc}", file=sys.stderr)
+                return 1
+            where = "the Inngest emulator" if emulator_started else settings.inngest_base_url
+            print(
+                f"demo: web app on http://localhost:{settings.port}, {len(registered)} functions "
+                f"synced with {where} (inngest provider)",
+                flush=True,
+            )
+        else:
+            print(
+                f"demo: web app with embedded worker on http://localhost:{settings.port} "
+                f"({settings.provider} provider)",
+                flush=True,
+            )
         reporter = Reporter(mailbox, receiver)
         reporter.start()
         stack.callback(reporter.stop)
@@ -142,6 +169,13 @@ def run_demo(*, once: bool) -> int:
                 environ["NEXT_PRIVATE_REDIS_URL"] if redis_started else "<your NEXT_PRIVATE_REDIS_URL>"
             )
             provider = f"NEXT_PRIVATE_JOBS_PROVIDER=bullmq NEXT_PRIVATE_REDIS_URL={redis_url} "
+        elif on_inngest:
+            # The emulator's event key is a fixed test value; a key you gave stays yours.
+            event_key = environ["INNGEST_EVENT_KEY"] if emulator_started else "<your INNGEST_EVENT_KEY>"
+            provider = (
+                f"NEXT_PRIVATE_JOBS_PROVIDER=inngest INNGEST_BASE_URL={environ['INNGEST_BASE_URL']} "
+                f"INNGEST_EVENT_KEY={event_key} "
+            )
         print(
             "demo: still serving; try in another shell:\n"
             f"  NODE_ENV=development {provider}NEXT_PRIVATE_DATABASE_URL={database} "

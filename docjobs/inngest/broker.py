@@ -4,10 +4,19 @@
 the message id as its data and the message id as the event id, so Inngest runs a
 job once however often its send is repeated. There are no consumers: Inngest calls
 the app's serve endpoint (``docjobs.inngest.serve``) to run each function.
+
+A send inside an app transaction (``conn=``) is written to the ``job_outbox``
+table in that transaction and sent once it commits; rows whose after-commit send
+failed or never ran (a crash) are sent by the web process's relay
+(:class:`OutboxRelay`). Sending a row twice is harmless: Inngest deduplicates by
+event id.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,11 +24,23 @@ from typing import Any
 import dramatiq
 import inngest
 import psycopg
+from dramatiq.errors import QueueJoinTimeout
 
 from docjobs import errors
 from docjobs.brokers.base import FastHooks
+from docjobs.brokers.history import JobHistory
 from docjobs.db.pool import on_commit
+from docjobs.db.store import JobStore, Row
 from docjobs.inngest.functions import MESSAGE_ID_FIELD, RUN_AT_FIELD
+
+logger = logging.getLogger(__name__)
+
+#: An outbox row older than this missed its after-commit send: the relay sends it.
+OUTBOX_STALE_SECONDS = 5.0
+#: How often the relay looks for such rows.
+RELAY_INTERVAL_SECONDS = 5.0
+#: How often ``join`` looks at the job history.
+JOIN_POLL_SECONDS = 0.05
 
 
 class InngestBroker(FastHooks, dramatiq.Broker):
@@ -28,14 +49,26 @@ class InngestBroker(FastHooks, dramatiq.Broker):
     Args:
         client: The app's Inngest client (event key, origins).
         middleware: The middleware stack (send-side hooks only run here).
+        store: Where the outbox and the job history live; without it, sending
+            with ``conn=`` and ``join`` are refused.
+        history: The job history the functions write (``join`` reads it).
     """
 
     #: Sends made with ``conn=`` go once the transaction commits.
     supports_transactions = True
 
-    def __init__(self, client: inngest.Inngest, *, middleware: list[dramatiq.Middleware]) -> None:
+    def __init__(
+        self,
+        client: inngest.Inngest,
+        *,
+        middleware: list[dramatiq.Middleware],
+        store: JobStore | None = None,
+        history: JobHistory | None = None,
+    ) -> None:
         super().__init__(middleware=middleware)
         self.client = client
+        self.store = store
+        self.history = history
         self.queues: dict[str, None] = {}
 
     def enqueue(
@@ -57,26 +90,63 @@ class InngestBroker(FastHooks, dramatiq.Broker):
         conn: psycopg.Connection[Any] | None = None,
         deduplicate: bool = True,
     ) -> int:
-        """Send ``messages`` as events in one request (Inngest deduplicates by message id)."""
+        """Send ``messages`` as events in one request, or write them to the outbox with ``conn``."""
+        if conn is not None and self.store is None:
+            raise errors.NotSupportedError(
+                "sending inside a transaction on inngest needs NEXT_PRIVATE_DATABASE_URL (the job outbox)"
+            )
         run_at = datetime.now(UTC) + timedelta(milliseconds=delay) if delay else None
+        prepared = []
         for message in messages:
+            if run_at is not None:
+                message = message.copy(options={RUN_AT_FIELD: run_at.isoformat()})
             self.emit_before("enqueue", message, delay)
-        events = [self._event(message, run_at) for message in messages]
+            prepared.append(message)
+        if conn is None:
+            self._send(prepared)
+            return len(prepared)
+        assert self.store is not None
+        entries = [(m.message_id, m.queue_name, m.encode()) for m in prepared]
+        self.store.outbox_add(conn, entries)
+        ids = [m.message_id for m in prepared]
+        # On a connection docjobs does not manage the commit is invisible: the relay sends them.
+        on_commit(conn, lambda: self._relay_after_commit(ids))
+        return len(prepared)
 
-        def send() -> None:
-            self.client.send_sync(events)
-            for message in messages:
-                self.emit_after("enqueue", message, delay)
+    def relay(self, ids: Sequence[str] | None = None) -> int:
+        """Send outbox rows: ``ids``, or those their after-commit send missed.
 
-        # A connection docjobs does not manage has no visible commit: send at once.
-        if conn is None or not on_commit(conn, send):
-            send()
-        return len(messages)
+        Returns:
+            How many jobs were sent.
+        """
+        if self.store is None:
+            return 0
+        return self.store.outbox_take(self._send_rows, ids=ids, stale_seconds=OUTBOX_STALE_SECONDS)
 
-    def _event(self, message: dramatiq.Message[Any], run_at: datetime | None) -> inngest.Event:
+    def _send(self, messages: Sequence[dramatiq.Message[Any]]) -> None:
+        self.client.send_sync([self._event(message) for message in messages])
+        now = datetime.now(UTC)
+        for message in messages:
+            run_at = message.options.get(RUN_AT_FIELD)
+            delay = None
+            if run_at is not None:
+                delay = max(int((datetime.fromisoformat(run_at) - now).total_seconds() * 1000), 0)
+            self.emit_after("enqueue", message, delay)
+
+    def _send_rows(self, rows: list[Row]) -> None:
+        self._send([dramatiq.Message.decode(bytes(row["data"])) for row in rows])
+
+    def _relay_after_commit(self, ids: list[str]) -> None:
+        try:
+            self.relay(ids)
+        except Exception as exc:  # noqa: BLE001 - the commit stands; the rows wait for the relay
+            logger.warning("%d job(s) wait in the outbox for the relay to send them: %s", len(ids), exc)
+
+    def _event(self, message: dramatiq.Message[Any]) -> inngest.Event:
         data: dict[str, Any] = {**message.kwargs, MESSAGE_ID_FIELD: message.message_id}
+        run_at = message.options.get(RUN_AT_FIELD)
         if run_at is not None:
-            data[RUN_AT_FIELD] = run_at.isoformat()
+            data[RUN_AT_FIELD] = run_at
         return inngest.Event(name=message.actor_name, data=data, id=message.message_id)
 
     def declare_queue(self, queue_name: str) -> None:
@@ -103,4 +173,57 @@ class InngestBroker(FastHooks, dramatiq.Broker):
         raise errors.NotSupportedError("jobs sent to Inngest are managed by Inngest")
 
     def join(self, queue_name: str, *, timeout: int | None = None) -> None:
-        raise errors.NotSupportedError("jobs sent to Inngest are managed by Inngest")
+        """Wait until the job history shows no job of ``queue_name`` waiting or running.
+
+        Inngest keeps no queue docjobs can count; the history the functions write
+        can be, when they run in this process (tests, the demo) or have written it.
+
+        Raises:
+            QueueJoinTimeout: Jobs are left after ``timeout`` milliseconds.
+        """
+        if self.store is None or self.history is None:
+            raise errors.NotSupportedError(
+                "joining on inngest needs NEXT_PRIVATE_DATABASE_URL (the job history)"
+            )
+        deadline = time.monotonic() + (timeout / 1000 if timeout is not None else float("inf"))
+        while True:
+            self.history.flush()
+            if self.store.count_unfinished(queue_name) == 0:
+                return
+            if time.monotonic() >= deadline:
+                raise QueueJoinTimeout(queue_name)
+            time.sleep(JOIN_POLL_SECONDS)
+
+
+class OutboxRelay:
+    """Sends the outbox rows no after-commit send took, every few seconds, from a daemon thread.
+
+    Args:
+        broker: The inngest broker.
+        interval_seconds: Time between two rounds (default ``RELAY_INTERVAL_SECONDS``).
+    """
+
+    def __init__(self, broker: InngestBroker, interval_seconds: float | None = None) -> None:
+        self.broker = broker
+        self.interval = RELAY_INTERVAL_SECONDS if interval_seconds is None else interval_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="docjobs-inngest-relay", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stop.set()
+            thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.broker.relay()
+            except Exception as exc:  # noqa: BLE001 - the thread must outlive a bad round
+                logger.warning("Sending the job outbox failed, retrying in %.1f s: %s", self.interval, exc)

@@ -10,6 +10,7 @@ abandoned) into ``NonRetriableError``.
 
 from __future__ import annotations
 
+import logging
 import traceback
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -27,6 +28,8 @@ from docjobs.scheduler.table import CronTable
 
 if TYPE_CHECKING:
     from docjobs.runtime import Runtime
+
+logger = logging.getLogger(__name__)
 
 #: Event fields docjobs adds beside the payload.
 MESSAGE_ID_FIELD = "messageId"
@@ -77,12 +80,12 @@ def build_functions(
         functions.append(
             client.create_function(
                 fn_id=job.actor_name, name=job.display_name, trigger=triggers, retries=retries
-            )(_handler(job, retries, _Recorder(history, broker) if history and broker else None))
+            )(_handler(job, retries, _Recorder(history, broker)))
         )
     return functions
 
 
-def _handler(job: JobActor[Any, Any], retries: int, recorder: _Recorder | None) -> Any:
+def _handler(job: JobActor[Any, Any], retries: int, recorder: _Recorder) -> Any:
     def run(ctx: inngest.ContextSync) -> Any:
         data = dict(ctx.event.data)
         message_id = str(data.pop(MESSAGE_ID_FIELD, None) or ctx.event.id or ctx.run_id)
@@ -101,30 +104,25 @@ def _handler(job: JobActor[Any, Any], retries: int, recorder: _Recorder | None) 
             message_id=message_id,
         )
         proxy = dramatiq.MessageProxy(message)
-        if recorder is not None:
-            recorder.started(proxy)
+        recorder.started(proxy)
         step_token = tasks.inngest_step.set(_Steps(ctx, retries, recorder, proxy))
         message_token = CurrentMessage._MESSAGE.set(message)
         try:
             result = job(**data)
         except NON_RETRYABLE as exc:
-            if recorder is not None:
-                recorder.failed(proxy, exc, final=True)
+            recorder.failed(proxy, exc, final=True)
             raise inngest.NonRetriableError(f"{type(exc).__name__}: {exc}") from exc
         except inngest.NonRetriableError as exc:  # from a step, wrapping docjobs' error
-            if recorder is not None:
-                recorder.failed(proxy, exc.__cause__ or exc, final=True)
+            recorder.failed(proxy, exc.__cause__ or exc, final=True)
             raise
         except Exception as exc:
-            if recorder is not None:
-                recorder.failed(proxy, exc, final=ctx.attempt >= retries)
+            recorder.failed(proxy, exc, final=ctx.attempt >= retries)
             raise
         finally:
             CurrentMessage._MESSAGE.reset(message_token)
             tasks.inngest_step.reset(step_token)
         # Reached only by the call that finishes the function (a new step interrupts).
-        if recorder is not None:
-            recorder.finished(proxy, result)
+        recorder.finished(proxy, result)
         return result
 
     run.__name__ = job.fn.__name__
@@ -138,7 +136,7 @@ class _Steps:
         self,
         ctx: inngest.ContextSync,
         retries: int,
-        recorder: _Recorder | None,
+        recorder: _Recorder,
         proxy: dramatiq.MessageProxy,
     ) -> None:
         self.ctx = ctx
@@ -154,34 +152,69 @@ class _Steps:
                 raise inngest.NonRetriableError(f"{type(exc).__name__}: {exc}") from exc
             except Exception as exc:
                 # Inngest retries the step (the function never sees the error): record it here.
-                if self.recorder is not None:
-                    self.recorder.failed(self.proxy, exc, final=self.ctx.attempt >= self.retries)
+                self.recorder.failed(self.proxy, exc, final=self.ctx.attempt >= self.retries)
                 raise
 
         return self.ctx.step.run(key, guarded)
 
 
 class _Recorder:
-    """Writes a function's calls into the job history, as a worker's middleware would."""
+    """A function's outcomes as log lines and, with a history, rows of ``background_job``.
 
-    def __init__(self, history: JobHistory, broker: dramatiq.Broker) -> None:
-        self.history = history
-        self.broker = broker
+    The lines are the worker's (``JobLog``) for a job's end; there is no start line,
+    since Inngest calls a function again for each step and a line per call would
+    say the job started several times.
+    """
+
+    def __init__(self, history: JobHistory | None, broker: dramatiq.Broker | None) -> None:
+        # The history's hooks need the broker the actors are declared on.
+        self.history = (history, broker) if history is not None and broker is not None else None
 
     def started(self, proxy: dramatiq.MessageProxy) -> None:
-        self.history.before_process_message(self.broker, proxy)
+        if self.history is not None:
+            history, broker = self.history
+            history.before_process_message(broker, proxy)
 
     def finished(self, proxy: dramatiq.MessageProxy, result: Any) -> None:
-        self.history.after_process_message(self.broker, proxy, result=result)
+        logger.info(
+            "Job %s (%s) completed, attempt %d.",
+            proxy.message_id,
+            proxy.actor_name,
+            _attempt(proxy),
+            extra=_fields(proxy, "job_completed"),
+        )
+        if self.history is not None:
+            history, broker = self.history
+            history.after_process_message(broker, proxy, result=result)
 
     def failed(self, proxy: dramatiq.MessageProxy, exc: BaseException, *, final: bool) -> None:
         """FAILED when Inngest will not try again, else PENDING with the error."""
+        logger.log(
+            logging.WARNING if final else logging.INFO,
+            "Job %s (%s) raised %s on attempt %d%s.",
+            proxy.message_id,
+            proxy.actor_name,
+            type(exc).__name__,
+            _attempt(proxy),
+            ", no retry left" if final else "; Inngest retries it",
+            extra=_fields(proxy, "job_failed_permanently" if final else "job_raised"),
+        )
+        if self.history is None:
+            return
+        history, broker = self.history
         trace = traceback.format_exc(limit=30)
         if final:
             proxy.options["traceback"] = trace
             proxy.fail()
-            self.history.after_process_message(self.broker, proxy, exception=exc)
+            history.after_process_message(broker, proxy, exception=exc)
             return
-        failures = int(proxy.options.get("retries", 0)) + 1
-        retry = proxy.copy(options={"retries": failures, "traceback": trace})
-        self.history.after_enqueue(self.broker, retry, None)
+        retry = proxy.copy(options={"retries": _attempt(proxy), "traceback": trace})
+        history.after_enqueue(broker, retry, None)
+
+
+def _attempt(proxy: dramatiq.MessageProxy) -> int:
+    return int(proxy.options.get("retries", 0)) + 1
+
+
+def _fields(proxy: dramatiq.MessageProxy, action: str) -> dict[str, Any]:
+    return {"action": action, "message_id": proxy.message_id, "actor": proxy.actor_name}

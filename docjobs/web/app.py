@@ -4,7 +4,9 @@
 the process also runs a Dramatiq worker for every declared queue, as the reference
 service runs its jobs in the web process; ``--no-worker`` serves only. With the
 embedded scheduler (the default) it also fires the cron table's slots;
-``--no-cron`` turns that off.
+``--no-cron`` turns that off. On the inngest provider there is neither: Inngest
+calls the app at ``/api/jobs`` to run jobs and fire schedules, and the process
+sends the job outbox rows whose after-commit send was missed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import dramatiq
 from starlette.applications import Starlette
@@ -24,6 +27,9 @@ from docjobs import secrets, signatures
 from docjobs.brokers.postgres.broker import PostgresBroker
 from docjobs.runtime import Runtime
 from docjobs.web.selftrigger import SelfTriggerEndpoint
+
+if TYPE_CHECKING:
+    from docjobs.inngest.broker import OutboxRelay
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +90,7 @@ def create_app(
     run_scheduler = settings.embedded_scheduler if embedded_scheduler is None else embedded_scheduler
     run_scheduler = run_scheduler and not on_inngest
     scheduler = runtime.in_process_scheduler() if run_scheduler else None
+    relay = _outbox_relay(runtime) if on_inngest else None
 
     async def healthz(request: Request) -> Response:
         healthy = await run_in_threadpool(_database_answers, runtime)
@@ -109,9 +116,13 @@ def create_app(
             await run_in_threadpool(worker.start)
         if scheduler is not None:
             scheduler.start()
+        if relay is not None:
+            relay.start()
         try:
             yield
         finally:
+            if relay is not None:
+                await run_in_threadpool(relay.stop)
             if scheduler is not None:
                 await run_in_threadpool(scheduler.stop)
             if worker is not None:
@@ -140,6 +151,14 @@ def _inngest_routes(runtime: Runtime) -> list[Route]:
         path=INNGEST_PATH,
         signing_keys=signing_keys(runtime.settings),
     )
+
+
+def _outbox_relay(runtime: Runtime) -> OutboxRelay | None:
+    """On inngest with a database, the thread that sends outbox rows a commit hook missed."""
+    from docjobs.inngest.broker import InngestBroker, OutboxRelay
+
+    assert isinstance(runtime.broker, InngestBroker)
+    return OutboxRelay(runtime.broker) if runtime.store is not None else None
 
 
 def _database_answers(runtime: Runtime) -> bool:

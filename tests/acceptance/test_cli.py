@@ -16,10 +16,10 @@ import psycopg
 from docjobs.db import sql
 from docjobs.runtime import Runtime
 from docjobs.testing import PostgresServer
+from docjobs.testing.inngest import InngestServer
 from docjobs.testing.services import free_port
 from tests.conftest import INNGEST_SIGNING_KEY, events, job_row, wait_for
 from tests.support import actors
-from tests.support.inngest_server import InngestServer
 from tests.support.processes import Processes, answers, cli_env, docjobs
 
 
@@ -181,6 +181,37 @@ def test_the_demo_runs_a_signing_flow_to_completion_on_an_embedded_postgres(tmp_
     )
     assert sealed.read_bytes().startswith(b"%PDF")
     assert "Hello, another process!" in result.stderr
+
+
+def test_the_demo_runs_its_signing_flow_through_the_inngest_emulator(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = cli_env(
+        {"NEXT_PRIVATE_DATABASE_URL": database_url, "NEXT_PRIVATE_JOBS_PROVIDER": "inngest"},
+        PORT=str(free_port()),
+        NEXT_PRIVATE_JOBS_DATA_DIR=str(tmp_path / ".docjobs"),
+    )
+    result = docjobs("demo", "--once", env=env, timeout=180)
+    assert 0 == result.returncode, result.stdout + result.stderr
+    first = result.stdout.splitlines()[0]
+    assert re.search(r"\d+ functions synced with the Inngest emulator \(inngest provider\)", first), first
+    summary = result.stdout.strip().splitlines()[-1]
+    match = re.fullmatch(
+        r"demo: (\d+) jobs, (\d+) completed, 0 not completed; 9 emails, 9 webhooks; "
+        r"document 'Lease agreement' COMPLETED in [\d.]+ s",
+        summary,
+    )
+    assert match is not None, summary
+    assert match[1] == match[2]
+    assert "Hello, another process!" in result.stderr  # an event from `docjobs trigger`, run by Inngest
+    assert "signature intact, valid and covering the whole file" in result.stdout
+    with psycopg.connect(database_url) as conn:
+        assert (0,) == conn.execute("SELECT count(*) FROM job_outbox").fetchone()
+        # The job sent inside a transaction went through the outbox and ran.
+        (greeted,) = conn.execute(
+            "SELECT count(*) FROM background_job WHERE actor = 'demo.greet' AND status = 'COMPLETED'"
+        ).fetchone()
+        assert 4 == greeted
 
 
 def test_worker_and_scheduler_say_inngest_runs_the_jobs(tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ from starlette.applications import Starlette
 
 from docjobs.inngest.serve import serve_routes
 from docjobs.testing.http import serve
+from docjobs.testing.inngest import InngestServer
 from tests.conftest import INNGEST_SIGNING_KEY
-from tests.support.inngest_server import InngestServer
 
 APP = "emulated"
 
@@ -205,7 +205,7 @@ def test_a_wrong_event_key_is_refused(inngest_emulator: InngestServer) -> None:
 
 
 def _function_at(url: str, name: str) -> Any:
-    from tests.support.inngest_server import Function
+    from docjobs.testing.inngest import Function
 
     return Function(
         id=f"{APP}-{name}",

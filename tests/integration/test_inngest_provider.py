@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -11,14 +12,17 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from dramatiq.errors import QueueJoinTimeout
 
+from docjobs import db, jobs
+from docjobs.inngest import broker as inngest_broker
 from docjobs.inngest.broker import InngestBroker
 from docjobs.runtime import Runtime
 from docjobs.testing.http import serve
+from docjobs.testing.inngest import InngestServer
 from docjobs.web.app import create_app
 from tests.conftest import INNGEST_SIGNING_KEY, events
 from tests.support import actors
-from tests.support.inngest_server import InngestServer
 
 FALLBACK_KEY = f"signkey-test-{secrets.token_hex(32)}"
 
@@ -63,14 +67,22 @@ def test_a_send_becomes_an_event_and_the_job_runs_once_per_message(
 
 
 def test_a_task_finished_before_a_failure_is_not_run_again(
-    broker: InngestBroker, inngest_emulator: InngestServer, database_url: str
+    broker: InngestBroker,
+    inngest_emulator: InngestServer,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    broker.enqueue(actors.tasks_job.message(key="steps", fail_after_first=True))
+    caplog.set_level(logging.INFO, logger="docjobs.inngest.functions")
+    message = broker.enqueue(actors.tasks_job.message(key="steps", fail_after_first=True))
     (run,) = inngest_emulator.wait_for_runs(1)
     assert "completed" == run.status
     kinds = [event["kind"] for event in events(database_url)]
     assert 1 == kinds.count("first")
     assert [0, 0, 1] == [call.attempt for call in run.calls][:3]
+    # The worker's log lines: one per failed call, then one for the completion.
+    outcomes = [(r.action, r.message_id) for r in caplog.records if hasattr(r, "action")]
+    assert ("job_completed", message.message_id) == outcomes[-1]
+    assert {("job_raised", message.message_id)} == set(outcomes[:-1])
 
 
 def test_a_bad_payload_fails_without_retry(broker: InngestBroker, inngest_emulator: InngestServer) -> None:
@@ -79,6 +91,61 @@ def test_a_bad_payload_fails_without_retry(broker: InngestBroker, inngest_emulat
     assert "failed" == run.status
     assert 1 == len(run.calls)
     assert "PayloadError" in run.error["message"]
+
+
+def test_a_job_sent_in_a_transaction_is_sent_only_if_it_commits(
+    broker: InngestBroker, inngest_runtime: Runtime, inngest_emulator: InngestServer, database_url: str
+) -> None:
+    with pytest.raises(RuntimeError), db.transaction() as conn:
+        jobs.trigger("test.record", {"key": "rolled-back"}, conn=conn)
+        raise RuntimeError("the change fails")
+    with db.transaction() as conn:
+        kept = jobs.trigger("test.record", {"key": "committed"}, conn=conn, delay=0.2)
+        # Until the commit the job is only a row of this transaction.
+        assert {"count": 1} == conn.execute("SELECT count(*) FROM job_outbox").fetchone()
+        assert [] == inngest_emulator.events
+    inngest_runtime.join(timeout_seconds=20)
+    assert ["committed"] == [event["key"] for event in events(database_url)]
+    (event,) = inngest_emulator.events
+    assert kept.message_id == event["id"]
+    assert "runAt" in event["data"]  # the delay went through the outbox
+    assert [] == _outbox(database_url)
+
+
+def test_a_job_whose_after_commit_send_never_happened_is_sent_by_the_web_process(
+    broker: InngestBroker,
+    inngest_runtime: Runtime,
+    inngest_emulator: InngestServer,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(inngest_broker, "OUTBOX_STALE_SECONDS", 0.2)
+    monkeypatch.setattr(inngest_broker, "RELAY_INTERVAL_SECONDS", 0.2)
+    # A connection docjobs does not manage: its commit is invisible, as is a sender
+    # that crashed between its commit and the send.
+    with psycopg.connect(database_url) as conn:
+        sent = jobs.trigger("test.record", {"key": "from-the-outbox"}, conn=conn)
+    assert [sent.message_id] == [row["id"] for row in _outbox(database_url)]
+    with serve(create_app(inngest_runtime)):  # a web process, whose relay finds the row
+        (run,) = inngest_emulator.wait_for_runs(1)
+    assert "completed" == run.status
+    assert ["from-the-outbox"] == [event["key"] for event in events(database_url)]
+    assert [] == _outbox(database_url)
+
+
+def test_join_waits_for_the_history_and_gives_up_on_a_job_nobody_runs(
+    inngest_runtime: Runtime, inngest_emulator: InngestServer
+) -> None:
+    actors.record_job.send(key="unserved")  # the app never synced: no function takes the event
+    started = time.monotonic()
+    with pytest.raises(QueueJoinTimeout):
+        inngest_runtime.join(timeout_seconds=0.5)
+    assert time.monotonic() - started >= 0.5
+
+
+def _outbox(url: str) -> list[dict[str, Any]]:
+    with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
+        return conn.execute("SELECT id FROM job_outbox").fetchall()
 
 
 def _call_body(job: str, data: dict[str, Any]) -> bytes:

@@ -1,4 +1,4 @@
-"""An Inngest server for tests, written from the public SDK specification.
+"""An Inngest server for tests and the demo, written from the public SDK specification.
 
 What it implements of a real server (inngest/inngest ``docs/SDK_SPEC.md``, and the
 Python SDK's behaviour where the two differ):
@@ -430,7 +430,7 @@ class InngestServer:
         run.done.set()
 
     def _backoff(self, attempt: int) -> float:
-        return self.backoff_seconds * 2 ** (attempt - 1)
+        return float(self.backoff_seconds * 2 ** (attempt - 1))
 
     # Signatures.
 
