@@ -1,4 +1,4 @@
-"""``docjobs migrate|web|worker|scheduler|trigger|demo``.
+"""``docjobs migrate|web|worker|scheduler|trigger|inngest|admin|demo``.
 
 Every flag has an environment variable (shown in ``--help``); a flag given on the
 command line wins. A bad setting stops the command with one line naming it.
@@ -131,10 +131,23 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--actors", nargs="*", default=[], metavar="MODULE", help="your modules of actors")
     sync.set_defaults(run=_inngest_sync)
 
+    admin = commands.add_parser("admin", help="the admin board's users")
+    admin_commands = admin.add_subparsers(title="commands", required=True)
+    create_user = admin_commands.add_parser(
+        "create-user", help="make EMAIL an ADMIN who signs in to the board (reads the password from stdin)"
+    )
+    create_user.add_argument("email", metavar="EMAIL")
+    create_user.add_argument("--name", help="the user's name, for a new user")
+    create_user.set_defaults(run=_admin_create_user)
+
     demo = commands.add_parser("demo", help="run the demo: PostgreSQL, web app, worker and a few jobs")
     demo.add_argument("--once", action="store_true", help="run the demo jobs to completion, then exit")
     demo.set_defaults(run=_demo)
     return parser
+
+
+#: The shortest board password ``docjobs admin create-user`` accepts.
+MIN_PASSWORD_LENGTH = 12
 
 
 def load_actor_modules(modules: Sequence[str]) -> None:
@@ -288,6 +301,38 @@ def _inngest_sync(args: argparse.Namespace) -> int:
     width = max((len(function.id) for function in registered), default=0)
     for function in registered:
         print(f"  {function.id:<{width}}  {', '.join(function.triggers)}")
+    return 0
+
+
+def _admin_create_user(args: argparse.Namespace) -> int:
+    import getpass
+
+    from docjobs.db.board import BoardStore
+    from docjobs.db.pool import Database
+    from docjobs.web.board.access import hash_password
+
+    settings = Settings.from_environ()
+    if settings.database_url is None:
+        raise errors.SettingsError("NEXT_PRIVATE_DATABASE_URL is required to create a board user")
+    email = args.email.strip().lower()
+    if "@" not in email or len(email) > 320:
+        raise errors.SettingsError(f"EMAIL must be an email address, not {args.email!r}")
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise errors.SettingsError("the two passwords differ; nothing was changed")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise errors.SettingsError(
+            f"the password must have at least {MIN_PASSWORD_LENGTH} characters; nothing was changed"
+        )
+    database = Database(settings.database_url, max_size=1)
+    try:
+        row = BoardStore(database).set_password(email, args.name, hash_password(password))
+    finally:
+        database.close()
+    print(f"docjobs: {row['email']} (user {row['id']}) may sign in to the board as {', '.join(row['roles'])}")
     return 0
 
 

@@ -194,6 +194,8 @@ class Settings(BaseModel):
         DEFAULT_RETENTION_DAYS, alias="NEXT_PRIVATE_JOBS_RETENTION_DAYS"
     )
     data_dir: Path = Field(Path(DEFAULT_DATA_DIR), alias="NEXT_PRIVATE_JOBS_DATA_DIR")
+    # The admin board's JSON API accepts ``Authorization: Bearer <token>`` when set.
+    board_token: SecretStr | None = Field(None, alias="NEXT_PRIVATE_JOBS_BOARD_TOKEN")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", alias="NEXT_PRIVATE_JOBS_LOG_LEVEL"
     )

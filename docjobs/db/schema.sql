@@ -1,7 +1,8 @@
 -- The complete current schema. Migrations in migrations/ must produce exactly this
 -- (tests/integration/test_migrations.py checks it).
 
--- Jobs: the queue, memoised tasks, worker heartbeats, queue state, cron runs, the outbox.
+-- Jobs: the queue, memoised tasks, worker heartbeats, queue state, cron runs, the outbox,
+-- the board's audit log.
 
 CREATE TABLE background_job (
     id              text PRIMARY KEY,
@@ -103,6 +104,17 @@ CREATE TABLE job_outbox (
 
 CREATE INDEX job_outbox_created ON job_outbox (created_at);
 
+-- Every action taken on the admin board.
+CREATE TABLE board_audit (
+    id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at      timestamptz NOT NULL DEFAULT now(),
+    -- Who: a user's email, "token", or "development".
+    actor   text NOT NULL,
+    action  text NOT NULL,
+    target  text,
+    detail  jsonb NOT NULL DEFAULT '{}'
+);
+
 -- The domain the jobs act on.
 
 CREATE TABLE "user" (
@@ -112,7 +124,9 @@ CREATE TABLE "user" (
     roles           text[] NOT NULL DEFAULT '{USER}',
     email_verified  timestamptz,
     disabled        boolean NOT NULL DEFAULT false,
-    created_at      timestamptz NOT NULL DEFAULT now()
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    -- The admin board's password (argon2id); NULL: the user cannot sign in to it.
+    password_hash   text
 );
 
 CREATE TABLE document_data (

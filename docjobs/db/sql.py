@@ -75,6 +75,11 @@ def domain_queries() -> dict[str, Query]:
     return _load("domain.sql")
 
 
+def board_queries() -> dict[str, Query]:
+    """Every query of ``docjobs/db/board.sql`` (the admin board's), parsed once."""
+    return _load("board.sql")
+
+
 def cron_queries() -> dict[str, Query]:
     """Every query of ``docjobs/db/cron.sql`` (the cron ledger's), parsed once."""
     return _load("cron.sql")

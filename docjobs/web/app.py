@@ -1,4 +1,4 @@
-"""The Starlette app: self-trigger endpoint, health, the embedded worker and scheduler.
+"""The Starlette app: the admin board, self-trigger endpoint, health, the embedded worker and scheduler.
 
 ``docjobs web`` serves this app on uvicorn. With the embedded worker (the default),
 the process also runs a Dramatiq worker for every declared queue, as the reference
@@ -26,6 +26,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from docjobs import secrets, signatures
 from docjobs.brokers.postgres.broker import PostgresBroker
 from docjobs.runtime import Runtime
+from docjobs.web.board.access import AuthorizeHook
+from docjobs.web.board.routes import board_routes
 from docjobs.web.selftrigger import SelfTriggerEndpoint
 
 if TYPE_CHECKING:
@@ -70,7 +72,11 @@ class EmbeddedWorker:
 
 
 def create_app(
-    runtime: Runtime, *, embedded_worker: bool | None = None, embedded_scheduler: bool | None = None
+    runtime: Runtime,
+    *,
+    embedded_worker: bool | None = None,
+    embedded_scheduler: bool | None = None,
+    board_authorize: AuthorizeHook | None = None,
 ) -> Starlette:
     """Build the web app.
 
@@ -78,6 +84,8 @@ def create_app(
         runtime: The process's runtime (settings, broker, store).
         embedded_worker: Run jobs in this process; defaults to the setting.
         embedded_scheduler: Fire cron slots from this process; defaults to the setting.
+        board_authorize: The host app's own rule for the admin board, on top of
+            docjobs' (``False`` answers 403).
 
     Returns:
         The app, mounted under ``NEXT_PUBLIC_BASE_PATH`` when one is set.
@@ -102,7 +110,11 @@ def create_app(
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 
-    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
+    # The board first: its POSTs would otherwise match the self-trigger's pattern.
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        *board_routes(runtime, authorize=board_authorize),
+    ]
     if isinstance(runtime.broker, PostgresBroker):
         verifier = signatures.SignatureVerifier(secrets.secondary_key(settings))
         endpoint = SelfTriggerEndpoint(runtime.broker, verifier)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -253,3 +254,24 @@ def test_inngest_sync_registers_every_function_and_reports_it(
     refused = docjobs("inngest", "sync", "--url", url, env=cli_env(wrong))
     assert 2 == refused.returncode
     assert "Inngest refused the sync" in refused.stderr and "00" * 32 not in refused.stderr
+
+
+def test_admin_create_user_makes_an_admin_who_can_sign_in(environ: dict[str, str], database_url: str) -> None:
+    env = cli_env(environ)
+    run = functools.partial(
+        subprocess.run, [sys.executable, "-m", "docjobs", "admin", "create-user", "Root@Example.com"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    short = run(input="too short\n")
+    assert 2 == short.returncode
+    assert "at least 12 characters; nothing was changed" in short.stderr
+    made = run(input="a password long enough\n")
+    assert 0 == made.returncode, made.stderr
+    assert "root@example.com" in made.stdout and "ADMIN" in made.stdout
+    assert "a password long enough" not in made.stdout + made.stderr
+    with psycopg.connect(database_url) as conn:
+        roles, password_hash = conn.execute(
+            "SELECT roles, password_hash FROM \"user\" WHERE email = 'root@example.com'"
+        ).fetchone()
+    assert "ADMIN" in roles
+    assert password_hash.startswith("$argon2id$")

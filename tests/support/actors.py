@@ -82,3 +82,26 @@ def task_fails_job(*, key: str) -> None:
         raise RuntimeError("the task fails")
 
     docjobs.run_task("always-fails", step)
+
+
+@docjobs.actor("test.fail_when", display_name="Fail When", max_retries=0)
+def fail_when_job(*, key: str, fail: bool) -> None:
+    record(key, "ran")
+    if fail:
+        raise ValueError(f"{key} was told to fail")
+
+
+@docjobs.actor("test.gated", display_name="Gated", max_retries=0)
+def gated_job(*, key: str, seconds: float = 0.0) -> None:
+    """Fails until the test opens the gate (a ``gate-open`` event for ``key``), then takes ``seconds``."""
+    url = runtime.current().settings.database_url
+    assert url is not None
+    with psycopg.connect(url, autocommit=True) as conn:
+        opened = conn.execute(
+            "SELECT 1 FROM test_event WHERE key = %s AND kind = 'gate-open'", (key,)
+        ).fetchone()
+    if opened is None:
+        record(key, "refused")
+        raise RuntimeError(f"the gate of {key} is closed")
+    time.sleep(seconds)
+    record(key, "ran")

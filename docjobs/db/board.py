@@ -1,0 +1,158 @@
+"""The admin board's store: its reads, the row updates its actions make, its audit log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from docjobs.db import sql
+from docjobs.db.pool import Database
+
+Row = dict[str, Any]
+
+#: Jobs per page of the jobs list.
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """What the jobs list shows; ``None`` matches everything.
+
+    Attributes:
+        state: ``queued``, ``scheduled``, ``active``, ``completed``, ``failed`` or ``cancelled``.
+        queue: A queue name.
+        actor: A job id such as ``send.signing.requested.email``.
+        search: Text to find anywhere in the payload (case-insensitive).
+        since: Submitted at or after.
+        until: Submitted before.
+    """
+
+    state: str | None = None
+    queue: str | None = None
+    actor: str | None = None
+    search: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+#: Board states as (status, due) of ``background_job``; due splits PENDING.
+STATES: Mapping[str, tuple[str, bool | None]] = {
+    "queued": ("PENDING", True),
+    "scheduled": ("PENDING", False),
+    "active": ("PROCESSING", None),
+    "completed": ("COMPLETED", None),
+    "failed": ("FAILED", None),
+    "cancelled": ("CANCELLED", None),
+}
+
+
+class BoardStore:
+    """Runs ``board.sql``.
+
+    Args:
+        database: Where the job tables live.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._q = sql.board_queries()
+
+    def _all(self, name: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        with self.database.connection() as conn:
+            rows: list[Row] = self._q[name].execute(conn, params).fetchall()
+        return rows
+
+    def _one(self, name: str, params: Mapping[str, Any]) -> Row | None:
+        with self.database.connection() as conn:
+            row: Row | None = self._q[name].execute(conn, params).fetchone()
+        return row
+
+    # Reads.
+
+    def queue_counts(self) -> list[Row]:
+        return self._all("board_queue_counts")
+
+    def job_page(self, where: JobFilter, *, before: str | None, limit: int = PAGE_SIZE) -> list[Row]:
+        """Up to ``limit`` jobs matching ``where``, newest first, after the job id ``before``."""
+        status, due = STATES[where.state] if where.state else (None, None)
+        search = f"%{_escape_like(where.search)}%" if where.search else None
+        params = {
+            "status": status,
+            "due": due,
+            "queue": where.queue,
+            "actor": where.actor,
+            "search": search,
+            "since": where.since,
+            "until": where.until,
+            "before": before,
+            "limit": limit,
+        }
+        return self._all("board_job_page", params)
+
+    def job(self, job_id: str) -> Row | None:
+        return self._one("board_job", {"id": job_id})
+
+    def job_tasks(self, job_id: str) -> list[Row]:
+        return self._all("board_job_tasks", {"job_id": job_id})
+
+    def workers(self) -> list[Row]:
+        return self._all("board_workers")
+
+    def cron_last_runs(self) -> dict[str, Row]:
+        return {row["schedule"]: row for row in self._all("board_cron_last_runs")}
+
+    # Actions (local provider: the table is the queue).
+
+    def retry(self, job_id: str, payload: Mapping[str, Any] | None = None) -> Row | None:
+        """A finished job back to PENDING, maybe with a new payload; ``None`` if it is not finished."""
+        text = json.dumps(payload) if payload is not None else None
+        return self._one("board_retry", {"id": job_id, "payload": text})
+
+    def cancel(self, job_id: str) -> Row | None:
+        return self._one("board_cancel", {"id": job_id})
+
+    def promote(self, job_id: str) -> Row | None:
+        return self._one("board_promote", {"id": job_id})
+
+    def delete(self, job_id: str) -> Row | None:
+        return self._one("board_delete", {"id": job_id})
+
+    def set_history_status(self, job_id: str, status: str, error: str | None = None) -> Row | None:
+        return self._one("board_history_set_status", {"id": job_id, "status": status, "error": error})
+
+    # Audit.
+
+    def audit(self, actor: str, action: str, target: str | None, detail: Mapping[str, Any]) -> None:
+        self._one(
+            "board_audit_add",
+            {"actor": actor, "action": action, "target": target, "detail": json.dumps(detail, default=str)},
+        )
+
+    def audit_page(self, limit: int = 100) -> list[Row]:
+        return self._all("board_audit_page", {"limit": limit})
+
+    # Users and sign-in.
+
+    def admin_by_email(self, email: str) -> Row | None:
+        return self._one("board_admin_by_email", {"email": email})
+
+    def admin_by_id(self, user_id: int) -> Row | None:
+        return self._one("board_admin_by_id", {"id": user_id})
+
+    def set_password(self, email: str, name: str | None, password_hash: str) -> Row:
+        row = self._one("board_set_password", {"email": email, "name": name, "password_hash": password_hash})
+        assert row is not None  # an upsert returns its row
+        return row
+
+    def count_attempt(self, key: str, window_seconds: int) -> int:
+        """Count a sign-in attempt for ``key``; returns the attempts in the current window."""
+        row = self._one("board_count_attempt", {"key": key, "window": window_seconds})
+        assert row is not None
+        return int(row["count"])
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

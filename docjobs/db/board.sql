@@ -1,0 +1,127 @@
+-- The admin board's reads and the row updates its actions make, in the same block
+-- format as queries.sql. Only docjobs.db.board runs them.
+
+-- board_queue_counts --
+-- Every queue with its jobs per state and the age of its oldest job waiting to run.
+SELECT job.queue,
+       count(*) FILTER (WHERE status = 'PENDING' AND run_at <= now()) AS queued,
+       count(*) FILTER (WHERE status = 'PENDING' AND run_at > now()) AS scheduled,
+       count(*) FILTER (WHERE status = 'PROCESSING') AS active,
+       count(*) FILTER (WHERE status = 'COMPLETED') AS completed,
+       count(*) FILTER (WHERE status = 'FAILED') AS failed,
+       count(*) FILTER (WHERE status = 'CANCELLED') AS cancelled,
+       extract(epoch FROM now() - min(run_at) FILTER (WHERE status = 'PENDING' AND run_at <= now()))
+           AS oldest_waiting_seconds,
+       coalesce(bool_or(state.paused), false) AS paused
+FROM background_job AS job
+LEFT JOIN queue_state AS state ON state.queue = job.queue
+GROUP BY job.queue
+ORDER BY job.queue;
+
+-- board_job_page --
+-- One page of jobs, newest first (ids are time-ordered), after the cursor %(before)s.
+-- A NULL filter matches everything; %(due)s splits PENDING into queued (true) and scheduled (false).
+SELECT id, queue, actor, name, status, attempts, retried, max_retries, run_at, submitted_at,
+       started_at, completed_at, last_error
+FROM background_job
+WHERE (%(status)s::text IS NULL OR status = %(status)s::text)
+  AND (%(due)s::boolean IS NULL OR (run_at <= now()) = %(due)s::boolean)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(actor)s::text IS NULL OR actor = %(actor)s::text)
+  AND (%(search)s::text IS NULL OR payload::text ILIKE %(search)s::text)
+  AND (%(since)s::timestamptz IS NULL OR submitted_at >= %(since)s::timestamptz)
+  AND (%(until)s::timestamptz IS NULL OR submitted_at < %(until)s::timestamptz)
+  AND (%(before)s::text IS NULL OR id < %(before)s::text)
+ORDER BY id DESC
+LIMIT %(limit)s;
+
+-- board_job --
+-- Everything about one job.
+SELECT * FROM background_job WHERE id = %(id)s;
+
+-- board_job_tasks --
+-- A job's run_task steps, in the order they first ran.
+SELECT name, status, result, retried, created_at, completed_at, last_error
+FROM background_job_task WHERE job_id = %(job_id)s ORDER BY created_at, name;
+
+-- board_workers --
+-- Worker processes with their heartbeat age and the jobs they hold.
+SELECT worker.id, worker.hostname, worker.pid, worker.queues, worker.concurrency, worker.started_at,
+       extract(epoch FROM now() - worker.heartbeat_at) AS heartbeat_age_seconds,
+       (SELECT count(*) FROM background_job
+        WHERE status = 'PROCESSING' AND locked_by = worker.id) AS in_flight
+FROM worker ORDER BY worker.started_at;
+
+-- board_cron_last_runs --
+-- Each schedule's latest fired slot and its outcome.
+SELECT DISTINCT ON (schedule) schedule, slot, status, job_id, finished_at, error
+FROM cron_run ORDER BY schedule, slot DESC;
+
+-- board_retry --
+-- Run a finished job again from its first attempt (the attempt counter keeps fencing old claims).
+UPDATE background_job
+SET status = 'PENDING', run_at = now(), retried = 0, payload = coalesce(%(payload)s::jsonb, payload),
+    completed_at = NULL, started_at = NULL, locked_by = NULL, lease_until = NULL, updated_at = now()
+WHERE id = %(id)s AND status IN ('FAILED', 'CANCELLED', 'COMPLETED')
+RETURNING id, queue;
+
+-- board_cancel --
+-- Cancel a job that has not started.
+UPDATE background_job
+SET status = 'CANCELLED', completed_at = now(), updated_at = now(), last_error = 'cancelled on the board'
+WHERE id = %(id)s AND status = 'PENDING'
+RETURNING id, queue;
+
+-- board_promote --
+-- Run a delayed job now.
+UPDATE background_job SET run_at = now(), updated_at = now()
+WHERE id = %(id)s AND status = 'PENDING' AND run_at > now()
+RETURNING id, queue;
+
+-- board_delete --
+-- Delete a job that is not running (its tasks go with it).
+DELETE FROM background_job WHERE id = %(id)s AND status <> 'PROCESSING'
+RETURNING id, queue;
+
+-- board_history_set_status --
+-- On providers whose queue is elsewhere, what the board did to a job's history row.
+UPDATE background_job
+SET status = %(status)s, completed_at = CASE WHEN %(status)s = 'PENDING' THEN NULL ELSE now() END,
+    updated_at = now(), last_error = coalesce(%(error)s, last_error)
+WHERE id = %(id)s
+RETURNING id, queue;
+
+-- board_audit_add --
+-- Record an action taken on the board.
+INSERT INTO board_audit (actor, action, target, detail)
+VALUES (%(actor)s, %(action)s, %(target)s, %(detail)s::jsonb)
+RETURNING id, at;
+
+-- board_audit_page --
+-- The newest audit entries.
+SELECT id, at, actor, action, target, detail FROM board_audit ORDER BY id DESC LIMIT %(limit)s;
+
+-- board_admin_by_email --
+-- A user who may sign in to the board, with their password hash.
+SELECT id, email, name, roles, disabled, password_hash FROM "user" WHERE lower(email) = lower(%(email)s);
+
+-- board_admin_by_id --
+-- The signed-in user, checked again on every request (roles and disabling take effect at once).
+SELECT id, email, name, roles, disabled FROM "user" WHERE id = %(id)s;
+
+-- board_set_password --
+-- Set a user's board password (creating the user when absent) and make them an ADMIN.
+INSERT INTO "user" (email, name, roles, password_hash)
+VALUES (lower(%(email)s), %(name)s, ARRAY['ADMIN', 'USER'], %(password_hash)s)
+ON CONFLICT (email) DO UPDATE
+SET password_hash = excluded.password_hash,
+    roles = (SELECT array_agg(DISTINCT role ORDER BY role)
+             FROM unnest("user".roles || ARRAY['ADMIN']) AS role)
+RETURNING id, email, roles;
+
+-- board_count_attempt --
+-- Count a sign-in attempt for a key in the current window; returns the count so far.
+INSERT INTO rate_limit (key, action, bucket, count)
+VALUES (%(key)s, 'board-sign-in', date_bin(%(window)s * interval '1 second', now(), 'epoch'), 1)
+ON CONFLICT (key, action, bucket) DO UPDATE SET count = rate_limit.count + 1
+RETURNING count;

@@ -1,0 +1,1 @@
+"""The admin board at ``/api/jobs/board``: pages, a JSON API, actions, access control."""

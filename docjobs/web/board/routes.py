@@ -1,0 +1,454 @@
+"""The board's pages and JSON API, mounted at ``/api/jobs/board``.
+
+Every page has a JSON twin under ``api/``: what a page shows, the API returns, and
+what a form does, the API does. Pages refresh themselves (``static/board.js``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from docjobs import errors
+from docjobs import secrets as dev_secrets
+from docjobs.db.board import STATES, BoardStore, JobFilter
+from docjobs.runtime import Runtime
+from docjobs.web.board.access import AuthorizeHook, BoardAccess, Denied, Viewer
+from docjobs.web.board.actions import ACTIONS, ActionError, BoardActions
+
+logger = logging.getLogger(__name__)
+
+#: Where the board lives, under the app's base path.
+BOARD_PATH = "/api/jobs/board"
+#: Actions that lose something, which a form must confirm.
+DESTRUCTIVE = ("cancel", "delete")
+#: The biggest form or JSON body the board reads.
+MAX_BODY_BYTES = 256 * 1024
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+    "cache-control": "no-store",
+}
+
+Handler = Callable[["Context"], Awaitable[Response]]
+
+
+class Context:
+    """One request to the board: who asks, their session, and the board's parts."""
+
+    def __init__(self, board: Board, request: Request, session: dict[str, Any], viewer: Viewer) -> None:
+        self.board = board
+        self.request = request
+        self.session = session
+        self.viewer = viewer
+
+    def page(self, template: str, **values: Any) -> Response:
+        context = {
+            "base": self.board.base,
+            "viewer": self.viewer,
+            "csrf": self.viewer.csrf,
+            "provider": self.board.runtime.settings.provider,
+            "query": self.request.url.query,
+            "now": datetime.now(UTC),
+            **values,
+        }
+        html = self.board.templates.get_template(template).render(context)
+        return HTMLResponse(html)
+
+
+class Board:
+    """The board's routes over a runtime with a database.
+
+    Args:
+        runtime: The process's runtime.
+        base: The board's URL path (base path included).
+        authorize: A host app's extra access rule.
+    """
+
+    def __init__(self, runtime: Runtime, *, base: str, authorize: AuthorizeHook | None = None) -> None:
+        self.runtime = runtime
+        self.base = base
+        database = runtime.require_database()
+        self.store = BoardStore(database)
+        self.actions = BoardActions(runtime, self.store)
+        settings = runtime.settings
+        token = settings.board_token.get_secret_value() if settings.board_token else None
+        self.access = BoardAccess(
+            self.store,
+            secret=_session_secret(runtime),
+            development=settings.is_development,
+            token=token,
+            cookie_path=base,
+            authorize=authorize,
+        )
+        self.templates = Environment(
+            loader=PackageLoader("docjobs.web.board", "templates"),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+        )
+        self.templates.filters["ago"] = _ago
+        self.templates.filters["pretty"] = _pretty
+        self.templates.filters["segment"] = _segment
+
+    def routes(self) -> list[BaseRoute]:
+        page, api = self._page, self._api
+        return [
+            Route("/", page(self.overview_page), methods=["GET"]),
+            Route("/jobs", page(self.jobs_page), methods=["GET"]),
+            # Job ids are the app's to choose, slashes included: the last segment is the action.
+            Route("/jobs/{job_id:path}", page(self.job_page), methods=["GET"]),
+            Route("/jobs/{job_id:path}/{action}", page(self.action_form), methods=["POST"]),
+            Route("/audit", page(self.audit_page), methods=["GET"]),
+            Route("/sign-in", self.sign_in, methods=["GET", "POST"]),
+            Route("/sign-out", self.sign_out, methods=["POST"]),
+            Route("/api/overview", api(self.overview_api), methods=["GET"]),
+            Route("/api/jobs", api(self.jobs_api), methods=["GET"]),
+            Route("/api/jobs/{job_id:path}", api(self.job_api), methods=["GET"]),
+            Route("/api/jobs/{job_id:path}/{action}", api(self.action_api), methods=["POST"]),
+            Route("/api/audit", api(self.audit_api), methods=["GET"]),
+            Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="board-static"),
+        ]
+
+    # Access around every handler.
+
+    def _page(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            session = self.access.session(request)
+            try:
+                viewer = await run_in_threadpool(self.access.viewer, request, session, api=False)
+                response = await handler(Context(self, request, session, viewer))
+            except Denied as denied:
+                if denied.status == 401:
+                    response = RedirectResponse(f"{self.base}/sign-in", status_code=303)
+                else:
+                    response = self._denied_page(denied)
+            except ActionError as refused:
+                response = HTMLResponse(
+                    self.templates.get_template("message.html").render(
+                        base=self.base, viewer=None, title="Not done", message=refused.reason
+                    ),
+                    status_code=refused.status,
+                )
+            return self._finish(request, response, session)
+
+        return endpoint
+
+    def _api(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            session = self.access.session(request)
+            try:
+                viewer = await run_in_threadpool(self.access.viewer, request, session, api=True)
+                response = await handler(Context(self, request, session, viewer))
+            except (Denied, ActionError) as refused:
+                response = _json({"error": refused.reason}, refused.status)
+            return self._finish(request, response, session)
+
+        return endpoint
+
+    def _finish(self, request: Request, response: Response, session: dict[str, Any]) -> Response:
+        response.headers.update(SECURITY_HEADERS)
+        if session.pop("new", False):
+            self.access.save(request, response, session)
+        return response
+
+    def _denied_page(self, denied: Denied) -> Response:
+        html = self.templates.get_template("message.html").render(
+            base=self.base, viewer=None, title="Not allowed", message=denied.reason
+        )
+        return HTMLResponse(html, status_code=denied.status)
+
+    # Overview.
+
+    def overview(self) -> dict[str, Any]:
+        queues = self.store.queue_counts()
+        totals = {state: sum(int(q[state]) for q in queues) for state in STATES}
+        now = datetime.now(UTC)
+        last_runs = self.store.cron_last_runs()
+        schedules = [
+            {
+                "job": job_id,
+                "expression": schedule.expression,
+                "enabled": schedule.enabled,
+                "last": last_runs.get(job_id),
+                "next": schedule.next_slot(now),
+            }
+            for job_id, schedule in self.runtime.cron.items()
+        ]
+        return {
+            "provider": self.runtime.settings.provider,
+            "queues": queues,
+            "totals": totals,
+            "workers": self.store.workers(),
+            "schedules": schedules,
+        }
+
+    async def overview_page(self, ctx: Context) -> Response:
+        overview = await run_in_threadpool(self.overview)
+        audit = await run_in_threadpool(self.store.audit_page, 8)
+        return ctx.page("overview.html", states=list(STATES), audit=audit, **overview)
+
+    async def overview_api(self, ctx: Context) -> Response:
+        return _json(await run_in_threadpool(self.overview))
+
+    # Jobs.
+
+    def _jobs(self, request: Request) -> dict[str, Any]:
+        where, before = _job_filter(request.query_params)
+        rows = self.store.job_page(where, before=before, limit=51)
+        more = len(rows) > 50
+        rows = rows[:50]
+        return {"jobs": rows, "next": rows[-1]["id"] if more else None, "filter": where}
+
+    async def jobs_page(self, ctx: Context) -> Response:
+        listing = await run_in_threadpool(self._jobs, ctx.request)
+        params = {k: v for k, v in ctx.request.query_params.items() if k != "before" and v}
+        return ctx.page("jobs.html", states=list(STATES), params=params, **listing)
+
+    async def jobs_api(self, ctx: Context) -> Response:
+        listing = await run_in_threadpool(self._jobs, ctx.request)
+        where = listing.pop("filter")
+        return _json({**listing, "filter": {k: v for k, v in vars(where).items() if v is not None}})
+
+    def _job(self, job_id: str) -> dict[str, Any]:
+        job = self.store.job(job_id)
+        if job is None:
+            raise ActionError(404, f"no job {job_id}")
+        return {"job": job, "tasks": self.store.job_tasks(job_id)}
+
+    async def job_page(self, ctx: Context) -> Response:
+        detail = await run_in_threadpool(self._job, ctx.request.path_params["job_id"])
+        return ctx.page("job.html", actions=ACTIONS, destructive=DESTRUCTIVE, **detail)
+
+    async def job_api(self, ctx: Context) -> Response:
+        return _json(await run_in_threadpool(self._job, ctx.request.path_params["job_id"]))
+
+    # Actions.
+
+    def _act(
+        self, viewer: Viewer, action: str, job_id: str, payload: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        if action not in ACTIONS:
+            raise ActionError(404, f"no action {action!r}; the board knows {', '.join(ACTIONS)}")
+        outcome = self.actions.run(action, job_id, payload)
+        self.store.audit(viewer.who, action, job_id, outcome)
+        logger.info(
+            "Board: %s %s job %s.",
+            viewer.who,
+            action,
+            job_id,
+            extra={"action": f"board_{action}", "message_id": job_id},
+        )
+        return outcome
+
+    async def action_form(self, ctx: Context) -> Response:
+        form = await _form(ctx.request)
+        ctx.board.access.check_csrf(ctx.request, ctx.viewer, _field(form, "csrf"))
+        action = ctx.request.path_params["action"]
+        job_id = ctx.request.path_params["job_id"]
+        if action in DESTRUCTIVE and _field(form, "confirm") != "yes":
+            raise ActionError(400, f"confirm that the job should be {action}ed: nothing was done")
+        payload = _payload(_field(form, "payload")) if _field(form, "payload") else None
+        outcome = await run_in_threadpool(self._act, ctx.viewer, action, job_id, payload)
+        target = outcome.get("retried_as") or (None if action == "delete" else job_id)
+        location = f"{self.base}/jobs/{target}" if target else f"{self.base}/jobs"
+        return RedirectResponse(location, status_code=303)
+
+    async def action_api(self, ctx: Context) -> Response:
+        ctx.board.access.check_csrf(ctx.request, ctx.viewer, ctx.request.headers.get("x-csrf-token"))
+        body = await _body(ctx.request)
+        payload = None
+        if body.strip():
+            document = _payload(body.decode("utf-8", errors="replace"))
+            payload = document.get("payload")
+            if payload is not None and not isinstance(payload, dict):
+                raise ActionError(422, "payload must be a JSON object")
+        action = ctx.request.path_params["action"]
+        outcome = await run_in_threadpool(
+            self._act, ctx.viewer, action, ctx.request.path_params["job_id"], payload
+        )
+        return _json(outcome)
+
+    # Audit.
+
+    async def audit_page(self, ctx: Context) -> Response:
+        return ctx.page("audit.html", entries=await run_in_threadpool(self.store.audit_page, 200))
+
+    async def audit_api(self, ctx: Context) -> Response:
+        return _json({"entries": await run_in_threadpool(self.store.audit_page, 200)})
+
+    # Sign-in.
+
+    async def sign_in(self, request: Request) -> Response:
+        session = self.access.session(request)
+        error = None
+        status = 200
+        if request.method == "POST":
+            form = await _form(request)
+            try:
+                if not hmac.compare_digest(_field(form, "csrf").encode(), session["csrf"].encode()):
+                    raise Denied(403, "the form's CSRF token is missing or wrong; reload the page")
+                client = request.client.host if request.client else "unknown"
+                user_id = await run_in_threadpool(
+                    self.access.sign_in, _field(form, "email"), _field(form, "password"), client
+                )
+            except Denied as denied:
+                error, status = denied.reason, denied.status
+            else:
+                response = RedirectResponse(f"{self.base}/", status_code=303)
+                fresh = self.access.new_session(user_id)
+                self.access.save(request, response, fresh)
+                response.headers.update(SECURITY_HEADERS)
+                return response
+        html = self.templates.get_template("sign_in.html").render(
+            base=self.base, viewer=None, csrf=session["csrf"], error=error
+        )
+        return self._finish(request, HTMLResponse(html, status_code=status), session)
+
+    async def sign_out(self, request: Request) -> Response:
+        session = self.access.session(request)
+        form = await _form(request)
+        if not hmac.compare_digest(_field(form, "csrf").encode(), session["csrf"].encode()):
+            return self._finish(request, self._denied_page(Denied(403, "CSRF token missing")), session)
+        response = RedirectResponse(f"{self.base}/sign-in", status_code=303)
+        self.access.forget(request, response)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+
+def board_routes(runtime: Runtime, *, authorize: AuthorizeHook | None = None) -> list[BaseRoute]:
+    """The board mounted at ``/api/jobs/board``; nothing without a database."""
+    if runtime.database is None:
+        return []
+    board = Board(runtime, base=runtime.settings.base_path + BOARD_PATH, authorize=authorize)
+    return [Mount(BOARD_PATH, routes=board.routes())]
+
+
+# Helpers.
+
+
+def _session_secret(runtime: Runtime) -> bytes:
+    try:
+        key = dev_secrets.secondary_key(runtime.settings)
+    except errors.SettingsError:
+        # Sessions then last only as long as this process; the token API is unaffected.
+        import secrets
+
+        logger.warning(
+            "NEXT_PRIVATE_ENCRYPTION_SECONDARY_KEY is unset: board sign-ins end when this process stops."
+        )
+        return secrets.token_bytes(32)
+    return hmac.new(key, b"docjobs board sessions", hashlib.sha256).digest()
+
+
+def _job_filter(params: Any) -> tuple[JobFilter, str | None]:
+    state = params.get("state") or None
+    if state is not None and state not in STATES:
+        raise ActionError(400, f"state must be one of {', '.join(STATES)}, not {state!r}")
+    return (
+        JobFilter(
+            state=state,
+            queue=params.get("queue") or None,
+            actor=params.get("job") or None,
+            search=params.get("q") or None,
+            since=_moment(params, "since"),
+            until=_moment(params, "until"),
+        ),
+        params.get("before") or None,
+    )
+
+
+def _moment(params: Any, name: str) -> datetime | None:
+    text = params.get(name)
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ActionError(
+            400, f"{name} must be a date and time such as 2026-11-29T10:00, not {text!r}"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def _body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ActionError(413, f"the body is over {MAX_BODY_BYTES} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise ActionError(413, f"the body is over {MAX_BODY_BYTES} bytes")
+    return body
+
+
+async def _form(request: Request) -> FormData:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ActionError(413, f"the form is over {MAX_BODY_BYTES} bytes")
+    return await request.form(max_files=0, max_fields=20)
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _payload(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ActionError(422, f"the payload is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ActionError(422, "the payload must be a JSON object")
+    return value
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(
+        orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS),
+        status_code=status,
+        media_type="application/json",
+    )
+
+
+def _ago(moment: datetime | float | None) -> str:
+    """``3 s``, ``5 min``, ``2 h``, ``4 d`` from seconds or since a moment."""
+    if moment is None:
+        return "-"
+    seconds = (
+        float(moment) if not isinstance(moment, datetime) else (datetime.now(UTC) - moment).total_seconds()
+    )
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if abs(seconds) >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def _segment(value: Any) -> str:
+    """A value as one URL path segment: job ids are the app's to choose, slashes included."""
+    return urllib.parse.quote(str(value), safe="")
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)

@@ -1,0 +1,43 @@
+// docjobs board: confirmations before destructive actions, and live refresh that
+// keeps the admin's place (no swap while they type, select text or hover a form).
+"use strict";
+
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const question = form.dataset.confirm;
+  if (!question) return;
+  if (!window.confirm(question)) {
+    event.preventDefault();
+    return;
+  }
+  form.querySelector("input[name=confirm]").value = "yes";
+});
+
+function busy(main) {
+  const active = document.activeElement;
+  if (active && main.contains(active) && active.matches("input, textarea, select")) return true;
+  if (String(window.getSelection() || "").length > 0) return true;
+  for (const field of main.querySelectorAll("textarea")) {
+    if (field.value !== field.defaultValue) return true;
+  }
+  return false;
+}
+
+async function refresh(main) {
+  if (document.hidden || busy(main)) return;
+  const response = await fetch(window.location.href, { credentials: "same-origin" });
+  if (!response.ok || !response.headers.get("content-type", "").startsWith("text/html")) return;
+  const page = new DOMParser().parseFromString(await response.text(), "text/html");
+  const fresh = page.getElementById("live");
+  if (fresh && !busy(main)) {
+    main.replaceChildren(...fresh.childNodes);
+    main.dataset.refreshedAt = new Date().toISOString();
+  }
+}
+
+window.addEventListener("DOMContentLoaded", () => {
+  const main = document.getElementById("live");
+  const every = Number(main && main.dataset.live);
+  if (!every) return;
+  window.setInterval(() => refresh(main).catch(() => {}), every);
+});

@@ -1,0 +1,132 @@
+"""The board in a real headless Chromium (Debian's package, driven by Playwright).
+
+Screenshots of each step are saved under ``test-artifacts/board/`` for a person
+to look at after the run.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from docjobs import jobs
+from docjobs.runtime import Runtime
+from docjobs.testing.http import serve
+from docjobs.web.app import create_app
+from docjobs.web.board.access import hash_password
+from tests.conftest import REPO_ROOT, job_row, wait_for
+
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "board"
+ADMIN = ("grace@example.com", "a long enough board password")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert executable is not None, "Chromium is missing: apt-get install -y chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert [] == errors, "the board's scripts failed"
+
+
+@pytest.fixture
+def board_url(make_runtime: Callable[..., Runtime], database_url: str) -> Iterator[str]:
+    current = make_runtime()  # production: sign-in required
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO \"user\" (email, roles, password_hash) VALUES (%s, '{ADMIN,USER}', %s)",
+            (ADMIN[0], hash_password(ADMIN[1])),
+        )
+    with serve(create_app(current)) as url:
+        yield f"{url}/api/jobs/board"
+
+
+def shoot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def test_an_admin_signs_in_retries_a_failed_job_and_sees_it_complete_live(
+    page: Page, board_url: str, database_url: str
+) -> None:
+    failed = jobs.trigger("test.gated", {"key": "browser", "seconds": 2.5})
+    wait_for(lambda: job_row(database_url, failed.message_id)["status"] == "FAILED")
+
+    page.goto(f"{board_url}/")
+    expect(page).to_have_url(f"{board_url}/sign-in")
+    page.get_by_label("Email").fill(ADMIN[0])
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("wrong email or password")
+    page.get_by_label("Email").fill(ADMIN[0])
+    page.get_by_label("Password").fill(ADMIN[1])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Queues")).to_be_visible()
+    shoot(page, "1-overview")
+
+    page.get_by_role("link", name="Failed", exact=True).first.click()
+    expect(page.get_by_role("heading", name="Jobs: failed")).to_be_visible()
+    shoot(page, "2-failed-jobs")
+    page.get_by_role("link", name=failed.message_id).click()
+    expect(page.locator("pre.error")).to_contain_text("the gate of browser is closed")
+    shoot(page, "3-failed-job")
+
+    with psycopg.connect(database_url) as conn:  # what an operator fixes before retrying
+        conn.execute("INSERT INTO test_event (key, kind, pid) VALUES ('browser', 'gate-open', 0)")
+    page.evaluate("window.beforeRetry = true")
+    page.get_by_role("button", name="Retry", exact=True).click()
+    status = page.locator("h1 .status")
+    expect(status).not_to_have_text("FAILED")
+    page.evaluate("window.sinceRetry = true")  # survives only if the page is never reloaded
+    expect(status).to_have_text("COMPLETED", timeout=15_000)
+    assert page.evaluate("window.sinceRetry") is True
+    assert page.locator("#live").get_attribute("data-refreshed-at") is not None
+    shoot(page, "4-completed-live")
+    assert "COMPLETED" == job_row(database_url, failed.message_id)["status"]
+
+
+def test_a_destructive_action_asks_first(page: Page, board_url: str, database_url: str) -> None:
+    waiting = jobs.trigger("test.record", {"key": "kept"}, delay=3600)
+    page.goto(f"{board_url}/sign-in")
+    page.get_by_label("Email").fill(ADMIN[0])
+    page.get_by_label("Password").fill(ADMIN[1])
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{board_url}/jobs/{waiting.message_id}")
+    questions: list[str] = []
+
+    def answer(dialog: object, accept: bool) -> None:
+        questions.append(dialog.message)  # type: ignore[attr-defined]
+        dialog.accept() if accept else dialog.dismiss()  # type: ignore[attr-defined]
+
+    page.once("dialog", lambda dialog: answer(dialog, False))
+    page.get_by_role("button", name="Delete").click()
+    page.wait_for_timeout(300)
+    assert "PENDING" == job_row(database_url, waiting.message_id)["status"]
+    page.once("dialog", lambda dialog: answer(dialog, True))
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+    shoot(page, "5-after-delete")
+    assert [f"Delete job {waiting.message_id}? This cannot be undone."] * 2 == questions
+    with psycopg.connect(database_url) as conn:
+        assert (0,) == conn.execute(
+            "SELECT count(*) FROM background_job WHERE id = %s", (waiting.message_id,)
+        ).fetchone()

@@ -1,0 +1,338 @@
+"""The admin board over HTTP: access, CSRF, escaping, listing and actions, against a real app."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from docjobs import jobs
+from docjobs.runtime import Runtime
+from docjobs.testing.http import serve
+from docjobs.web.app import create_app
+from docjobs.web.board.access import SESSION_COOKIE, hash_password
+from tests.conftest import job_row, provider_overrides, wait_for
+
+BOARD = "/api/jobs/board"
+TOKEN = "board-token-0123456789abcdef"
+ADMIN = ("ada@example.com", "correct horse battery staple")
+USER = ("bob@example.com", "another long password")
+
+
+class Board:
+    """A running app with its board, and helpers to act on it as someone."""
+
+    def __init__(self, url: str, runtime: Runtime, database_url: str) -> None:
+        self.url = url
+        self.runtime = runtime
+        self.database_url = database_url
+        self.clients: list[httpx.Client] = []
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        client = httpx.Client(base_url=self.url, follow_redirects=False, timeout=10, **kwargs)
+        self.clients.append(client)
+        return client
+
+    def signed_in(self, email: str, password: str) -> httpx.Client:
+        client = self.client()
+        form = client.get(f"{BOARD}/sign-in")
+        answer = client.post(
+            f"{BOARD}/sign-in", data={"csrf": _csrf(form.text), "email": email, "password": password}
+        )
+        assert 303 == answer.status_code, answer.text
+        return client
+
+    def csrf(self, client: httpx.Client, path: str = f"{BOARD}/") -> str:
+        return _csrf(client.get(path).text)
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf(?:-token)?" (?:value|content)="([^"]+)"', html)
+    assert match is not None, html[:500]
+    return match[1]
+
+
+def _add_user(database_url: str, email: str, password: str, roles: list[str]) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            'INSERT INTO "user" (email, roles, password_hash) VALUES (%s, %s, %s)',
+            (email, roles, hash_password(password)),
+        )
+
+
+@pytest.fixture
+def open_board(
+    request: pytest.FixtureRequest, make_runtime: Callable[..., Runtime], database_url: str
+) -> Iterator[Callable[..., Board]]:
+    """Start the app with its board: ``open_board(development=..., provider=...)``."""
+    stack: list[Any] = []
+    boards: list[Board] = []
+
+    def start(*, development: bool = False, provider: str = "local", worker: bool = True) -> Board:
+        overrides = dict(provider_overrides(request, provider), NEXT_PRIVATE_JOBS_BOARD_TOKEN=TOKEN)
+        if development:
+            overrides["NODE_ENV"] = "development"
+        current = make_runtime(**overrides)
+        _add_user(database_url, *ADMIN, ["ADMIN", "USER"])
+        _add_user(database_url, *USER, ["USER"])
+        server = serve(create_app(current, embedded_worker=worker))
+        url = server.__enter__()
+        stack.append(server)
+        if provider == "inngest":
+            emulator = request.getfixturevalue("inngest_emulator")
+            assert 200 == emulator.sync(f"{url}/api/jobs").status_code
+        boards.append(Board(url, current, database_url))
+        return boards[-1]
+
+    yield start
+    for board in boards:
+        for client in board.clients:
+            client.close()
+    for server in reversed(stack):
+        server.__exit__(None, None, None)
+
+
+# Access.
+
+
+@pytest.mark.parametrize("development", [True, False], ids=["development", "production"])
+@pytest.mark.parametrize("who", ["anonymous", "user", "admin", "token", "wrong token"])
+def test_who_may_see_the_board(open_board: Callable[..., Board], development: bool, who: str) -> None:
+    board = open_board(development=development, worker=False)
+    if who == "user":
+        client = board.signed_in(*USER)
+    elif who == "admin":
+        client = board.signed_in(*ADMIN)
+    else:
+        bearer = {"token": TOKEN, "wrong token": "not-the-token"}.get(who)
+        client = board.client(headers={"authorization": f"Bearer {bearer}"} if bearer else {})
+    page = client.get(f"{BOARD}/")
+    api = client.get(f"{BOARD}/api/overview")
+    if who == "wrong token":
+        expected_api = 401  # a bad token is refused even where the board is open
+    elif development or who in ("admin", "token"):
+        expected_api = 200
+    else:
+        expected_api = {"anonymous": 401, "user": 403}[who]
+    assert expected_api == api.status_code, api.text
+    if development or who == "admin":
+        assert 200 == page.status_code
+        assert "Queues" in page.text
+    elif who == "user":
+        assert 403 == page.status_code
+        assert "the board is for admins" in page.text
+    else:  # anonymous, and tokens, which are for the JSON API only
+        assert 303 == page.status_code
+        assert page.headers["location"].endswith(f"{BOARD}/sign-in")
+    if expected_api == 200:
+        assert {"provider", "queues", "totals", "workers", "schedules"} <= set(api.json())
+
+
+def test_a_host_app_rule_can_close_the_board(make_runtime: Callable[..., Runtime], database_url: str) -> None:
+    current = make_runtime(NODE_ENV="development")
+    app = create_app(current, embedded_worker=False, board_authorize=lambda request, viewer: False)
+    with serve(app) as url:
+        answer = httpx.get(f"{url}{BOARD}/api/overview")
+    assert 403 == answer.status_code
+    assert "not allowed by this application's board rule" in answer.json()["error"]
+
+
+def test_sign_in_refuses_wrong_passwords_and_slows_down_guessing(open_board: Callable[..., Board]) -> None:
+    board = open_board(worker=False)
+    client = board.client()
+    csrf = board.csrf(client, f"{BOARD}/sign-in")
+    statuses = []
+    for attempt in range(7):
+        answer = client.post(
+            f"{BOARD}/sign-in", data={"csrf": csrf, "email": ADMIN[0], "password": f"guess {attempt}"}
+        )
+        statuses.append(answer.status_code)
+        assert ADMIN[1] not in answer.text
+    assert [401] * 5 + [429] * 2 == statuses
+    # The right password is refused too while the window lasts.
+    answer = client.post(f"{BOARD}/sign-in", data={"csrf": csrf, "email": ADMIN[0], "password": ADMIN[1]})
+    assert 429 == answer.status_code
+    assert "too many sign-in attempts" in answer.text
+
+
+def test_signing_in_starts_a_new_session_with_strict_cookie_flags(open_board: Callable[..., Board]) -> None:
+    board = open_board(worker=False)
+    client = board.client()
+    form = client.get(f"{BOARD}/sign-in")
+    planted = client.cookies[SESSION_COOKIE]
+    answer = client.post(
+        f"{BOARD}/sign-in", data={"csrf": _csrf(form.text), "email": ADMIN[0], "password": ADMIN[1]}
+    )
+    cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie
+    assert f"Path={BOARD}" in cookie
+    assert client.cookies[SESSION_COOKIE] != planted
+    # The session from before sign-in is still anonymous: fixation gains nothing.
+    stale = board.client(cookies={SESSION_COOKIE: planted})
+    assert 303 == stale.get(f"{BOARD}/").status_code
+    assert 200 == client.get(f"{BOARD}/").status_code
+    assert _csrf(client.get(f"{BOARD}/").text) != _csrf(form.text)
+
+
+# CSRF.
+
+
+def test_posts_need_the_pages_csrf_token(open_board: Callable[..., Board]) -> None:
+    board = open_board(worker=False)
+    message = jobs.trigger("test.record", {"key": "waiting"}, delay=3600)
+    client = board.signed_in(*ADMIN)
+    cancel = f"{BOARD}/jobs/{message.message_id}/cancel"
+    assert 403 == client.post(cancel, data={"confirm": "yes"}).status_code
+    assert 403 == client.post(cancel, data={"confirm": "yes", "csrf": "forged"}).status_code
+    csrf = board.csrf(client)
+    cross_site = client.post(
+        cancel, data={"confirm": "yes", "csrf": csrf}, headers={"sec-fetch-site": "cross-site"}
+    )
+    assert 403 == cross_site.status_code
+    assert 403 == client.post(f"{BOARD}/api/jobs/{message.message_id}/cancel").status_code
+    assert "PENDING" == job_row(board.database_url, message.message_id)["status"]
+    # The same request with the token goes through; a token carries no cookie to forge.
+    done = board.client(headers={"authorization": f"Bearer {TOKEN}"}).post(
+        f"{BOARD}/api/jobs/{message.message_id}/cancel"
+    )
+    assert 200 == done.status_code, done.text
+    assert "CANCELLED" == job_row(board.database_url, message.message_id)["status"]
+
+
+# Escaping.
+
+
+def test_hostile_job_data_is_shown_escaped(open_board: Callable[..., Board]) -> None:
+    board = open_board(development=True, worker=False)
+    hostile = "<script>alert('x')</script>\"'><img src=x onerror=alert(1)>"
+    message = jobs.trigger("test.record", {"key": hostile}, id=f"<b>{hostile}</b>/../x?y#z", delay=3600)
+    client = board.client()
+    listing = client.get(f"{BOARD}/jobs")
+    detail = client.get(f"{BOARD}/jobs/{urllib.parse.quote(message.message_id, safe='')}")
+    for page in (listing, detail):
+        assert 200 == page.status_code, page.text[:300]
+        assert "<script>alert" not in page.text
+        assert "<img src=x" not in page.text
+        assert "&lt;script&gt;" in page.text
+        assert page.headers["content-security-policy"].startswith("default-src 'self'")
+    api = client.get(f"{BOARD}/api/jobs").json()
+    assert hostile == api["jobs"][0]["id"][3 : 3 + len(hostile)]
+
+
+# Listing.
+
+
+def test_jobs_are_listed_newest_first_a_page_at_a_time_with_filters(open_board: Callable[..., Board]) -> None:
+    board = open_board(development=True, worker=False)
+    sent = [jobs.trigger("test.record", {"key": f"job {n}"}, delay=3600) for n in range(120)]
+    jobs.trigger("test.sleep", {"key": "needle in payload", "seconds": 0}, delay=3600)
+    client = board.client()
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        answer = client.get(
+            f"{BOARD}/api/jobs", params={"job": "test.record", **({"before": cursor} if cursor else {})}
+        )
+        body = answer.json()
+        seen += [job["id"] for job in body["jobs"]]
+        pages += 1
+        cursor = body["next"]
+        if cursor is None:
+            break
+    assert 3 == pages
+    # Every job once, newest first (ids are time-ordered to the millisecond).
+    assert sorted((m.message_id for m in sent), reverse=True) == seen
+    found = client.get(f"{BOARD}/api/jobs", params={"q": "NEEDLE"}).json()["jobs"]
+    assert ["test.sleep"] == [job["actor"] for job in found]
+    assert 121 == len(client.get(f"{BOARD}/api/jobs", params={"state": "scheduled"}).json()["jobs"]) + 71
+    assert [] == client.get(f"{BOARD}/api/jobs", params={"state": "failed"}).json()["jobs"]
+    bad = client.get(f"{BOARD}/api/jobs", params={"state": "exploded"})
+    assert 400 == bad.status_code
+    assert "state must be one of" in bad.json()["error"]
+    page = client.get(f"{BOARD}/jobs", params={"job": "test.record"})
+    assert 'rel="next"' in page.text
+    assert 50 == page.text.count('class="status-pending"')
+
+
+# Actions.
+
+
+def test_actions_on_the_local_provider_change_the_job_and_are_audited(
+    open_board: Callable[..., Board],
+) -> None:
+    board = open_board()
+    client = board.signed_in(*ADMIN)
+    csrf = board.csrf(client)
+    url = board.database_url
+    failed = jobs.trigger("test.fail_when", {"key": "edited", "fail": True})
+    wait_for(lambda: job_row(url, failed.message_id)["status"] == "FAILED")
+    # A bad edit is refused and changes nothing.
+    refused = client.post(
+        f"{BOARD}/jobs/{failed.message_id}/retry", data={"csrf": csrf, "payload": '{"key": 7}'}
+    )
+    assert 422 == refused.status_code
+    assert "FAILED" == job_row(url, failed.message_id)["status"]
+    fixed = client.post(
+        f"{BOARD}/jobs/{failed.message_id}/retry",
+        data={"csrf": csrf, "payload": '{"key": "edited", "fail": false}'},
+    )
+    assert 303 == fixed.status_code
+    wait_for(lambda: job_row(url, failed.message_id)["status"] == "COMPLETED")
+
+    delayed = jobs.trigger("test.record", {"key": "promoted"}, delay=3600)
+    assert 303 == client.post(f"{BOARD}/jobs/{delayed.message_id}/promote", data={"csrf": csrf}).status_code
+    wait_for(lambda: job_row(url, delayed.message_id)["status"] == "COMPLETED")
+
+    doomed = jobs.trigger("test.record", {"key": "cancelled"}, delay=3600)
+    unconfirmed = client.post(f"{BOARD}/jobs/{doomed.message_id}/cancel", data={"csrf": csrf})
+    assert 400 == unconfirmed.status_code
+    assert "PENDING" == job_row(url, doomed.message_id)["status"]
+    cancel = client.post(f"{BOARD}/jobs/{doomed.message_id}/cancel", data={"csrf": csrf, "confirm": "yes"})
+    assert 303 == cancel.status_code
+    assert "CANCELLED" == job_row(url, doomed.message_id)["status"]
+    again = client.post(f"{BOARD}/jobs/{doomed.message_id}/cancel", data={"csrf": csrf, "confirm": "yes"})
+    assert 409 == again.status_code
+    delete = client.post(f"{BOARD}/jobs/{doomed.message_id}/delete", data={"csrf": csrf, "confirm": "yes"})
+    assert 303 == delete.status_code
+    assert 404 == client.get(f"{BOARD}/jobs/{doomed.message_id}").status_code
+
+    entries = client.get(f"{BOARD}/api/audit").json()["entries"]
+    assert [("retry", failed.message_id), ("promote", delayed.message_id), ("cancel", doomed.message_id),
+            ("delete", doomed.message_id)] == [(e["action"], e["target"]) for e in reversed(entries)]  # fmt: skip
+    assert {ADMIN[0]} == {entry["actor"] for entry in entries}
+    assert "edited" in client.get(f"{BOARD}/audit").text
+
+
+@pytest.mark.parametrize("provider", ["bullmq", "inngest"])
+def test_a_retry_elsewhere_sends_the_job_again_and_other_actions_say_not_yet(
+    open_board: Callable[..., Board], provider: str
+) -> None:
+    board = open_board(provider=provider)  # bullmq: the web app's embedded worker
+    url = board.database_url
+    failed = jobs.trigger("test.fail_when", {"key": "elsewhere", "fail": True})
+    wait_for(
+        lambda: (board.runtime.history.flush() or True) and _status(url, failed.message_id) == "FAILED", 20
+    )
+    client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
+    answer = client.post(
+        f"{BOARD}/api/jobs/{failed.message_id}/retry", json={"payload": {"key": "elsewhere", "fail": False}}
+    )
+    assert 200 == answer.status_code, answer.text
+    new_id = answer.json()["retried_as"]
+    wait_for(lambda: (board.runtime.history.flush() or True) and _status(url, new_id) == "COMPLETED", 20)
+    cancel = client.post(f"{BOARD}/api/jobs/{failed.message_id}/cancel")
+    assert 409 == cancel.status_code
+    assert f"not available on the {provider} provider" in cancel.json()["error"]
+
+
+def _status(url: str, job_id: str) -> str | None:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT status FROM background_job WHERE id = %s", (job_id,)).fetchone()
+    return row[0] if row else None
