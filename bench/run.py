@@ -488,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    from bench.board import bench_board
+    from bench.board import report as report_board
     from docjobs.db.migrate import migrate
     from docjobs.testing import PostgresServer, RedisServer
 
@@ -500,11 +502,20 @@ def main(argv: list[str] | None = None) -> int:
         docjobs = bench_docjobs(url, args.jobs, args.latency_samples, args.repeats, args.out)
         baseline = bench_redis(redis_server.url, args.jobs, args.latency_samples, args.repeats, args.out)
         bullmq = bench_bullmq(url, redis_server.url, args.jobs, args.latency_samples, args.repeats, args.out)
+        board_url = postgres.create_database("board")
+        migrate(board_url)
+        board = bench_board(board_url)
     finally:
         redis_server.stop()
         postgres.stop()
     seal = bench_seal()
-    text = report(docjobs, baseline, args.jobs, args.repeats, seal) + "\n\n" + report_bullmq(bullmq, baseline)
+    text = "\n\n".join(
+        [
+            report(docjobs, baseline, args.jobs, args.repeats, seal),
+            report_bullmq(bullmq, baseline),
+            report_board(board),
+        ]
+    )
     print(text)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     record: dict[str, Any] = {
@@ -513,6 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         "redis": asdict(baseline),
         "bullmq": asdict(bullmq),
         "seal": seal,
+        "board": board,
         "table": text,
     }
     (args.out / f"bench-{stamp}.json").write_text(json.dumps(record, indent=2))

@@ -15,6 +15,8 @@ Row = dict[str, Any]
 
 #: Jobs per page of the jobs list.
 PAGE_SIZE = 50
+#: Rows per statement of a bulk action, so each transaction stays short.
+BULK_BATCH = 5_000
 
 
 @dataclass(frozen=True)
@@ -77,26 +79,17 @@ class BoardStore:
 
     def job_page(self, where: JobFilter, *, before: str | None, limit: int = PAGE_SIZE) -> list[Row]:
         """Up to ``limit`` jobs matching ``where``, newest first, after the job id ``before``."""
-        status, due = STATES[where.state] if where.state else (None, None)
-        search = f"%{_escape_like(where.search)}%" if where.search else None
-        params = {
-            "status": status,
-            "due": due,
-            "queue": where.queue,
-            "actor": where.actor,
-            "search": search,
-            "since": where.since,
-            "until": where.until,
-            "before": before,
-            "limit": limit,
-        }
-        return self._all("board_job_page", params)
+        return self._all("board_job_page", {**_filter_params(where), "before": before, "limit": limit})
 
     def job(self, job_id: str) -> Row | None:
         return self._one("board_job", {"id": job_id})
 
     def job_tasks(self, job_id: str) -> list[Row]:
         return self._all("board_job_tasks", {"job_id": job_id})
+
+    def activity(self, window_seconds: int, step_seconds: int) -> list[Row]:
+        """Per step of the last window: ``at``, ``completed``, ``failed``, ``seconds`` (p50, p95, p99)."""
+        return self._all("board_activity", {"window": window_seconds, "step": step_seconds})
 
     def workers(self) -> list[Row]:
         return self._all("board_workers")
@@ -119,6 +112,37 @@ class BoardStore:
 
     def delete(self, job_id: str) -> Row | None:
         return self._one("board_delete", {"id": job_id})
+
+    def bulk(self, action: str, where: JobFilter, ids: list[str] | None) -> list[Row]:
+        """Retry or delete every job matching ``where`` (and among ``ids``, if given), in batches.
+
+        Returns:
+            The jobs changed (``id``, ``queue``).
+        """
+        query = {"retry": "board_bulk_retry", "delete": "board_bulk_delete"}[action]
+        params = {**_filter_params(where), "ids": ids, "limit": BULK_BATCH}
+        changed: list[Row] = []
+        while True:
+            batch = self._all(query, params)
+            changed += batch
+            if len(batch) < BULK_BATCH:
+                return changed
+
+    def clean(self, status: str, days: float) -> int:
+        """Delete jobs of ``status`` that finished more than ``days`` ago, in batches; returns how many."""
+        deleted = 0
+        while True:
+            with self.database.connection() as conn:
+                cursor = self._q["board_clean"].execute(
+                    conn, {"status": status, "days": days, "limit": BULK_BATCH}
+                )
+                count = cursor.rowcount
+            deleted += count
+            if count < BULK_BATCH:
+                return deleted
+
+    def set_paused(self, queue: str, paused: bool) -> None:
+        self._one("board_set_paused", {"queue": queue, "paused": paused})
 
     def set_history_status(self, job_id: str, status: str, error: str | None = None) -> Row | None:
         return self._one("board_history_set_status", {"id": job_id, "status": status, "error": error})
@@ -152,6 +176,19 @@ class BoardStore:
         row = self._one("board_count_attempt", {"key": key, "window": window_seconds})
         assert row is not None
         return int(row["count"])
+
+
+def _filter_params(where: JobFilter) -> dict[str, Any]:
+    status, due = STATES[where.state] if where.state else (None, None)
+    return {
+        "status": status,
+        "due": due,
+        "queue": where.queue,
+        "actor": where.actor,
+        "search": f"%{_escape_like(where.search)}%" if where.search else None,
+        "since": where.since,
+        "until": where.until,
+    }
 
 
 def _escape_like(text: str) -> str:

@@ -125,3 +125,72 @@ INSERT INTO rate_limit (key, action, bucket, count)
 VALUES (%(key)s, 'board-sign-in', date_bin(%(window)s * interval '1 second', now(), 'epoch'), 1)
 ON CONFLICT (key, action, bucket) DO UPDATE SET count = rate_limit.count + 1
 RETURNING count;
+
+-- board_bulk_retry --
+-- Put up to %(limit)s finished jobs matching the filter (or among %(ids)s) back to PENDING.
+WITH chosen AS (
+    SELECT id FROM background_job
+    WHERE status IN ('FAILED', 'CANCELLED', 'COMPLETED')
+      AND (%(ids)s::text[] IS NULL OR id = ANY(%(ids)s::text[]))
+      AND (%(status)s::text IS NULL OR status = %(status)s::text)
+      AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+      AND (%(actor)s::text IS NULL OR actor = %(actor)s::text)
+      AND (%(search)s::text IS NULL OR payload::text ILIKE %(search)s::text)
+      AND (%(since)s::timestamptz IS NULL OR submitted_at >= %(since)s::timestamptz)
+      AND (%(until)s::timestamptz IS NULL OR submitted_at < %(until)s::timestamptz)
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE background_job AS job
+SET status = 'PENDING', run_at = now(), retried = 0, completed_at = NULL, started_at = NULL,
+    locked_by = NULL, lease_until = NULL, updated_at = now()
+FROM chosen WHERE job.id = chosen.id
+RETURNING job.id, job.queue;
+
+-- board_bulk_delete --
+-- Delete up to %(limit)s jobs that are not running and match the filter (or are among %(ids)s).
+WITH chosen AS (
+    SELECT id FROM background_job
+    WHERE status <> 'PROCESSING'
+      AND (%(ids)s::text[] IS NULL OR id = ANY(%(ids)s::text[]))
+      AND (%(status)s::text IS NULL OR status = %(status)s::text)
+      AND (%(due)s::boolean IS NULL OR (run_at <= now()) = %(due)s::boolean)
+      AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+      AND (%(actor)s::text IS NULL OR actor = %(actor)s::text)
+      AND (%(search)s::text IS NULL OR payload::text ILIKE %(search)s::text)
+      AND (%(since)s::timestamptz IS NULL OR submitted_at >= %(since)s::timestamptz)
+      AND (%(until)s::timestamptz IS NULL OR submitted_at < %(until)s::timestamptz)
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM background_job AS job USING chosen WHERE job.id = chosen.id
+RETURNING job.id, job.queue;
+
+-- board_clean --
+-- Delete up to %(limit)s jobs of a finished status that finished more than %(days)s days ago.
+WITH doomed AS (
+    SELECT id FROM background_job
+    WHERE status = %(status)s AND completed_at < now() - %(days)s * interval '1 day'
+    LIMIT %(limit)s
+)
+DELETE FROM background_job WHERE id IN (SELECT id FROM doomed);
+
+-- board_set_paused --
+-- Pause or resume a queue: consumers claim nothing from a paused queue.
+INSERT INTO queue_state (queue, paused, updated_at) VALUES (%(queue)s, %(paused)s, now())
+ON CONFLICT (queue) DO UPDATE SET paused = excluded.paused, updated_at = now()
+RETURNING queue, paused;
+
+-- board_activity --
+-- Jobs finished per step over the last window: completions, failures, run-time percentiles;
+-- the row whose ``at`` is NULL covers the whole window.
+SELECT date_bin(%(step)s * interval '1 second', completed_at, 'epoch') AS at,
+       count(*) FILTER (WHERE status = 'COMPLETED') AS completed,
+       count(*) FILTER (WHERE status = 'FAILED') AS failed,
+       percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (
+           ORDER BY extract(epoch FROM completed_at - coalesce(started_at, completed_at))) AS seconds
+FROM background_job
+WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND status <> 'CANCELLED'
+  AND completed_at >= now() - %(window)s * interval '1 second'
+GROUP BY GROUPING SETS ((1), ())
+ORDER BY 1 NULLS FIRST;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -336,3 +337,119 @@ def _status(url: str, job_id: str) -> str | None:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT status FROM background_job WHERE id = %s", (job_id,)).fetchone()
     return row[0] if row else None
+
+
+def test_bulk_actions_by_selection_and_by_filter(open_board: Callable[..., Board]) -> None:
+    board = open_board(development=True, worker=False)
+    client = board.client()
+    csrf = board.csrf(client)
+    url = board.database_url
+    waiting = [jobs.trigger("test.record", {"key": f"bulk {n}"}, delay=3600).message_id for n in range(6)]
+    other = jobs.trigger("test.sleep", {"key": "kept", "seconds": 0}, delay=3600).message_id
+    # Delete two selected jobs; without the confirmation nothing happens.
+    selected = {"csrf": csrf, "bulk": "delete selected", "id": waiting[:2]}
+    assert 400 == client.post(f"{BOARD}/bulk", data=selected).status_code
+    assert 303 == client.post(f"{BOARD}/bulk", data={**selected, "confirm": "yes"}).status_code
+    assert None is _status(url, waiting[0]) is _status(url, waiting[1])
+    # Delete everything the filter matches (test.record), sparing the rest.
+    by_filter = {"csrf": csrf, "bulk": "delete filter", "job": "test.record", "confirm": "yes"}
+    assert 303 == client.post(f"{BOARD}/bulk", data=by_filter).status_code
+    assert [None] * 4 == [_status(url, job_id) for job_id in waiting[2:]]
+    assert "PENDING" == _status(url, other)
+    # Retry by filter through the API: every failed job of one kind runs again.
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "UPDATE background_job SET status = 'FAILED', completed_at = now() WHERE id = %s", (other,)
+        )
+    answer = client.post(
+        f"{BOARD}/api/bulk",
+        json={"action": "retry", "filter": {"state": "failed", "job": "test.sleep"}},
+        headers={"x-csrf-token": csrf},
+    )
+    assert {"action": "retry", "count": 1} == {k: answer.json()[k] for k in ("action", "count")}
+    assert "PENDING" == _status(url, other)
+    entries = [
+        (e["action"], e["detail"].get("count")) for e in client.get(f"{BOARD}/api/audit").json()["entries"]
+    ]
+    assert [("bulk retry", 1), ("bulk delete", 4), ("bulk delete", 2)] == entries
+
+
+def test_clean_pause_resume_and_trigger(open_board: Callable[..., Board]) -> None:
+    board = open_board(development=True)
+    client = board.client()
+    csrf = board.csrf(client)
+    url = board.database_url
+    done = jobs.trigger("test.record", {"key": "old"})
+    wait_for(lambda: _status(url, done.message_id) == "COMPLETED")
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE background_job SET completed_at = now() - interval '10 days' WHERE id = %s",
+                     (done.message_id,))  # fmt: skip
+    recent = jobs.trigger("test.record", {"key": "recent"})
+    wait_for(lambda: _status(url, recent.message_id) == "COMPLETED")
+    cleaned = client.post(
+        f"{BOARD}/api/clean", json={"state": "completed", "olderThanDays": 7}, headers={"x-csrf-token": csrf}
+    )
+    assert 1 == cleaned.json()["count"]
+    assert (None, "COMPLETED") == (_status(url, done.message_id), _status(url, recent.message_id))
+    bad = client.post(
+        f"{BOARD}/api/clean", json={"state": "pending", "olderThanDays": 1}, headers={"x-csrf-token": csrf}
+    )
+    assert 400 == bad.status_code
+
+    # A paused queue keeps its jobs until it is resumed.
+    assert 303 == client.post(f"{BOARD}/queues/default/pause", data={"csrf": csrf}).status_code
+    held = jobs.trigger("test.record", {"key": "held"})
+    overview = client.get(f"{BOARD}/api/overview").json()
+    assert [True] == [q["paused"] for q in overview["queues"] if q["queue"] == "default"]
+    time.sleep(0.5)  # consumers poll and listen: long enough for either to have claimed it
+    assert "PENDING" == _status(url, held.message_id)
+    assert 303 == client.post(f"{BOARD}/queues/default/resume", data={"csrf": csrf}).status_code
+    wait_for(lambda: _status(url, held.message_id) == "COMPLETED")
+
+    # Trigger from the board: the payload is checked as any send's.
+    refused = client.post(
+        f"{BOARD}/trigger", data={"csrf": csrf, "job": "test.record", "payload": '{"key": 1}'}
+    )
+    assert 422 == refused.status_code
+    assert re.search(r"role=\"alert\">[^<]*key", refused.text), refused.text[-800:]
+    made = client.post(
+        f"{BOARD}/trigger", data={"csrf": csrf, "job": "test.record", "payload": '{"key": "board"}'}
+    )
+    assert 303 == made.status_code
+    job_id = urllib.parse.unquote(made.headers["location"].rsplit("/", 1)[1])
+    wait_for(lambda: _status(url, job_id) == "COMPLETED")
+    actions = [e["action"] for e in client.get(f"{BOARD}/api/audit").json()["entries"]]
+    assert ["trigger", "resume", "pause", "clean"] == actions
+
+
+def test_the_overview_charts_the_last_hour_and_metrics_expose_it(open_board: Callable[..., Board]) -> None:
+    board = open_board()
+    url = board.database_url
+    sent = [
+        jobs.trigger("test.fail_when", {"key": "a", "fail": False}),
+        jobs.trigger("test.fail_when", {"key": "b", "fail": False}),
+        jobs.trigger("test.fail_when", {"key": "c", "fail": True}),
+    ]
+    for message in sent:
+        wait_for(lambda m=message: _status(url, m.message_id) in ("COMPLETED", "FAILED"))
+    admin = board.signed_in(*ADMIN)
+    activity = admin.get(f"{BOARD}/api/overview").json()["activity"]
+    assert (2, 1) == (activity["completed"], activity["failed"])
+    assert abs(activity["failureRate"] - 1 / 3) < 1e-9
+    assert 0 <= activity["seconds"]["p50"] <= activity["seconds"]["p95"] <= activity["seconds"]["p99"] < 5
+    assert 3 == sum(step["completed"] + step["failed"] for step in activity["steps"])
+    page = admin.get(f"{BOARD}/").text
+    assert '<svg class="chart"' in page
+    assert re.search(r"<title>\d\d:\d\d: [0-2] completed, [0-1] failed", page)
+    assert "33.3 % failure rate" in page
+
+    assert 401 == board.client().get(f"{BOARD}/metrics").status_code
+    scraped = board.client(headers={"authorization": f"Bearer {TOKEN}"}).get(f"{BOARD}/metrics")
+    assert 200 == scraped.status_code
+    assert scraped.headers["content-type"].startswith("text/plain")
+    text = scraped.text
+    assert 'docjobs_jobs{queue="default",state="completed"} 2.0' in text
+    assert 'docjobs_jobs{queue="default",state="failed"} 1.0' in text
+    assert 'docjobs_jobs_finished_last_hour{outcome="failed"} 1.0' in text
+    assert 'docjobs_job_run_seconds_last_hour{quantile="0.95"}' in text
+    assert re.search(r'docjobs_worker_heartbeat_age_seconds\{worker="[^"]+"\} \d', text)

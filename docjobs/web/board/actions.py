@@ -14,10 +14,15 @@ from typing import Any
 
 from docjobs import errors, registry
 from docjobs.brokers.postgres.broker import PostgresBroker
-from docjobs.db.board import BoardStore
+from docjobs.db.board import BoardStore, JobFilter
 from docjobs.runtime import Runtime
 
 ACTIONS = ("retry", "cancel", "promote", "delete")
+BULK_ACTIONS = ("retry", "delete")
+#: Finished states ``clean`` may delete.
+CLEANABLE = ("COMPLETED", "FAILED", "CANCELLED")
+#: The most jobs a bulk action by selection takes.
+MAX_SELECTION = 1_000
 
 
 class ActionError(Exception):
@@ -56,9 +61,7 @@ class BoardActions:
         if payload is not None:
             raise ActionError(422, f"{action} takes no payload")
         if not self.local:
-            raise ActionError(
-                409, f"{action} is not available on the {self.runtime.settings.provider} provider yet"
-            )
+            raise ActionError(409, self._not_yet(action))
         done = {"cancel": self.store.cancel, "promote": self.store.promote, "delete": self.store.delete}[
             action
         ]
@@ -68,6 +71,62 @@ class BoardActions:
         if action == "promote":
             self._wake(row["queue"])
         return {"job": job_id, "status": _status_after(action)}
+
+    def bulk(self, action: str, where: JobFilter, ids: list[str] | None) -> dict[str, Any]:
+        """Retry or delete the jobs among ``ids`` (a selection) or matching ``where`` (``ids`` is None).
+
+        Raises:
+            ActionError: An unknown action, too big a selection, or a provider that cannot yet.
+        """
+        if action not in BULK_ACTIONS:
+            raise ActionError(404, f"no bulk action {action!r}; there are {', '.join(BULK_ACTIONS)}")
+        if ids is not None and not ids:
+            raise ActionError(400, "select at least one job")
+        if ids is not None and len(ids) > MAX_SELECTION:
+            raise ActionError(413, f"select at most {MAX_SELECTION} jobs, or act on the filter instead")
+        if not self.local:
+            if ids is None or action != "retry":
+                raise ActionError(
+                    409, self._not_yet(f"bulk {action} by filter" if ids is None else f"bulk {action}")
+                )
+            sent = [self.run("retry", job_id)["retried_as"] for job_id in ids]
+            return {"action": action, "count": len(sent), "retried_as": sent}
+        changed = self.store.bulk(action, where, ids)
+        if action == "retry":
+            for queue in {row["queue"] for row in changed}:
+                self._wake(queue)
+        return {"action": action, "count": len(changed), "filter": _described(where, ids)}
+
+    def clean(self, status: str, days: float) -> dict[str, Any]:
+        """Delete jobs of a finished ``status`` older than ``days`` (history rows elsewhere)."""
+        if status not in CLEANABLE:
+            raise ActionError(400, f"state must be one of {', '.join(s.lower() for s in CLEANABLE)}")
+        if not days >= 0:
+            raise ActionError(400, "the age must be zero or more days")
+        return {"status": status, "older_than_days": days, "count": self.store.clean(status, days)}
+
+    def pause(self, queue: str, paused: bool) -> dict[str, Any]:
+        """Stop (or let) consumers claim jobs of ``queue``."""
+        if not self.local:
+            raise ActionError(409, self._not_yet("pausing a queue"))
+        if not queue or len(queue) > 200:
+            raise ActionError(400, "name a queue")
+        self.store.set_paused(queue, paused)
+        if not paused:
+            self._wake(queue)
+        return {"queue": queue, "paused": paused}
+
+    def trigger(self, job_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Send a new job, its payload validated as any send's."""
+        try:
+            message = registry.get(job_id).message_with_options(kwargs=dict(payload))
+        except (errors.PayloadError, errors.ActorNotFound) as exc:
+            raise ActionError(422, str(exc)) from exc
+        self.runtime.broker.enqueue(message)
+        return {"job": message.message_id, "actor": job_id}
+
+    def _not_yet(self, what: str) -> str:
+        return f"{what} is not available on the {self.runtime.settings.provider} provider yet"
 
     def _retry(self, job: dict[str, Any], payload: Mapping[str, Any] | None) -> dict[str, Any]:
         if job["status"] not in ("FAILED", "CANCELLED", "COMPLETED"):
@@ -102,6 +161,12 @@ class BoardActions:
         broker = self.runtime.broker
         if isinstance(broker, PostgresBroker):
             broker.wake(queue)
+
+
+def _described(where: JobFilter, ids: list[str] | None) -> dict[str, Any]:
+    if ids is not None:
+        return {"selected": len(ids)}
+    return {name: value for name, value in vars(where).items() if value is not None}
 
 
 def _status_after(action: str) -> str:

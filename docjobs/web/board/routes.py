@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -20,17 +21,19 @@ import orjson
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from docjobs import errors
+from docjobs import errors, registry
 from docjobs import secrets as dev_secrets
 from docjobs.db.board import STATES, BoardStore, JobFilter
 from docjobs.runtime import Runtime
+from docjobs.web.board import charts, metrics
 from docjobs.web.board.access import AuthorizeHook, BoardAccess, Denied, Viewer
-from docjobs.web.board.actions import ACTIONS, ActionError, BoardActions
+from docjobs.web.board.actions import ACTIONS, MAX_SELECTION, ActionError, BoardActions
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +41,10 @@ logger = logging.getLogger(__name__)
 BOARD_PATH = "/api/jobs/board"
 #: Actions that lose something, which a form must confirm.
 DESTRUCTIVE = ("cancel", "delete")
+#: How long the overview's counts are shared between viewers.
+COUNTS_TTL_SECONDS = 5.0
+#: The jobs list's query fields.
+FILTER_FIELDS = ("state", "queue", "job", "q", "since", "until")
 #: The biggest form or JSON body the board reads.
 MAX_BODY_BYTES = 256 * 1024
 SECURITY_HEADERS = {
@@ -106,6 +113,7 @@ class Board:
             loader=PackageLoader("docjobs.web.board", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
         )
+        self._counts: tuple[float, list[dict[str, Any]]] | None = None
         self.templates.filters["ago"] = _ago
         self.templates.filters["pretty"] = _pretty
         self.templates.filters["segment"] = _segment
@@ -118,6 +126,10 @@ class Board:
             # Job ids are the app's to choose, slashes included: the last segment is the action.
             Route("/jobs/{job_id:path}", page(self.job_page), methods=["GET"]),
             Route("/jobs/{job_id:path}/{action}", page(self.action_form), methods=["POST"]),
+            Route("/bulk", page(self.bulk_form), methods=["POST"]),
+            Route("/clean", page(self.clean_form), methods=["POST"]),
+            Route("/queues/{queue}/{action}", page(self.queue_form), methods=["POST"]),
+            Route("/trigger", page(self.trigger_page), methods=["GET", "POST"]),
             Route("/audit", page(self.audit_page), methods=["GET"]),
             Route("/sign-in", self.sign_in, methods=["GET", "POST"]),
             Route("/sign-out", self.sign_out, methods=["POST"]),
@@ -125,7 +137,12 @@ class Board:
             Route("/api/jobs", api(self.jobs_api), methods=["GET"]),
             Route("/api/jobs/{job_id:path}", api(self.job_api), methods=["GET"]),
             Route("/api/jobs/{job_id:path}/{action}", api(self.action_api), methods=["POST"]),
+            Route("/api/bulk", api(self.bulk_api), methods=["POST"]),
+            Route("/api/clean", api(self.clean_api), methods=["POST"]),
+            Route("/api/queues/{queue}/{action}", api(self.queue_api), methods=["POST"]),
+            Route("/api/trigger", api(self.trigger_api), methods=["POST"]),
             Route("/api/audit", api(self.audit_api), methods=["GET"]),
+            Route("/metrics", api(self.metrics), methods=["GET"]),
             Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="board-static"),
         ]
 
@@ -133,6 +150,7 @@ class Board:
 
     def _page(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
+            request.state.started = time.perf_counter()
             session = self.access.session(request)
             try:
                 viewer = await run_in_threadpool(self.access.viewer, request, session, api=False)
@@ -155,6 +173,7 @@ class Board:
 
     def _api(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
+            request.state.started = time.perf_counter()
             session = self.access.session(request)
             try:
                 viewer = await run_in_threadpool(self.access.viewer, request, session, api=True)
@@ -167,6 +186,9 @@ class Board:
 
     def _finish(self, request: Request, response: Response, session: dict[str, Any]) -> Response:
         response.headers.update(SECURITY_HEADERS)
+        started = getattr(request.state, "started", None)
+        if started is not None:  # how long the board took, for browsers' dev tools and `make bench`
+            response.headers["server-timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
         if session.pop("new", False):
             self.access.save(request, response, session)
         return response
@@ -179,8 +201,21 @@ class Board:
 
     # Overview.
 
+    def _queue_counts(self) -> list[dict[str, Any]]:
+        """Counts per queue and state, shared by every viewer for a few seconds.
+
+        Counting finished jobs scans them all (half a second at a million rows, see
+        ``make bench``); open overviews refreshing themselves would repeat that.
+        """
+        cached = self._counts
+        if cached is not None and time.monotonic() - cached[0] < COUNTS_TTL_SECONDS:
+            return cached[1]
+        counts = self.store.queue_counts()
+        self._counts = (time.monotonic(), counts)
+        return counts
+
     def overview(self) -> dict[str, Any]:
-        queues = self.store.queue_counts()
+        queues = self._queue_counts()
         totals = {state: sum(int(q[state]) for q in queues) for state in STATES}
         now = datetime.now(UTC)
         last_runs = self.store.cron_last_runs()
@@ -194,21 +229,56 @@ class Board:
             }
             for job_id, schedule in self.runtime.cron.items()
         ]
+        activity = self.store.activity(charts.WINDOW_SECONDS, charts.STEP_SECONDS)
+        chart = charts.activity_chart(activity, now)
         return {
             "provider": self.runtime.settings.provider,
             "queues": queues,
             "totals": totals,
             "workers": self.store.workers(),
             "schedules": schedules,
+            "activity": {
+                "windowSeconds": charts.WINDOW_SECONDS,
+                "stepSeconds": charts.STEP_SECONDS,
+                "completed": chart.completed,
+                "failed": chart.failed,
+                "failureRate": chart.failure_rate,
+                "seconds": {"p50": chart.p50, "p95": chart.p95, "p99": chart.p99},
+                "steps": [
+                    {
+                        "at": row["at"],
+                        "completed": row["completed"],
+                        "failed": row["failed"],
+                        "seconds": dict(zip(("p50", "p95", "p99"), row["seconds"] or (), strict=False)),
+                    }
+                    for row in activity
+                    if row["at"] is not None
+                ],  # fmt: skip
+            },
+            "chart": chart,
         }
 
     async def overview_page(self, ctx: Context) -> Response:
         overview = await run_in_threadpool(self.overview)
         audit = await run_in_threadpool(self.store.audit_page, 8)
-        return ctx.page("overview.html", states=list(STATES), audit=audit, **overview)
+        return ctx.page(
+            "overview.html",
+            states=list(STATES),
+            audit=audit,
+            width=charts.WIDTH,
+            height=charts.HEIGHT,
+            seconds=_seconds,
+            **overview,
+        )
 
     async def overview_api(self, ctx: Context) -> Response:
-        return _json(await run_in_threadpool(self.overview))
+        overview = await run_in_threadpool(self.overview)
+        del overview["chart"]  # the page's drawing; the API has the numbers under "activity"
+        return _json(overview)
+
+    async def metrics(self, ctx: Context) -> Response:
+        overview = await run_in_threadpool(self.overview)
+        return Response(metrics.render(overview), media_type=metrics.CONTENT_TYPE)
 
     # Jobs.
 
@@ -249,14 +319,21 @@ class Board:
     ) -> dict[str, Any]:
         if action not in ACTIONS:
             raise ActionError(404, f"no action {action!r}; the board knows {', '.join(ACTIONS)}")
-        outcome = self.actions.run(action, job_id, payload)
-        self.store.audit(viewer.who, action, job_id, outcome)
+        return self._audited(viewer, action, job_id, lambda: self.actions.run(action, job_id, payload))
+
+    def _audited(
+        self, viewer: Viewer, action: str, target: str | None, act: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Do ``act`` and record it in the audit log (and the process log)."""
+        outcome = act()
+        self._counts = None  # the admin should see what they just did
+        self.store.audit(viewer.who, action, target, outcome)
         logger.info(
-            "Board: %s %s job %s.",
+            "Board: %s did %s on %s.",
             viewer.who,
             action,
-            job_id,
-            extra={"action": f"board_{action}", "message_id": job_id},
+            target or "the filter",
+            extra={"action": f"board_{action}"},
         )
         return outcome
 
@@ -287,6 +364,102 @@ class Board:
             self._act, ctx.viewer, action, ctx.request.path_params["job_id"], payload
         )
         return _json(outcome)
+
+    async def bulk_form(self, ctx: Context) -> Response:
+        form = await _form(ctx.request, max_fields=MAX_SELECTION + 20)
+        self.access.check_csrf(ctx.request, ctx.viewer, _field(form, "csrf"))
+        # One button per (action, scope): "retry selected", "delete filter", ...
+        action, _, scope = _field(form, "bulk").partition(" ")
+        if action == "delete" and _field(form, "confirm") != "yes":
+            raise ActionError(400, "confirm the bulk delete: nothing was done")
+        where, _ = _job_filter(form)
+        ids = None if scope == "filter" else [i for i in form.getlist("id") if isinstance(i, str)]
+        await run_in_threadpool(self._audited, ctx.viewer, f"bulk {action}", None,
+                                lambda: self.actions.bulk(action, where, ids))  # fmt: skip
+        params = {k: v for k, v in form.items() if k in FILTER_FIELDS and isinstance(v, str) and v}
+        return RedirectResponse(f"{self.base}/jobs?{urllib.parse.urlencode(params)}", status_code=303)
+
+    async def bulk_api(self, ctx: Context) -> Response:
+        self.access.check_csrf(ctx.request, ctx.viewer, ctx.request.headers.get("x-csrf-token"))
+        body = _payload((await _body(ctx.request)).decode("utf-8", errors="replace") or "{}")
+        ids = body.get("ids")
+        if ids is not None and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+            raise ActionError(422, "ids must be a list of job ids")
+        filter_fields = body.get("filter") or {}
+        if not isinstance(filter_fields, dict):
+            raise ActionError(422, "filter must be an object of the jobs list's query fields")
+        if ids is None and "filter" not in body:
+            raise ActionError(422, "give ids, or a filter ({} for every job)")
+        where, _ = _job_filter({k: str(v) for k, v in filter_fields.items()})
+        action = str(body.get("action", ""))
+        outcome = await run_in_threadpool(self._audited, ctx.viewer, f"bulk {action}", None,
+                                          lambda: self.actions.bulk(action, where, ids))  # fmt: skip
+        return _json(outcome)
+
+    async def clean_form(self, ctx: Context) -> Response:
+        form = await _form(ctx.request)
+        self.access.check_csrf(ctx.request, ctx.viewer, _field(form, "csrf"))
+        if _field(form, "confirm") != "yes":
+            raise ActionError(400, "confirm the clean-up: nothing was done")
+        status, days = _field(form, "state").upper(), _days(_field(form, "days"))
+        await run_in_threadpool(
+            self._audited, ctx.viewer, "clean", None, lambda: self.actions.clean(status, days)
+        )
+        return RedirectResponse(f"{self.base}/", status_code=303)
+
+    async def clean_api(self, ctx: Context) -> Response:
+        self.access.check_csrf(ctx.request, ctx.viewer, ctx.request.headers.get("x-csrf-token"))
+        body = _payload((await _body(ctx.request)).decode("utf-8", errors="replace") or "{}")
+        status, days = str(body.get("state", "")).upper(), _days(str(body.get("olderThanDays", "")))
+        return _json(await run_in_threadpool(self._audited, ctx.viewer, "clean", None,
+                                             lambda: self.actions.clean(status, days)))  # fmt: skip
+
+    def _queue(self, viewer: Viewer, queue: str, action: str) -> dict[str, Any]:
+        if action not in ("pause", "resume"):
+            raise ActionError(404, f"no queue action {action!r}; there are pause and resume")
+        return self._audited(viewer, action, None, lambda: self.actions.pause(queue, action == "pause"))
+
+    async def queue_form(self, ctx: Context) -> Response:
+        form = await _form(ctx.request)
+        self.access.check_csrf(ctx.request, ctx.viewer, _field(form, "csrf"))
+        params = ctx.request.path_params
+        await run_in_threadpool(self._queue, ctx.viewer, params["queue"], params["action"])
+        return RedirectResponse(f"{self.base}/", status_code=303)
+
+    async def queue_api(self, ctx: Context) -> Response:
+        self.access.check_csrf(ctx.request, ctx.viewer, ctx.request.headers.get("x-csrf-token"))
+        params = ctx.request.path_params
+        return _json(await run_in_threadpool(self._queue, ctx.viewer, params["queue"], params["action"]))
+
+    def _trigger(self, viewer: Viewer, job: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return self._audited(viewer, "trigger", None, lambda: self.actions.trigger(job, payload))
+
+    async def trigger_page(self, ctx: Context) -> Response:
+        job, text, error = "", "{}", None
+        if ctx.request.method == "POST":
+            form = await _form(ctx.request)
+            self.access.check_csrf(ctx.request, ctx.viewer, _field(form, "csrf"))
+            job, text = _field(form, "job"), _field(form, "payload") or "{}"
+            try:
+                outcome = await run_in_threadpool(self._trigger, ctx.viewer, job, _payload(text))
+            except ActionError as refused:
+                error = refused.reason
+            else:
+                return RedirectResponse(f"{self.base}/jobs/{_segment(outcome['job'])}", status_code=303)
+        response = ctx.page(
+            "trigger.html", jobs=sorted(registry.declared()), job=job, payload=text, error=error
+        )
+        if error:
+            response.status_code = 422
+        return response
+
+    async def trigger_api(self, ctx: Context) -> Response:
+        self.access.check_csrf(ctx.request, ctx.viewer, ctx.request.headers.get("x-csrf-token"))
+        body = _payload((await _body(ctx.request)).decode("utf-8", errors="replace") or "{}")
+        payload = body.get("payload", {})
+        if not isinstance(payload, dict):
+            raise ActionError(422, "payload must be a JSON object")
+        return _json(await run_in_threadpool(self._trigger, ctx.viewer, str(body.get("job", "")), payload))
 
     # Audit.
 
@@ -402,11 +575,24 @@ async def _body(request: Request) -> bytes:
     return body
 
 
-async def _form(request: Request) -> FormData:
+async def _form(request: Request, max_fields: int = 20) -> FormData:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise ActionError(413, f"the form is over {MAX_BODY_BYTES} bytes")
-    return await request.form(max_files=0, max_fields=20)
+    try:
+        return await request.form(max_files=0, max_fields=max_fields)
+    except HTTPException as exc:  # too many fields, a malformed body
+        raise ActionError(400, f"the form cannot be read: {exc.detail}") from None
+
+
+def _days(text: str) -> float:
+    try:
+        days = float(text)
+    except ValueError:
+        raise ActionError(400, f"the age must be a number of days, not {text!r}") from None
+    if not 0 <= days < 100_000:
+        raise ActionError(400, "the age must be between 0 and 100000 days")
+    return days
 
 
 def _field(form: FormData, name: str) -> str:
@@ -443,6 +629,12 @@ def _ago(moment: datetime | float | None) -> str:
         if abs(seconds) >= size:
             return f"{seconds / size:.0f} {unit}"
     return f"{seconds:.0f} s"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
 
 
 def _segment(value: Any) -> str:

@@ -4,7 +4,7 @@
 
 document.addEventListener("submit", (event) => {
   const form = event.target;
-  const question = form.dataset.confirm;
+  const question = (event.submitter && event.submitter.dataset.confirm) || form.dataset.confirm;
   if (!question) return;
   if (!window.confirm(question)) {
     event.preventDefault();
@@ -17,6 +17,7 @@ function busy(main) {
   const active = document.activeElement;
   if (active && main.contains(active) && active.matches("input, textarea, select")) return true;
   if (String(window.getSelection() || "").length > 0) return true;
+  if (main.querySelector("input[type=checkbox]:checked")) return true;
   for (const field of main.querySelectorAll("textarea")) {
     if (field.value !== field.defaultValue) return true;
   }
