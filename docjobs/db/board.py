@@ -91,6 +91,9 @@ class BoardStore:
         """Per step of the last window: ``at``, ``completed``, ``failed``, ``seconds`` (p50, p95, p99)."""
         return self._all("board_activity", {"window": window_seconds, "step": step_seconds})
 
+    def job_attempts(self, job_id: str) -> list[Row]:
+        return self._all("board_job_attempts", {"job_id": job_id})
+
     def workers(self) -> list[Row]:
         return self._all("board_workers")
 

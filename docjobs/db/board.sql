@@ -44,6 +44,11 @@ SELECT * FROM background_job WHERE id = %(id)s;
 SELECT name, status, result, retried, created_at, completed_at, last_error
 FROM background_job_task WHERE job_id = %(job_id)s ORDER BY created_at, name;
 
+-- board_job_attempts --
+-- A job's attempts that did not end it well, oldest first.
+SELECT attempt, started_at, finished_at, worker, outcome, error, traceback
+FROM background_job_attempt WHERE job_id = %(job_id)s ORDER BY attempt;
+
 -- board_workers --
 -- Worker processes with their heartbeat age and the jobs they hold.
 SELECT worker.id, worker.hostname, worker.pid, worker.queues, worker.concurrency, worker.started_at,

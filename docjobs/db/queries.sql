@@ -65,21 +65,42 @@ RETURNING job.id, job.actor, job.args, job.payload, job.options, job.retried, jo
           job.priority, job.seq, (extract(epoch FROM job.submitted_at) * 1000)::bigint AS submitted_ms;
 
 -- job_retry --
--- Put a failed attempt back to PENDING after a backoff, if that attempt still holds the job.
-UPDATE background_job
-SET status = 'PENDING', run_at = now() + %(delay_ms)s * interval '1 millisecond',
-    retried = %(retried)s, options = %(options)s::jsonb, last_error = %(error)s,
-    last_traceback = %(traceback)s, locked_by = NULL, lease_until = NULL, updated_at = now()
-WHERE id = %(id)s AND attempts = %(attempts)s AND status = 'PROCESSING'
-RETURNING id;
+-- Put a failed attempt back to PENDING after a backoff, if that attempt still holds the job;
+-- the attempt is kept in background_job_attempt.
+WITH held AS (
+    SELECT id, locked_by FROM background_job WHERE id = %(id)s
+), moved AS (
+    UPDATE background_job AS job
+    SET status = 'PENDING', run_at = now() + %(delay_ms)s * interval '1 millisecond',
+        retried = %(retried)s, options = %(options)s::jsonb, last_error = %(error)s,
+        last_traceback = %(traceback)s, locked_by = NULL, lease_until = NULL, updated_at = now()
+    FROM held
+    WHERE job.id = held.id AND job.attempts = %(attempts)s AND job.status = 'PROCESSING'
+    RETURNING job.id, job.attempts, job.started_at, held.locked_by
+), kept AS (
+    INSERT INTO background_job_attempt (job_id, attempt, started_at, worker, outcome, error, traceback)
+    SELECT id, attempts, started_at, locked_by, 'retried', %(error)s, %(traceback)s FROM moved
+    ON CONFLICT (job_id, attempt) DO NOTHING
+)
+SELECT id FROM moved;
 
 -- job_fail --
--- Mark a job FAILED with its error, if the failing attempt still holds it.
-UPDATE background_job
-SET status = 'FAILED', completed_at = now(), last_error = %(error)s,
-    last_traceback = %(traceback)s, locked_by = NULL, lease_until = NULL, updated_at = now()
-WHERE id = %(id)s AND attempts = %(attempts)s AND status = 'PROCESSING'
-RETURNING id;
+-- Mark a job FAILED with its error, if the failing attempt still holds it; the attempt is kept.
+WITH held AS (
+    SELECT id, locked_by FROM background_job WHERE id = %(id)s
+), failed AS (
+    UPDATE background_job AS job
+    SET status = 'FAILED', completed_at = now(), last_error = %(error)s,
+        last_traceback = %(traceback)s, locked_by = NULL, lease_until = NULL, updated_at = now()
+    FROM held
+    WHERE job.id = held.id AND job.attempts = %(attempts)s AND job.status = 'PROCESSING'
+    RETURNING job.id, job.attempts, job.started_at, held.locked_by
+), kept AS (
+    INSERT INTO background_job_attempt (job_id, attempt, started_at, worker, outcome, error, traceback)
+    SELECT id, attempts, started_at, locked_by, 'failed', %(error)s, %(traceback)s FROM failed
+    ON CONFLICT (job_id, attempt) DO NOTHING
+)
+SELECT id FROM failed;
 
 -- job_requeue --
 -- Give claimed but unprocessed jobs back (worker shutdown), without counting a retry.
@@ -89,17 +110,31 @@ FROM unnest(%(ids)s::text[], %(attempts)s::int[]) AS given(id, attempts)
 WHERE job.id = given.id AND job.attempts = given.attempts AND job.status = 'PROCESSING';
 
 -- job_rescue_expired --
--- Return jobs whose worker stopped heartbeating to PENDING, or FAIL them when out of retries.
-UPDATE background_job
-SET status = CASE WHEN retried >= max_retries THEN 'FAILED' ELSE 'PENDING' END,
-    completed_at = CASE WHEN retried >= max_retries THEN now() END,
-    retried = retried + 1,
-    run_at = now(),
-    last_error = 'Worker ' || coalesce(locked_by, '?')
-                 || ' stopped heartbeating while running this job (lease expired)',
-    last_traceback = NULL, locked_by = NULL, lease_until = NULL, updated_at = now()
-WHERE status = 'PROCESSING' AND lease_until < coalesce(%(now)s, now())
-RETURNING id, actor, queue, status;
+-- Return jobs whose worker stopped heartbeating to PENDING, or FAIL them when out of retries;
+-- the lost attempts are kept.
+WITH lost AS (
+    SELECT id, locked_by FROM background_job
+    WHERE status = 'PROCESSING' AND lease_until < coalesce(%(now)s, now())
+    FOR UPDATE SKIP LOCKED
+), rescued AS (
+    UPDATE background_job AS job
+    SET status = CASE WHEN retried >= max_retries THEN 'FAILED' ELSE 'PENDING' END,
+        completed_at = CASE WHEN retried >= max_retries THEN now() END,
+        retried = retried + 1,
+        run_at = now(),
+        last_error = 'Worker ' || coalesce(lost.locked_by, '?')
+                     || ' stopped heartbeating while running this job (lease expired)',
+        last_traceback = NULL, locked_by = NULL, lease_until = NULL, updated_at = now()
+    FROM lost
+    WHERE job.id = lost.id
+    RETURNING job.id, job.actor, job.queue, job.status, job.attempts, job.started_at, job.last_error,
+              lost.locked_by
+), kept AS (
+    INSERT INTO background_job_attempt (job_id, attempt, started_at, worker, outcome, error)
+    SELECT id, attempts, started_at, locked_by, 'lost', last_error FROM rescued
+    ON CONFLICT (job_id, attempt) DO NOTHING
+)
+SELECT id, actor, queue, status FROM rescued;
 
 -- job_delete_finished --
 -- Delete up to %(limit)s finished jobs older than %(days)s days (the row count tells how many).
@@ -205,34 +240,48 @@ UPDATE background_job_task SET retried = retried + 1, last_error = %(error)s, up
 -- further on in the job's life moves its row on, one behind it (a send recorded after the job
 -- already started, a slower process) changes nothing: attempts, then the phase within an
 -- attempt (running, retried, ended), then the clock.
-INSERT INTO background_job AS job (
-    id, queue, actor, name, status, payload, args, options, retried, attempts, max_retries,
-    run_at, submitted_at, started_at, completed_at, updated_at, last_error, last_traceback)
-SELECT event.id, event.queue, event.actor, event.name, event.status, event.payload::jsonb, event.args::jsonb,
-       event.options::jsonb, event.retried, event.attempts, event.max_retries, event.run_at, event.submitted_at, event.started_at,
-       event.completed_at, event.at, event.last_error, event.last_traceback
-FROM unnest(%(id)s::text[], %(queue)s::text[], %(actor)s::text[], %(name)s::text[], %(status)s::text[],
+WITH event AS (
+    SELECT * FROM unnest(%(id)s::text[], %(queue)s::text[], %(actor)s::text[], %(name)s::text[], %(status)s::text[],
             %(payload)s::text[], %(args)s::text[], %(options)s::text[], %(retried)s::int[], %(attempts)s::int[],
             %(max_retries)s::int[],
             %(run_at)s::timestamptz[], %(at)s::timestamptz[], %(submitted_at)s::timestamptz[], %(started_at)s::timestamptz[],
             %(completed_at)s::timestamptz[], %(last_error)s::text[], %(last_traceback)s::text[])
      AS event(id, queue, actor, name, status, payload, args, options, retried, attempts, max_retries,
               run_at, at, submitted_at, started_at, completed_at, last_error, last_traceback)
-ON CONFLICT (id) DO UPDATE
-SET queue = excluded.queue, actor = excluded.actor, name = excluded.name, status = excluded.status,
-    payload = excluded.payload, args = excluded.args, options = excluded.options,
-    last_retried_at = CASE WHEN excluded.retried > job.retried THEN excluded.updated_at
-                           ELSE job.last_retried_at END,
-    retried = excluded.retried, attempts = greatest(job.attempts, excluded.attempts), max_retries = excluded.max_retries, run_at = excluded.run_at,
-    submitted_at = least(job.submitted_at, excluded.submitted_at),
-    started_at = coalesce(excluded.started_at, job.started_at),
-    completed_at = excluded.completed_at, updated_at = excluded.updated_at,
-    last_error = coalesce(excluded.last_error, job.last_error),
-    last_traceback = coalesce(excluded.last_traceback, job.last_traceback)
-WHERE (job.status IN ('COMPLETED', 'FAILED', 'CANCELLED'), job.attempts,
-       CASE job.status WHEN 'PROCESSING' THEN 0 WHEN 'PENDING' THEN 1 ELSE 2 END, job.updated_at)
-   <= (excluded.status IN ('COMPLETED', 'FAILED', 'CANCELLED'), excluded.attempts,
-       CASE excluded.status WHEN 'PROCESSING' THEN 0 WHEN 'PENDING' THEN 1 ELSE 2 END, excluded.updated_at);
+), upserted AS (
+    INSERT INTO background_job AS job (
+        id, queue, actor, name, status, payload, args, options, retried, attempts, max_retries,
+        run_at, submitted_at, started_at, completed_at, updated_at, last_error, last_traceback)
+    SELECT event.id, event.queue, event.actor, event.name, event.status, event.payload::jsonb, event.args::jsonb,
+           event.options::jsonb, event.retried, event.attempts, event.max_retries, event.run_at, event.submitted_at, event.started_at,
+           event.completed_at, event.at, event.last_error, event.last_traceback
+    FROM event
+    ON CONFLICT (id) DO UPDATE
+    SET queue = excluded.queue, actor = excluded.actor, name = excluded.name, status = excluded.status,
+        payload = excluded.payload, args = excluded.args, options = excluded.options,
+        last_retried_at = CASE WHEN excluded.retried > job.retried THEN excluded.updated_at
+                               ELSE job.last_retried_at END,
+        retried = excluded.retried, attempts = greatest(job.attempts, excluded.attempts), max_retries = excluded.max_retries, run_at = excluded.run_at,
+        submitted_at = least(job.submitted_at, excluded.submitted_at),
+        started_at = coalesce(excluded.started_at, job.started_at),
+        completed_at = excluded.completed_at, updated_at = excluded.updated_at,
+        last_error = coalesce(excluded.last_error, job.last_error),
+        last_traceback = coalesce(excluded.last_traceback, job.last_traceback)
+    WHERE (job.status IN ('COMPLETED', 'FAILED', 'CANCELLED'), job.attempts,
+           CASE job.status WHEN 'PROCESSING' THEN 0 WHEN 'PENDING' THEN 1 ELSE 2 END, job.updated_at)
+       <= (excluded.status IN ('COMPLETED', 'FAILED', 'CANCELLED'), excluded.attempts,
+           CASE excluded.status WHEN 'PROCESSING' THEN 0 WHEN 'PENDING' THEN 1 ELSE 2 END, excluded.updated_at)
+    RETURNING job.id
+), kept AS (
+    INSERT INTO background_job_attempt (job_id, attempt, started_at, finished_at, outcome, error, traceback)
+    SELECT event.id, event.attempts, event.started_at, event.at,
+           CASE WHEN event.status = 'FAILED' THEN 'failed' ELSE 'retried' END,
+           event.last_error, event.last_traceback
+    FROM event JOIN upserted USING (id)
+    WHERE event.last_error IS NOT NULL AND event.status IN ('PENDING', 'FAILED') AND event.attempts > 0
+    ON CONFLICT (job_id, attempt) DO NOTHING
+)
+SELECT count(*) AS recorded FROM upserted;
 
 -- job_outbox_add --
 -- Keep jobs sent inside an app transaction (a provider whose queue is elsewhere) until it commits.

@@ -63,6 +63,20 @@ CREATE TABLE background_job_task (
 
 CREATE INDEX background_job_task_job ON background_job_task (job_id);
 
+-- Every attempt that did not end the job well (failure paths only): the board's timeline.
+CREATE TABLE background_job_attempt (
+    job_id      text NOT NULL REFERENCES background_job (id) ON DELETE CASCADE ON UPDATE CASCADE,
+    attempt     integer NOT NULL,
+    started_at  timestamptz,
+    finished_at timestamptz NOT NULL DEFAULT now(),
+    worker      text,
+    -- retried: another attempt follows; failed: the last; lost: the worker died.
+    outcome     text NOT NULL CHECK (outcome IN ('retried', 'failed', 'lost')),
+    error       text,
+    traceback   text,
+    PRIMARY KEY (job_id, attempt)
+);
+
 CREATE TABLE worker (
     id           text PRIMARY KEY,
     hostname     text NOT NULL,

@@ -453,3 +453,30 @@ def test_the_overview_charts_the_last_hour_and_metrics_expose_it(open_board: Cal
     assert 'docjobs_jobs_finished_last_hour{outcome="failed"} 1.0' in text
     assert 'docjobs_job_run_seconds_last_hour{quantile="0.95"}' in text
     assert re.search(r'docjobs_worker_heartbeat_age_seconds\{worker="[^"]+"\} \d', text)
+
+
+@pytest.mark.parametrize("provider", ["local", "bullmq", "inngest"])
+def test_a_jobs_page_shows_every_failed_attempt_with_its_error(
+    open_board: Callable[..., Board], provider: str
+) -> None:
+    board = open_board(provider=provider)
+    url = board.database_url
+    flaky = jobs.trigger("test.fail_once", {"key": "attempts"})
+    doomed = jobs.trigger("test.fail_when", {"key": "doomed", "fail": True})
+
+    def settled() -> bool:
+        if board.runtime.history is not None:
+            board.runtime.history.flush()
+        return _status(url, flaky.message_id) == "COMPLETED" and _status(url, doomed.message_id) == "FAILED"
+
+    wait_for(settled, 20)
+    client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
+    retried = client.get(f"{BOARD}/api/jobs/{flaky.message_id}").json()
+    assert [(1, "retried")] == [(a["attempt"], a["outcome"]) for a in retried["attempts"]]
+    assert "first attempt fails" in retried["attempts"][0]["error"]
+    failed = client.get(f"{BOARD}/api/jobs/{doomed.message_id}").json()
+    assert [(1, "failed")] == [(a["attempt"], a["outcome"]) for a in failed["attempts"]]
+    assert "doomed was told to fail" in failed["attempts"][0]["error"]
+    page = board.signed_in(*ADMIN).get(f"{BOARD}/jobs/{flaky.message_id}").text
+    assert "Attempt 1: <strong>retried</strong>" in page
+    assert "Attempt 2: <strong>completed</strong>" in page

@@ -303,7 +303,11 @@ class Board:
         job = self.store.job(job_id)
         if job is None:
             raise ActionError(404, f"no job {job_id}")
-        return {"job": job, "tasks": self.store.job_tasks(job_id)}
+        return {
+            "job": job,
+            "attempts": self.store.job_attempts(job_id),
+            "tasks": self.store.job_tasks(job_id),
+        }
 
     async def job_page(self, ctx: Context) -> Response:
         detail = await run_in_threadpool(self._job, ctx.request.path_params["job_id"])
