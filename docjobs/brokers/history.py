@@ -61,6 +61,8 @@ class JobHistory(dramatiq.Middleware):
         self.flush_interval = flush_interval
         self.max_pending = max_pending
         self._pending: dict[str, dict[str, Any]] = {}
+        # Failed attempts, kept apart: a job's events collapse into its newest one.
+        self._failures: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._writing = threading.Lock()
         self._stop = threading.Event()
@@ -131,16 +133,18 @@ class JobHistory(dramatiq.Middleware):
         with self._writing:
             with self._lock:
                 events, self._pending = self._pending, {}
+                failures, self._failures = self._failures, []
             if not events:
                 return
             try:
-                self.store.record_history(list(events.values()))
+                self.store.record_history(list(events.values()), failures)
             except psycopg.Error as exc:
                 logger.warning("Could not record %d job event(s), keeping them: %s", len(events), exc)
                 with self._lock:
                     for job_id, event in events.items():
                         newer = self._pending.get(job_id)
                         self._pending[job_id] = event if newer is None else _merge(event, newer)
+                    self._failures[:0] = failures
                     self._bound()
                 raise
 
@@ -200,6 +204,19 @@ class JobHistory(dramatiq.Middleware):
         }
         with self._lock:
             earlier = self._pending.get(message.message_id)
+            attempt = failures if attempts is None else attempts
+            if error is not None and status in ("PENDING", "FAILED") and attempt > 0:
+                self._failures.append(
+                    {
+                        "job_id": message.message_id,
+                        "attempt": attempt,
+                        "started_at": earlier["started_at"] if earlier is not None else None,
+                        "finished_at": at,
+                        "outcome": "failed" if status == "FAILED" else "retried",
+                        "error": error,
+                        "traceback": traceback,
+                    }
+                )
             if earlier is not None:
                 event = _merge(earlier, event)
             self._pending[message.message_id] = event
@@ -207,6 +224,7 @@ class JobHistory(dramatiq.Middleware):
         self._start()
 
     def _bound(self) -> None:
+        del self._failures[: max(len(self._failures) - self.max_pending, 0)]
         while len(self._pending) > self.max_pending:
             self._pending.pop(next(iter(self._pending)))
             self._dropped += 1

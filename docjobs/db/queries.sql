@@ -239,7 +239,8 @@ UPDATE background_job_task SET retried = retried + 1, last_error = %(error)s, up
 -- Record job events of a provider whose queue lives elsewhere (Redis), one per job. An event
 -- further on in the job's life moves its row on, one behind it (a send recorded after the job
 -- already started, a slower process) changes nothing: attempts, then the phase within an
--- attempt (running, retried, ended), then the clock.
+-- attempt (running, retried, ended), then the clock. The failed attempts given are kept in
+-- background_job_attempt.
 WITH event AS (
     SELECT * FROM unnest(%(id)s::text[], %(queue)s::text[], %(actor)s::text[], %(name)s::text[], %(status)s::text[],
             %(payload)s::text[], %(args)s::text[], %(options)s::text[], %(retried)s::int[], %(attempts)s::int[],
@@ -273,12 +274,11 @@ WITH event AS (
            CASE excluded.status WHEN 'PROCESSING' THEN 0 WHEN 'PENDING' THEN 1 ELSE 2 END, excluded.updated_at)
     RETURNING job.id
 ), kept AS (
+    -- Every failure belongs to a job of this batch, so its row exists by the statement's end.
     INSERT INTO background_job_attempt (job_id, attempt, started_at, finished_at, outcome, error, traceback)
-    SELECT event.id, event.attempts, event.started_at, event.at,
-           CASE WHEN event.status = 'FAILED' THEN 'failed' ELSE 'retried' END,
-           event.last_error, event.last_traceback
-    FROM event JOIN upserted USING (id)
-    WHERE event.last_error IS NOT NULL AND event.status IN ('PENDING', 'FAILED') AND event.attempts > 0
+    SELECT * FROM unnest(%(failure_job_id)s::text[], %(failure_attempt)s::int[],
+                         %(failure_started_at)s::timestamptz[], %(failure_finished_at)s::timestamptz[],
+                         %(failure_outcome)s::text[], %(failure_error)s::text[], %(failure_traceback)s::text[])
     ON CONFLICT (job_id, attempt) DO NOTHING
 )
 SELECT count(*) AS recorded FROM upserted;

@@ -29,6 +29,8 @@ _COPY_COLUMNS = 10
 RETENTION_BATCH = 5_000
 #: Longest a maintenance round spends deleting finished jobs.
 RETENTION_BUDGET_SECONDS = 2.0
+#: What a failed attempt recorded by ``record_history`` carries.
+ATTEMPT_COLUMNS = ("job_id", "attempt", "started_at", "finished_at", "outcome", "error", "traceback")
 #: What a job event recorded by ``record_history`` carries.
 HISTORY_COLUMNS = (
     "id",
@@ -367,9 +369,16 @@ class JobStore:
         with self.database.connection() as conn:
             return self._q["job_get_many"].execute(conn, {"ids": list(job_ids)}).fetchall()
 
-    def record_history(self, events: Sequence[Mapping[str, Any]]) -> None:
-        """Apply job events (one per job, see ``HISTORY_COLUMNS``) in one statement."""
+    def record_history(
+        self, events: Sequence[Mapping[str, Any]], failures: Sequence[Mapping[str, Any]] = ()
+    ) -> None:
+        """Apply job events (one per job, see ``HISTORY_COLUMNS``) and failed attempts in one statement.
+
+        Each failure (``ATTEMPT_COLUMNS``) must belong to a job among ``events``.
+        """
         params = {column: [event[column] for event in events] for column in HISTORY_COLUMNS}
+        for column in ATTEMPT_COLUMNS:
+            params[f"failure_{column}"] = [failure[column] for failure in failures]
         with self.database.connection() as conn:
             self._q["job_record_history"].execute(conn, params)
 

@@ -25,8 +25,10 @@ ARTIFACTS = REPO_ROOT / "test-artifacts" / "board"
 ADMIN = ("grace@example.com", "a long enough board password")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium for this module. Not for the session: Playwright's sync API keeps an
+    event loop running in the main thread while it lives, and later tests call asyncio.run."""
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     assert executable is not None, "Chromium is missing: apt-get install -y chromium"
     with sync_playwright() as playwright:

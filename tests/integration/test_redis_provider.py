@@ -291,3 +291,28 @@ def test_a_batch_bigger_than_one_script_call_is_enqueued_whole_in_order(
     bodies = broker.client.hmget(f"{broker.namespace}:default.msgs", queued)
     assert [message.message_id for message in sent] == [Message.decode(body).message_id for body in bodies]
     assert [] == _outbox(database_url)
+
+
+def test_a_failed_attempt_is_kept_even_when_its_job_finishes_before_the_history_is_written(
+    bullmq: Runtime, database_url: str
+) -> None:
+    history, broker = bullmq.history, bullmq.broker
+    assert history is not None
+    message = actors.fail_once_job.message(key="collapsed")
+    history.after_enqueue(broker, message, None)
+    history.before_process_message(broker, dramatiq.MessageProxy(message))
+    retry = message.copy(
+        options={"retries": 1, "traceback": "Traceback ...\nRuntimeError: first attempt fails"}
+    )
+    history.after_enqueue(broker, retry, 20)
+    second = dramatiq.MessageProxy(retry)
+    history.before_process_message(broker, second)
+    history.after_process_message(broker, second, result=None)
+    history.flush()  # one write: the job's events collapse into COMPLETED
+    assert "COMPLETED" == _row(database_url, message.message_id)["status"]  # type: ignore[index]
+    with psycopg.connect(database_url) as conn:
+        attempts = conn.execute(
+            "SELECT attempt, outcome, error FROM background_job_attempt WHERE job_id = %s",
+            (message.message_id,),
+        ).fetchall()
+    assert [(1, "retried", "RuntimeError: first attempt fails")] == attempts
