@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 #: Event fields docjobs adds beside the payload.
 MESSAGE_ID_FIELD = "messageId"
 RUN_AT_FIELD = "runAt"
+#: The message option holding Inngest's run id (kept in the job's history, shown on the board).
+RUN_ID_OPTION = "inngest_run_id"
 
 
 def app_functions(runtime: Runtime) -> list[inngest.Function[Any]]:
@@ -100,7 +102,7 @@ def _handler(job: JobActor[Any, Any], retries: int, recorder: _Recorder) -> Any:
             actor_name=job.actor_name,
             args=(),
             kwargs=data,
-            options={"retries": ctx.attempt},
+            options={"retries": ctx.attempt, RUN_ID_OPTION: ctx.run_id},
             message_id=message_id,
         )
         proxy = dramatiq.MessageProxy(message)

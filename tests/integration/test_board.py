@@ -457,7 +457,7 @@ def test_the_overview_charts_the_last_hour_and_metrics_expose_it(open_board: Cal
 
 @pytest.mark.parametrize("provider", ["local", "bullmq", "inngest"])
 def test_a_jobs_page_shows_every_failed_attempt_with_its_error(
-    open_board: Callable[..., Board], provider: str
+    open_board: Callable[..., Board], provider: str, request: pytest.FixtureRequest
 ) -> None:
     board = open_board(provider=provider)
     url = board.database_url
@@ -477,6 +477,10 @@ def test_a_jobs_page_shows_every_failed_attempt_with_its_error(
     failed = client.get(f"{BOARD}/api/jobs/{doomed.message_id}").json()
     assert [(1, "failed")] == [(a["attempt"], a["outcome"]) for a in failed["attempts"]]
     assert "doomed was told to fail" in failed["attempts"][0]["error"]
+    if provider == "inngest":  # the run, to find it in Inngest's own dashboard
+        run_id = retried["job"]["options"]["inngest_run_id"]
+        assert run_id == next(run.id for run in request.getfixturevalue("inngest_emulator").runs
+                              if run.event["id"] == flaky.message_id)  # fmt: skip
     page = board.signed_in(*ADMIN).get(f"{BOARD}/jobs/{flaky.message_id}").text
     assert "Attempt 1: <strong>retried</strong>" in page
     assert "Attempt 2: <strong>completed</strong>" in page

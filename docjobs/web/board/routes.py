@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import logging
+import secrets
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -528,8 +529,6 @@ def _session_secret(runtime: Runtime) -> bytes:
         key = dev_secrets.secondary_key(runtime.settings)
     except errors.SettingsError:
         # Sessions then last only as long as this process; the token API is unaffected.
-        import secrets
-
         logger.warning(
             "NEXT_PRIVATE_ENCRYPTION_SECONDARY_KEY is unset: board sign-ins end when this process stops."
         )
