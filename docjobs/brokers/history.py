@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_FLUSH_INTERVAL_SECONDS = 0.2
 DEFAULT_MAX_PENDING = 100_000
 #: Options Dramatiq keeps on a message that the row already has in its own columns.
-_NOT_OPTIONS = ("traceback", "redis_message_id", "eta")
+# The Redis id stays: the board needs it to take a waiting message out of Redis.
+_NOT_OPTIONS = ("traceback", "eta")
 #: The order of a job's events within one attempt (see ``_progress``).
 _PHASES = {"PROCESSING": 0, "PENDING": 1}
 _ENDED = frozenset({"COMPLETED", "FAILED", "CANCELLED"})

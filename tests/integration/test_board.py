@@ -17,7 +17,7 @@ from docjobs.runtime import Runtime
 from docjobs.testing.http import serve
 from docjobs.web.app import create_app
 from docjobs.web.board.access import SESSION_COOKIE, hash_password
-from tests.conftest import job_row, provider_overrides, wait_for
+from tests.conftest import events, job_row, provider_overrides, wait_for
 
 BOARD = "/api/jobs/board"
 TOKEN = "board-token-0123456789abcdef"
@@ -74,8 +74,10 @@ def open_board(
     stack: list[Any] = []
     boards: list[Board] = []
 
-    def start(*, development: bool = False, provider: str = "local", worker: bool = True) -> Board:
-        overrides = dict(provider_overrides(request, provider), NEXT_PRIVATE_JOBS_BOARD_TOKEN=TOKEN)
+    def start(
+        *, development: bool = False, provider: str = "local", worker: bool = True, **more: str
+    ) -> Board:
+        overrides = dict(provider_overrides(request, provider), NEXT_PRIVATE_JOBS_BOARD_TOKEN=TOKEN, **more)
         if development:
             overrides["NODE_ENV"] = "development"
         current = make_runtime(**overrides)
@@ -312,25 +314,56 @@ def test_actions_on_the_local_provider_change_the_job_and_are_audited(
 
 
 @pytest.mark.parametrize("provider", ["bullmq", "inngest"])
-def test_a_retry_elsewhere_sends_the_job_again_and_other_actions_say_not_yet(
+def test_a_retry_elsewhere_sends_the_job_again_and_deleting_history_works(
     open_board: Callable[..., Board], provider: str
 ) -> None:
     board = open_board(provider=provider)  # bullmq: the web app's embedded worker
     url = board.database_url
+    history = board.runtime.history
+    assert history is not None
     failed = jobs.trigger("test.fail_when", {"key": "elsewhere", "fail": True})
-    wait_for(
-        lambda: (board.runtime.history.flush() or True) and _status(url, failed.message_id) == "FAILED", 20
-    )
+    wait_for(lambda: (history.flush() or True) and _status(url, failed.message_id) == "FAILED", 20)
     client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
     answer = client.post(
         f"{BOARD}/api/jobs/{failed.message_id}/retry", json={"payload": {"key": "elsewhere", "fail": False}}
     )
     assert 200 == answer.status_code, answer.text
     new_id = answer.json()["retried_as"]
-    wait_for(lambda: (board.runtime.history.flush() or True) and _status(url, new_id) == "COMPLETED", 20)
-    cancel = client.post(f"{BOARD}/api/jobs/{failed.message_id}/cancel")
-    assert 409 == cancel.status_code
-    assert f"not available on the {provider} provider" in cancel.json()["error"]
+    wait_for(lambda: (history.flush() or True) and _status(url, new_id) == "COMPLETED", 20)
+    refused = client.post(f"{BOARD}/api/jobs/{new_id}/cancel")
+    assert 409 == refused.status_code
+    assert "it is COMPLETED; cancel works on a job that has not started" in refused.json()["error"]
+    assert 409 == client.post(f"{BOARD}/api/jobs/{new_id}/promote").status_code
+    # A finished job is only history there: deleting it deletes the row.
+    assert 200 == client.post(f"{BOARD}/api/jobs/{failed.message_id}/delete").status_code
+    assert _status(url, failed.message_id) is None
+
+
+def test_a_waiting_bullmq_job_is_taken_out_of_redis(
+    open_board: Callable[..., Board], start_worker: Callable[..., Any]
+) -> None:
+    board = open_board(provider="bullmq", worker=False)  # nobody fetches: the jobs wait in Redis
+    url = board.database_url
+    history = board.runtime.history
+    assert history is not None
+    cancelled = jobs.trigger("test.record", {"key": "cancelled"})
+    deleted = jobs.trigger("test.record", {"key": "deleted"})
+    kept = jobs.trigger("test.record", {"key": "kept"})
+    history.flush()
+    client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
+    assert 200 == client.post(f"{BOARD}/api/jobs/{cancelled.message_id}/cancel").status_code
+    assert 200 == client.post(f"{BOARD}/api/jobs/{deleted.message_id}/delete").status_code
+    assert ("CANCELLED", None) == (_status(url, cancelled.message_id), _status(url, deleted.message_id))
+    start_worker(board.runtime.broker, threads=2)
+    wait_for(lambda: (history.flush() or True) and _status(url, kept.message_id) == "COMPLETED")
+    board.runtime.join(timeout_seconds=10)
+    assert ["kept"] == [event["key"] for event in events(url)]  # the others never ran
+    assert "CANCELLED" == _status(url, cancelled.message_id)
+    # Once a worker holds a job, it is out of reach: the board says so.
+    holding = jobs.trigger("test.sleep", {"key": "held", "seconds": 1.0})
+    wait_for(lambda: (history.flush() or True) and _status(url, holding.message_id) == "PROCESSING")
+    refused = client.post(f"{BOARD}/api/jobs/{holding.message_id}/cancel")
+    assert 409 == refused.status_code
 
 
 def _status(url: str, job_id: str) -> str | None:
@@ -484,3 +517,25 @@ def test_a_jobs_page_shows_every_failed_attempt_with_its_error(
     page = board.signed_in(*ADMIN).get(f"{BOARD}/jobs/{flaky.message_id}").text
     assert "Attempt 1: <strong>retried</strong>" in page
     assert "Attempt 2: <strong>completed</strong>" in page
+
+
+def test_a_paused_bullmq_queue_is_not_fetched_from_until_resumed(open_board: Callable[..., Board]) -> None:
+    # A 2 s lease: each worker's keeper reads the paused queues every 0.5 s.
+    board = open_board(provider="bullmq", NEXT_PRIVATE_JOBS_LEASE_SECONDS="2")
+    url = board.database_url
+    history = board.runtime.history
+    assert history is not None
+    client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
+    warm = jobs.trigger("test.record", {"key": "before"})  # the worker is up and fetching
+    wait_for(lambda: (history.flush() or True) and _status(url, warm.message_id) == "COMPLETED")
+    assert {"queue": "default", "paused": True} == client.post(f"{BOARD}/api/queues/default/pause").json()
+    time.sleep(1.5)  # three keeper rounds
+    held = jobs.trigger("test.record", {"key": "held"})
+    time.sleep(1.5)
+    history.flush()
+    assert "PENDING" == _status(url, held.message_id)
+    assert ["before"] == [event["key"] for event in events(url)]
+    overview = client.get(f"{BOARD}/api/overview").json()
+    assert [True] == [q["paused"] for q in overview["queues"] if q["queue"] == "default"]
+    client.post(f"{BOARD}/api/queues/default/resume")
+    wait_for(lambda: (history.flush() or True) and _status(url, held.message_id) == "COMPLETED", 10)

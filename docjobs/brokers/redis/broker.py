@@ -35,7 +35,7 @@ import dramatiq
 import psycopg
 import redis
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.common import current_millis, dq_name
+from dramatiq.common import current_millis, dq_name, q_name
 from dramatiq.errors import BrokerConnectionError
 from dramatiq.message import Message
 from redis.backoff import ExponentialBackoff, NoBackoff
@@ -110,6 +110,10 @@ class RedisJobsBroker(FastHooks, RedisBroker):
         self.keeper = Keeper(self, heartbeat_timeout_seconds)
         self.ack_script = client.register_script(_script("ack_many.lua"))
         self.enqueue_script = client.register_script(_script("enqueue.lua"))
+        self.remove_script = client.register_script(_script("remove.lua"))
+        #: Queues paused on the board (``set_paused``), as this process last read them.
+        self.paused: frozenset[str] = frozenset()
+        self.paused_key = f"{self.namespace}:__paused__"
         self._holdings: dict[str, Holdings] = {}
         self._holdings_lock = threading.Lock()
 
@@ -283,6 +287,17 @@ class RedisJobsBroker(FastHooks, RedisBroker):
                 raise result
         return results
 
+    def remove_waiting(self, queue_name: str, redis_message_id: str) -> bool:
+        """Take a message no worker has fetched out of its queue (or delay queue).
+
+        Returns:
+            ``False`` when it was not waiting: a worker holds it, or it is gone.
+        """
+        queue_key = f"{self.namespace}:{q_name(queue_name)}"
+        delay_key = f"{self.namespace}:{dq_name(q_name(queue_name))}"
+        keys = [queue_key, f"{queue_key}.msgs", delay_key, f"{delay_key}.msgs"]
+        return bool(self.remove_script(keys=keys, args=[redis_message_id]))
+
     def load_scripts(self) -> None:
         """Put docjobs' and Dramatiq's scripts in Redis's script cache."""
         for script in (self.scripts["dispatch"], self.ack_script, self.enqueue_script):
@@ -318,7 +333,7 @@ class RedisJobsBroker(FastHooks, RedisBroker):
         )
 
     def maintain(self) -> None:
-        """Heartbeat, and give every declared queue back the jobs of dead workers."""
+        """Heartbeat, give every declared queue back the jobs of dead workers, learn the paused queues."""
 
         def build(pipeline: Any) -> None:
             for queue_name in sorted(self.queues):
@@ -327,8 +342,20 @@ class RedisJobsBroker(FastHooks, RedisBroker):
                     self.dispatch_to(pipeline, "heartbeat", name, maintenance=True)
             if not self.queues:
                 self.dispatch_to(pipeline, "heartbeat", "default")
+            pipeline.smembers(self.paused_key)
 
-        self.run_pipeline(build)
+        results = self.run_pipeline(build)
+        self.paused = frozenset(member.decode() for member in results[-1])
+
+    def set_paused(self, queue_name: str, paused: bool) -> None:
+        """Pause a queue (consumers fetch nothing from it) or resume it, for every worker.
+
+        Workers learn it at their keeper's next round (within a few seconds).
+        """
+        if paused:
+            self.client.sadd(self.paused_key, queue_name)
+        else:
+            self.client.srem(self.paused_key, queue_name)
 
     def holdings(self, queue_name: str) -> Holdings:
         """What this process holds of ``queue_name``, shared by its successive consumers."""

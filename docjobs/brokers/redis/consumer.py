@@ -122,6 +122,15 @@ class RedisConsumer(_RedisConsumer):
                 return None
             time.sleep(BUSY_WAIT_SECONDS)
             return None
+        if self.queue_name in self.broker.paused:
+            # Paused on the board: keep acking what runs, fetch nothing new.
+            try:
+                self._send_acks()
+            except redis.ConnectionError as exc:
+                self._wait_for_redis(exc)
+                return None
+            self.doorbell.wait(self.queue_name, self.idle_poll_seconds)
+            return None
         self.doorbell.arm(self.queue_name)
         try:
             self.message_cache = self._ack_and_fetch(wanted)

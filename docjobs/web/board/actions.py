@@ -61,7 +61,7 @@ class BoardActions:
         if payload is not None:
             raise ActionError(422, f"{action} takes no payload")
         if not self.local:
-            raise ActionError(409, self._not_yet(action))
+            return self._elsewhere(action, job)
         done = {"cancel": self.store.cancel, "promote": self.store.promote, "delete": self.store.delete}[
             action
         ]
@@ -85,12 +85,19 @@ class BoardActions:
         if ids is not None and len(ids) > MAX_SELECTION:
             raise ActionError(413, f"select at most {MAX_SELECTION} jobs, or act on the filter instead")
         if not self.local:
-            if ids is None or action != "retry":
-                raise ActionError(
-                    409, self._not_yet(f"bulk {action} by filter" if ids is None else f"bulk {action}")
-                )
-            sent = [self.run("retry", job_id)["retried_as"] for job_id in ids]
-            return {"action": action, "count": len(sent), "retried_as": sent}
+            if ids is None:
+                raise ActionError(409, self._not_yet(f"bulk {action} by filter"))
+            # One by one: each job's state decides what can be done to it, and the
+            # answer tells which were refused and why.
+            done: list[dict[str, Any]] = []
+            refused: dict[str, str] = {}
+            for job_id in ids:
+                try:
+                    done.append(self.run(action, job_id))
+                except ActionError as exc:
+                    refused[job_id] = exc.reason
+            retried_as = [outcome["retried_as"] for outcome in done if "retried_as" in outcome]
+            return {"action": action, "count": len(done), "refused": refused, "retried_as": retried_as}
         changed = self.store.bulk(action, where, ids)
         if action == "retry":
             for queue in {row["queue"] for row in changed}:
@@ -107,12 +114,15 @@ class BoardActions:
 
     def pause(self, queue: str, paused: bool) -> dict[str, Any]:
         """Stop (or let) consumers claim jobs of ``queue``."""
-        if not self.local:
-            raise ActionError(409, self._not_yet("pausing a queue"))
         if not queue or len(queue) > 200:
             raise ActionError(400, "name a queue")
-        self.store.set_paused(queue, paused)
-        if not paused:
+        set_paused = getattr(self.runtime.broker, "set_paused", None)  # the Redis broker's
+        if not self.local and set_paused is None:
+            raise ActionError(409, self._not_yet("pausing a queue"))
+        if set_paused is not None:
+            set_paused(queue, paused)
+        self.store.set_paused(queue, paused)  # what the board shows, and the local claim reads
+        if self.local and not paused:
             self._wake(queue)
         return {"queue": queue, "paused": paused}
 
@@ -124,6 +134,32 @@ class BoardActions:
             raise ActionError(422, str(exc)) from exc
         self.runtime.broker.enqueue(message)
         return {"job": message.message_id, "actor": job_id}
+
+    def _elsewhere(self, action: str, job: dict[str, Any]) -> dict[str, Any]:
+        """Cancel or delete where the queue is not the table: only jobs nothing holds.
+
+        A finished job is only history. A waiting bullmq job is taken out of Redis,
+        unless a worker has fetched it already (workers hold fetched and delayed
+        messages in memory, out of reach).
+        """
+        if action == "promote":
+            raise ActionError(409, self._not_yet(action))
+        if job["status"] == "PROCESSING" or (action == "cancel" and job["status"] != "PENDING"):
+            raise ActionError(409, _refusal(action, job))
+        if job["status"] == "PENDING":
+            if self.runtime.history is not None:
+                self.runtime.history.flush()  # so no event of this job is written after the change
+            redis_id = (job["options"] or {}).get("redis_message_id")
+            take_out = getattr(self.runtime.broker, "remove_waiting", None)
+            if take_out is None or redis_id is None:
+                raise ActionError(409, self._not_yet(f"{action} of a waiting job"))
+            if not take_out(job["queue"], redis_id):
+                raise ActionError(409, f"cannot {action} job {job['id']}: a worker has already fetched it")
+        if action == "delete":
+            self.store.delete(job["id"])
+            return {"job": job["id"], "status": "DELETED"}
+        self.store.set_history_status(job["id"], "CANCELLED", "cancelled on the board")
+        return {"job": job["id"], "status": "CANCELLED"}
 
     def _not_yet(self, what: str) -> str:
         return f"{what} is not available on the {self.runtime.settings.provider} provider yet"
