@@ -31,7 +31,7 @@ from docjobs.brokers.base import FastHooks
 from docjobs.brokers.history import JobHistory
 from docjobs.db.pool import on_commit
 from docjobs.db.store import JobStore, Row
-from docjobs.inngest.functions import MESSAGE_ID_FIELD, RUN_AT_FIELD
+from docjobs.inngest.functions import CANCEL_EVENT, MESSAGE_ID_FIELD, RUN_AT_FIELD
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +148,10 @@ class InngestBroker(FastHooks, dramatiq.Broker):
         if run_at is not None:
             data[RUN_AT_FIELD] = run_at
         return inngest.Event(name=message.actor_name, data=data, id=message.message_id)
+
+    def cancel_run(self, message_id: str) -> None:
+        """Ask Inngest to cancel the run of this job (each function cancels on ``CANCEL_EVENT``)."""
+        self.client.send_sync(inngest.Event(name=CANCEL_EVENT, data={MESSAGE_ID_FIELD: message_id}))
 
     def declare_queue(self, queue_name: str) -> None:
         if queue_name not in self.queues:

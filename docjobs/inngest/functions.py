@@ -36,6 +36,8 @@ MESSAGE_ID_FIELD = "messageId"
 RUN_AT_FIELD = "runAt"
 #: The message option holding Inngest's run id (kept in the job's history, shown on the board).
 RUN_ID_OPTION = "inngest_run_id"
+#: The event that cancels the run of the job whose message id it carries (the board sends it).
+CANCEL_EVENT = "docjobs/job.cancel"
 
 
 def app_functions(runtime: Runtime) -> list[inngest.Function[Any]]:
@@ -81,7 +83,16 @@ def build_functions(
         retries = int(job.options.get("max_retries", default_retries))
         functions.append(
             client.create_function(
-                fn_id=job.actor_name, name=job.display_name, trigger=triggers, retries=retries
+                fn_id=job.actor_name,
+                name=job.display_name,
+                trigger=triggers,
+                retries=retries,
+                cancel=[
+                    inngest.Cancel(
+                        event=CANCEL_EVENT,
+                        if_exp=f"event.data.{MESSAGE_ID_FIELD} == async.data.{MESSAGE_ID_FIELD}",
+                    )
+                ],
             )(_handler(job, retries, _Recorder(history, broker)))
         )
     return functions

@@ -12,7 +12,8 @@ Python SDK's behaviour where the two differ):
   (``StepError``, then the error memoised), ``StepFailed``, ``Sleep``,
   ``StepPlanned``, function retries with backoff, ``x-inngest-no-retry`` and
   ``retry-after``; responses must carry a valid signature in cloud mode;
-- cron triggers fire on their schedule (or on :meth:`InngestServer.fire_cron`).
+- cron triggers fire on their schedule (or on :meth:`InngestServer.fire_cron`);
+- a function's ``cancel`` events end its matching runs (``if`` equalities only).
 
 Backoffs are scaled by ``backoff_seconds`` so tests run fast.
 """
@@ -70,6 +71,8 @@ class Function:
     triggers: list[dict[str, Any]]
     url: str
     retries: int
+    #: Events that cancel its runs: ``{"event": name, "if": expression}``.
+    cancel: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def max_attempts(self) -> int:
@@ -228,6 +231,7 @@ class InngestServer:
                     triggers=config["triggers"],
                     url=step["runtime"]["url"],
                     retries=retries,
+                    cancel=config.get("cancel") or [],
                 )
         return _answer({"ok": True, "modified": True})
 
@@ -262,6 +266,17 @@ class InngestServer:
                 for function in self.functions.values()
                 if any(trigger.get("event") == event["name"] for trigger in function.triggers)
             ]
+            cancelled = [
+                run
+                for run in self.runs
+                if not run.done.is_set()
+                and any(
+                    spec.get("event") == event["name"] and _matches(spec.get("if"), run.event, event)
+                    for spec in run.function.cancel
+                )
+            ]
+        for run in cancelled:  # no call of it is made again (``_call`` skips finished runs)
+            self._finish(run, "cancelled")
         for function in matching:
             self._start_run(function, event)
         return event_id
@@ -460,6 +475,34 @@ class InngestServer:
         if prefix:
             accepted.add(f"Bearer {prefix.group(0)}{digest}")
         return authorization in accepted
+
+
+def _matches(expression: str | None, trigger: dict[str, Any], incoming: dict[str, Any]) -> bool:
+    """A cancel's ``if``: ``==`` between ``event.…`` (the run's event) and ``async.…`` (the new one).
+
+    Clauses may be joined by ``&&``: the part of Inngest's CEL that cancelling by id
+    needs; anything else is refused loudly.
+    """
+    if not expression:
+        return True
+    scope = {"event": trigger, "async": incoming}
+
+    def value(path: str) -> Any:
+        root, *keys = path.strip().split(".")
+        if root not in scope:
+            raise ValueError(f"the emulator reads only event.… and async.… in cancel expressions: {path!r}")
+        current: Any = scope[root]
+        for key in keys:
+            current = current.get(key) if isinstance(current, dict) else None
+        return current
+
+    for clause in expression.split("&&"):
+        left, equals, right = clause.partition("==")
+        if not equals:
+            raise ValueError(f"the emulator understands only == in cancel expressions: {clause!r}")
+        if value(left) != value(right):
+            return False
+    return True
 
 
 def _answer(body: dict[str, Any], status: int = 200) -> JSONResponse:

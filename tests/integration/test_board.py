@@ -539,3 +539,21 @@ def test_a_paused_bullmq_queue_is_not_fetched_from_until_resumed(open_board: Cal
     assert [True] == [q["paused"] for q in overview["queues"] if q["queue"] == "default"]
     client.post(f"{BOARD}/api/queues/default/resume")
     wait_for(lambda: (history.flush() or True) and _status(url, held.message_id) == "COMPLETED", 10)
+
+
+def test_a_waiting_inngest_job_is_cancelled_through_its_run(
+    open_board: Callable[..., Board], request: pytest.FixtureRequest
+) -> None:
+    board = open_board(provider="inngest")
+    emulator = request.getfixturevalue("inngest_emulator")
+    url = board.database_url
+    delayed = jobs.trigger("test.record", {"key": "never"}, delay=3600)  # its run sleeps until then
+    (run,) = [run for run in emulator.runs if run.event["id"] == delayed.message_id]
+    wait_for(lambda: run.sleeping is not None)
+    client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
+    answer = client.post(f"{BOARD}/api/jobs/{delayed.message_id}/cancel")
+    assert 200 == answer.status_code, answer.text
+    assert run.done.wait(5)
+    assert "cancelled" == run.status
+    assert "CANCELLED" == _status(url, delayed.message_id)
+    assert [] == events(url)

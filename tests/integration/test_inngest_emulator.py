@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from docjobs.inngest.serve import serve_routes
 from docjobs.testing.http import serve
 from docjobs.testing.inngest import InngestServer
-from tests.conftest import INNGEST_SIGNING_KEY
+from tests.conftest import INNGEST_SIGNING_KEY, wait_for
 
 APP = "emulated"
 
@@ -75,7 +75,17 @@ def make_functions(client: inngest.Inngest, counters: Counters) -> list[inngest.
         counters.bump("ticks")
         return str(ctx.event.name)
 
-    return [two_steps, refuses, always_fails, naps, ticks]
+    @client.create_function(
+        fn_id="cancellable",
+        trigger=inngest.TriggerEvent(event="test/long-nap"),
+        cancel=[inngest.Cancel(event="test/stop", if_exp="event.data.job == async.data.job")],
+    )
+    def cancellable(ctx: inngest.ContextSync) -> str:
+        ctx.step.sleep("long-nap", timedelta(seconds=30))
+        counters.bump("woke")
+        return "woke"
+
+    return [two_steps, refuses, always_fails, naps, ticks, cancellable]
 
 
 def start_app(
@@ -111,9 +121,8 @@ def app(inngest_emulator: InngestServer, counters: Counters) -> Iterator[str]:
 def test_a_sync_registers_every_function_with_its_triggers_and_retries(
     inngest_emulator: InngestServer, app: str
 ) -> None:
-    assert {f"{APP}-{name}" for name in ("two-steps", "refuses", "always-fails", "naps", "ticks")} == set(
-        inngest_emulator.functions
-    )
+    names = ("two-steps", "refuses", "always-fails", "naps", "ticks", "cancellable")
+    assert {f"{APP}-{name}" for name in names} == set(inngest_emulator.functions)
     assert [{"cron": "0 3 * * *"}] == inngest_emulator.functions[f"{APP}-ticks"].triggers
     assert 4 == inngest_emulator.functions[f"{APP}-two-steps"].max_attempts
     assert inngest_emulator.functions[f"{APP}-naps"].url.startswith(app)
@@ -167,6 +176,18 @@ def test_a_sleep_is_waited_out_by_the_server(inngest_emulator: InngestServer, ap
     (run,) = inngest_emulator.wait_for_runs(1)
     assert "completed" == run.status
     assert run.output >= 0.9  # the SDK's end time is rounded to milliseconds
+
+
+def test_a_cancel_event_ends_only_the_runs_its_expression_matches(
+    inngest_emulator: InngestServer, app: str, counters: Counters
+) -> None:
+    inngest_emulator.send([{"name": "test/long-nap", "data": {"job": job}} for job in ("a", "b")])
+    runs = {run.event["data"]["job"]: run for run in inngest_emulator.runs}
+    wait_for(lambda: all(run.calls for run in runs.values()))  # both asleep in their first step
+    inngest_emulator.send([{"name": "test/stop", "data": {"job": "a"}}])
+    assert runs["a"].done.wait(5)
+    assert ("cancelled", "running") == (runs["a"].status, runs["b"].status)
+    assert "woke" not in counters.counts
 
 
 def test_a_cron_trigger_fires_its_function(

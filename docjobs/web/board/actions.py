@@ -149,17 +149,26 @@ class BoardActions:
         if job["status"] == "PENDING":
             if self.runtime.history is not None:
                 self.runtime.history.flush()  # so no event of this job is written after the change
-            redis_id = (job["options"] or {}).get("redis_message_id")
-            take_out = getattr(self.runtime.broker, "remove_waiting", None)
-            if take_out is None or redis_id is None:
-                raise ActionError(409, self._not_yet(f"{action} of a waiting job"))
-            if not take_out(job["queue"], redis_id):
-                raise ActionError(409, f"cannot {action} job {job['id']}: a worker has already fetched it")
+            self._withdraw(action, job)
         if action == "delete":
             self.store.delete(job["id"])
             return {"job": job["id"], "status": "DELETED"}
         self.store.set_history_status(job["id"], "CANCELLED", "cancelled on the board")
         return {"job": job["id"], "status": "CANCELLED"}
+
+    def _withdraw(self, action: str, job: dict[str, Any]) -> None:
+        """Make sure a waiting job never runs: out of Redis (bullmq), or its run cancelled (inngest)."""
+        broker = self.runtime.broker
+        cancel_run = getattr(broker, "cancel_run", None)  # the inngest broker's
+        if cancel_run is not None:
+            cancel_run(job["id"])
+            return
+        take_out = getattr(broker, "remove_waiting", None)  # the Redis broker's
+        redis_id = (job["options"] or {}).get("redis_message_id")
+        if take_out is None or redis_id is None:
+            raise ActionError(409, self._not_yet(f"{action} of a waiting job"))
+        if not take_out(job["queue"], redis_id):
+            raise ActionError(409, f"cannot {action} job {job['id']}: a worker has already fetched it")
 
     def _not_yet(self, what: str) -> str:
         return f"{what} is not available on the {self.runtime.settings.provider} provider yet"
