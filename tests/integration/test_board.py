@@ -557,3 +557,23 @@ def test_a_waiting_inngest_job_is_cancelled_through_its_run(
     assert "cancelled" == run.status
     assert "CANCELLED" == _status(url, delayed.message_id)
     assert [] == events(url)
+
+
+def test_bulk_by_filter_on_bullmq_goes_job_by_job(open_board: Callable[..., Board]) -> None:
+    board = open_board(provider="bullmq", worker=False)
+    url = board.database_url
+    history = board.runtime.history
+    assert history is not None
+    doomed = [jobs.trigger("test.record", {"key": f"doomed {n}"}).message_id for n in range(3)]
+    kept = jobs.trigger("test.sleep", {"key": "kept", "seconds": 0}).message_id
+    history.flush()
+    client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
+    answer = client.post(f"{BOARD}/api/bulk", json={"action": "delete", "filter": {"job": "test.record"}})
+    assert {"count": 3, "refused": {}} == {k: answer.json()[k] for k in ("count", "refused")}
+    assert [None] * 3 == [_status(url, job_id) for job_id in doomed]
+    assert "PENDING" == _status(url, kept)
+    redis_client = board.runtime.broker.client  # type: ignore[attr-defined]
+    assert 1 == redis_client.llen(f"{board.runtime.broker.namespace}:default")  # type: ignore[attr-defined]
+    refused = client.post(f"{BOARD}/api/bulk", json={"action": "retry", "ids": [kept]}).json()
+    assert 0 == refused["count"]
+    assert "it is PENDING" in refused["refused"][kept]

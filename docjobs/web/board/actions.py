@@ -23,6 +23,8 @@ BULK_ACTIONS = ("retry", "delete")
 CLEANABLE = ("COMPLETED", "FAILED", "CANCELLED")
 #: The most jobs a bulk action by selection takes.
 MAX_SELECTION = 1_000
+#: The most jobs a bulk action by filter takes where it goes job by job (bullmq, inngest).
+MAX_FILTERED = 10_000
 
 
 class ActionError(Exception):
@@ -86,7 +88,7 @@ class BoardActions:
             raise ActionError(413, f"select at most {MAX_SELECTION} jobs, or act on the filter instead")
         if not self.local:
             if ids is None:
-                raise ActionError(409, self._not_yet(f"bulk {action} by filter"))
+                ids = self._matching(where)
             # One by one: each job's state decides what can be done to it, and the
             # answer tells which were refused and why.
             done: list[dict[str, Any]] = []
@@ -103,6 +105,15 @@ class BoardActions:
             for queue in {row["queue"] for row in changed}:
                 self._wake(queue)
         return {"action": action, "count": len(changed), "filter": _described(where, ids)}
+
+    def _matching(self, where: JobFilter) -> list[str]:
+        """The ids a filter matches, for providers that act job by job (at most ``MAX_FILTERED``)."""
+        rows = self.store.job_page(where, before=None, limit=MAX_FILTERED + 1)
+        if len(rows) > MAX_FILTERED:
+            raise ActionError(
+                413, f"the filter matches more than {MAX_FILTERED} jobs on this provider: narrow it down"
+            )
+        return [row["id"] for row in rows]
 
     def clean(self, status: str, days: float) -> dict[str, Any]:
         """Delete jobs of a finished ``status`` older than ``days`` (history rows elsewhere)."""
