@@ -31,7 +31,7 @@ from docjobs.brokers.base import FastHooks
 from docjobs.brokers.history import JobHistory
 from docjobs.db.pool import on_commit
 from docjobs.db.store import JobStore, Row
-from docjobs.inngest.functions import CANCEL_EVENT, MESSAGE_ID_FIELD, RUN_AT_FIELD
+from docjobs.inngest.functions import CANCEL_EVENT, MESSAGE_ID_FIELD, PROMOTE_EVENT, RUN_AT_FIELD
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +152,10 @@ class InngestBroker(FastHooks, dramatiq.Broker):
     def cancel_run(self, message_id: str) -> None:
         """Ask Inngest to cancel the run of this job (each function cancels on ``CANCEL_EVENT``)."""
         self.client.send_sync(inngest.Event(name=CANCEL_EVENT, data={MESSAGE_ID_FIELD: message_id}))
+
+    def promote_run(self, message_id: str) -> None:
+        """End the delay of this job's run now (a delayed job waits for ``PROMOTE_EVENT``)."""
+        self.client.send_sync(inngest.Event(name=PROMOTE_EVENT, data={MESSAGE_ID_FIELD: message_id}))
 
     def declare_queue(self, queue_name: str) -> None:
         if queue_name not in self.queues:

@@ -11,9 +11,10 @@ abandoned) into ``NonRetriableError``.
 from __future__ import annotations
 
 import logging
+import math
 import traceback
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import dramatiq
@@ -38,6 +39,10 @@ RUN_AT_FIELD = "runAt"
 RUN_ID_OPTION = "inngest_run_id"
 #: The event that cancels the run of the job whose message id it carries (the board sends it).
 CANCEL_EVENT = "docjobs/job.cancel"
+#: The event that ends the delay of the job whose message id it carries (the board sends it).
+PROMOTE_EVENT = "docjobs/job.promote"
+#: The shortest wait for an event Inngest accepts.
+MIN_WAIT = timedelta(seconds=1)
 
 
 def app_functions(runtime: Runtime) -> list[inngest.Function[Any]]:
@@ -104,7 +109,7 @@ def _handler(job: JobActor[Any, Any], retries: int, recorder: _Recorder) -> Any:
         message_id = str(data.pop(MESSAGE_ID_FIELD, None) or ctx.event.id or ctx.run_id)
         run_at = data.pop(RUN_AT_FIELD, None)
         if isinstance(run_at, str):
-            ctx.step.sleep_until("delay", datetime.fromisoformat(run_at))
+            _delay(ctx, datetime.fromisoformat(run_at))
         if ctx.event.name == "inngest/scheduled.timer":
             data = {}
         # Actors may ask for their message (its id, its attempt) as on the other providers.
@@ -140,6 +145,26 @@ def _handler(job: JobActor[Any, Any], retries: int, recorder: _Recorder) -> Any:
 
     run.__name__ = job.fn.__name__
     return run
+
+
+def _delay(ctx: inngest.ContextSync, run_at: datetime) -> None:
+    """Wait until ``run_at``, or until the board's "run it now" event for this job.
+
+    Inngest waits for an event a whole number of seconds, at least one: a shorter
+    delay (counted from the send, so every call of the run takes the same kind of
+    step) is a plain sleep.
+    """
+    sent_ms = ctx.event.ts or int(datetime.now(UTC).timestamp() * 1000)
+    if run_at - datetime.fromtimestamp(sent_ms / 1000, UTC) < MIN_WAIT:
+        ctx.step.sleep_until("delay", run_at)
+        return
+    ctx.step.wait_for_event(
+        "delay",
+        event=PROMOTE_EVENT,
+        if_exp=f"event.data.{MESSAGE_ID_FIELD} == async.data.{MESSAGE_ID_FIELD}",
+        # Inngest takes whole seconds: the job may start up to a second late.
+        timeout=timedelta(seconds=max(math.ceil((run_at - datetime.now(UTC)).total_seconds()), 1)),
+    )
 
 
 class _Steps:

@@ -13,7 +13,8 @@ Python SDK's behaviour where the two differ):
   ``StepPlanned``, function retries with backoff, ``x-inngest-no-retry`` and
   ``retry-after``; responses must carry a valid signature in cloud mode;
 - cron triggers fire on their schedule (or on :meth:`InngestServer.fire_cron`);
-- a function's ``cancel`` events end its matching runs (``if`` equalities only).
+- a function's ``cancel`` events end its matching runs, and ``WaitForEvent`` steps
+  end on a matching event or their timeout (``if`` equalities only).
 
 Backoffs are scaled by ``backoff_seconds`` so tests run fast.
 """
@@ -47,6 +48,8 @@ from starlette.routing import Route
 from docjobs.testing.http import serve
 
 SCHEDULED_EVENT = "inngest/scheduled.timer"
+#: Marks the call that ends a ``WaitForEvent`` step by its timeout.
+WAIT_TIMEOUT = "wait-timeout:"
 #: The SDK never closes its HTTP clients: answers close the connection, so no socket lingers.
 _CLOSE = {"connection": "close"}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h|d|w)")
@@ -106,6 +109,8 @@ class Run:
     calls: list[Call] = field(default_factory=list)
     disable_immediate_execution: bool = False
     sleeping: str | None = None
+    #: A ``WaitForEvent`` step waiting: (step id, event name, ``if`` expression).
+    waiting: tuple[str, str, str | None] | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -275,8 +280,20 @@ class InngestServer:
                     for spec in run.function.cancel
                 )
             ]
+            awaited = [
+                run
+                for run in self.runs
+                if not run.done.is_set()
+                and run.waiting is not None
+                and run.waiting[1] == event["name"]
+                and _matches(run.waiting[2], run.event, event)
+            ]
         for run in cancelled:  # no call of it is made again (``_call`` skips finished runs)
             self._finish(run, "cancelled")
+        for run in awaited:
+            with self._lock:
+                self._resolve_wait(run, event)
+            self._schedule(run, None, 0.0)
         for function in matching:
             self._start_run(function, event)
         return event_id
@@ -350,6 +367,12 @@ class InngestServer:
     def _call(self, run: Run, step_id: str | None) -> None:
         if run.done.is_set():
             return
+        if step_id is not None and step_id.startswith(WAIT_TIMEOUT):
+            waited = step_id[len(WAIT_TIMEOUT) :]
+            if run.waiting is None or run.waiting[0] != waited:
+                return  # an event ended the wait first
+            self._resolve_wait(run, None)
+            step_id = None
         if run.sleeping is not None:
             run.memo[run.sleeping] = None
             run.stack.append(run.sleeping)
@@ -421,10 +444,23 @@ class InngestServer:
             elif opcode == "Sleep":
                 run.sleeping = step_id
                 self._schedule(run, None, _sleep_seconds(operation))
+            elif opcode == "WaitForEvent":
+                opts = operation.get("opts") or {}
+                run.waiting = (step_id, operation["name"], opts.get("if"))
+                timeout = _sleep_seconds({"opts": {"duration": opts.get("timeout")}})
+                self._schedule(run, f"{WAIT_TIMEOUT}{step_id}", timeout)
             elif opcode == "StepPlanned":
                 self._schedule(run, step_id, 0.0)
             else:
                 self._finish(run, "failed", error={"name": "UnsupportedOp", "message": opcode})
+
+    def _resolve_wait(self, run: Run, event: dict[str, Any] | None) -> None:
+        """End a ``WaitForEvent`` step: the event (unwrapped, as Inngest sends it) or ``None`` on timeout."""
+        assert run.waiting is not None
+        step_id = run.waiting[0]
+        run.memo[step_id] = event
+        run.stack.append(step_id)
+        run.waiting = None
 
     def _memoise_error(self, run: Run, step_id: str, error: Any) -> None:
         run.memo[step_id] = {"error": error}

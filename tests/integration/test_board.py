@@ -549,7 +549,7 @@ def test_a_waiting_inngest_job_is_cancelled_through_its_run(
     url = board.database_url
     delayed = jobs.trigger("test.record", {"key": "never"}, delay=3600)  # its run sleeps until then
     (run,) = [run for run in emulator.runs if run.event["id"] == delayed.message_id]
-    wait_for(lambda: run.sleeping is not None)
+    wait_for(lambda: run.waiting is not None)
     client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
     answer = client.post(f"{BOARD}/api/jobs/{delayed.message_id}/cancel")
     assert 200 == answer.status_code, answer.text
@@ -577,3 +577,22 @@ def test_bulk_by_filter_on_bullmq_goes_job_by_job(open_board: Callable[..., Boar
     refused = client.post(f"{BOARD}/api/bulk", json={"action": "retry", "ids": [kept]}).json()
     assert 0 == refused["count"]
     assert "it is PENDING" in refused["refused"][kept]
+
+
+def test_a_delayed_inngest_job_runs_now_when_promoted(
+    open_board: Callable[..., Board], request: pytest.FixtureRequest
+) -> None:
+    board = open_board(provider="inngest")
+    emulator = request.getfixturevalue("inngest_emulator")
+    url = board.database_url
+    delayed = jobs.trigger("test.record", {"key": "promoted"}, delay=3600)
+    (run,) = [run for run in emulator.runs if run.event["id"] == delayed.message_id]
+    wait_for(lambda: run.waiting is not None)
+    client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
+    assert 200 == client.post(f"{BOARD}/api/jobs/{delayed.message_id}/promote").status_code
+    assert run.done.wait(10)
+    assert "completed" == run.status
+    board.runtime.join(timeout_seconds=10)
+    assert ["promoted"] == [event["key"] for event in events(url)]
+    again = client.post(f"{BOARD}/api/jobs/{delayed.message_id}/promote")
+    assert 409 == again.status_code

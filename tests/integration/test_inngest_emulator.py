@@ -85,7 +85,14 @@ def make_functions(client: inngest.Inngest, counters: Counters) -> list[inngest.
         counters.bump("woke")
         return "woke"
 
-    return [two_steps, refuses, always_fails, naps, ticks, cancellable]
+    @client.create_function(fn_id="awaits", trigger=inngest.TriggerEvent(event="test/awaits"))
+    def awaits(ctx: inngest.ContextSync) -> str | None:
+        event = ctx.step.wait_for_event(
+            "go", event="test/go", if_exp="event.data.job == async.data.job", timeout=timedelta(seconds=1)
+        )
+        return None if event is None else str(event.data["note"])
+
+    return [two_steps, refuses, always_fails, naps, ticks, cancellable, awaits]
 
 
 def start_app(
@@ -121,7 +128,7 @@ def app(inngest_emulator: InngestServer, counters: Counters) -> Iterator[str]:
 def test_a_sync_registers_every_function_with_its_triggers_and_retries(
     inngest_emulator: InngestServer, app: str
 ) -> None:
-    names = ("two-steps", "refuses", "always-fails", "naps", "ticks", "cancellable")
+    names = ("two-steps", "refuses", "always-fails", "naps", "ticks", "cancellable", "awaits")
     assert {f"{APP}-{name}" for name in names} == set(inngest_emulator.functions)
     assert [{"cron": "0 3 * * *"}] == inngest_emulator.functions[f"{APP}-ticks"].triggers
     assert 4 == inngest_emulator.functions[f"{APP}-two-steps"].max_attempts
@@ -188,6 +195,21 @@ def test_a_cancel_event_ends_only_the_runs_its_expression_matches(
     assert runs["a"].done.wait(5)
     assert ("cancelled", "running") == (runs["a"].status, runs["b"].status)
     assert "woke" not in counters.counts
+
+
+def test_a_wait_ends_on_its_matching_event_or_at_its_timeout(
+    inngest_emulator: InngestServer, app: str
+) -> None:
+    inngest_emulator.send([{"name": "test/awaits", "data": {"job": job}} for job in ("a", "b")])
+    runs = {run.event["data"]["job"]: run for run in inngest_emulator.runs}
+    wait_for(lambda: all(run.waiting is not None for run in runs.values()))
+    started = time.monotonic()
+    inngest_emulator.send([{"name": "test/go", "data": {"job": "a", "note": "go, a"}}])
+    assert runs["a"].done.wait(5)
+    assert ("completed", "go, a") == (runs["a"].status, runs["a"].output)
+    assert time.monotonic() - started < 0.9  # the event, not the timeout
+    assert runs["b"].done.wait(5)
+    assert ("completed", None) == (runs["b"].status, runs["b"].output)
 
 
 def test_a_cron_trigger_fires_its_function(

@@ -10,6 +10,7 @@ with 409 for now.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from docjobs import errors, registry
@@ -154,7 +155,7 @@ class BoardActions:
         messages in memory, out of reach).
         """
         if action == "promote":
-            raise ActionError(409, self._not_yet(action))
+            return self._promote_elsewhere(job)
         if job["status"] == "PROCESSING" or (action == "cancel" and job["status"] != "PENDING"):
             raise ActionError(409, _refusal(action, job))
         if job["status"] == "PENDING":
@@ -166,6 +167,15 @@ class BoardActions:
             return {"job": job["id"], "status": "DELETED"}
         self.store.set_history_status(job["id"], "CANCELLED", "cancelled on the board")
         return {"job": job["id"], "status": "CANCELLED"}
+
+    def _promote_elsewhere(self, job: dict[str, Any]) -> dict[str, Any]:
+        promote_run = getattr(self.runtime.broker, "promote_run", None)  # the inngest broker's
+        if promote_run is None:  # bullmq: workers hold delayed messages in memory
+            raise ActionError(409, self._not_yet("promote"))
+        if job["status"] != "PENDING" or job["run_at"] <= datetime.now(UTC):
+            raise ActionError(409, _refusal("promote", job))
+        promote_run(job["id"])
+        return {"job": job["id"], "status": "PENDING"}
 
     def _withdraw(self, action: str, job: dict[str, Any]) -> None:
         """Make sure a waiting job never runs: out of Redis (bullmq), or its run cancelled (inngest)."""
