@@ -2,9 +2,11 @@
 
 On ``local`` the table is the queue: an action is a row update, and consumers are
 woken. On ``bullmq`` and ``inngest`` the table is the jobs' history and the queue
-is elsewhere, so a retry sends the job again as a new job (its row links to the
-one it retries), and actions that would reach into Redis or Inngest are refused
-with 409 for now.
+is elsewhere: a retry sends the job again as a new job (the answer names it); a
+waiting job is cancelled or deleted by taking it out of Redis (unless a worker
+already holds it) or by cancelling its Inngest run; an Inngest delay ends early on
+a promote event; bulk actions go job by job. What cannot be done there yet (promote
+on bullmq, pause on inngest) answers 409.
 """
 
 from __future__ import annotations
@@ -148,11 +150,12 @@ class BoardActions:
         return {"job": message.message_id, "actor": job_id}
 
     def _elsewhere(self, action: str, job: dict[str, Any]) -> dict[str, Any]:
-        """Cancel or delete where the queue is not the table: only jobs nothing holds.
+        """Cancel, delete or promote where the queue is not the table.
 
         A finished job is only history. A waiting bullmq job is taken out of Redis,
         unless a worker has fetched it already (workers hold fetched and delayed
-        messages in memory, out of reach).
+        messages in memory, out of reach); a waiting inngest job's run is cancelled.
+        A running job is left alone.
         """
         if action == "promote":
             return self._promote_elsewhere(job)
