@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -63,3 +64,23 @@ def answers(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+#: The demo's last line when everything went through.
+DEMO_SUMMARY = re.compile(
+    r"demo: (\d+) jobs, (\d+) completed, 0 not completed; (\d+) emails, (\d+) webhooks; "
+    r"document 'Lease agreement' COMPLETED in [\d.]+ s"
+)
+
+
+def assert_demo_completed(stdout: str) -> None:
+    """Every job completed, the document too, and its 9 emails and 9 webhooks went out.
+
+    Invitations to 2 signers, 2 "has signed" to the owner, 1 "waiting", 4 "Signing Complete!";
+    a webhook for each step.
+    """
+    summary = stdout.strip().splitlines()[-1]
+    match = DEMO_SUMMARY.fullmatch(summary)
+    assert match is not None, summary
+    assert match[1] == match[2], summary
+    assert ("9", "9") == (match[3], match[4]), summary
