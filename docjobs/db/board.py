@@ -174,6 +174,10 @@ class BoardStore:
         assert row is not None  # an upsert returns its row
         return row
 
+    def clear_attempts(self, key: str) -> None:
+        with self.database.connection() as conn:
+            self._q["board_clear_attempts"].execute(conn, {"key": key})
+
     def count_attempt(self, key: str, window_seconds: int) -> int:
         """Count a sign-in attempt for ``key``; returns the attempts in the current window."""
         row = self._one("board_count_attempt", {"key": key, "window": window_seconds})

@@ -199,3 +199,7 @@ WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND status <> 'CANCELLED'
   AND completed_at >= now() - %(window)s * interval '1 second'
 GROUP BY GROUPING SETS ((1), ())
 ORDER BY 1 NULLS FIRST;
+
+-- board_clear_attempts --
+-- Forget a key's sign-in attempts (after a successful sign-in).
+DELETE FROM rate_limit WHERE key = %(key)s AND action = 'board-sign-in';

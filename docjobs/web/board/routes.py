@@ -344,7 +344,7 @@ class Board:
 
     async def action_form(self, ctx: Context) -> Response:
         form = await _form(ctx.request)
-        ctx.board.access.check_csrf(ctx.request, ctx.viewer, _field(form, "csrf"))
+        self.access.check_csrf(ctx.request, ctx.viewer, _field(form, "csrf"))
         action = ctx.request.path_params["action"]
         job_id = ctx.request.path_params["job_id"]
         if action in DESTRUCTIVE and _field(form, "confirm") != "yes":
@@ -352,11 +352,11 @@ class Board:
         payload = _payload(_field(form, "payload")) if _field(form, "payload") else None
         outcome = await run_in_threadpool(self._act, ctx.viewer, action, job_id, payload)
         target = outcome.get("retried_as") or (None if action == "delete" else job_id)
-        location = f"{self.base}/jobs/{target}" if target else f"{self.base}/jobs"
+        location = f"{self.base}/jobs/{_segment(target)}" if target else f"{self.base}/jobs"
         return RedirectResponse(location, status_code=303)
 
     async def action_api(self, ctx: Context) -> Response:
-        ctx.board.access.check_csrf(ctx.request, ctx.viewer, ctx.request.headers.get("x-csrf-token"))
+        self.access.check_csrf(ctx.request, ctx.viewer, ctx.request.headers.get("x-csrf-token"))
         body = await _body(ctx.request)
         payload = None
         if body.strip():
