@@ -68,7 +68,7 @@ UPDATE background_job
 SET status = 'PENDING', run_at = now(), retried = 0, payload = coalesce(%(payload)s::jsonb, payload),
     completed_at = NULL, started_at = NULL, locked_by = NULL, lease_until = NULL, updated_at = now()
 WHERE id = %(id)s AND status IN ('FAILED', 'CANCELLED', 'COMPLETED')
-RETURNING id, queue;
+RETURNING id, queue, actor;
 
 -- board_cancel --
 -- Cancel a job that has not started.
@@ -81,7 +81,7 @@ RETURNING id, queue;
 -- Run a delayed job now.
 UPDATE background_job SET run_at = now(), updated_at = now()
 WHERE id = %(id)s AND status = 'PENDING' AND run_at > now()
-RETURNING id, queue;
+RETURNING id, queue, actor;
 
 -- board_delete --
 -- Delete a job that is not running (its tasks go with it).
@@ -150,7 +150,7 @@ UPDATE background_job AS job
 SET status = 'PENDING', run_at = now(), retried = 0, completed_at = NULL, started_at = NULL,
     locked_by = NULL, lease_until = NULL, updated_at = now()
 FROM chosen WHERE job.id = chosen.id
-RETURNING job.id, job.queue;
+RETURNING job.id, job.queue, job.actor;
 
 -- board_bulk_delete --
 -- Delete up to %(limit)s jobs that are not running and match the filter (or are among %(ids)s).

@@ -188,7 +188,7 @@ class PostgresBroker(FastHooks, dramatiq.Broker):
             except psycopg.OperationalError as exc:
                 raise BrokerConnectionError(str(exc)) from exc
             if conn is None and inserted:
-                self._wake_everyone(message.queue_name, message.actor_name, message.message_id, delay)
+                self.announce(message.queue_name, message.actor_name, message.message_id, delay)
             if not inserted:
                 logger.debug("Job %s already exists; nothing enqueued.", message.message_id)
         self.emit_after("enqueue", message, delay)
@@ -231,7 +231,7 @@ class PostgresBroker(FastHooks, dramatiq.Broker):
         if conn is None and inserted:
             for queue in {m.queue_name for m in messages}:
                 last = next(m for m in reversed(messages) if m.queue_name == queue)
-                self._wake_everyone(queue, last.actor_name, last.message_id, delay)
+                self.announce(queue, last.actor_name, last.message_id, delay)
         if self.implements("after_enqueue"):
             for message in messages:
                 self.emit_after("enqueue", message, delay)
@@ -291,7 +291,7 @@ class PostgresBroker(FastHooks, dramatiq.Broker):
             )
         except psycopg.OperationalError as exc:
             raise BrokerConnectionError(str(exc)) from exc
-        self._wake_everyone(message.queue_name, message.actor_name, message.message_id, delay_ms)
+        self.announce(message.queue_name, message.actor_name, message.message_id, delay_ms)
 
     def _wake_after_commit(
         self, conn: psycopg.Connection[Any], message: Message[Any], delay: int | None
@@ -301,10 +301,12 @@ class PostgresBroker(FastHooks, dramatiq.Broker):
             self.store.notify(message.queue_name, conn=conn)
         pool.on_commit(
             conn,
-            lambda: self._wake_everyone(message.queue_name, message.actor_name, message.message_id, delay),
+            lambda: self.announce(message.queue_name, message.actor_name, message.message_id, delay),
         )
 
-    def _wake_everyone(self, queue: str, actor: str, job_id: str, delay_ms: int | None = None) -> None:
+    def announce(self, queue: str, actor: str, job_id: str, delay_ms: int | None = None) -> None:
+        """Tell whoever consumes ``queue`` that ``job_id`` is there: this process's consumers,
+        else the web app (self-request), and other processes (doorbell)."""
         if delay_ms:
             # Not due yet: only this process knows when it will be; others poll.
             if self.has_consumer(queue):

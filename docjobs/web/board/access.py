@@ -90,8 +90,7 @@ class BoardAccess:
         self._authorize = authorize
         self._sessions = URLSafeTimedSerializer(secret, salt="docjobs-board-session")
         self._hasher = argon2.PasswordHasher()
-        # Checked when an email is unknown, so that answer takes as long as a wrong password.
-        self._decoy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+        self._decoy: str | None = None
 
     # Who is asking.
 
@@ -171,7 +170,7 @@ class BoardAccess:
         user = self.store.admin_by_email(email) if email else None
         stored = user["password_hash"] if user is not None and user["password_hash"] else None
         try:
-            self._hasher.verify(stored or self._decoy_hash, password)
+            self._hasher.verify(stored or self._decoy_hash(), password)
         except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
             raise Denied(401, "wrong email or password") from None
         if user is None or stored is None or user["disabled"]:
@@ -179,6 +178,15 @@ class BoardAccess:
         # Guessing is what the limit is for: an admin who signs in often is not locked out.
         self.store.clear_attempts(f"email:{email}")
         return int(user["id"])
+
+    def _decoy_hash(self) -> str:
+        """Checked when an email is unknown, so that answer takes as long as a wrong password.
+
+        Made at the first sign-in, not at start-up: a hash costs 64 MiB and tens of ms.
+        """
+        if self._decoy is None:
+            self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
+        return self._decoy
 
     # Cookies.
 

@@ -74,7 +74,7 @@ class BoardActions:
         if row is None:
             raise ActionError(409, _refusal(action, job))
         if action == "promote":
-            self._wake(row["queue"])
+            self._wake(row)
         return {"job": job_id, "status": _status_after(action)}
 
     def bulk(self, action: str, where: JobFilter, ids: list[str] | None) -> dict[str, Any]:
@@ -105,8 +105,8 @@ class BoardActions:
             return {"action": action, "count": len(done), "refused": refused, "retried_as": retried_as}
         changed = self.store.bulk(action, where, ids)
         if action == "retry":
-            for queue in {row["queue"] for row in changed}:
-                self._wake(queue)
+            for row in {row["queue"]: row for row in changed}.values():  # one per queue wakes it
+                self._wake(row)
         return {"action": action, "count": len(changed), "filter": _described(where, ids)}
 
     def _matching(self, where: JobFilter) -> list[str]:
@@ -136,8 +136,10 @@ class BoardActions:
         if set_paused is not None:
             set_paused(queue, paused)
         self.store.set_paused(queue, paused)  # what the board shows, and the local claim reads
-        if self.local and not paused:
-            self._wake(queue)
+        broker, store = self.runtime.broker, self.runtime.store
+        if isinstance(broker, PostgresBroker) and store is not None and not paused:
+            broker.wake(queue)  # this process's consumers, then everyone listening
+            store.notify(queue)
         return {"queue": queue, "paused": paused}
 
     def trigger(self, job_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -210,7 +212,7 @@ class BoardActions:
             row = self.store.retry(job["id"], canonical)
             if row is None:  # it changed state since it was read
                 raise ActionError(409, _refusal("retry", job))
-            self._wake(row["queue"])
+            self._wake(row)
             return {"job": job["id"], "status": "PENDING", "edited": canonical is not None}
         # The queue is elsewhere: send the job again, as a new job.
         try:
@@ -224,12 +226,11 @@ class BoardActions:
         self.runtime.broker.enqueue(message)
         return {"job": job["id"], "retried_as": message.message_id, "edited": canonical is not None}
 
-    def _wake(self, queue: str) -> None:
-        assert self.runtime.store is not None  # the local provider has one
-        self.runtime.store.notify(queue)
+    def _wake(self, row: Mapping[str, Any]) -> None:
+        """Wake the consumers of a job made runnable, as a send would."""
         broker = self.runtime.broker
-        if isinstance(broker, PostgresBroker):
-            broker.wake(queue)
+        assert isinstance(broker, PostgresBroker)  # only the local provider's rows are its queue
+        broker.announce(row["queue"], row["actor"], row["id"])
 
 
 def _described(where: JobFilter, ids: list[str] | None) -> dict[str, Any]:
