@@ -165,6 +165,10 @@ FROM background_job WHERE id = ANY(%(ids)s::text[]);
 -- Ring the doorbell of a queue's listening consumers (delivered at commit).
 SELECT pg_notify('docjobs_jobs', %(queue)s);
 
+-- queue_paused --
+-- The queues paused on the board.
+SELECT queue FROM queue_state WHERE paused;
+
 -- queue_count_unfinished --
 -- How many jobs of a queue are PENDING or PROCESSING.
 SELECT count(*) AS unfinished FROM background_job

@@ -160,6 +160,11 @@ class JobStore:
         """Subscribe a dedicated connection to queue doorbells."""
         self._q["queue_listen"].execute(conn)
 
+    def paused_queues(self) -> frozenset[str]:
+        """The queues paused on the board."""
+        with self.database.connection() as conn:
+            return frozenset(row["queue"] for row in self._q["queue_paused"].execute(conn))
+
     def count_unfinished(self, queue: str) -> int:
         """How many jobs of ``queue`` are PENDING or PROCESSING."""
         with self.database.connection() as conn:

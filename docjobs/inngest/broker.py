@@ -31,7 +31,14 @@ from docjobs.brokers.base import FastHooks
 from docjobs.brokers.history import JobHistory
 from docjobs.db.pool import on_commit
 from docjobs.db.store import JobStore, Row
-from docjobs.inngest.functions import CANCEL_EVENT, MESSAGE_ID_FIELD, PROMOTE_EVENT, RUN_AT_FIELD
+from docjobs.inngest.functions import (
+    CANCEL_EVENT,
+    MESSAGE_ID_FIELD,
+    PROMOTE_EVENT,
+    QUEUE_FIELD,
+    RESUME_EVENT,
+    RUN_AT_FIELD,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +163,16 @@ class InngestBroker(FastHooks, dramatiq.Broker):
     def promote_run(self, message_id: str) -> None:
         """End the delay of this job's run now (a delayed job waits for ``PROMOTE_EVENT``)."""
         self.client.send_sync(inngest.Event(name=PROMOTE_EVENT, data={MESSAGE_ID_FIELD: message_id}))
+
+    def set_paused(self, queue_name: str, paused: bool) -> None:
+        """Let the runs held by a paused queue go on, once it is resumed in ``queue_state``.
+
+        Functions read the paused queues from the table themselves; a run held by
+        one waits for ``RESUME_EVENT`` (and looks again every minute in case it
+        began waiting just after the event went out). Pausing sends nothing.
+        """
+        if not paused:
+            self.client.send_sync(inngest.Event(name=RESUME_EVENT, data={QUEUE_FIELD: queue_name}))
 
     def declare_queue(self, queue_name: str) -> None:
         if queue_name not in self.queues:

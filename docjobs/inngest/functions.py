@@ -2,7 +2,8 @@
 
 Each actor becomes the function ``<job id>`` triggered by the event of the same
 name (and, for scheduled jobs, by its cron expression from the scheduler's table).
-The function validates the event's payload, runs the actor with ``run_task``
+A run whose queue is paused on the board waits (for ``RESUME_EVENT``) before it
+starts. The function validates the event's payload, runs the actor with ``run_task``
 mapped to ``step.run`` (a step finished before a failure is memoised by Inngest
 and not run again), and turns docjobs' final failures (a bad payload, a job
 abandoned) into ``NonRetriableError``.
@@ -10,12 +11,15 @@ abandoned) into ``NonRetriableError``.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import dramatiq
 import inngest
@@ -41,8 +45,15 @@ RUN_ID_OPTION = "inngest_run_id"
 CANCEL_EVENT = "docjobs/job.cancel"
 #: The event that ends the delay of the job whose message id it carries (the board sends it).
 PROMOTE_EVENT = "docjobs/job.promote"
+#: The event that lets the runs held by a resumed queue go on (the board sends it).
+RESUME_EVENT = "docjobs/queue.resume"
+QUEUE_FIELD = "queue"
 #: The shortest wait for an event Inngest accepts.
 MIN_WAIT = timedelta(seconds=1)
+#: How long a run held by a paused queue waits for the resume event before it looks again.
+PAUSED_RECHECK = timedelta(minutes=1)
+#: How long a function call trusts the paused queues it read (a pause takes this long to bite).
+PAUSED_CACHE_SECONDS = 1.0
 
 
 def app_functions(runtime: Runtime) -> list[inngest.Function[Any]]:
@@ -50,6 +61,7 @@ def app_functions(runtime: Runtime) -> list[inngest.Function[Any]]:
     client = getattr(runtime.broker, "client", None)  # the InngestBroker's
     if not isinstance(client, inngest.Inngest):
         raise errors.NotSupportedError("Inngest functions need NEXT_PRIVATE_JOBS_PROVIDER=inngest")
+    store = runtime.store
     return build_functions(
         client,
         registry.declared().values(),
@@ -57,7 +69,35 @@ def app_functions(runtime: Runtime) -> list[inngest.Function[Any]]:
         default_retries=runtime.settings.retries,
         history=runtime.history,
         broker=runtime.broker,
+        paused=PausedQueues(store.paused_queues) if store is not None else None,
     )
+
+
+class PausedCheck(Protocol):
+    """Is this queue paused? ``fresh`` asks past any cache."""
+
+    def __call__(self, queue: str, *, fresh: bool = False) -> bool: ...
+
+
+class PausedQueues:
+    """The queues paused on the board, read at most once a second.
+
+    Args:
+        read: Reads the paused queues (``JobStore.paused_queues``).
+    """
+
+    def __init__(self, read: Callable[[], frozenset[str]]) -> None:
+        self.read = read
+        self._lock = threading.Lock()
+        self._queues: frozenset[str] = frozenset()
+        self._read_at = -math.inf
+
+    def __call__(self, queue: str, *, fresh: bool = False) -> bool:
+        with self._lock:
+            if fresh or time.monotonic() - self._read_at > PAUSED_CACHE_SECONDS:
+                self._queues = self.read()
+                self._read_at = time.monotonic()
+            return queue in self._queues
 
 
 def build_functions(
@@ -68,12 +108,14 @@ def build_functions(
     default_retries: int,
     history: JobHistory | None = None,
     broker: dramatiq.Broker | None = None,
+    paused: PausedCheck | None = None,
 ) -> list[inngest.Function[Any]]:
     """One function per actor, with its event trigger, its cron trigger if scheduled, and its retries.
 
     With ``history`` (and the ``broker`` the actors are declared on), each call
     records the job's start, retry, success or failure in ``background_job``, as
-    the worker does on the other providers.
+    the worker does on the other providers. With ``paused`` (is this queue paused?),
+    a run of a paused queue waits until it is resumed.
     """
     functions = []
     for job in sorted(actors, key=lambda actor: actor.actor_name):
@@ -98,18 +140,20 @@ def build_functions(
                         if_exp=f"event.data.{MESSAGE_ID_FIELD} == async.data.{MESSAGE_ID_FIELD}",
                     )
                 ],
-            )(_handler(job, retries, _Recorder(history, broker)))
+            )(_handler(job, retries, _Recorder(history, broker), paused))
         )
     return functions
 
 
-def _handler(job: JobActor[Any, Any], retries: int, recorder: _Recorder) -> Any:
+def _handler(job: JobActor[Any, Any], retries: int, recorder: _Recorder, paused: PausedCheck | None) -> Any:
     def run(ctx: inngest.ContextSync) -> Any:
         data = dict(ctx.event.data)
         message_id = str(data.pop(MESSAGE_ID_FIELD, None) or ctx.event.id or ctx.run_id)
         run_at = data.pop(RUN_AT_FIELD, None)
         if isinstance(run_at, str):
             _delay(ctx, datetime.fromisoformat(run_at))
+        if paused is not None:
+            _hold_while_paused(ctx, job.queue_name, paused)
         if ctx.event.name == "inngest/scheduled.timer":
             data = {}
         # Actors may ask for their message (its id, its attempt) as on the other providers.
@@ -165,6 +209,25 @@ def _delay(ctx: inngest.ContextSync, run_at: datetime) -> None:
         # Inngest takes whole seconds: the job may start up to a second late.
         timeout=timedelta(seconds=max(math.ceil((run_at - datetime.now(UTC)).total_seconds()), 1)),
     )
+
+
+def _hold_while_paused(ctx: inngest.ContextSync, queue: str, paused: PausedCheck) -> None:
+    """Wait while ``queue`` is paused on the board, before the job starts (or between two steps).
+
+    The state is read on each call, not in a step: a run resumed and paused
+    again waits again, under a new step id, and a call that finds the queue
+    running passes by the waits it memoised earlier.
+    """
+    rounds = 0
+    resumed = False
+    while paused(queue, fresh=resumed):  # after a resume event, not what was read before it
+        resumed = None is not ctx.step.wait_for_event(
+            f"paused-{rounds}",
+            event=RESUME_EVENT,
+            if_exp=f"async.data.{QUEUE_FIELD} == {json.dumps(queue)}",
+            timeout=PAUSED_RECHECK,
+        )
+        rounds += 1
 
 
 class _Steps:

@@ -514,7 +514,7 @@ class InngestServer:
 
 
 def _matches(expression: str | None, trigger: dict[str, Any], incoming: dict[str, Any]) -> bool:
-    """A cancel's ``if``: ``==`` between ``event.…`` (the run's event) and ``async.…`` (the new one).
+    """A cancel's ``if``: ``==`` between ``event.…`` (the run's event), ``async.…`` (the new one), "strings".
 
     Clauses may be joined by ``&&``: the part of Inngest's CEL that cancelling by id
     needs; anything else is refused loudly.
@@ -524,6 +524,8 @@ def _matches(expression: str | None, trigger: dict[str, Any], incoming: dict[str
     scope = {"event": trigger, "async": incoming}
 
     def value(path: str) -> Any:
+        if path.strip().startswith('"'):  # a string literal
+            return json.loads(path)
         root, *keys = path.strip().split(".")
         if root not in scope:
             raise ValueError(f"the emulator reads only event.… and async.… in cancel expressions: {path!r}")

@@ -379,6 +379,34 @@ def test_a_waiting_bullmq_job_is_taken_out_of_redis(
     assert 409 == refused.status_code
 
 
+def test_a_scheduled_bullmq_job_is_run_now_or_taken_out_while_workers_run(
+    open_board: Callable[..., Board],
+) -> None:
+    board = open_board(provider="bullmq")  # the web app's embedded worker is up throughout
+    url = board.database_url
+    history = board.runtime.history
+    assert history is not None
+    broker = board.runtime.broker
+    promoted = jobs.trigger("test.record", {"key": "promoted"}, delay=3600)
+    cancelled = jobs.trigger("test.record", {"key": "cancelled"}, delay=3600)
+    soon = jobs.trigger("test.record", {"key": "on time"}, delay=0.3)
+    history.flush()
+    schedule = f"{broker.namespace}:default.delayed"  # type: ignore[attr-defined]
+    redis_client = broker.client  # type: ignore[attr-defined]
+    wait_for(lambda: (history.flush() or True) and _status(url, soon.message_id) == "COMPLETED", 10)
+    assert 2 == redis_client.zcard(schedule)  # the others wait in Redis, not in the worker
+    client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
+    assert 200 == client.post(f"{BOARD}/api/jobs/{promoted.message_id}/promote").status_code
+    assert 200 == client.post(f"{BOARD}/api/jobs/{cancelled.message_id}/cancel").status_code
+    wait_for(lambda: (history.flush() or True) and _status(url, promoted.message_id) == "COMPLETED", 10)
+    board.runtime.join(timeout_seconds=10)
+    assert ["on time", "promoted"] == [event["key"] for event in events(url)]
+    assert "CANCELLED" == _status(url, cancelled.message_id)
+    assert 0 == redis_client.zcard(schedule)
+    again = client.post(f"{BOARD}/api/jobs/{promoted.message_id}/promote")
+    assert 409 == again.status_code
+
+
 def _status(url: str, job_id: str) -> str | None:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT status FROM background_job WHERE id = %s", (job_id,)).fetchone()
@@ -570,6 +598,29 @@ def test_a_waiting_inngest_job_is_cancelled_through_its_run(
     assert "cancelled" == run.status
     assert "CANCELLED" == _status(url, delayed.message_id)
     assert [] == events(url)
+
+
+def test_a_paused_inngest_queue_holds_its_runs_until_resumed(
+    open_board: Callable[..., Board], request: pytest.FixtureRequest
+) -> None:
+    board = open_board(provider="inngest")
+    emulator = request.getfixturevalue("inngest_emulator")
+    url = board.database_url
+    history = board.runtime.history
+    assert history is not None
+    client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
+    assert {"queue": "default", "paused": True} == client.post(f"{BOARD}/api/queues/default/pause").json()
+    held = jobs.trigger("test.record", {"key": "held"})
+    (run,) = [run for run in emulator.runs if run.event["id"] == held.message_id]
+    wait_for(lambda: run.waiting is not None)
+    time.sleep(0.3)
+    history.flush()
+    assert ("PENDING", []) == (_status(url, held.message_id), events(url))
+    assert {"queue": "default", "paused": False} == client.post(f"{BOARD}/api/queues/default/resume").json()
+    assert run.done.wait(10)
+    assert "completed" == run.status
+    board.runtime.join(timeout_seconds=10)
+    assert ["held"] == [event["key"] for event in events(url)]
 
 
 def test_bulk_by_filter_on_bullmq_goes_job_by_job(open_board: Callable[..., Board]) -> None:

@@ -9,6 +9,11 @@ brokers with the same namespace interoperate:
 - every send rings the doorbell in its enqueue script (``enqueue.lua``, one call),
   and idle consumers wait on it instead of polling with a backoff (see ``doorbell``);
 - consumers send their acks in batches with their next fetch (see ``consumer``);
+- a delayed job waits in Redis, in a sorted set by due time (``schedule.lua``), not
+  in a worker's memory as Dramatiq's delay queue has it: each worker's delay-queue
+  consumer moves due jobs to their queue (``move_due.lua``, atomic, so once), and
+  the board can run a delayed job now or take it out while workers run. Jobs put
+  on a ``.DQ`` list by stock Dramatiq senders are still consumed the stock way;
 - recovery is deterministic: Dramatiq runs maintenance on a random 0.1 % of
   commands, so a dead worker's jobs come back "after about a thousand more
   commands"; here each worker process's keeper heartbeats and runs maintenance on
@@ -58,6 +63,8 @@ DEFAULT_IDLE_POLL_SECONDS = 1.0
 OUTBOX_STALE_SECONDS = 5.0
 #: Messages per enqueue script call: a bigger batch is split, so Redis never blocks long.
 ENQUEUE_CHUNK = 1000
+#: The most due messages one call of ``move_due.lua`` moves (Lua's ``unpack`` has a limit).
+MOVE_CHUNK = 1000
 
 
 class RedisJobsBroker(FastHooks, RedisBroker):
@@ -111,6 +118,8 @@ class RedisJobsBroker(FastHooks, RedisBroker):
         self.ack_script = client.register_script(_script("ack_many.lua"))
         self.enqueue_script = client.register_script(_script("enqueue.lua"))
         self.remove_script = client.register_script(_script("remove.lua"))
+        self.schedule_script = client.register_script(_script("schedule.lua"))
+        self.move_due_script = client.register_script(_script("move_due.lua"))
         #: Queues paused on the board (``set_paused``), as this process last read them.
         self.paused: frozenset[str] = frozenset()
         self.paused_key = f"{self.namespace}:__paused__"
@@ -183,42 +192,52 @@ class RedisJobsBroker(FastHooks, RedisBroker):
                 "this Redis broker has no database for sending inside a transaction"
             )
         prepared = [self._prepare(message, delay) for message in messages]
-        entries = [(m.options["redis_message_id"], m.queue_name, m.encode()) for m in prepared]
+        entries = [
+            (m.options["redis_message_id"], m.queue_name, m.encode(), m.options.get("eta")) for m in prepared
+        ]
         if conn is None:
             self._push(entries)
             for message in prepared:
                 self.emit_after("enqueue", message, delay)
             return prepared
         assert self.store is not None
-        self.store.outbox_add(conn, entries)
+        self.store.outbox_add(conn, [entry[:3] for entry in entries])  # the due time is in the data
         ids = [entry[0] for entry in entries]
         # On a connection docjobs does not manage the commit is invisible: a keeper sends them.
         on_commit(conn, lambda: self._relay_after_commit(ids))
         return prepared
 
     def _prepare(self, message: Message[Any], delay: int | None) -> Message[Any]:
-        """Dramatiq's preparation: a Redis id of its own (a retry is a new entry), the delay queue."""
-        message = message.copy(options={"redis_message_id": str(uuid4())})
+        """Dramatiq's preparation: a Redis id of its own (a retry is a new entry), a due time if delayed.
+
+        A delayed message keeps its queue's name (it is scheduled, not put on the
+        delay queue); its ``eta`` is dropped by the consumer that runs it.
+        """
+        message = message.copy(
+            queue_name=q_name(message.queue_name), options={"redis_message_id": str(uuid4())}
+        )
         if delay is not None:
-            message = message.copy(
-                queue_name=dq_name(message.queue_name), options={"eta": current_millis() + delay}
-            )
+            message = message.copy(options={"eta": current_millis() + delay})
         self.emit_before("enqueue", message, delay)
         return message
 
-    def _push(self, entries: Sequence[tuple[str, str, bytes]]) -> None:
-        """Enqueue each ``(id, queue, data)`` and ring the doorbells, in one round trip.
+    def _push(self, entries: Sequence[tuple[str, str, bytes, int | None]]) -> None:
+        """Enqueue (or schedule, with a due time) each ``(id, queue, data, eta)``, in one round trip.
 
         One message (a plain send) is one EVALSHA; more go in a pipeline of one
-        script call per queue and chunk.
+        script call per queue and chunk. Each call rings its queue's doorbell.
         """
         calls: list[list[Any]] = []
-        by_queue: dict[str, list[Any]] = {}
-        for message_id, queue_name, data in entries:
-            by_queue.setdefault(queue_name, []).extend((message_id, data))
-        for queue_name, pairs in by_queue.items():
-            for start in range(0, len(pairs), 2 * ENQUEUE_CHUNK):
-                calls.append(self._enqueue_call(queue_name, pairs[start : start + 2 * ENQUEUE_CHUNK]))
+        by_queue: dict[tuple[str, bool], list[Any]] = {}
+        for message_id, queue_name, data, eta in entries:
+            if eta is None:
+                by_queue.setdefault((queue_name, False), []).extend((message_id, data))
+            else:
+                by_queue.setdefault((queue_name, True), []).extend((message_id, data, int(eta)))
+        for (queue_name, delayed), items in by_queue.items():
+            step = (3 if delayed else 2) * ENQUEUE_CHUNK
+            for start in range(0, len(items), step):
+                calls.append(self._enqueue_call(queue_name, delayed, items[start : start + step]))
         if len(calls) == 1:
             try:
                 self.client.evalsha(*calls[0])
@@ -233,16 +252,25 @@ class RedisJobsBroker(FastHooks, RedisBroker):
 
         self.run_pipeline(build)
 
-    def _enqueue_call(self, queue_name: str, pairs: list[Any]) -> list[Any]:
+    def _enqueue_call(self, queue_name: str, delayed: bool, items: list[Any]) -> list[Any]:
         queue_key = f"{self.namespace}:{queue_name}"
         channel = self.doorbell.channel
-        return [self.enqueue_script.sha, 2, queue_key, f"{queue_key}.msgs", channel, queue_name, *pairs]
+        if delayed:  # the delay queue's consumers keep the schedule: wake them to look again
+            keys = [f"{queue_key}.delayed", f"{queue_key}.msgs"]
+            return [self.schedule_script.sha, 2, *keys, channel, dq_name(queue_name), *items]
+        return [self.enqueue_script.sha, 2, queue_key, f"{queue_key}.msgs", channel, queue_name, *items]
 
     def _push_rows(self, rows: list[Row]) -> None:
-        self._push([(row["id"], row["queue"], bytes(row["data"])) for row in rows])
+        messages = [Message.decode(bytes(row["data"])) for row in rows]
+        # Rows written before delayed jobs were scheduled name the delay queue: same thing.
+        self._push(
+            [
+                (row["id"], q_name(row["queue"]), bytes(row["data"]), message.options.get("eta"))
+                for row, message in zip(rows, messages, strict=True)
+            ]
+        )
         now = current_millis()
-        for row in rows:
-            message = Message.decode(bytes(row["data"]))
+        for message in messages:
             eta = message.options.get("eta")
             self.emit_after("enqueue", message, max(int(eta) - now, 0) if eta is not None else None)
 
@@ -295,12 +323,48 @@ class RedisJobsBroker(FastHooks, RedisBroker):
         """
         queue_key = f"{self.namespace}:{q_name(queue_name)}"
         delay_key = f"{self.namespace}:{dq_name(q_name(queue_name))}"
-        keys = [queue_key, f"{queue_key}.msgs", delay_key, f"{delay_key}.msgs"]
+        keys = [queue_key, f"{queue_key}.msgs", delay_key, f"{delay_key}.msgs", f"{queue_key}.delayed"]
         return bool(self.remove_script(keys=keys, args=[redis_message_id]))
+
+    def promote(self, queue_name: str, redis_message_id: str) -> bool:
+        """Move a scheduled message to the end of its queue now, whatever its due time.
+
+        Returns:
+            ``False`` when it was not scheduled: it is due and moved already, or gone.
+        """
+        moved, _ = self._move_due(queue_name, extra=[redis_message_id])
+        return moved == 1
+
+    def move_due_to(self, pipeline: Any, queue_name: str) -> None:
+        """Add the move of ``queue_name``'s due scheduled messages to ``pipeline``.
+
+        Its answer is ``[moved, next due time in epoch ms or -1]``.
+        """
+        pipeline.evalsha(*self._move_due_call(queue_name, []))
+
+    def _move_due(self, queue_name: str, extra: list[str]) -> tuple[int, int]:
+        results = self.run_pipeline(
+            lambda pipeline: pipeline.evalsha(*self._move_due_call(queue_name, extra))
+        )
+        moved, next_due = results[0]
+        return int(moved), int(next_due)
+
+    def _move_due_call(self, queue_name: str, extra: list[str]) -> list[Any]:
+        queue_key = f"{self.namespace}:{q_name(queue_name)}"
+        channel = self.doorbell.channel
+        now = current_millis()
+        keys = [f"{queue_key}.delayed", queue_key]
+        return [self.move_due_script.sha, 2, *keys, channel, q_name(queue_name), now, MOVE_CHUNK, *extra]
+
+    def flush(self, queue_name: str) -> None:
+        """Drop every message of ``queue_name``, scheduled ones included."""
+        super().flush(queue_name)
+        self.client.delete(f"{self.namespace}:{q_name(queue_name)}.delayed")
 
     def load_scripts(self) -> None:
         """Put docjobs' and Dramatiq's scripts in Redis's script cache."""
-        for script in (self.scripts["dispatch"], self.ack_script, self.enqueue_script):
+        scripts = (self.scripts["dispatch"], self.ack_script, self.enqueue_script)
+        for script in (*scripts, self.schedule_script, self.move_due_script, self.remove_script):
             self.client.script_load(script.script)
 
     def dispatch_to(

@@ -4,7 +4,9 @@ Dramatiq's consumer makes one Redis round trip per ack and, on an empty queue,
 sleeps with a growing backoff. This one keeps the acks of finished messages and
 sends them with its next fetch (one round trip for both; an idle consumer is woken
 to send them at once), and waits on the doorbell when the queue is empty, so an
-idle worker starts a new job within milliseconds.
+idle worker starts a new job within milliseconds. A delay queue's consumer also
+moves its queue's scheduled jobs when they fall due, with each fetch, and sleeps
+until the next one is due.
 An ack not yet sent when a worker dies only means the job runs again after the
 heartbeat timeout: the same at-least-once as a job interrupted mid-run.
 
@@ -22,7 +24,7 @@ from typing import Any
 import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import _RedisConsumer
-from dramatiq.common import current_millis
+from dramatiq.common import current_millis, q_name
 from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message
 
@@ -62,6 +64,10 @@ class RedisConsumer(_RedisConsumer):
         self.holdings: Holdings = broker.holdings(queue_name)
         self.message_cache: list[Message[Any]] = []
         self._failures = 0
+        #: A delay queue's consumer keeps its queue's schedule (see ``schedule.lua``).
+        self.keeps_schedule = q_name(queue_name) != queue_name
+        #: When the queue's next scheduled job is due (epoch ms), as the last fetch saw.
+        self.next_due_ms: int | None = None
 
     def ack(self, message: MessageProxy) -> None:
         self.holdings.unsent_acks.append(message.options["redis_message_id"])
@@ -144,14 +150,25 @@ class RedisConsumer(_RedisConsumer):
         return None
 
     def _idle_wait(self) -> float:
-        """Until the doorbell, or a held delayed message is due (it moves only between waits)."""
-        due_in = self.holdings.seconds_to_next_eta(current_millis())
+        """Until the doorbell, or until a held delayed message or a scheduled one is due.
+
+        A held delayed message moves only between waits.
+        """
+        now = current_millis()
+        dues = [self.holdings.seconds_to_next_eta(now)]
+        if self.next_due_ms is not None:
+            dues.append(max(self.next_due_ms - now, 0) / 1000)
+        due_in = min((due for due in dues if due is not None), default=None)
         if due_in is None:
             return self.idle_poll_seconds
         return min(max(due_in, MIN_ETA_WAIT_SECONDS), self.idle_poll_seconds)
 
     def _proxy(self, message: Message[Any]) -> MessageProxy:
         self.queued_message_ids.add(message.message_id)
+        if not self.keeps_schedule:
+            # On its queue a scheduled job is due: without this, Dramatiq's worker would
+            # hold it as delayed and send it again.
+            message.options.pop("eta", None)
         eta = message.options.get("eta")
         if eta is not None:
             self.holdings.etas[message.message_id] = int(eta)
@@ -174,6 +191,8 @@ class RedisConsumer(_RedisConsumer):
             def build(pipeline: Any) -> None:
                 if acks:
                     self.broker.ack_to(pipeline, self.queue_name, acks)
+                if self.keeps_schedule:
+                    self.broker.move_due_to(pipeline, self.queue_name)
                 self.broker.dispatch_to(pipeline, "fetch", self.queue_name, wanted)
 
             try:
@@ -183,6 +202,9 @@ class RedisConsumer(_RedisConsumer):
                 raise
             del holdings.unsent_acks[: len(acks)]
             holdings.acknowledged(acks)
+            if self.keeps_schedule:
+                next_due = int(results[-2][1])
+                self.next_due_ms = next_due if next_due >= 0 else None
             # A body deleted under us (acked by a rescued duplicate) comes back as None.
             fetched = [Message.decode(data) for data in results[-1] if data is not None]
             holdings.held.update(message.options["redis_message_id"] for message in fetched)

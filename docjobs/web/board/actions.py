@@ -5,8 +5,9 @@ woken. On ``bullmq`` and ``inngest`` the table is the jobs' history and the queu
 is elsewhere: a retry sends the job again as a new job (the answer names it); a
 waiting job is cancelled or deleted by taking it out of Redis (unless a worker
 already holds it) or by cancelling its Inngest run; an Inngest delay ends early on
-a promote event; bulk actions go job by job. What cannot be done there yet (promote
-on bullmq, pause on inngest) answers 409.
+a promote event, a scheduled bullmq job is moved to its queue; a paused queue is a
+Redis set workers read, or a row Inngest functions read before they start; bulk
+actions go job by job.
 """
 
 from __future__ import annotations
@@ -130,12 +131,12 @@ class BoardActions:
         """Stop (or let) consumers claim jobs of ``queue``."""
         if not queue or len(queue) > 200:
             raise ActionError(400, "name a queue")
-        set_paused = getattr(self.runtime.broker, "set_paused", None)  # the Redis broker's
-        if not self.local and set_paused is None:
-            raise ActionError(409, self._not_yet("pausing a queue"))
+        # What the board shows, what the local claim and Inngest functions read: written
+        # first, so a run woken by the resume event finds its queue running.
+        self.store.set_paused(queue, paused)
+        set_paused = getattr(self.runtime.broker, "set_paused", None)  # Redis's and Inngest's
         if set_paused is not None:
             set_paused(queue, paused)
-        self.store.set_paused(queue, paused)  # what the board shows, and the local claim reads
         broker, store = self.runtime.broker, self.runtime.store
         if isinstance(broker, PostgresBroker) and store is not None and not paused:
             broker.wake(queue)  # this process's consumers, then everyone listening
@@ -174,12 +175,19 @@ class BoardActions:
         return {"job": job["id"], "status": "CANCELLED"}
 
     def _promote_elsewhere(self, job: dict[str, Any]) -> dict[str, Any]:
-        promote_run = getattr(self.runtime.broker, "promote_run", None)  # the inngest broker's
-        if promote_run is None:  # bullmq: workers hold delayed messages in memory
-            raise ActionError(409, self._not_yet("promote"))
         if job["status"] != "PENDING" or job["run_at"] <= datetime.now(UTC):
             raise ActionError(409, _refusal("promote", job))
-        promote_run(job["id"])
+        broker = self.runtime.broker
+        promote_run = getattr(broker, "promote_run", None)  # the inngest broker's
+        if promote_run is not None:
+            promote_run(job["id"])
+            return {"job": job["id"], "status": "PENDING"}
+        promote = getattr(broker, "promote", None)  # the Redis broker's
+        redis_id = (job["options"] or {}).get("redis_message_id")
+        if promote is None or redis_id is None:
+            raise ActionError(409, self._not_yet("promote"))
+        if not promote(job["queue"], redis_id):
+            raise ActionError(409, f"cannot promote job {job['id']}: it is not scheduled any more")
         return {"job": job["id"], "status": "PENDING"}
 
     def _withdraw(self, action: str, job: dict[str, Any]) -> None:
