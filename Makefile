@@ -1,10 +1,10 @@
-# docjobs: make demo | make test | make bench | make lint
+# docjobs: make demo | make test | make bench | make chaos | make lint
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench chaos lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run.py $(ARGS)
+
+chaos: $(VENV)/.installed-test
+	$(BIN)/python bench/chaos.py $(ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check docjobs tests bench

@@ -7,6 +7,10 @@ thread writes the newest event of each job every ``flush_interval`` in one
 statement. Sending and running never wait for PostgreSQL; if it is down, events
 wait (up to ``max_pending``, then the oldest are dropped with a warning), and
 retention (``internal.cleanup-background-jobs``) keeps the table bounded.
+
+With a journal (bullmq: see ``docjobs.brokers.redis.journal``) the events go to
+Redis first, ahead of the acks of their jobs, and from there to PostgreSQL, so
+neither a killed process nor a database outage loses them.
 """
 
 from __future__ import annotations
@@ -16,18 +20,24 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 import psycopg
+import redis
 from dramatiq.common import q_name
 
 from docjobs.db.store import JobStore
+
+if TYPE_CHECKING:
+    from docjobs.brokers.redis.journal import HistoryJournal
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_FLUSH_INTERVAL_SECONDS = 0.2
 DEFAULT_MAX_PENDING = 100_000
+#: The longest ``flush`` waits for another process moving the journal.
+FLUSH_WAIT_SECONDS = 5.0
 #: Options Dramatiq keeps on a message that the row already has in its own columns.
 # The Redis id stays: the board needs it to take a waiting message out of Redis.
 _NOT_OPTIONS = ("traceback", "eta")
@@ -70,6 +80,15 @@ class JobHistory(dramatiq.Middleware):
         self._thread: threading.Thread | None = None
         self._dropped = 0
         self._attempt = threading.local()
+        self.journal: HistoryJournal | None = None
+        #: Held from taking events to their push having run: a consumer that sends acks
+        #: holds it too, so no ack overtakes the events of its job.
+        self.pushing = threading.Lock()
+        self._failed_rounds = 0
+
+    def use_journal(self, journal: HistoryJournal) -> None:
+        """Send events through ``journal`` (in Redis) rather than straight to PostgreSQL."""
+        self.journal = journal
 
     # Hooks.
 
@@ -128,8 +147,44 @@ class JobHistory(dramatiq.Middleware):
 
     # The writer.
 
+    def take(self) -> bytes | None:
+        """Take the pending events and failures as one journal entry (None when there are none).
+
+        Call with ``pushing`` held, and :meth:`put_back` the entry if its push fails.
+        """
+        from docjobs.brokers.redis.journal import encode
+
+        with self._lock:
+            events, self._pending = self._pending, {}
+            failures, self._failures = self._failures, []
+        return encode(list(events.values()), failures) if events else None
+
+    def put_back(self, entry: bytes) -> None:
+        """Keep the events of an entry whose push failed, for the next one."""
+        from docjobs.brokers.redis.journal import decode
+
+        events, failures = decode(entry)
+        with self._lock:
+            for event in events:
+                newer = self._pending.get(event["id"])
+                self._pending[event["id"]] = event if newer is None else merge_events(event, newer)
+            self._failures[:0] = failures
+            self._bound()
+
     def flush(self) -> None:
-        """Write what is pending now; when it returns, every event recorded before is written."""
+        """Write what is pending now; when it returns, every event recorded before is written.
+
+        With a journal, also what other processes journaled, unless one of them is
+        moving it at the moment (that one writes it).
+        """
+        if self.journal is not None:
+            with self._writing:
+                self._push()
+                deadline = time.monotonic() + FLUSH_WAIT_SECONDS
+                while self.journal.pending() and time.monotonic() < deadline:
+                    if not self.journal.drain():  # another process is moving it: let it finish
+                        time.sleep(0.01)
+            return
         # One write at a time: a flush also waits for the writer thread's write in progress.
         with self._writing:
             with self._lock:
@@ -144,9 +199,21 @@ class JobHistory(dramatiq.Middleware):
                 with self._lock:
                     for job_id, event in events.items():
                         newer = self._pending.get(job_id)
-                        self._pending[job_id] = event if newer is None else _merge(event, newer)
+                        self._pending[job_id] = event if newer is None else merge_events(event, newer)
                     self._failures[:0] = failures
                     self._bound()
+                raise
+
+    def _push(self) -> None:
+        assert self.journal is not None
+        with self.pushing:
+            entry = self.take()
+            if entry is None:
+                return
+            try:
+                self.journal.push(entry)
+            except redis.RedisError:
+                self.put_back(entry)
                 raise
 
     def close(self) -> None:
@@ -157,7 +224,7 @@ class JobHistory(dramatiq.Middleware):
             thread.join(5)
         try:
             self.flush()
-        except psycopg.Error:
+        except (psycopg.Error, redis.RedisError):
             pass
 
     def _record(
@@ -219,7 +286,7 @@ class JobHistory(dramatiq.Middleware):
                     }
                 )
             if earlier is not None:
-                event = _merge(earlier, event)
+                event = merge_events(earlier, event)
             self._pending[message.message_id] = event
             self._bound()
         self._start()
@@ -243,9 +310,18 @@ class JobHistory(dramatiq.Middleware):
         while not self._stop.is_set():
             started = time.monotonic()
             try:
-                self.flush()
-            except psycopg.Error:
-                pass  # logged; kept for the next round
+                if self.journal is not None:
+                    with self._writing:
+                        self._push()
+                        self.journal.drain()
+                else:
+                    self.flush()
+                self._failed_rounds = 0
+            except (psycopg.Error, redis.RedisError) as exc:
+                # Kept for the next round; said once, then every 50 rounds (10 s) of an outage.
+                if self.journal is not None and self._failed_rounds % 50 == 0:
+                    logger.warning("Job history waits in the journal: %s", exc)
+                self._failed_rounds += 1
             except Exception:  # noqa: BLE001 - the writer must outlive a bad event
                 logger.exception("Recording job history failed.")
             self._stop.wait(max(self.flush_interval - (time.monotonic() - started), 0.0))
@@ -263,7 +339,7 @@ def _progress(event: dict[str, Any]) -> tuple[bool, int, int, datetime]:
     return ended, event["attempts"], _PHASES.get(event["status"], 2), event["at"]
 
 
-def _merge(one: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+def merge_events(one: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
     """One event from two of the same job: the further on, keeping what only the other knew."""
     earlier, later = (one, other) if _progress(one) <= _progress(other) else (other, one)
     merged = dict(later)

@@ -17,10 +17,11 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import dramatiq
+import psycopg
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from docjobs import secrets, signatures
@@ -142,7 +143,11 @@ def create_app(
 
     if settings.base_path:
         routes = [Mount(settings.base_path, routes=routes)]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={psycopg.OperationalError: _database_unavailable},  # pool time-outs too
+    )
     app.state.runtime = runtime
     app.state.worker = worker
     app.state.scheduler = scheduler
@@ -182,3 +187,19 @@ def _database_answers(runtime: Runtime) -> bool:
         logger.warning("Health check failed: %s", exc)
         return False
     return True
+
+
+#: How long a client is told to wait when the database does not answer.
+RETRY_AFTER_SECONDS = 2
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    """503, not 500: the request was fine and may be made again once the database answers."""
+    logger.warning(
+        "The database is unavailable for %s %s: %s", request.method, request.url.path, type(exc).__name__
+    )
+    return PlainTextResponse(
+        "The database is unavailable; try again shortly.",
+        status_code=503,
+        headers={"retry-after": str(RETRY_AFTER_SECONDS)},
+    )

@@ -352,6 +352,35 @@ def test_a_retry_elsewhere_sends_the_job_again_and_deleting_history_works(
     assert _status(url, failed.message_id) is None
 
 
+@pytest.mark.parametrize("provider", ["bullmq", "inngest"])
+def test_trigger_bulk_retry_and_clean_elsewhere(open_board: Callable[..., Board], provider: str) -> None:
+    board = open_board(provider=provider)
+    url = board.database_url
+    history = board.runtime.history
+    assert history is not None
+    client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
+    made = client.post(
+        f"{BOARD}/api/trigger", json={"job": "test.fail_when", "payload": {"key": "t", "fail": True}}
+    )
+    assert 200 == made.status_code, made.text
+    first = made.json()["job"]
+    second = jobs.trigger("test.fail_when", {"key": "u", "fail": True}).message_id
+    wait_for(
+        lambda: (history.flush() or True) and {_status(url, first), _status(url, second)} == {"FAILED"}, 20
+    )
+    answer = client.post(f"{BOARD}/api/bulk", json={"action": "retry", "ids": [first, second]}).json()
+    assert (2, {}) == (answer["count"], answer["refused"])
+    for new_id in answer["retried_as"]:  # sent again as new jobs: they fail again, as told to
+        wait_for(lambda n=new_id: (history.flush() or True) and _status(url, n) == "FAILED", 20)
+    with psycopg.connect(url) as conn:  # the first two finished long ago, for the clean-up
+        conn.execute("UPDATE background_job SET completed_at = now() - interval '3 days' WHERE id = ANY(%s)",
+                     ([first, second],))  # fmt: skip
+    cleaned = client.post(f"{BOARD}/api/clean", json={"state": "failed", "olderThanDays": 2}).json()
+    assert 2 == cleaned["count"]
+    assert (None, None) == (_status(url, first), _status(url, second))
+    assert {"FAILED"} == {_status(url, new_id) for new_id in answer["retried_as"]}
+
+
 def test_a_waiting_bullmq_job_is_taken_out_of_redis(
     open_board: Callable[..., Board], start_worker: Callable[..., Any]
 ) -> None:

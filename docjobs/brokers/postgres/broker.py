@@ -33,7 +33,7 @@ from docjobs.brokers.postgres.maintenance import WorkerServices
 from docjobs.brokers.postgres.selftrigger import SelfTrigger
 from docjobs.brokers.postgres.wakeups import Alarm, Doorbell, Listener
 from docjobs.db import pool
-from docjobs.db.store import JobStore, NewJob
+from docjobs.db.store import Claim, JobStore, NewJob
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +99,8 @@ class PostgresBroker(FastHooks, dramatiq.Broker):
         self._consumers_lock = threading.Lock()
         self._held: set[str] = set()
         self._held_lock = threading.Lock()
+        #: Acks a closed consumer could not write, for the next consumer of their queue.
+        self._handed_over: dict[str, list[Claim]] = {}
         self.add_middleware(WorkerServices())
 
     # Queues and consumers.
@@ -117,9 +119,21 @@ class PostgresBroker(FastHooks, dramatiq.Broker):
         return PostgresConsumer(self, queue_name, prefetch, timeout)
 
     def register_consumer(self, consumer: PostgresConsumer) -> None:
-        """Make a consumer reachable by :meth:`wake`."""
+        """Make a consumer reachable by :meth:`wake`; it takes the acks handed over for its queue."""
         with self._consumers_lock:
             self._consumers.setdefault(consumer.queue_name, set()).add(consumer)
+            handed = self._handed_over.pop(consumer.queue_name, [])
+        if handed:
+            consumer.adopt_acks(handed)
+
+    def hand_over_acks(self, queue_name: str, claims: list[Claim]) -> None:
+        """Give acks a closed consumer could not write to a live consumer of the queue, or the next one."""
+        with self._consumers_lock:
+            live = next(iter(self._consumers.get(queue_name, ())), None)
+            if live is None:
+                self._handed_over.setdefault(queue_name, []).extend(claims)
+        if live is not None:
+            live.adopt_acks(claims)
 
     def unregister_consumer(self, consumer: PostgresConsumer) -> None:
         """Forget a closed consumer."""

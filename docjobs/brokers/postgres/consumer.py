@@ -67,6 +67,7 @@ class PostgresConsumer(dramatiq.Consumer):
         self._next_poll = 0.0
         self._batch = max(prefetch // 2, 1)
         self._lock = threading.Lock()
+        self._closed = False
         self._conn: psycopg.Connection[Any] | None = None
         broker.register_consumer(self)
 
@@ -123,11 +124,27 @@ class PostgresConsumer(dramatiq.Consumer):
     def ack(self, message: MessageProxy) -> None:
         claim = _claim_of(message)
         with self._lock:
-            if not self._acked:
-                self._oldest_ack = time.monotonic()
-            self._acked.append(claim)
-            self._held -= 1
+            closed = self._closed
+            if not closed:
+                self._append_acks([claim])
+                self._held -= 1
+        if closed:
+            # Dramatiq's worker threads ack through the consumer they know, which may
+            # have been closed after a connection error: the queue's next one writes it.
+            self.broker.hand_over_acks(self.queue_name, [claim])
+            return
         self.wakeup.set()
+
+    def adopt_acks(self, claims: list[Claim]) -> None:
+        """Write these acks (of a closed consumer of this queue) with this one's next claim."""
+        with self._lock:
+            self._append_acks(claims)
+        self.wakeup.set()
+
+    def _append_acks(self, claims: list[Claim]) -> None:
+        if not self._acked:
+            self._oldest_ack = time.monotonic()
+        self._acked.extend(claims)
 
     def nack(self, message: MessageProxy) -> None:
         claim = _claim_of(message)
@@ -156,6 +173,7 @@ class PostgresConsumer(dramatiq.Consumer):
     def close(self) -> None:
         self.broker.unregister_consumer(self)
         with self._lock:
+            self._closed = True
             acked, self._acked = self._acked, []
         leftover = list(self._buffer)
         self._buffer.clear()
@@ -165,9 +183,15 @@ class PostgresConsumer(dramatiq.Consumer):
             if leftover:
                 self.requeue(leftover)
         finally:
-            # Whatever could not be written is no longer ours: stop extending its
-            # lease, so the rescuer returns it to the queue.
-            self.broker.release(claim.id for claim in acked)
+            # Acks that could not be written (the database is away) go to the queue's
+            # next consumer in this process, which replaces this one after a connection
+            # error: the jobs ran, and need not run again. Their leases stay extended
+            # meanwhile; if the process stops first, they run again after the lease.
+            with self._lock:
+                unwritten, self._acked = self._acked, []
+            if unwritten:
+                self.broker.hand_over_acks(self.queue_name, unwritten)
+            # Jobs never started are no longer ours: the rescuer returns them to the queue.
             self.broker.release(message.claim.id for message in leftover)
             if self._conn is not None:
                 self._conn.close()
@@ -186,8 +210,8 @@ class PostgresConsumer(dramatiq.Consumer):
                 lease_seconds=self.broker.lease_seconds,
             )
         except psycopg.OperationalError as exc:
-            # Keep the acks for close() to try once more; if that fails too they are
-            # released, and the jobs run again after their lease: at-least-once.
+            # Keep the acks for close() to try once more; if that fails too they go
+            # to the queue's next consumer (see close).
             with self._lock:
                 self._acked[:0] = acked
             if self._conn is not None:

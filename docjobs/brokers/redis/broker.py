@@ -8,7 +8,8 @@ brokers with the same namespace interoperate:
   jobs, and each has its own doorbell);
 - every send rings the doorbell in its enqueue script (``enqueue.lua``, one call),
   and idle consumers wait on it instead of polling with a backoff (see ``doorbell``);
-- consumers send their acks in batches with their next fetch (see ``consumer``);
+- consumers send their acks in batches with their next fetch (see ``consumer``),
+  behind the history events of the jobs they acknowledge (see ``journal``);
 - a delayed job waits in Redis, in a sorted set by due time (``schedule.lua``), not
   in a worker's memory as Dramatiq's delay queue has it: each worker's delay-queue
   consumer moves due jobs to their queue (``move_due.lua``, atomic, so once), and
@@ -30,8 +31,9 @@ brokers with the same namespace interoperate:
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from typing import Any
 from uuid import uuid4
@@ -48,9 +50,11 @@ from redis.retry import Retry
 
 from docjobs import errors
 from docjobs.brokers.base import FastHooks
+from docjobs.brokers.history import JobHistory, merge_events
 from docjobs.brokers.redis.consumer import RedisConsumer
 from docjobs.brokers.redis.doorbell import Doorbell, DoorbellShutdown
 from docjobs.brokers.redis.holdings import Holdings
+from docjobs.brokers.redis.journal import HistoryJournal
 from docjobs.brokers.redis.keeper import Keeper
 from docjobs.db.pool import on_commit
 from docjobs.db.store import JobStore, Row
@@ -125,6 +129,12 @@ class RedisJobsBroker(FastHooks, RedisBroker):
         self.paused_key = f"{self.namespace}:__paused__"
         self._holdings: dict[str, Holdings] = {}
         self._holdings_lock = threading.Lock()
+        #: The history middleware, and the journal its events go through (see ``journal``).
+        self.history = next((m for m in middleware if isinstance(m, JobHistory)), None)
+        self.journal = None
+        if self.history is not None and store is not None:
+            self.journal = HistoryJournal(client, namespace, store, merge_events)
+            self.history.use_journal(self.journal)
 
     def ping(self) -> None:
         """Check that Redis answers, once and without the restart retries.
@@ -361,11 +371,35 @@ class RedisJobsBroker(FastHooks, RedisBroker):
         super().flush(queue_name)
         self.client.delete(f"{self.namespace}:{q_name(queue_name)}.delayed")
 
+    @contextlib.contextmanager
+    def journaling(self) -> Iterator[Callable[[Any], None]]:
+        """Around a pipeline that sends acks: yields what adds the pending history events to it.
+
+        The events go first in the pipeline, so none of them is lost once its job's ack
+        went through; if the pipeline fails they are kept for the next one.
+        """
+        history, journal = self.history, self.journal
+        if history is None or journal is None:
+            yield lambda pipeline: None
+            return
+        with history.pushing:
+            entry = history.take()
+            if entry is None:
+                yield lambda pipeline: None
+                return
+            try:
+                yield lambda pipeline: journal.push_to(pipeline, entry)
+            except BaseException:
+                history.put_back(entry)
+                raise
+
     def load_scripts(self) -> None:
         """Put docjobs' and Dramatiq's scripts in Redis's script cache."""
         scripts = (self.scripts["dispatch"], self.ack_script, self.enqueue_script)
         for script in (*scripts, self.schedule_script, self.move_due_script, self.remove_script):
             self.client.script_load(script.script)
+        if self.journal is not None:
+            self.client.script_load(self.journal.trim_script.script)
 
     def dispatch_to(
         self, pipeline: Any, command: str, queue_name: str, *args: Any, maintenance: bool = False

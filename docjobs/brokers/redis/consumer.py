@@ -176,7 +176,7 @@ class RedisConsumer(_RedisConsumer):
 
     def _ack_and_fetch(self, wanted: int) -> list[Message[Any]]:
         holdings = self.holdings
-        with holdings.lock:
+        with holdings.lock, self.broker.journaling() as journal_to:
             if holdings.suspect:
                 recovered = self.broker.requeue_unheld(self.queue_name, holdings)
                 if recovered:
@@ -189,6 +189,7 @@ class RedisConsumer(_RedisConsumer):
             acks = list(holdings.unsent_acks)
 
             def build(pipeline: Any) -> None:
+                journal_to(pipeline)
                 if acks:
                     self.broker.ack_to(pipeline, self.queue_name, acks)
                 if self.keeps_schedule:
@@ -211,13 +212,19 @@ class RedisConsumer(_RedisConsumer):
         return fetched
 
     def _send_acks(self) -> None:
+        """Send the unsent acks, behind the history events (a nack's failure among them)."""
         holdings = self.holdings
-        with holdings.lock:
+        with holdings.lock, self.broker.journaling() as journal_to:
             acks = list(holdings.unsent_acks)
-            if acks:
-                self.broker.run_pipeline(lambda pipeline: self.broker.ack_to(pipeline, self.queue_name, acks))
-                del holdings.unsent_acks[: len(acks)]
-                holdings.acknowledged(acks)
+
+            def build(pipeline: Any) -> None:
+                journal_to(pipeline)
+                if acks:
+                    self.broker.ack_to(pipeline, self.queue_name, acks)
+
+            self.broker.run_pipeline(build)
+            del holdings.unsent_acks[: len(acks)]
+            holdings.acknowledged(acks)
 
     def _wait_for_redis(self, exc: redis.ConnectionError) -> None:
         delay = min(RECONNECT_FIRST_SECONDS * 2**self._failures, RECONNECT_MAX_SECONDS)

@@ -1,0 +1,143 @@
+"""The job history's journal in Redis: events are durable before the acks they describe.
+
+The history middleware keeps a job's events in memory and writes them to
+PostgreSQL in the background. Alone, that loses the events a process held when it
+was killed, and a database outage makes the window as long as the outage: the job
+ran and was acknowledged, yet its row says PENDING for ever. So on bullmq, events
+go to a Redis list first, in the same round trip as the acks of the jobs they
+describe and ahead of them (a consumer sends both in one pipeline, in order), and
+any process moves the list into PostgreSQL, one at a time under a lease. An event
+is then lost only with its ack, and a job whose ack is lost runs again and records
+anew. Each entry is one batch taken from one process (its events and its failed
+attempts together, as ``record_history`` wants them); applying an entry twice
+changes nothing, since a row only moves forward.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import redis
+
+from docjobs.db.store import JobStore
+
+logger = logging.getLogger(__name__)
+
+#: Entries moved to PostgreSQL in one statement.
+DRAIN_BATCH = 200
+#: How long the right to move entries outlives its holder's last batch: a killed
+#: holder blocks the journal no longer than this.
+LEASE_MILLISECONDS = 5_000
+_EVENT_TIMES = ("run_at", "at", "submitted_at", "started_at", "completed_at")
+_FAILURE_TIMES = ("started_at", "finished_at")
+
+Events = dict[str, dict[str, Any]]
+Failures = list[dict[str, Any]]
+#: Merges one job's two events into one (the history's ``_merge``).
+Merge = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+
+
+class HistoryJournal:
+    """A Redis list of history batches, moved into ``background_job`` by whoever holds its lease.
+
+    Args:
+        client: The broker's Redis client (with its restart retries).
+        namespace: The broker's key prefix.
+        store: Where the rows go.
+        merge: How two events of one job become one.
+    """
+
+    def __init__(self, client: redis.Redis, namespace: str, store: JobStore, merge: Merge) -> None:
+        self.client = client
+        self.key = f"{namespace}:__history__"
+        self.lease_key = f"{namespace}:__history__.lease"
+        self.store = store
+        self.merge = merge
+        self.trim_script = client.register_script(
+            resources.files("docjobs.brokers.redis").joinpath("journal_trim.lua").read_bytes()
+        )
+
+    def push_to(self, pipeline: Any, entry: bytes) -> None:
+        """Add the push of one batch to ``pipeline`` (ahead of the acks it covers)."""
+        pipeline.rpush(self.key, entry)
+
+    def push(self, entry: bytes) -> None:
+        """Push one batch now."""
+        self.client.rpush(self.key, entry)
+
+    def drain(self) -> int:
+        """Move entries to PostgreSQL until none is left or another process holds the lease.
+
+        Returns:
+            How many entries were moved. Raises the database's or Redis's error when
+            either fails; the entries stay in the list.
+        """
+        token = uuid.uuid4().hex
+        if not self.client.set(self.lease_key, token, nx=True, px=LEASE_MILLISECONDS):
+            return 0
+        moved = 0
+        try:
+            while True:
+                raw: list[bytes] = self.client.lrange(self.key, 0, DRAIN_BATCH - 1)  # type: ignore[assignment]
+                if not raw:
+                    return moved
+                events, failures = self._collapse(raw)
+                self.store.record_history(list(events.values()), failures)
+                # Only while the lease is still ours: another holder may have moved these already.
+                trimmed = self.trim_script(
+                    keys=[self.key, self.lease_key], args=[token, len(raw), LEASE_MILLISECONDS]
+                )
+                if not trimmed:
+                    logger.warning("Lost the job history journal's lease while moving it; leaving it.")
+                    return moved
+                moved += len(raw)
+        finally:
+            self.trim_script(keys=[self.key, self.lease_key], args=[token, 0, 0, "release"])
+
+    def pending(self) -> int:
+        """Entries not moved yet."""
+        return int(self.client.llen(self.key))
+
+    def _collapse(self, raw: list[bytes]) -> tuple[Events, Failures]:
+        events: Events = {}
+        failures: Failures = []
+        for item in raw:
+            batch_events, batch_failures = decode(item)
+            for event in batch_events:
+                earlier = events.get(event["id"])
+                events[event["id"]] = event if earlier is None else self.merge(earlier, event)
+            failures.extend(batch_failures)
+        return events, failures
+
+
+def encode(events: list[dict[str, Any]], failures: Failures) -> bytes:
+    """One journal entry."""
+    return json.dumps({"events": events, "failures": failures}, default=_iso).encode()
+
+
+def decode(entry: bytes) -> tuple[list[dict[str, Any]], Failures]:
+    """A journal entry's events and failures, with their times as datetimes again."""
+    data = json.loads(entry)
+    for event in data["events"]:
+        _times(event, _EVENT_TIMES)
+    for failure in data["failures"]:
+        _times(failure, _FAILURE_TIMES)
+    return data["events"], data["failures"]
+
+
+def _times(record: dict[str, Any], names: tuple[str, ...]) -> None:
+    for name in names:
+        if record.get(name) is not None:
+            record[name] = datetime.fromisoformat(record[name])
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot journal a {type(value).__name__}")
