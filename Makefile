@@ -1,10 +1,10 @@
-# docjobs: make demo | make test | make bench | make chaos | make lint
+# docjobs: make demo | make test | make bench | make chaos | make load | make lint
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test bench chaos lint clean
+.PHONY: demo test bench chaos load lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ bench: $(VENV)/.installed-test
 
 chaos: $(VENV)/.installed-test
 	$(BIN)/python bench/chaos.py $(ARGS)
+
+load: $(VENV)/.installed-test
+	$(BIN)/python bench/load.py $(ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check docjobs tests bench

@@ -237,3 +237,7 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+# The board's fixture, for its tests and the fuzz tests (imported last: it uses the above).
+from tests.support.board import open_board  # noqa: E402, F401

@@ -157,7 +157,7 @@ class JobHistory(dramatiq.Middleware):
         with self._lock:
             events, self._pending = self._pending, {}
             failures, self._failures = self._failures, []
-        return encode(list(events.values()), failures) if events else None
+        return encode(list(events.values()), failures) if events or failures else None
 
     def put_back(self, entry: bytes) -> None:
         """Keep the events of an entry whose push failed, for the next one."""
@@ -204,6 +204,13 @@ class JobHistory(dramatiq.Middleware):
                     self._bound()
                 raise
 
+    def _round(self) -> None:
+        """Journal what is pending, and move the journal if no other process is."""
+        assert self.journal is not None
+        with self._writing:
+            self._push()
+            self.journal.drain()
+
     def _push(self) -> None:
         assert self.journal is not None
         with self.pushing:
@@ -223,7 +230,10 @@ class JobHistory(dramatiq.Middleware):
         if thread is not None:
             thread.join(5)
         try:
-            self.flush()
+            if self.journal is not None:
+                self._round()  # what is left in the journal, other processes move
+            else:
+                self.flush()
         except (psycopg.Error, redis.RedisError):
             pass
 
@@ -311,9 +321,7 @@ class JobHistory(dramatiq.Middleware):
             started = time.monotonic()
             try:
                 if self.journal is not None:
-                    with self._writing:
-                        self._push()
-                        self.journal.drain()
+                    self._round()
                 else:
                     self.flush()
                 self._failed_rounds = 0

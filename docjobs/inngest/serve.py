@@ -64,9 +64,13 @@ def serve_routes(
         )
 
     async def get(request: Request) -> Response:
+        if (refusal := _bad_query(request)) is not None:
+            return refusal
         return _response(client, handler.get_sync(comm_request(request, await request.body())))
 
     async def put(request: Request) -> Response:
+        if (refusal := _bad_query(request)) is not None:
+            return refusal
         return _response(client, await handler.put(comm_request(request, await request.body())))
 
     async def post(request: Request) -> Response:
@@ -76,6 +80,8 @@ def serve_routes(
                 signature.verify(body, request.headers.get("x-inngest-signature"), signing_keys, clock())
             except signature.SignatureError as exc:
                 return JSONResponse({"message": f"Unauthorized: {exc}"}, status_code=401)
+        if (refusal := _bad_query(request)) is not None:
+            return refusal
         return _response(client, await handler.post(comm_request(request, body)))
 
     return [
@@ -83,6 +89,14 @@ def serve_routes(
         Route(path, put, methods=["PUT"]),
         Route(path, post, methods=["POST"]),
     ]
+
+
+def _bad_query(request: Request) -> Response | None:
+    """400 for a query the SDK would answer with a 500 (an unknown ``probe``)."""
+    probe = request.query_params.get(server_lib.QueryParamKey.PROBE.value)
+    if probe and probe not in {member.value for member in server_lib.Probe}:
+        return JSONResponse({"message": "unsupported probe"}, status_code=400)
+    return None
 
 
 def _response(client: inngest.Inngest, answer: comm_lib.CommResponse) -> Response:

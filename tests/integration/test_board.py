@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,89 +16,9 @@ from docjobs import jobs
 from docjobs.runtime import Runtime
 from docjobs.testing.http import serve
 from docjobs.web.app import create_app
-from docjobs.web.board.access import SESSION_COOKIE, hash_password
-from tests.conftest import events, job_row, provider_overrides, wait_for
-
-BOARD = "/api/jobs/board"
-TOKEN = "board-token-0123456789abcdef"
-ADMIN = ("ada@example.com", "correct horse battery staple")
-USER = ("bob@example.com", "another long password")
-
-
-class Board:
-    """A running app with its board, and helpers to act on it as someone."""
-
-    def __init__(self, url: str, runtime: Runtime, database_url: str) -> None:
-        self.url = url
-        self.runtime = runtime
-        self.database_url = database_url
-        self.clients: list[httpx.Client] = []
-
-    def client(self, **kwargs: Any) -> httpx.Client:
-        client = httpx.Client(base_url=self.url, follow_redirects=False, timeout=10, **kwargs)
-        self.clients.append(client)
-        return client
-
-    def signed_in(self, email: str, password: str) -> httpx.Client:
-        client = self.client()
-        form = client.get(f"{BOARD}/sign-in")
-        answer = client.post(
-            f"{BOARD}/sign-in", data={"csrf": _csrf(form.text), "email": email, "password": password}
-        )
-        assert 303 == answer.status_code, answer.text
-        return client
-
-    def csrf(self, client: httpx.Client, path: str = f"{BOARD}/") -> str:
-        return _csrf(client.get(path).text)
-
-
-def _csrf(html: str) -> str:
-    match = re.search(r'name="csrf(?:-token)?" (?:value|content)="([^"]+)"', html)
-    assert match is not None, html[:500]
-    return match[1]
-
-
-def _add_user(database_url: str, email: str, password: str, roles: list[str]) -> None:
-    with psycopg.connect(database_url) as conn:
-        conn.execute(
-            'INSERT INTO "user" (email, roles, password_hash) VALUES (%s, %s, %s)',
-            (email, roles, hash_password(password)),
-        )
-
-
-@pytest.fixture
-def open_board(
-    request: pytest.FixtureRequest, make_runtime: Callable[..., Runtime], database_url: str
-) -> Iterator[Callable[..., Board]]:
-    """Start the app with its board: ``open_board(development=..., provider=...)``."""
-    stack: list[Any] = []
-    boards: list[Board] = []
-
-    def start(
-        *, development: bool = False, provider: str = "local", worker: bool = True, **more: str
-    ) -> Board:
-        overrides = dict(provider_overrides(request, provider), NEXT_PRIVATE_JOBS_BOARD_TOKEN=TOKEN, **more)
-        if development:
-            overrides["NODE_ENV"] = "development"
-        current = make_runtime(**overrides)
-        _add_user(database_url, *ADMIN, ["ADMIN", "USER"])
-        _add_user(database_url, *USER, ["USER"])
-        server = serve(create_app(current, embedded_worker=worker))
-        url = server.__enter__()
-        stack.append(server)
-        if provider == "inngest":
-            emulator = request.getfixturevalue("inngest_emulator")
-            assert 200 == emulator.sync(f"{url}/api/jobs").status_code
-        boards.append(Board(url, current, database_url))
-        return boards[-1]
-
-    yield start
-    for board in boards:
-        for client in board.clients:
-            client.close()
-    for server in reversed(stack):
-        server.__exit__(None, None, None)
-
+from docjobs.web.board.access import SESSION_COOKIE
+from tests.conftest import events, job_row, wait_for
+from tests.support.board import ADMIN, BOARD, TOKEN, USER, Board, csrf_of
 
 # Access.
 
@@ -175,7 +95,7 @@ def test_signing_in_starts_a_new_session_with_strict_cookie_flags(open_board: Ca
     form = client.get(f"{BOARD}/sign-in")
     planted = client.cookies[SESSION_COOKIE]
     answer = client.post(
-        f"{BOARD}/sign-in", data={"csrf": _csrf(form.text), "email": ADMIN[0], "password": ADMIN[1]}
+        f"{BOARD}/sign-in", data={"csrf": csrf_of(form.text), "email": ADMIN[0], "password": ADMIN[1]}
     )
     cookie = answer.headers["set-cookie"]
     assert "HttpOnly" in cookie
@@ -186,7 +106,7 @@ def test_signing_in_starts_a_new_session_with_strict_cookie_flags(open_board: Ca
     stale = board.client(cookies={SESSION_COOKIE: planted})
     assert 303 == stale.get(f"{BOARD}/").status_code
     assert 200 == client.get(f"{BOARD}/").status_code
-    assert _csrf(client.get(f"{BOARD}/").text) != _csrf(form.text)
+    assert csrf_of(client.get(f"{BOARD}/").text) != csrf_of(form.text)
 
 
 # CSRF.

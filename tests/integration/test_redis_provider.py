@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -316,3 +317,34 @@ def test_a_failed_attempt_is_kept_even_when_its_job_finishes_before_the_history_
             (message.message_id,),
         ).fetchall()
     assert [(1, "retried", "RuntimeError: first attempt fails")] == attempts
+
+
+def test_history_waits_in_the_journal_while_the_database_refuses_and_a_bad_entry_blocks_nothing(
+    bullmq: Runtime, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history, broker = bullmq.history, bullmq.broker
+    assert history is not None and isinstance(broker, RedisJobsBroker) and broker.journal is not None
+    journal = broker.journal
+    message = actors.record_job.message(key="journaled")
+    running = dramatiq.MessageProxy(message)
+    history.before_process_message(broker, running)
+    history.after_process_message(broker, running, result=None)
+
+    def database_gone(*args: object, **kwargs: object) -> None:
+        raise psycopg.OperationalError("connection lost")
+
+    monkeypatch.setattr(journal.store, "record_history", database_gone)
+    with pytest.raises(psycopg.OperationalError):
+        history.flush()
+    assert journal.pending() >= 1  # in Redis, not in this process's memory: a kill loses nothing
+    assert _row(database_url, message.message_id) is None
+    monkeypatch.undo()
+    # An entry the database refuses (a failed attempt of a job it has no row for) is
+    # dropped with an error, and the entries after it still go through.
+    stray = {"job_id": "no-such-job", "attempt": 1, "started_at": None, "finished_at": "2026-01-01T00:00:00+00:00",
+             "outcome": "failed", "error": "x", "traceback": None}  # fmt: skip
+    broker.client.lpush(journal.key, json.dumps({"events": [], "failures": [stray]}))
+    history.flush()
+    assert 0 == journal.pending()
+    row = _row(database_url, message.message_id)
+    assert row is not None and "COMPLETED" == row["status"]

@@ -23,6 +23,7 @@ from datetime import datetime
 from importlib import resources
 from typing import Any
 
+import psycopg
 import redis
 
 from docjobs.db.store import JobStore
@@ -87,8 +88,7 @@ class HistoryJournal:
                 raw: list[bytes] = self.client.lrange(self.key, 0, DRAIN_BATCH - 1)  # type: ignore[assignment]
                 if not raw:
                     return moved
-                events, failures = self._collapse(raw)
-                self.store.record_history(list(events.values()), failures)
+                self._apply(raw)
                 # Only while the lease is still ours: another holder may have moved these already.
                 trimmed = self.trim_script(
                     keys=[self.key, self.lease_key], args=[token, len(raw), LEASE_MILLISECONDS]
@@ -99,6 +99,24 @@ class HistoryJournal:
                 moved += len(raw)
         finally:
             self.trim_script(keys=[self.key, self.lease_key], args=[token, 0, 0, "release"])
+
+    def _apply(self, raw: list[bytes]) -> None:
+        events, failures = self._collapse(raw)
+        try:
+            self.store.record_history(list(events.values()), failures)
+        except psycopg.OperationalError:
+            raise  # the database is away: the entries wait
+        except psycopg.Error:
+            # The database refused the data itself: one bad entry must not block the
+            # journal for ever. Apply them one by one and drop (and say) what is refused.
+            for item in raw:
+                events, failures = self._collapse([item])
+                try:
+                    self.store.record_history(list(events.values()), failures)
+                except psycopg.OperationalError:
+                    raise
+                except psycopg.Error as exc:
+                    logger.error("Dropped a job history entry the database refused: %s", exc)
 
     def pending(self) -> int:
         """Entries not moved yet."""

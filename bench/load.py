@@ -1,0 +1,278 @@
+"""``make load``: sustained sending at 80 % of the measured drain rate, on each provider with workers.
+
+For ``local`` and ``bullmq`` in turn, against servers this script starts (the fault
+runs' cluster: two worker processes of four threads, and the web app on local):
+first the drain rate is measured (jobs finished per second while a sender keeps
+the queue full); then jobs are sent at 80 % of it for ``--minutes`` (10 by
+default) while, every second, the queue depth and the workers' resident memory
+are sampled. Reported: send-to-start latency p50/p99 (from the workers' run logs),
+the queue depth (its largest, and its mean in the first and last thirds), and the
+workers' memory after the first minute and in the last one. Exits 1 when a job is
+left unfinished, the depth is not bounded (over 5 s of work at any time, or its
+mean in the last third over twice the first's), or the memory grows by more than
+20 % after the first minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+LOAD_FACTOR = 0.8
+#: The most queued work allowed at any time, in seconds of draining.
+MAX_DEPTH_SECONDS = 5.0
+#: The most the workers' memory may grow after the first minute.
+MAX_MEMORY_GROWTH = 0.20
+#: The drain rate is measured with up to this many jobs kept waiting, sent in batches of
+#: this size, over this long after a warm-up.
+SATURATION_BACKLOG = 2000
+SATURATION_BATCH = 200
+SATURATION_WARMUP_SECONDS = 3.0
+SATURATION_SECONDS = 10.0
+
+
+@dataclass
+class LoadReport:
+    provider: str
+    minutes: float
+    drain_rate: float = 0.0
+    send_rate: float = 0.0
+    sent: int = 0
+    completed: int = 0
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    depth: dict[str, float] = field(default_factory=dict)
+    memory_mb: dict[str, float] = field(default_factory=dict)
+    broken: list[str] = field(default_factory=list)
+
+
+def run_provider(provider: str, minutes: float, workdir: Path) -> LoadReport:
+    from bench.chaos import JOB, Cluster, Plan
+    from docjobs import jobs, runtime
+    from docjobs.settings import Settings
+
+    report = LoadReport(provider, minutes)
+    cluster = Cluster(provider, Plan(), workdir / provider)
+    try:
+        cluster.start()
+        os.environ |= {"DOCJOBS_CHAOS_DIR": str(cluster.run_dir), "DOCJOBS_CHAOS_SENDER": "1"}
+        import bench.actors_chaos  # noqa: F401 - declares the job the sender sends
+
+        runtime.configure(Settings.from_environ(cluster.env))
+        depth = _depth_probe(cluster)
+        report.drain_rate = _saturated_rate(cluster, depth)
+        report.send_rate = LOAD_FACTOR * report.drain_rate
+        sent_at: dict[str, float] = {}
+        samples: list[tuple[float, int, float]] = []
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(1.0):
+                samples.append((time.monotonic(), depth(), _workers_rss_mb(cluster)))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        origin = time.monotonic()
+        batch = max(1, int(report.send_rate / 20))  # a batch every 50 ms
+        n = 0
+        while time.monotonic() - origin < minutes * 60:
+            due = origin + n / report.send_rate
+            time.sleep(max(0.0, due - time.monotonic()))
+            ids = [f"load-{i}" for i in range(n, n + batch)]
+            now = time.time()
+            jobs.trigger_many(JOB, [{"n": i, "ms": 0} for i in range(n, n + batch)], ids=ids)
+            sent_at.update((job_id, now) for job_id in ids)
+            n += batch
+        report.sent = n
+        deadline = time.monotonic() + 120
+        while _finished(cluster, "load-%") < n and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stop.set()
+        report.completed = _finished(cluster, "load-%")
+        _summarise(report, cluster, sent_at, samples, origin)
+    finally:
+        runtime.reset()
+        cluster.stop()
+    return report
+
+
+def _summarise(
+    report: LoadReport,
+    cluster: Any,
+    sent_at: dict[str, float],
+    samples: list[tuple[float, int, float]],
+    origin: float,
+) -> None:
+    started: dict[str, float] = {}
+    for log in cluster.run_dir.glob("runs-*.log"):
+        for line in log.read_text().splitlines():
+            kind, job_id, at = line.split()
+            if kind == "start" and job_id in sent_at:
+                started.setdefault(job_id, float(at))
+    latencies = sorted((started[i] - sent_at[i]) * 1000 for i in started)
+    if latencies:
+        report.latency_ms = {
+            "p50": statistics.median(latencies),
+            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        }
+    span = report.minutes * 60
+    during = [(t - origin, d, m) for t, d, m in samples if t - origin <= span]
+    thirds = [[d for t, d, _ in during if k * span / 3 <= t < (k + 1) * span / 3] for k in range(3)]
+    report.depth = {
+        "max": max((d for _, d, _ in during), default=0),
+        "mean_first_third": statistics.fmean(thirds[0]) if thirds[0] else 0.0,
+        "mean_last_third": statistics.fmean(thirds[2]) if thirds[2] else 0.0,
+    }
+    warm = [m for t, _, m in during if 60 <= t < 70] or [m for _, _, m in during[:10]]
+    last = [m for t, _, m in during if t >= span - 60]
+    report.memory_mb = {
+        "after_first_minute": statistics.fmean(warm) if warm else 0.0,
+        "last_minute": statistics.fmean(last) if last else 0.0,
+    }
+    if report.completed < report.sent:
+        report.broken.append(
+            f"{report.sent - report.completed} jobs not finished two minutes after the last send"
+        )
+    if report.depth["max"] > MAX_DEPTH_SECONDS * report.drain_rate:
+        report.broken.append(
+            f"the queue reached {report.depth['max']} jobs, over {MAX_DEPTH_SECONDS:g} s of draining"
+        )
+    if report.depth["mean_last_third"] > max(2 * report.depth["mean_first_third"], report.drain_rate):
+        report.broken.append("the queue kept growing: its depth in the last third is over twice the first's")
+    grown = report.memory_mb["last_minute"] - report.memory_mb["after_first_minute"]
+    if (
+        report.memory_mb["after_first_minute"]
+        and grown > MAX_MEMORY_GROWTH * report.memory_mb["after_first_minute"]
+    ):
+        report.broken.append(f"the workers' memory grew by {grown:.1f} MB after the first minute")
+
+
+def _saturated_rate(cluster: Any, depth: Any) -> float:
+    """Jobs finished per second while a sender keeps the queue full (the sender shares this
+    machine's cores with the workers, so a drain of a queue filled beforehand overstates it)."""
+    from bench.chaos import JOB
+    from docjobs import jobs
+
+    stop = threading.Event()
+
+    def flood() -> None:
+        n = 0
+        while not stop.is_set():
+            if depth() < SATURATION_BACKLOG:
+                ids = [f"drain-{i}" for i in range(n, n + SATURATION_BATCH)]
+                jobs.trigger_many(JOB, [{"n": i, "ms": 0} for i in range(n, n + SATURATION_BATCH)], ids=ids)
+                n += SATURATION_BATCH
+            else:
+                time.sleep(0.01)
+
+    sender = threading.Thread(target=flood, daemon=True)
+    sender.start()
+    time.sleep(SATURATION_WARMUP_SECONDS)
+    first, started = _finished(cluster, "drain-%"), time.monotonic()
+    time.sleep(SATURATION_SECONDS)
+    rate = (_finished(cluster, "drain-%") - first) / (time.monotonic() - started)
+    stop.set()
+    sender.join()
+    while depth() > 0:
+        time.sleep(0.1)
+    return rate
+
+
+def _finished(cluster: Any, pattern: str) -> int:
+    with psycopg.connect(cluster.env["NEXT_PRIVATE_DATABASE_URL"]) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM background_job WHERE id LIKE %s AND status IN ('COMPLETED', 'FAILED')",
+            (pattern,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _depth_probe(cluster: Any) -> Any:
+    """How many jobs wait to start, read from the queue itself."""
+    if cluster.redis is not None:
+        client = redis.Redis.from_url(cluster.redis.url)
+        key = f"{cluster.env['NEXT_PRIVATE_REDIS_PREFIX']}:default"
+        return lambda: int(client.llen(key))
+    url = cluster.env["NEXT_PRIVATE_DATABASE_URL"]
+
+    def local_depth() -> int:
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT count(*) FROM background_job WHERE status = 'PENDING'").fetchone()
+        return int(row[0]) if row else 0
+
+    return local_depth
+
+
+def _workers_rss_mb(cluster: Any) -> float:
+    """Resident memory of every worker process (their children included), in MB."""
+    groups = {worker.pid for worker in cluster.workers}
+    total = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            pid = int(status.parent.name)
+            if os.getpgid(pid) not in groups:
+                continue
+            for line in status.read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except (OSError, ValueError):
+            continue
+    return total / 1024
+
+
+def render(report: LoadReport) -> str:
+    verdict = "bounded and flat" if not report.broken else "BROKEN: " + "; ".join(report.broken)
+    latency, depth, memory = report.latency_ms, report.depth, report.memory_mb
+    return "\n".join(
+        [
+            f"load {report.provider}: drain rate {report.drain_rate:,.1f} jobs/s; sent {report.sent} jobs "
+            f"at {report.send_rate:,.1f} jobs/s for {report.minutes:g} min; {report.completed} finished",
+            f"  send-to-start latency: p50 {latency.get('p50', 0):.1f} ms, "
+            f"p99 {latency.get('p99', 0):.1f} ms",
+            f"  queue depth: max {depth.get('max', 0):.0f}, mean {depth.get('mean_first_third', 0):.1f} "
+            f"in the first third and {depth.get('mean_last_third', 0):.1f} in the last",
+            f"  workers' memory: {memory.get('after_first_minute', 0):.1f} MB after the first minute, "
+            f"{memory.get('last_minute', 0):.1f} MB in the last",
+            f"  {verdict}",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--provider", choices=["local", "bullmq"], action="append", help="default: both")
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    import logging
+    import tempfile
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="docjobs-load-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(filename=workdir / "sender.log", level=logging.WARNING, force=True)
+    print(f"load: logs in {workdir}", flush=True)
+    reports = []
+    for provider in args.provider or ["local", "bullmq"]:
+        reports.append(run_provider(provider, args.minutes, workdir))
+        print(f"\n{render(reports[-1])}", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    record = [asdict(report) for report in reports]
+    (args.out / f"load-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(record, indent=2))
+    return 1 if any(report.broken for report in reports) else 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""The app with its admin board, started for a test, and clients signed in to it.
+
+``open_board`` (a fixture, registered in ``tests/conftest.py``) starts
+``create_app`` on a free port with an admin and a user in the ``user`` table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from docjobs.runtime import Runtime
+from docjobs.testing.http import serve
+from docjobs.web.app import create_app
+from docjobs.web.board.access import hash_password
+from tests.conftest import provider_overrides
+
+BOARD = "/api/jobs/board"
+TOKEN = "board-token-0123456789abcdef"
+ADMIN = ("ada@example.com", "correct horse battery staple")
+USER = ("bob@example.com", "another long password")
+
+
+class Board:
+    """A running app with its board, and helpers to act on it as someone."""
+
+    def __init__(self, url: str, runtime: Runtime, database_url: str) -> None:
+        self.url = url
+        self.runtime = runtime
+        self.database_url = database_url
+        self.clients: list[httpx.Client] = []
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        client = httpx.Client(base_url=self.url, follow_redirects=False, timeout=10, **kwargs)
+        self.clients.append(client)
+        return client
+
+    def signed_in(self, email: str, password: str) -> httpx.Client:
+        client = self.client()
+        form = client.get(f"{BOARD}/sign-in")
+        answer = client.post(
+            f"{BOARD}/sign-in", data={"csrf": csrf_of(form.text), "email": email, "password": password}
+        )
+        assert 303 == answer.status_code, answer.text
+        return client
+
+    def csrf(self, client: httpx.Client, path: str = f"{BOARD}/") -> str:
+        return csrf_of(client.get(path).text)
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf(?:-token)?" (?:value|content)="([^"]+)"', html)
+    assert match is not None, html[:500]
+    return match[1]
+
+
+def add_user(database_url: str, email: str, password: str, roles: list[str]) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            'INSERT INTO "user" (email, roles, password_hash) VALUES (%s, %s, %s)',
+            (email, roles, hash_password(password)),
+        )
+
+
+@pytest.fixture
+def open_board(
+    request: pytest.FixtureRequest, make_runtime: Callable[..., Runtime], database_url: str
+) -> Iterator[Callable[..., Board]]:
+    """Start the app with its board: ``open_board(development=..., provider=...)``."""
+    stack: list[Any] = []
+    boards: list[Board] = []
+
+    def start(
+        *, development: bool = False, provider: str = "local", worker: bool = True, **more: str
+    ) -> Board:
+        overrides = dict(provider_overrides(request, provider), NEXT_PRIVATE_JOBS_BOARD_TOKEN=TOKEN, **more)
+        if development:
+            overrides["NODE_ENV"] = "development"
+        current = make_runtime(**overrides)
+        add_user(database_url, *ADMIN, ["ADMIN", "USER"])
+        add_user(database_url, *USER, ["USER"])
+        server = serve(create_app(current, embedded_worker=worker))
+        url = server.__enter__()
+        stack.append(server)
+        if provider == "inngest":
+            emulator = request.getfixturevalue("inngest_emulator")
+            assert 200 == emulator.sync(f"{url}/api/jobs").status_code
+        boards.append(Board(url, current, database_url))
+        return boards[-1]
+
+    yield start
+    for board in boards:
+        for client in board.clients:
+            client.close()
+    for server in reversed(stack):
+        server.__exit__(None, None, None)
