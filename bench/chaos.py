@@ -167,8 +167,10 @@ class Cluster:
         threading.Thread(target=self._supervise, name="chaos-supervisor", daemon=True).start()
 
     def _supervise(self) -> None:
-        while self._supervising.is_set():
+        while True:
             with self._workers_lock:
+                if not self._supervising.is_set():
+                    return
                 exited = [worker for worker in self.workers if worker.poll() is not None]
                 for worker in exited:
                     self.workers.remove(worker)
@@ -232,9 +234,8 @@ class Cluster:
             )
 
     def stop(self) -> None:
-        self._supervising.clear()
-        with self._workers_lock:
-            pass  # a revival in progress is done
+        with self._workers_lock:  # after a revival in progress, and before any other
+            self._supervising.clear()
         for process in [*self.workers, *([self.web] if self.web else [])]:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)

@@ -20,17 +20,15 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dramatiq
 import psycopg
 import redis
 from dramatiq.common import q_name
 
+from docjobs.brokers.redis.journal import HistoryJournal, decode, encode
 from docjobs.db.store import JobStore
-
-if TYPE_CHECKING:
-    from docjobs.brokers.redis.journal import HistoryJournal
 
 logger = logging.getLogger(__name__)
 
@@ -152,8 +150,6 @@ class JobHistory(dramatiq.Middleware):
 
         Call with ``pushing`` held, and :meth:`put_back` the entry if its push fails.
         """
-        from docjobs.brokers.redis.journal import encode
-
         with self._lock:
             events, self._pending = self._pending, {}
             failures, self._failures = self._failures, []
@@ -161,8 +157,6 @@ class JobHistory(dramatiq.Middleware):
 
     def put_back(self, entry: bytes) -> None:
         """Keep the events of an entry whose push failed, for the next one."""
-        from docjobs.brokers.redis.journal import decode
-
         events, failures = decode(entry)
         with self._lock:
             for event in events:

@@ -356,6 +356,13 @@ def test_a_scheduled_bullmq_job_is_run_now_or_taken_out_while_workers_run(
     assert 409 == again.status_code
 
 
+def _waiting_run(emulator: Any, job_id: str) -> Any:
+    """The emulator's run of this job, once it waits for an event (a delay, a paused queue)."""
+    (run,) = [run for run in emulator.runs if run.event["id"] == job_id]
+    wait_for(lambda: run.waiting is not None)
+    return run
+
+
 def _status(url: str, job_id: str) -> str | None:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT status FROM background_job WHERE id = %s", (job_id,)).fetchone()
@@ -538,8 +545,7 @@ def test_a_waiting_inngest_job_is_cancelled_through_its_run(
     emulator = request.getfixturevalue("inngest_emulator")
     url = board.database_url
     delayed = jobs.trigger("test.record", {"key": "never"}, delay=3600)  # its run sleeps until then
-    (run,) = [run for run in emulator.runs if run.event["id"] == delayed.message_id]
-    wait_for(lambda: run.waiting is not None)
+    run = _waiting_run(emulator, delayed.message_id)
     client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
     answer = client.post(f"{BOARD}/api/jobs/{delayed.message_id}/cancel")
     assert 200 == answer.status_code, answer.text
@@ -560,8 +566,7 @@ def test_a_paused_inngest_queue_holds_its_runs_until_resumed(
     client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
     assert {"queue": "default", "paused": True} == client.post(f"{BOARD}/api/queues/default/pause").json()
     held = jobs.trigger("test.record", {"key": "held"})
-    (run,) = [run for run in emulator.runs if run.event["id"] == held.message_id]
-    wait_for(lambda: run.waiting is not None)
+    run = _waiting_run(emulator, held.message_id)
     time.sleep(0.3)
     history.flush()
     assert ("PENDING", []) == (_status(url, held.message_id), events(url))
@@ -599,8 +604,7 @@ def test_a_delayed_inngest_job_runs_now_when_promoted(
     emulator = request.getfixturevalue("inngest_emulator")
     url = board.database_url
     delayed = jobs.trigger("test.record", {"key": "promoted"}, delay=3600)
-    (run,) = [run for run in emulator.runs if run.event["id"] == delayed.message_id]
-    wait_for(lambda: run.waiting is not None)
+    run = _waiting_run(emulator, delayed.message_id)
     client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
     assert 200 == client.post(f"{BOARD}/api/jobs/{delayed.message_id}/promote").status_code
     assert run.done.wait(10)
