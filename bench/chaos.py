@@ -1,16 +1,20 @@
-"""``make chaos``: docjobs' promises under faults, with figures, on each provider with workers.
+"""``make chaos``: docjobs' promises under faults, with figures, on each provider.
 
-For ``local`` and ``bullmq`` in turn, against servers this script starts: jobs are
-sent at a steady rate (2 % of them made to fail) to worker processes while, in
-the middle of the run and at moments drawn from the seed, workers are killed with
-SIGKILL and restarted, PostgreSQL is restarted, Redis is restarted (bullmq), the
-self-trigger endpoint is made unreachable (local), and one transaction holds its
-snapshot open throughout. Then every job must be COMPLETED, or FAILED with its
-error when it was made to fail; none PENDING or PROCESSING; every completed job
-run; and the jobs that ran more than once no more than the jobs the killed workers
-held. Runs are counted from the workers' own append-only logs, not from the
-systems under test. Throughput before, during and after the faults is printed.
-Exits 1 when a promise is broken.
+For ``local``, ``bullmq`` and ``inngest`` in turn, against servers this script
+starts: jobs are sent at a steady rate (2 % of them made to fail) while, in the
+middle of the run and at moments drawn from the seed, the processes running them
+are killed with SIGKILL and restarted (workers; on inngest, one of the two copies
+of the web app Inngest calls), PostgreSQL is restarted, Redis is restarted
+(bullmq), the self-trigger endpoint is made unreachable (local) or the Inngest
+emulator loses and repeats calls (inngest), and one transaction holds its snapshot
+open throughout. Then every job must be COMPLETED, or FAILED with its error when it
+was made to fail; none PENDING or PROCESSING; every completed job run; and the jobs
+that ran more than once no more than the faults forced (jobs the killed processes
+held, calls whose answer was lost or that were made twice). On inngest a run
+Inngest gave up on because its calls were lost must end FAILED with Inngest's
+error, unless the job itself ended. Runs are counted from the job's own
+append-only logs, not from the systems under test. Throughput before, during and
+after the faults is printed. Exits 1 when a promise is broken.
 """
 
 from __future__ import annotations
@@ -42,6 +46,16 @@ PREFIX = "chaos"
 #: Attempts a job made to fail gets (``max_retries=1`` on the actor).
 FAILING_ATTEMPTS = 2
 POLL_SECONDS = 0.2
+#: The inngest run's emulator: its signing key, calls at once, first retry delay
+#: (Inngest's own backoff starts in seconds), and the shares of calls it loses
+#: before the app gets them, loses after the app answered, and makes twice while
+#: the "lossy-calls" fault lasts.
+INNGEST_SIGNING_KEY = "signkey-chaos-" + "c4" * 32
+INNGEST_CONCURRENCY = 8
+INNGEST_BACKOFF_SECONDS = 1.0
+LOSSY_SHARE = 0.1
+#: The error docjobs records for a run Inngest gave up on.
+GIVEN_UP = "Inngest gave up on the run"
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,12 @@ class Report:
     duplicated_jobs: int = 0
     extra_runs: int = 0
     held_at_kills: int = 0
+    #: inngest: calls whose answer was lost after the app ran them, or made twice at once.
+    forced_repeats: int = 0
+    #: inngest: calls lost before the app got them (or cut by a kill).
+    lost_calls: int = 0
+    #: inngest: runs Inngest gave up on because their calls were lost.
+    given_up: int = 0
     send_errors: int = 0
     revived_workers: int = 0
     throughput: dict[str, float] = field(default_factory=dict)
@@ -94,7 +114,7 @@ class Report:
 def planned_faults(plan: Plan, provider: str, rng: random.Random) -> list[Fault]:
     """The faults in a random order, one per slot of the sending's middle (20 % to 60 %)."""
     kinds = ["kill"] * plan.kills + ["restart-postgres"]
-    kinds.append("restart-redis" if provider == "bullmq" else "cut-self-trigger")
+    kinds.append({"bullmq": "restart-redis", "inngest": "lossy-calls"}.get(provider, "cut-self-trigger"))
     rng.shuffle(kinds)
     start, end = 0.2 * plan.send_seconds, 0.6 * plan.send_seconds
     slot = (end - start) / len(kinds)
@@ -102,7 +122,12 @@ def planned_faults(plan: Plan, provider: str, rng: random.Random) -> list[Fault]
 
 
 class Cluster:
-    """The servers, the web app (local) and the worker processes of one provider's run."""
+    """The servers, the web app and the worker processes of one provider's run.
+
+    On inngest there are no workers: the emulator (in this process) calls two
+    copies of the web app through the proxy, and those copies are what
+    :attr:`workers` holds, kills and restarts.
+    """
 
     def __init__(self, provider: str, plan: Plan, workdir: Path) -> None:
         from docjobs.testing import PostgresServer, RedisServer
@@ -115,6 +140,8 @@ class Cluster:
         self.postgres = PostgresServer()
         self.redis = RedisServer(appendonly=True) if provider == "bullmq" else None
         self.proxy: Any = None
+        self.emulator: Any = None
+        self.ports: dict[int, int] = {}  # inngest: the port of each copy of the web app
         self.web: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
         self.started_workers = 0
@@ -134,7 +161,7 @@ class Cluster:
         url = self.postgres.create_database("chaos")
         migrate(url)
         web_port = free_port()
-        self.proxy = CuttableProxy(web_port).start()
+        self.proxy = CuttableProxy(*([] if self.provider == "inngest" else [web_port])).start()
         self.env = {
             **{
                 k: v
@@ -157,12 +184,22 @@ class Cluster:
         if self.redis is not None:
             self.redis.start()
             self.env |= {"NEXT_PRIVATE_REDIS_URL": self.redis.url, "NEXT_PRIVATE_REDIS_PREFIX": PREFIX}
+        if self.provider == "inngest":
+            self._start_emulator()
         if self.provider == "local":  # the app whose self-request wakes it: senders reach it by the proxy
             self.web = self._spawn(["web", "--actors", "bench.actors_chaos", "--host", "127.0.0.1"], "web")
             _wait(lambda: _answers(f"http://127.0.0.1:{web_port}/healthz"), 60, "the web app did not start")
         for _ in range(self.plan.workers):
             self.start_worker()
         _wait(lambda: all(map(self.booted, self.workers)), 60, "the workers did not start")
+        if self.emulator is not None:
+            from docjobs.web.app import INNGEST_PATH
+
+            synced = self.emulator.sync(f"{self.proxy.url}{INNGEST_PATH}")
+            if synced.status_code != 200:
+                raise RuntimeError(
+                    f"the app did not sync with the emulator: {synced.status_code} {synced.text}"
+                )
         self._supervising.set()
         threading.Thread(target=self._supervise, name="chaos-supervisor", daemon=True).start()
 
@@ -178,8 +215,51 @@ class Cluster:
                     self.start_worker()
             time.sleep(0.5)
 
+    def _start_emulator(self) -> None:
+        from docjobs.testing.inngest import CallFaults, InngestServer
+
+        self.emulator = InngestServer(
+            signing_key=INNGEST_SIGNING_KEY,
+            backoff_seconds=INNGEST_BACKOFF_SECONDS,
+            concurrency=INNGEST_CONCURRENCY,
+            faults=CallFaults(seed=self.plan.seed),
+        ).start()
+        from docjobs.pdf.identity import write_development_certificate
+
+        certificate = self.workdir / "certificate.p12"  # production wants one; no document is sealed
+        write_development_certificate(certificate)
+        self.env |= {
+            "NODE_ENV": "production",  # calls are signed and checked, as in production
+            "NEXT_PRIVATE_SIGNING_LOCAL_FILE_PATH": str(certificate),
+            "INNGEST_BASE_URL": self.emulator.url,
+            "INNGEST_SIGNING_KEY": INNGEST_SIGNING_KEY,
+            "INNGEST_EVENT_KEY": self.emulator.event_key,
+        }
+
+    def lossy(self, on: bool) -> None:
+        """Make the emulator lose and repeat calls, or stop."""
+        from docjobs.testing.inngest import CallFaults
+
+        share = LOSSY_SHARE if on else 0.0
+        self.emulator.faults = CallFaults(
+            drop_request=share, drop_answer=share, repeat=share, seed=self.plan.seed
+        )
+
     def start_worker(self) -> None:
         self.started_workers += 1
+        if self.provider == "inngest":  # a copy of the web app, which Inngest calls
+            from docjobs.testing.services import free_port
+
+            port = free_port()
+            web = self._spawn(
+                ["web", "--actors", "bench.actors_chaos", "--host", "127.0.0.1"],
+                f"web-{self.started_workers}",
+                PORT=str(port),
+            )
+            self.ports[web.pid] = port
+            self.proxy.add(port)
+            self.workers.append(web)
+            return
         self.workers.append(
             self._spawn(
                 ["worker", "--processes", "1", "--threads", str(self.plan.threads), "bench.actors_chaos"],
@@ -188,20 +268,29 @@ class Cluster:
         )
 
     def booted(self, worker: subprocess.Popen[bytes]) -> bool:
-        """Its worker process has loaded the job (and so has a broker identity)."""
+        """Its worker process has loaded the job (and so has a broker identity); a web app answers."""
+        if worker.pid in self.ports:
+            return _answers(f"http://127.0.0.1:{self.ports[worker.pid]}/healthz")
         return any(self.run_dir.glob(f"worker-{worker.pid}-*.id"))
 
     def kill_worker(self, rng: random.Random, restart_after: float) -> int:
         """SIGKILL a worker that is up (its whole process group), start another ``restart_after``
         seconds later; returns how many jobs the killed one held."""
-        _wait(lambda: any(map(self.booted, self.workers)), 60, "no worker came up to be killed")
+        # On inngest one copy of the web app must stay up: with none, every call fails and
+        # Inngest spends the jobs' attempts, as the queue of the other providers would not.
+        needed = 2 if self.provider == "inngest" else 1
+        _wait(lambda: sum(map(self.booted, self.workers)) >= needed, 60, "no worker came up to be killed")
         with self._workers_lock:
             victim = rng.choice([worker for worker in self.workers if self.booted(worker)])
             self.workers.remove(victim)
+        # Inngest's calls in flight, to either copy: an upper bound of what the killed one held.
+        in_flight = self.emulator.in_flight() if self.emulator is not None else 0
         os.killpg(victim.pid, signal.SIGKILL)
         victim.wait()
+        if victim.pid in self.ports:
+            self.proxy.remove(self.ports.pop(victim.pid))
         identities = [path.read_text() for path in self.run_dir.glob(f"worker-{victim.pid}-*.id")]
-        held = self._held(identities)
+        held = in_flight if self.emulator is not None else self._held(identities)
         time.sleep(restart_after)
         with self._workers_lock:
             self.start_worker()
@@ -222,11 +311,11 @@ class Cluster:
             ).fetchone()
         return int(row[0]) if row else 0
 
-    def _spawn(self, args: list[str], name: str) -> subprocess.Popen[bytes]:
+    def _spawn(self, args: list[str], name: str, **env: str) -> subprocess.Popen[bytes]:
         with open(self.workdir / f"{name}.log", "ab") as log:
             return subprocess.Popen(
                 [sys.executable, "-m", "docjobs", *args],
-                env=self.env,
+                env=self.env | env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -249,6 +338,8 @@ class Cluster:
             self.proxy.close()
         if self.redis is not None:
             self.redis.stop()
+        if self.emulator is not None:
+            self.emulator.stop()
         self.postgres.stop()
 
 
@@ -349,6 +440,10 @@ def inject(cluster: Cluster, faults: list[Fault], origin: float, rng: random.Ran
             cluster.proxy.cut()
             time.sleep(cluster.plan.cut_seconds)
             cluster.proxy.mend()
+        elif fault.kind == "lossy-calls":
+            cluster.lossy(True)
+            time.sleep(cluster.plan.cut_seconds)
+            cluster.lossy(False)
         fault.ended = time.time() - origin
     long_transaction.close()
 
@@ -393,10 +488,27 @@ def check(report: Report, cluster: Cluster, failing: set[str], origin: float) ->
     expected = [f"chaos-{n}" for n in range(report.plan.jobs)]
     from bench.actors_chaos import FAILURE
 
+    given_up = _inngest_calls(report, cluster)
+    ended = {i for i, kinds in runs.items() if any(kind.startswith("end ") for kind in kinds)}
+
+    def expected_state(job_id: str) -> tuple[str, tuple[str, ...]]:
+        """The status and the errors (any of) its row must have."""
+        if job_id in failing:
+            return "FAILED", (FAILURE, GIVEN_UP) if job_id in given_up else (FAILURE,)
+        if job_id in given_up and job_id not in ended:  # no call of it ever ended: Inngest's error
+            return "FAILED", (GIVEN_UP,)
+        return "COMPLETED", ()
+
     missing = [i for i in expected if i not in rows]
-    wrong = [i for i in expected if i in rows and rows[i][0] != ("FAILED" if i in failing else "COMPLETED")]
-    unexplained = [i for i in failing if i in rows and FAILURE not in rows[i][1]]
-    never_ran = [i for i in expected if i not in finished_at]
+    wrong = [i for i in expected if i in rows and rows[i][0] != expected_state(i)[0]]
+    unexplained = [
+        i
+        for i in expected
+        if i in rows
+        and expected_state(i)[1]
+        and not any(error in rows[i][1] for error in expected_state(i)[1])
+    ]
+    never_ran = [i for i in expected if i not in finished_at and i not in given_up]
     for what, found in (
         ("jobs lost (no row)", missing),
         ("jobs not in their expected final state", wrong),
@@ -415,10 +527,11 @@ def check(report: Report, cluster: Cluster, failing: set[str], origin: float) ->
     report.duplicated_jobs = len(excess)
     report.extra_runs = sum(excess.values())
     report.held_at_kills = sum(fault.held for fault in report.faults)
-    if report.duplicated_jobs > report.held_at_kills:
+    if report.duplicated_jobs > report.held_at_kills + report.forced_repeats:
         report.broken.append(
             f"{report.duplicated_jobs} jobs ran more than once, more than the {report.held_at_kills} "
-            "the killed workers held"
+            f"the killed processes held and the {report.forced_repeats} calls lost after they ran "
+            "or made twice"
         )
     first = min(fault.started for fault in report.faults)
     last = max(fault.ended for fault in report.faults)
@@ -428,6 +541,22 @@ def check(report: Report, cluster: Cluster, failing: set[str], origin: float) ->
         name: sum(start <= at < stop for at in ends) / (stop - start) if stop > start else 0.0
         for name, (start, stop) in windows.items()
     }
+
+
+def _inngest_calls(report: Report, cluster: Cluster) -> set[str]:
+    """Count the emulator's lost and repeated calls of the job; the jobs whose run it gave up on."""
+    if cluster.emulator is None:
+        return set()
+    given_up = set()
+    for run in cluster.emulator.runs:
+        if not run.function.id.endswith(f"-{JOB}"):
+            continue
+        report.forced_repeats += sum(call.fault in ("dropped-answer", "repeated") for call in run.calls)
+        report.lost_calls += sum(call.status == 0 and call.fault != "dropped-answer" for call in run.calls)
+        if run.status == "failed" and run.calls and run.calls[-1].status == 0:
+            given_up.add(str(run.event["data"].get("messageId") or run.event["id"]))
+    report.given_up = len(given_up)
+    return given_up
 
 
 def render(report: Report) -> str:
@@ -443,13 +572,26 @@ def render(report: Report) -> str:
         [
             f"chaos {report.provider}: {plan.jobs} jobs sent over {plan.send_seconds:g} s "
             f"({plan.jobs // plan.fail_every + (plan.jobs % plan.fail_every > 0)} made to fail), "
-            f"{plan.workers} workers x {plan.threads} threads, lease {plan.lease_seconds:g} s, "
-            f"seed {plan.seed}",
+            + (
+                f"{plan.workers} copies of the web app called {INNGEST_CONCURRENCY} at a time, "
+                if report.provider == "inngest"
+                else f"{plan.workers} workers x {plan.threads} threads, lease {plan.lease_seconds:g} s, "
+            )
+            + f"seed {plan.seed}",
             f"  faults: {faults}; one REPEATABLE READ transaction open from the first to the last",
             f"  final states: {states} ({report.seconds:.1f} s from the first send to the last job settled)",
             f"  ran more than once: {report.duplicated_jobs} jobs ({report.extra_runs} extra runs); "
-            f"held by the killed workers: {report.held_at_kills}; sends retried after an error: "
-            f"{report.send_errors}; workers that exited and were started again: {report.revived_workers}",
+            f"held by the killed processes: {report.held_at_kills}; sends retried after an error: "
+            f"{report.send_errors}; processes that exited and were started again: {report.revived_workers}",
+            *(
+                [
+                    f"  Inngest's calls: {report.lost_calls} lost before the app got them or cut by a kill, "
+                    f"{report.forced_repeats} lost after it answered or made twice; "
+                    f"runs given up: {report.given_up}"
+                ]
+                if report.provider == "inngest"
+                else []
+            ),
             f"  throughput, jobs finished per second: {rates}",
             f"  {verdict}",
         ]
@@ -458,7 +600,9 @@ def render(report: Report) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--provider", choices=["local", "bullmq"], action="append", help="default: both")
+    parser.add_argument(
+        "--provider", choices=["local", "bullmq", "inngest"], action="append", help="default: all three"
+    )
     parser.add_argument("--jobs", type=int, default=Plan.jobs)
     parser.add_argument("--send-seconds", type=float, default=Plan.send_seconds)
     parser.add_argument("--kills", type=int, default=Plan.kills)
@@ -479,7 +623,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(filename=workdir / "sender.log", level=logging.WARNING, force=True)
     print(f"chaos: seed {plan.seed}, logs in {workdir}", flush=True)
     reports = []
-    for provider in args.provider or ["local", "bullmq"]:
+    for provider in args.provider or ["local", "bullmq", "inngest"]:
         reports.append(run_provider(provider, plan, workdir))
         print(f"\n{render(reports[-1])}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)

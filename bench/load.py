@@ -1,10 +1,12 @@
-"""``make load``: sustained sending at 80 % of the measured drain rate, on each provider with workers.
+"""``make load``: sustained sending at 80 % of the measured drain rate, on each provider.
 
-For ``local`` and ``bullmq`` in turn, against servers this script starts (the fault
-runs' cluster: two worker processes of four threads, and the web app on local):
-first the drain rate is measured (jobs finished per second while a sender keeps
-the queue full); then jobs are sent at 80 % of it for ``--minutes`` (10 by
-default) while, every second, the queue depth and the workers' resident memory
+For ``local``, ``bullmq`` and ``inngest`` in turn, against servers this script
+starts (the fault runs' cluster: two worker processes of four threads, and the web
+app on local; on inngest, the Inngest emulator in this process making eight calls
+at once to two copies of the web app): first the drain rate is measured (jobs
+finished per second while a sender keeps the queue full); then jobs are sent at
+80 % of it for ``--minutes`` (10 by default) while, every second, the queue depth
+(on inngest: the runs not yet ended) and the workers' (web apps') resident memory
 are sampled. Reported: send-to-start latency p50/p99 (from the workers' run logs),
 the queue depth (its largest, and its mean in the first and last thirds), and the
 workers' memory after the first minute and in the last one. Exits 1 when a job is
@@ -199,7 +201,10 @@ def _finished(cluster: Any, pattern: str) -> int:
 
 
 def _depth_probe(cluster: Any) -> Any:
-    """How many jobs wait to start, read from the queue itself."""
+    """How many jobs wait to start, read from the queue itself (on inngest: runs not yet ended)."""
+    if cluster.emulator is not None:
+        emulator = cluster.emulator
+        return lambda: sum(not run.done.is_set() for run in list(emulator.runs))
     if cluster.redis is not None:
         client = redis.Redis.from_url(cluster.redis.url)
         key = f"{cluster.env['NEXT_PRIVATE_REDIS_PREFIX']}:default"
@@ -251,7 +256,9 @@ def render(report: LoadReport) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--provider", choices=["local", "bullmq"], action="append", help="default: both")
+    parser.add_argument(
+        "--provider", choices=["local", "bullmq", "inngest"], action="append", help="default: all three"
+    )
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--workdir", type=Path, default=None)
@@ -264,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(filename=workdir / "sender.log", level=logging.WARNING, force=True)
     print(f"load: logs in {workdir}", flush=True)
     reports = []
-    for provider in args.provider or ["local", "bullmq"]:
+    for provider in args.provider or ["local", "bullmq", "inngest"]:
         reports.append(run_provider(provider, args.minutes, workdir))
         print(f"\n{render(reports[-1])}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)

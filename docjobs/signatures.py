@@ -34,6 +34,44 @@ def sign(key: bytes, timestamp: int, body: bytes) -> str:
     return _SCHEME + digest
 
 
+class ReplayMemory:
+    """The signatures accepted within their window, so a request is honoured once.
+
+    Each process remembers its own: a copy of a request sent to another process
+    of the app is caught there only by the window.
+
+    Args:
+        window_seconds: How long a signature stays acceptable (and so remembered).
+        size: Most signatures remembered; the oldest are forgotten first.
+    """
+
+    def __init__(
+        self, window_seconds: float = SIGNATURE_WINDOW_SECONDS, size: int = REPLAY_CACHE_SIZE
+    ) -> None:
+        self.window_seconds = window_seconds
+        self.size = size
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first_time(self, signature: str, timestamp: float, now: float) -> bool:
+        """Remember ``signature`` (made at ``timestamp``); False if it was seen already."""
+        with self._lock:
+            self._forget_expired(now)
+            if signature in self._seen:
+                return False
+            self._seen[signature] = timestamp
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+        return True
+
+    def _forget_expired(self, now: float) -> None:
+        while self._seen:
+            signature, timestamp = next(iter(self._seen.items()))
+            if now - timestamp <= self.window_seconds:
+                break
+            del self._seen[signature]
+
+
 class SignatureVerifier:
     """Checks signed requests and refuses replays.
 
@@ -45,8 +83,7 @@ class SignatureVerifier:
     def __init__(self, key: bytes, *, clock: Callable[[], float] = time.time) -> None:
         self._key = key
         self._clock = clock
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
+        self._replays = ReplayMemory()
 
     def verify(self, timestamp_header: str | None, signature_header: str | None, body: bytes) -> str | None:
         """Check a request.
@@ -66,18 +103,6 @@ class SignatureVerifier:
             return "stale timestamp"
         if not hmac.compare_digest(sign(self._key, timestamp, body), signature_header):
             return "bad signature"
-        with self._lock:
-            self._forget_expired(now)
-            if signature_header in self._seen:
-                return "replayed request"
-            self._seen[signature_header] = timestamp
-            while len(self._seen) > REPLAY_CACHE_SIZE:
-                self._seen.popitem(last=False)
+        if not self._replays.first_time(signature_header, timestamp, now):
+            return "replayed request"
         return None
-
-    def _forget_expired(self, now: float) -> None:
-        while self._seen:
-            signature, timestamp = next(iter(self._seen.items()))
-            if now - timestamp <= SIGNATURE_WINDOW_SECONDS:
-                break
-            del self._seen[signature]

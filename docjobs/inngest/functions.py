@@ -6,7 +6,13 @@ A run whose queue is paused on the board waits (for ``RESUME_EVENT``) before it
 starts. The function validates the event's payload, runs the actor with ``run_task``
 mapped to ``step.run`` (a step finished before a failure is memoised by Inngest
 and not run again), and turns docjobs' final failures (a bad payload, a job
-abandoned) into ``NonRetriableError``.
+abandoned) into ``NonRetriableError``. A job's outcome is written to its row
+before the call that ends it is answered.
+
+One more function, ``FAILURE_FUNCTION_ID``, takes Inngest's ``inngest/function.failed``
+event: a run Inngest gave up on without the app seeing its end (its last calls
+never reached the app, or their answers never reached Inngest) is marked FAILED
+with Inngest's error, instead of staying PENDING or PROCESSING for ever.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import dramatiq
 import inngest
+import psycopg
 from dramatiq.middleware import CurrentMessage
 
 from docjobs import errors, registry, tasks
@@ -54,6 +61,11 @@ MIN_WAIT = timedelta(seconds=1)
 PAUSED_RECHECK = timedelta(minutes=1)
 #: How long a function call trusts the paused queues it read (a pause takes this long to bite).
 PAUSED_CACHE_SECONDS = 1.0
+#: Inngest's system event for a run that failed, and the function docjobs takes it with.
+FAILED_EVENT = "inngest/function.failed"
+FAILURE_FUNCTION_ID = "docjobs.run-failed"
+#: Its retries: enough to outlast a database outage (Inngest's backoff grows to hours).
+FAILURE_FUNCTION_RETRIES = 10
 
 
 def app_functions(runtime: Runtime) -> list[inngest.Function[Any]]:
@@ -70,6 +82,7 @@ def app_functions(runtime: Runtime) -> list[inngest.Function[Any]]:
         history=runtime.history,
         broker=runtime.broker,
         paused=PausedQueues(store.paused_queues) if store is not None else None,
+        app_id=runtime.settings.inngest_app_id,
     )
 
 
@@ -95,7 +108,12 @@ class PausedQueues:
     def __call__(self, queue: str, *, fresh: bool = False) -> bool:
         with self._lock:
             if fresh or time.monotonic() - self._read_at > PAUSED_CACHE_SECONDS:
-                self._queues = self.read()
+                try:
+                    self._queues = self.read()
+                except psycopg.Error as exc:
+                    # A database blip must not fail the job (Inngest would spend an attempt):
+                    # the last state read stands until the next read succeeds.
+                    logger.warning("Could not read the paused queues, using the last read: %s", exc)
                 self._read_at = time.monotonic()
             return queue in self._queues
 
@@ -109,16 +127,21 @@ def build_functions(
     history: JobHistory | None = None,
     broker: dramatiq.Broker | None = None,
     paused: PausedCheck | None = None,
+    app_id: str | None = None,
 ) -> list[inngest.Function[Any]]:
     """One function per actor, with its event trigger, its cron trigger if scheduled, and its retries.
 
     With ``history`` (and the ``broker`` the actors are declared on), each call
     records the job's start, retry, success or failure in ``background_job``, as
-    the worker does on the other providers. With ``paused`` (is this queue paused?),
-    a run of a paused queue waits until it is resumed.
+    the worker does on the other providers, and (given the ``app_id`` that
+    prefixes the functions' ids in Inngest's events) the failure function records
+    the runs Inngest gave up on. With ``paused`` (is this queue paused?), a run of
+    a paused queue waits until it is resumed.
     """
+    actors = sorted(actors, key=lambda actor: actor.actor_name)
+    recorder = _Recorder(history, broker)
     functions = []
-    for job in sorted(actors, key=lambda actor: actor.actor_name):
+    for job in actors:
         triggers: list[inngest.TriggerEvent | inngest.TriggerCron] = [
             inngest.TriggerEvent(event=job.actor_name)
         ]
@@ -140,7 +163,16 @@ def build_functions(
                         if_exp=f"event.data.{MESSAGE_ID_FIELD} == async.data.{MESSAGE_ID_FIELD}",
                     )
                 ],
-            )(_handler(job, retries, _Recorder(history, broker), paused))
+            )(_handler(job, retries, recorder, paused))
+        )
+    if recorder.history is not None and app_id is not None:
+        functions.append(
+            client.create_function(
+                fn_id=FAILURE_FUNCTION_ID,
+                name="Record the runs Inngest gave up on",
+                trigger=inngest.TriggerEvent(event=FAILED_EVENT),
+                retries=FAILURE_FUNCTION_RETRIES,
+            )(_failure_handler({job.actor_name: job for job in actors}, recorder, app_id))
         )
     return functions
 
@@ -189,6 +221,36 @@ def _handler(job: JobActor[Any, Any], retries: int, recorder: _Recorder, paused:
 
     run.__name__ = job.fn.__name__
     return run
+
+
+def _failure_handler(actors: dict[str, JobActor[Any, Any]], recorder: _Recorder, app_id: str) -> Any:
+    def record_failed_run(ctx: inngest.ContextSync) -> None:
+        data = ctx.event.data
+        function_id = str(data.get("function_id") or "")
+        prefix = f"{app_id}-"
+        # Inngest sends every app's failures (this function's own too): only docjobs' jobs are recorded.
+        job = actors.get(function_id[len(prefix) :]) if function_id.startswith(prefix) else None
+        original = data.get("event")
+        if job is None or not isinstance(original, dict):
+            return
+        payload = dict(original.get("data") or {})
+        message_id = str(payload.pop(MESSAGE_ID_FIELD, None) or original.get("id") or data.get("run_id"))
+        payload.pop(RUN_AT_FIELD, None)
+        error = data.get("error")
+        if not isinstance(error, dict):
+            error = {}
+        reason = f"Inngest gave up on the run: {error.get('name') or 'Error'}: {error.get('message') or ''}"
+        message: dramatiq.Message[Any] = dramatiq.Message(
+            queue_name=job.queue_name,
+            actor_name=job.actor_name,
+            args=(),
+            kwargs={} if original.get("name") == "inngest/scheduled.timer" else payload,
+            options={RUN_ID_OPTION: data.get("run_id")},
+            message_id=message_id,
+        )
+        recorder.gave_up(message, reason.strip())
+
+    return record_failed_run
 
 
 def _delay(ctx: inngest.ContextSync, run_at: datetime) -> None:
@@ -287,6 +349,20 @@ class _Recorder:
         if self.history is not None:
             history, broker = self.history
             history.after_process_message(broker, proxy, result=result)
+            _written_before_answer(history)
+
+    def gave_up(self, message: dramatiq.Message[Any], reason: str) -> None:
+        """The job FAILED with ``reason`` unless it ended already; raises until that is written."""
+        logger.info(  # a warning came already if the job itself failed
+            "Job %s (%s): %s.",
+            message.message_id,
+            message.actor_name,
+            reason,
+            extra={"action": "job_given_up", "message_id": message.message_id, "actor": message.actor_name},
+        )
+        assert self.history is not None
+        history, broker = self.history
+        history.record_given_up(broker, message, reason)
 
     def failed(self, proxy: dramatiq.MessageProxy, exc: BaseException, *, final: bool) -> None:
         """FAILED when Inngest will not try again, else PENDING with the error."""
@@ -308,9 +384,22 @@ class _Recorder:
             proxy.options["traceback"] = trace
             proxy.fail()
             history.after_process_message(broker, proxy, exception=exc)
+            _written_before_answer(history)
             return
         retry = proxy.copy(options={"retries": _attempt(proxy), "traceback": trace})
         history.after_enqueue(broker, retry, None)
+
+
+def _written_before_answer(history: JobHistory) -> None:
+    """Write a job's end now: once Inngest has the answer, a killed process must not lose it.
+
+    While the database is away the answer goes anyway (the writer keeps the event):
+    holding it would make Inngest run the job again.
+    """
+    try:
+        history.flush()
+    except psycopg.Error:
+        pass  # said by the history, which keeps the events for its next round
 
 
 def _attempt(proxy: dramatiq.MessageProxy) -> int:

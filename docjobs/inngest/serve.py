@@ -3,7 +3,8 @@
 The SDK ships adapters for FastAPI, Flask, Django and Tornado, not Starlette; this
 is the FastAPI one's shape around the SDK's own ``CommHandler`` (which does the
 protocol), with one addition: outside dev mode a POST (a call that runs code) must
-carry a fresh signature (see ``signature``) before the SDK sees it.
+carry a fresh signature (see ``signature``), not accepted before, before the SDK
+sees it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from docjobs.inngest import signature
+from docjobs.signatures import ReplayMemory
 
 #: The closest framework the SDK knows; it only shows in headers and introspection.
 FRAMEWORK = server_lib.Framework.FAST_API
@@ -51,6 +53,8 @@ def serve_routes(
         streaming=None,
     )
 
+    replays = ReplayMemory(window_seconds=signature.MAX_AGE_SECONDS)
+
     def comm_request(request: Request, body: bytes) -> comm_lib.CommRequest:
         return comm_lib.CommRequest(
             body=body,
@@ -76,10 +80,16 @@ def serve_routes(
     async def post(request: Request) -> Response:
         body = await request.body()
         if signing_keys:
+            header = request.headers.get("x-inngest-signature")
+            now = clock()
             try:
-                signature.verify(body, request.headers.get("x-inngest-signature"), signing_keys, clock())
+                signed_at = signature.verify(body, header, signing_keys, now)
             except signature.SignatureError as exc:
                 return JSONResponse({"message": f"Unauthorized: {exc}"}, status_code=401)
+            if not replays.first_time(str(header), signed_at, now):
+                return JSONResponse(
+                    {"message": "Unauthorized: replayed X-Inngest-Signature"}, status_code=401
+                )
         if (refusal := _bad_query(request)) is not None:
             return refusal
         return _response(client, await handler.post(comm_request(request, body)))

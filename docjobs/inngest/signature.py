@@ -4,7 +4,8 @@
 JCS (RFC 8785) form of the JSON body followed by ``t``, keyed with the signing key
 minus its ``signkey-<env>-`` prefix (as text). The SDK accepts any ``t``, so a
 captured call could be replayed forever; here a signature older (or newer) than
-``MAX_AGE_SECONDS`` is refused too.
+``MAX_AGE_SECONDS`` is refused too, and the serve endpoint refuses one it has
+accepted before (Inngest signs every call it makes anew, a retry included).
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ def sign(body: bytes, key: str, at: int) -> str:
     return f"t={at}&s={_mac(body, key, str(at))}"
 
 
-def verify(body: bytes, header: str | None, keys: Sequence[str], now: float) -> None:
+def verify(body: bytes, header: str | None, keys: Sequence[str], now: float) -> int:
     """Accept the request if ``header`` signs ``body`` with one of ``keys`` within the age limit.
+
+    Returns:
+        The signature's time, ``t``.
 
     Raises:
         SignatureError: Missing, malformed, stale, or made with no key given.
@@ -48,7 +52,7 @@ def verify(body: bytes, header: str | None, keys: Sequence[str], now: float) -> 
         raise SignatureError("stale X-Inngest-Signature")
     for key in keys:
         if hmac.compare_digest(_mac(body, key, stamps[0]), signatures[0]):
-            return
+            return int(stamps[0])
     raise SignatureError("invalid X-Inngest-Signature")
 
 

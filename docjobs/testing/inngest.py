@@ -14,9 +14,13 @@ Python SDK's behaviour where the two differ):
   ``retry-after``; responses must carry a valid signature in cloud mode;
 - cron triggers fire on their schedule (or on :meth:`InngestServer.fire_cron`);
 - a function's ``cancel`` events end its matching runs, and ``WaitForEvent`` steps
-  end on a matching event or their timeout (``if`` equalities only).
+  end on a matching event or their timeout (``if`` equalities only);
+- a run that fails sends the system event ``inngest/function.failed``.
 
-Backoffs are scaled by ``backoff_seconds`` so tests run fast.
+Backoffs are scaled by ``backoff_seconds`` so tests run fast. For fault runs,
+``faults`` makes it lose a share of its calls (before or after the app ran them)
+and make others twice at once, as a real network and a real executor's timeouts
+do; a lost call counts as a failed attempt, as it does on Inngest.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import heapq
 import hmac
 import itertools
 import json
+import random
 import re
 import threading
 import time
@@ -48,6 +53,7 @@ from starlette.routing import Route
 from docjobs.testing.http import serve
 
 SCHEDULED_EVENT = "inngest/scheduled.timer"
+FAILED_EVENT = "inngest/function.failed"
 #: Marks the call that ends a ``WaitForEvent`` step by its timeout.
 WAIT_TIMEOUT = "wait-timeout:"
 #: The SDK never closes its HTTP clients: answers close the connection, so no socket lingers.
@@ -83,14 +89,28 @@ class Function:
 
 
 @dataclass
+class CallFaults:
+    """Shares of calls lost before the app gets them, lost after it answered, and made twice."""
+
+    drop_request: float = 0.0
+    drop_answer: float = 0.0
+    repeat: float = 0.0
+    seed: int = 0
+    #: Only the calls of these functions (composite ids); every call when empty.
+    functions: tuple[str, ...] = ()
+
+
+@dataclass
 class Call:
-    """One call request and what the app answered."""
+    """One call request and what the app answered (status 0: no answer)."""
 
     step_id: str
     attempt: int
     status: int
     body: Any
     headers: dict[str, str]
+    #: The fault the emulator put on it: "", "dropped-request", "dropped-answer" or "repeated".
+    fault: str = ""
 
 
 @dataclass
@@ -121,14 +141,26 @@ class InngestServer:
         signing_key: The app's signing key; ``None`` runs in dev mode (nothing signed).
         event_key: The key ``/e/<key>`` accepts.
         backoff_seconds: The first retry's delay; it doubles per attempt.
+        concurrency: Calls made at once (one keeps runs deterministic for tests);
+            a run is never called twice at once, except by a repeated call.
+        faults: Calls to lose or repeat (see :class:`CallFaults`); none by default.
     """
 
     def __init__(
-        self, *, signing_key: str | None, event_key: str = "test-event-key", backoff_seconds: float = 0.05
+        self,
+        *,
+        signing_key: str | None,
+        event_key: str = "test-event-key",
+        backoff_seconds: float = 0.05,
+        concurrency: int = 1,
+        faults: CallFaults | None = None,
     ) -> None:
         self.signing_key = signing_key
         self.event_key = event_key
         self.backoff_seconds = backoff_seconds
+        self.concurrency = concurrency
+        self.faults = faults or CallFaults()
+        self._fault_rng = random.Random(self.faults.seed)
         self.url = ""
         self.functions: dict[str, Function] = {}
         self.events: list[dict[str, Any]] = []
@@ -137,13 +169,16 @@ class InngestServer:
         self._seen_event_ids: dict[str, str] = {}
         self._queue: list[tuple[float, int, str, str | None]] = []
         self._runs_by_id: dict[str, Run] = {}
+        #: The runs not ended yet, the only ones an event can cancel or resume.
+        self._live: dict[str, Run] = {}
         self._order = itertools.count()
         self._lock = threading.Condition()
         self._stop = threading.Event()
         self._stack = ExitStack()
         self._cron_seen: dict[tuple[str, str], datetime] = {}
-        self._calling = False
-        self._http = httpx.Client(timeout=30)
+        #: Runs being called now.
+        self._calling: set[str] = set()
+        self._http = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=2 * concurrency + 2))
 
     # Life.
 
@@ -155,7 +190,7 @@ class InngestServer:
             ]
         )
         self.url = self._stack.enter_context(serve(app))
-        for target in (self._execute_forever, self._cron_forever):
+        for target in [*[self._execute_forever] * self.concurrency, self._cron_forever]:
             thread = threading.Thread(target=target, daemon=True)
             thread.start()
             self._stack.callback(thread.join, 5)
@@ -207,6 +242,11 @@ class InngestServer:
                 return runs
             time.sleep(0.02)
         raise AssertionError(f"{count} ended runs expected within {timeout} s; have {self.runs!r}")
+
+    def in_flight(self) -> int:
+        """Calls being made now."""
+        with self._lock:
+            return len(self._calling)
 
     def wait_idle(self, timeout: float = 30.0) -> None:
         """Wait until every run has ended and nothing is scheduled."""
@@ -271,9 +311,14 @@ class InngestServer:
                 for function in self.functions.values()
                 if any(trigger.get("event") == event["name"] for trigger in function.triggers)
             ]
+            cancels = any(
+                spec.get("event") == event["name"]
+                for function in self.functions.values()
+                for spec in function.cancel
+            )
             cancelled = [
                 run
-                for run in self.runs
+                for run in (self._live.values() if cancels else ())
                 if not run.done.is_set()
                 and any(
                     spec.get("event") == event["name"] and _matches(spec.get("if"), run.event, event)
@@ -282,7 +327,7 @@ class InngestServer:
             ]
             awaited = [
                 run
-                for run in self.runs
+                for run in self._live.values()
                 if not run.done.is_set()
                 and run.waiting is not None
                 and run.waiting[1] == event["name"]
@@ -302,6 +347,7 @@ class InngestServer:
         run = Run(id=str(uuid.uuid4()), function=function, event=event)
         with self._lock:
             self.runs.append(run)
+            self._live[run.id] = run
             self._runs_by_id[run.id] = run
         self._schedule(run, None, 0.0)
         return run
@@ -335,14 +381,17 @@ class InngestServer:
                     self._lock.wait(wait)
                     continue
                 heapq.heappop(self._queue)
+                if run_id in self._calling:  # another thread calls this run: after it
+                    heapq.heappush(self._queue, (due + 0.01, next(self._order), run_id, step_id))
+                    continue
                 run = self._runs_by_id[run_id]
-                self._calling = True
-            # One call at a time per server keeps runs deterministic for tests.
+                self._calling.add(run_id)
             try:
                 self._call(run, step_id)
             finally:
                 with self._lock:
-                    self._calling = False
+                    self._calling.discard(run_id)
+                    self._lock.notify_all()
 
     def _cron_forever(self) -> None:
         while not self._stop.wait(0.2):
@@ -399,17 +448,27 @@ class InngestServer:
         }
         if not self.dev:
             headers["x-inngest-signature"] = self.sign(raw)
+        url = _with_step(function.url, step_id or "step")
+        fault = self._draw_fault(function.id)
         try:
-            response = self._http.post(
-                _with_step(function.url, step_id or "step"), content=raw, headers=headers
-            )
+            if fault == "dropped-request":
+                raise httpx.ConnectError("the emulator lost the call before the app got it")
+            if fault == "repeated":  # a second delivery of the same call, at the same time
+                twin = threading.Thread(target=self._post_quietly, args=(url, raw, headers))
+                twin.start()
+                response = self._http.post(url, content=raw, headers=headers)
+                twin.join()
+            else:
+                response = self._http.post(url, content=raw, headers=headers)
+            if fault == "dropped-answer":
+                raise httpx.ReadError("the emulator lost the app's answer")
         except httpx.HTTPError as exc:
-            run.calls.append(Call(step_id or "step", run.attempt, 0, str(exc), {}))
+            run.calls.append(Call(step_id or "step", run.attempt, 0, str(exc), {}, fault))
             self._retry_or_fail(run, {"name": type(exc).__name__, "message": str(exc)}, None)
             return
         answer = _json_or_text(response)
         run.calls.append(
-            Call(step_id or "step", run.attempt, response.status_code, answer, dict(response.headers))
+            Call(step_id or "step", run.attempt, response.status_code, answer, dict(response.headers), fault)
         )
         if not self.dev and not self._response_signed(response):
             self._retry_or_fail(run, {"name": "SignatureError", "message": "bad response signature"}, None)
@@ -422,6 +481,28 @@ class InngestServer:
             self._finish(run, "failed", error=answer)
         else:
             self._retry_or_fail(run, answer, response.headers.get("retry-after"))
+
+    def _draw_fault(self, function_id: str) -> str:
+        faults = self.faults
+        if faults.functions and function_id not in faults.functions:
+            return ""
+        with self._lock:
+            draw = self._fault_rng.random()
+        for name, share in (
+            ("dropped-request", faults.drop_request),
+            ("dropped-answer", faults.drop_answer),
+            ("repeated", faults.repeat),
+        ):
+            if draw < share:
+                return name
+            draw -= share
+        return ""
+
+    def _post_quietly(self, url: str, raw: bytes, headers: dict[str, str]) -> None:
+        try:
+            self._http.post(url, content=raw, headers=headers)
+        except httpx.HTTPError:
+            pass  # the twin's answer is not the one acted on
 
     def _apply(self, run: Run, operations: list[dict[str, Any]]) -> None:
         if len(operations) > 1:
@@ -478,6 +559,24 @@ class InngestServer:
 
     def _finish(self, run: Run, status: str, *, output: Any = None, error: Any = None) -> None:
         run.status, run.output, run.error = status, output, error
+        # The failure event's runs start before this one ends, so a test that waits for the
+        # runs to end waits for theirs too.
+        if status == "failed" and run.event.get("name") != FAILED_EVENT:  # a failure handler's own: no loop
+            if not isinstance(error, dict):
+                error = {"name": "Error", "message": str(error)}
+            self._accept(
+                {
+                    "name": FAILED_EVENT,
+                    "data": {
+                        "error": error,
+                        "event": run.event,
+                        "function_id": run.function.id,
+                        "run_id": run.id,
+                    },
+                }
+            )
+        with self._lock:
+            self._live.pop(run.id, None)
         run.done.set()
 
     def _backoff(self, attempt: int) -> float:

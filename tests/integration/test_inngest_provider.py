@@ -18,10 +18,12 @@ from docjobs import db, jobs
 from docjobs.inngest import broker as inngest_broker
 from docjobs.inngest.broker import InngestBroker
 from docjobs.runtime import Runtime
+from docjobs.settings import DEFAULT_INNGEST_APP_ID as APP_ID
+from docjobs.settings import PROVIDER_MAX_RETRIES
 from docjobs.testing.http import serve
-from docjobs.testing.inngest import InngestServer
+from docjobs.testing.inngest import CallFaults, InngestServer
 from docjobs.web.app import create_app
-from tests.conftest import INNGEST_SIGNING_KEY, events
+from tests.conftest import INNGEST_SIGNING_KEY, events, job_row
 from tests.support import actors
 
 FALLBACK_KEY = f"signkey-test-{secrets.token_hex(32)}"
@@ -85,12 +87,74 @@ def test_a_task_finished_before_a_failure_is_not_run_again(
     assert {("job_raised", message.message_id)} == set(outcomes[:-1])
 
 
-def test_a_bad_payload_fails_without_retry(broker: InngestBroker, inngest_emulator: InngestServer) -> None:
-    inngest_emulator.send([{"name": "test.record", "data": {"documentId": "not a number"}}])
-    (run,) = inngest_emulator.wait_for_runs(1)
+def test_a_bad_payload_fails_without_retry(
+    broker: InngestBroker, inngest_emulator: InngestServer, database_url: str
+) -> None:
+    message_id = "bad-payload"
+    inngest_emulator.send(
+        [{"name": "test.record", "data": {"documentId": "not a number", "messageId": message_id}}]
+    )
+    run, failure = inngest_emulator.wait_for_runs(2)
     assert "failed" == run.status
     assert 1 == len(run.calls)
     assert "PayloadError" in run.error["message"]
+    # Inngest's failure event reaches the failure function, which leaves the job's own end alone.
+    assert ("inngest/function.failed", "completed") == (failure.event["name"], failure.status)
+    row = job_row(database_url, message_id)
+    assert ("FAILED", 1) == (row["status"], row["attempts"])
+    assert row["last_error"].startswith("PayloadError: test.record")
+
+
+def test_a_run_whose_calls_never_reach_the_app_ends_failed_not_pending(
+    broker: InngestBroker, inngest_emulator: InngestServer, database_url: str
+) -> None:
+    inngest_emulator.faults = CallFaults(drop_request=1.0, functions=(f"{APP_ID}-test.fail_when",))
+    message = actors.fail_when_job.send(key="unreached", fail=False)  # recorded PENDING by this sender
+    run, failure = inngest_emulator.wait_for_runs(2)
+    assert ["dropped-request"] == [call.fault for call in run.calls]  # max_retries=0: one attempt
+    assert ("inngest/function.failed", "completed") == (failure.event["name"], failure.status)
+    row = job_row(database_url, message.message_id)
+    assert ("FAILED", []) == (row["status"], events(database_url))  # never ran
+    assert row["last_error"] == (
+        "Inngest gave up on the run: ConnectError: the emulator lost the call before the app got it"
+    )
+
+
+def test_a_job_that_completed_stays_completed_when_inngest_lost_every_answer(
+    broker: InngestBroker, inngest_emulator: InngestServer, database_url: str
+) -> None:
+    inngest_emulator.faults = CallFaults(drop_answer=1.0, functions=(f"{APP_ID}-test.record",))
+    message = actors.record_job.send(key="answer-lost")
+    run, failure = inngest_emulator.wait_for_runs(2)
+    retries = PROVIDER_MAX_RETRIES["inngest"]  # the actor's own is unset
+    assert ["dropped-answer"] * (retries + 1) == [call.fault for call in run.calls]
+    assert ("inngest/function.failed", "completed") == (failure.event["name"], failure.status)
+    # The job ran on every attempt (at least once, as Inngest promises) and its end is its own.
+    assert retries + 1 == len(events(database_url))
+    assert "COMPLETED" == job_row(database_url, message.message_id)["status"]
+
+
+def test_the_failure_function_leaves_other_apps_failures_alone(
+    broker: InngestBroker, inngest_emulator: InngestServer, database_url: str
+) -> None:
+    message = actors.record_job.send(key="not-theirs")
+    inngest_emulator.wait_for_runs(1)
+    data = {"error": {"name": "Error", "message": "theirs"}, "run_id": "r1"}
+    inngest_emulator.send(
+        [
+            {"name": "inngest/function.failed", "data": {**data, "function_id": "other-app-test.record",
+                                                         "event": {"name": "test.record", "data": {
+                                                             "messageId": message.message_id}}}},
+            {"name": "inngest/function.failed", "data": {**data, "function_id": f"{APP_ID}-unknown",
+                                                         "event": {"data": {"messageId": message.message_id}}}},
+            {"name": "inngest/function.failed", "data": {**data, "function_id": f"{APP_ID}-test.record",
+                                                         "event": "not an event"}},
+        ]
+    )  # fmt: skip
+    runs = inngest_emulator.wait_for_runs(4)
+    assert ["completed"] * 4 == [run.status for run in runs]
+    row = job_row(database_url, message.message_id)
+    assert ("COMPLETED", None) == (row["status"], row["last_error"])
 
 
 def test_a_job_sent_in_a_transaction_is_sent_only_if_it_commits(
@@ -192,6 +256,25 @@ def test_a_call_runs_only_with_a_fresh_signature_of_a_known_key(
     assert status == response.status_code, response.text
     assert ([case] if status == 200 else []) == [event["key"] for event in events(database_url)]
     assert INNGEST_SIGNING_KEY not in response.text and FALLBACK_KEY not in response.text
+
+
+def test_a_replayed_call_is_refused_while_its_signature_is_fresh(
+    broker: InngestBroker, inngest_emulator: InngestServer, app_url: str, database_url: str
+) -> None:
+    raw = _call_body("test.record", {"key": "replayed"})
+    headers = {"x-inngest-signature": inngest_emulator.sign(raw, round(time.time()))}
+    url = f"{app_url}?fnId=documenso-app-test.record&stepId=step"
+    assert 200 == httpx.post(url, content=raw, headers=headers).status_code
+    replayed = httpx.post(url, content=raw, headers=headers)
+    assert (401, "Unauthorized: replayed X-Inngest-Signature") == (
+        replayed.status_code,
+        replayed.json()["message"],
+    )
+    assert ["replayed"] == [event["key"] for event in events(database_url)]
+    # Inngest signs a retry anew: the same call signed a second later runs again.
+    again = {"x-inngest-signature": inngest_emulator.sign(raw, round(time.time()) + 1)}
+    assert 200 == httpx.post(url, content=raw, headers=again).status_code
+    assert ["replayed"] * 2 == [event["key"] for event in events(database_url)]
 
 
 def test_introspection_tells_the_dev_server_little_and_a_signed_cloud_request_more(

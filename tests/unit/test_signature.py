@@ -55,4 +55,4 @@ def test_replay_memory_forgets_signatures_once_they_are_stale_anyway() -> None:
     clock.now += SIGNATURE_WINDOW_SECONDS + 10
     fresh = int(clock.now)
     assert verifier.verify(str(fresh), sign(KEY, fresh, BODY), BODY) is None
-    assert 1 == len(verifier._seen)
+    assert 1 == len(verifier._replays._seen)
