@@ -56,6 +56,8 @@ class LoadReport:
     latency_ms: dict[str, float] = field(default_factory=dict)
     depth: dict[str, float] = field(default_factory=dict)
     memory_mb: dict[str, float] = field(default_factory=dict)
+    #: inngest: calls that got no answer (each one a retry, after the emulator's backoff).
+    unanswered_calls: int = 0
     broken: list[str] = field(default_factory=list)
 
 
@@ -102,6 +104,10 @@ def run_provider(provider: str, minutes: float, workdir: Path) -> LoadReport:
             time.sleep(0.2)
         stop.set()
         report.completed = _finished(cluster, "load-%")
+        if cluster.emulator is not None:
+            report.unanswered_calls = sum(
+                call.status == 0 for run in cluster.emulator.runs for call in run.calls
+            )
         _summarise(report, cluster, sent_at, samples, origin)
     finally:
         runtime.reset()
@@ -244,7 +250,12 @@ def render(report: LoadReport) -> str:
             f"load {report.provider}: drain rate {report.drain_rate:,.1f} jobs/s; sent {report.sent} jobs "
             f"at {report.send_rate:,.1f} jobs/s for {report.minutes:g} min; {report.completed} finished",
             f"  send-to-start latency: p50 {latency.get('p50', 0):.1f} ms, "
-            f"p99 {latency.get('p99', 0):.1f} ms",
+            f"p99 {latency.get('p99', 0):.1f} ms"
+            + (
+                f"; Inngest's calls with no answer: {report.unanswered_calls}"
+                if report.provider == "inngest"
+                else ""
+            ),
             f"  queue depth: max {depth.get('max', 0):.0f}, mean {depth.get('mean_first_third', 0):.1f} "
             f"in the first third and {depth.get('mean_last_third', 0):.1f} in the last",
             f"  workers' memory: {memory.get('after_first_minute', 0):.1f} MB after the first minute, "

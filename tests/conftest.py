@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -218,6 +219,14 @@ def events(url: str, key: str | None = None) -> list[dict[str, Any]]:
         if key is None:
             return conn.execute("SELECT * FROM test_event ORDER BY id").fetchall()
         return conn.execute("SELECT * FROM test_event WHERE key = %s ORDER BY id", (key,)).fetchall()
+
+
+def inngest_call_body(job: str, data: dict[str, Any]) -> bytes:
+    """The body of an Inngest call of ``job``'s function, first attempt, with ``data`` as its event's."""
+    event = {"id": "evt-1", "name": job, "data": data, "ts": int(time.time() * 1000)}
+    ctx = {"run_id": "run-1", "attempt": 0, "disable_immediate_execution": False, "use_api": False,
+           "max_attempts": 5, "stack": {"stack": [], "current": 0}}  # fmt: skip
+    return json.dumps({"event": event, "events": [event], "steps": {}, "ctx": ctx, "use_api": False}).encode()
 
 
 def job_row(url: str, job_id: str) -> dict[str, Any]:

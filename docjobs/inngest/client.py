@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import logging
+
 import inngest
 from inngest._internal import net
 from pydantic import SecretStr
 
 from docjobs.settings import Settings
+
+
+class _HideEventKey(logging.Filter):
+    """Masks the event keys in httpx's request lines: Inngest's event API takes the key in its path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(key in message for key in self.keys):
+            for key in self.keys:
+                message = message.replace(key, "<event key>")
+            record.msg, record.args = message, None
+        return True
+
+
+_hide_event_key = _HideEventKey()
 
 
 def inngest_client(settings: Settings) -> inngest.Inngest:
@@ -15,6 +36,11 @@ def inngest_client(settings: Settings) -> inngest.Inngest:
     ``INNGEST_BASE_URL`` points both the event API and the sync API elsewhere (the
     emulator in tests, a self-hosted Inngest).
     """
+    if settings.inngest_event_key is not None:
+        _hide_event_key.keys.add(settings.inngest_event_key.get_secret_value())
+        httpx_logger = logging.getLogger("httpx")
+        if _hide_event_key not in httpx_logger.filters:
+            httpx_logger.addFilter(_hide_event_key)
     client = inngest.Inngest(
         app_id=settings.inngest_app_id,
         is_production=not settings.is_development,

@@ -189,7 +189,8 @@ class InngestServer:
                 Route("/e/{key}", self._ingest, methods=["POST"]),
             ]
         )
-        self.url = self._stack.enter_context(serve(app))
+        # Its request lines are Inngest's logs, not the app's (the event key is in the path).
+        self.url = self._stack.enter_context(serve(app, access_log=False))
         for target in [*[self._execute_forever] * self.concurrency, self._cron_forever]:
             thread = threading.Thread(target=target, daemon=True)
             thread.start()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import time
@@ -23,7 +22,7 @@ from docjobs.settings import PROVIDER_MAX_RETRIES
 from docjobs.testing.http import serve
 from docjobs.testing.inngest import CallFaults, InngestServer
 from docjobs.web.app import create_app
-from tests.conftest import INNGEST_SIGNING_KEY, events, job_row
+from tests.conftest import INNGEST_SIGNING_KEY, events, inngest_call_body, job_row
 from tests.support import actors
 
 FALLBACK_KEY = f"signkey-test-{secrets.token_hex(32)}"
@@ -212,13 +211,6 @@ def _outbox(url: str) -> list[dict[str, Any]]:
         return conn.execute("SELECT id FROM job_outbox").fetchall()
 
 
-def _call_body(job: str, data: dict[str, Any]) -> bytes:
-    event = {"id": "evt-1", "name": job, "data": data, "ts": int(time.time() * 1000)}
-    ctx = {"run_id": "run-1", "attempt": 0, "disable_immediate_execution": False, "use_api": False,
-           "max_attempts": 5, "stack": {"stack": [], "current": 0}}  # fmt: skip
-    return json.dumps({"event": event, "events": [event], "steps": {}, "ctx": ctx, "use_api": False}).encode()
-
-
 @pytest.mark.parametrize(
     ("case", "status"),
     [
@@ -238,7 +230,7 @@ def test_a_call_runs_only_with_a_fresh_signature_of_a_known_key(
     case: str,
     status: int,
 ) -> None:
-    raw = _call_body("test.record", {"key": case})
+    raw = inngest_call_body("test.record", {"key": case})
     now = round(time.time())
     headers = {
         "good": {"x-inngest-signature": inngest_emulator.sign(raw, now)},
@@ -261,7 +253,7 @@ def test_a_call_runs_only_with_a_fresh_signature_of_a_known_key(
 def test_a_replayed_call_is_refused_while_its_signature_is_fresh(
     broker: InngestBroker, inngest_emulator: InngestServer, app_url: str, database_url: str
 ) -> None:
-    raw = _call_body("test.record", {"key": "replayed"})
+    raw = inngest_call_body("test.record", {"key": "replayed"})
     headers = {"x-inngest-signature": inngest_emulator.sign(raw, round(time.time()))}
     url = f"{app_url}?fnId=documenso-app-test.record&stepId=step"
     assert 200 == httpx.post(url, content=raw, headers=headers).status_code

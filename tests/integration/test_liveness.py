@@ -152,6 +152,37 @@ def test_acks_a_database_outage_kept_from_a_consumer_are_written_by_its_successo
     successor.close()
 
 
+def test_a_failure_the_database_missed_keeps_its_lease_until_dramatiq_nacks_again(
+    pg_runtime: Runtime, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = pg_runtime.store
+    assert store is not None
+    broker = pg_runtime.broker
+    message = actors.fail_when_job.send(key="failed in an outage", fail=True)
+    consumer, claimed = claim_one(broker)
+    claimed.fail()
+    claimed.stuff_exception(ValueError("failed in an outage was told to fail"))
+    real_fail = store.fail
+
+    def database_gone(*args: object, **kwargs: object) -> None:
+        raise psycopg.OperationalError("connection lost")
+
+    monkeypatch.setattr(store, "fail", database_gone)
+    with pytest.raises(dramatiq.errors.BrokerConnectionError):
+        consumer.nack(claimed)
+    # Still held: the heartbeat extends its lease, and the rescuer leaves it alone.
+    assert [message.message_id] == broker.held()
+    monkeypatch.setattr(store, "fail", real_fail)
+    consumer.nack(claimed)  # Dramatiq's retry, once the database is back
+    row = job_row(database_url, message.message_id)
+    assert ("FAILED", "ValueError: failed in an outage was told to fail") == (
+        row["status"],
+        row["last_error"],
+    )
+    assert [] == broker.held()
+    consumer.close()
+
+
 def test_only_one_process_maintains_at_a_time(pg_runtime: Runtime, database_url: str) -> None:
     store = pg_runtime.store
     assert store is not None

@@ -152,12 +152,13 @@ class PostgresConsumer(dramatiq.Consumer):
         try:
             self.broker.store.fail(claim, error=error, traceback=trace)
         except psycopg.OperationalError as exc:
+            # Dramatiq nacks again (every 5 s) until it goes through. Until then the job
+            # stays held, so its lease is kept: the rescuer must not end it without its error.
             raise BrokerConnectionError(str(exc)) from exc
-        finally:
-            self.broker.release([claim.id])
-            with self._lock:
-                self._held -= 1
-            self.wakeup.set()
+        self.broker.release([claim.id])
+        with self._lock:
+            self._held -= 1
+        self.wakeup.set()
 
     def requeue(self, messages: Iterable[MessageProxy]) -> None:
         claims = [_claim_of(message) for message in messages]
