@@ -241,9 +241,7 @@ class Cluster:
         from docjobs.testing.inngest import CallFaults
 
         share = LOSSY_SHARE if on else 0.0
-        self.emulator.faults = CallFaults(
-            drop_request=share, drop_answer=share, repeat=share, seed=self.plan.seed
-        )
+        self.emulator.faults = CallFaults(drop_request=share, drop_answer=share, repeat=share)
 
     def start_worker(self) -> None:
         self.started_workers += 1
@@ -277,7 +275,7 @@ class Cluster:
         """SIGKILL a worker that is up (its whole process group), start another ``restart_after``
         seconds later; returns how many jobs the killed one held."""
         # On inngest one copy of the web app must stay up: with none, every call fails and
-        # Inngest spends the jobs' attempts, as the queue of the other providers would not.
+        # Inngest spends the jobs' attempts (a queue would just wait for its workers).
         needed = 2 if self.provider == "inngest" else 1
         _wait(lambda: sum(map(self.booted, self.workers)) >= needed, 60, "no worker came up to be killed")
         with self._workers_lock:

@@ -95,6 +95,7 @@ class CallFaults:
     drop_request: float = 0.0
     drop_answer: float = 0.0
     repeat: float = 0.0
+    #: Seeds the draws; read once, when the emulator is made.
     seed: int = 0
     #: Only the calls of these functions (composite ids); every call when empty.
     functions: tuple[str, ...] = ()
@@ -383,7 +384,8 @@ class InngestServer:
                     continue
                 heapq.heappop(self._queue)
                 if run_id in self._calling:  # another thread calls this run: after it
-                    heapq.heappush(self._queue, (due + 0.01, next(self._order), run_id, step_id))
+                    later = time.monotonic() + 0.01
+                    heapq.heappush(self._queue, (later, next(self._order), run_id, step_id))
                     continue
                 run = self._runs_by_id[run_id]
                 self._calling.add(run_id)

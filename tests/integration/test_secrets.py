@@ -22,10 +22,11 @@ import httpx
 import pytest
 
 from docjobs import jobs
+from docjobs.brokers.postgres import selftrigger
 from docjobs.domain import Flows
 from docjobs.inngest import signature as inngest_signature
 from docjobs.logging import LOG_FORMAT, KeyValueFormatter
-from docjobs.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from docjobs.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from docjobs.testing.http import Receiver
 from docjobs.testing.inngest import InngestServer
 from docjobs.testing.smtp import Mailbox
@@ -90,22 +91,20 @@ def test_no_secret_reaches_a_log_line_on_the_board_the_self_trigger_mail_and_web
         client.post(f"{BOARD}/sign-in", data={"csrf": csrf, "email": ADMIN[0], "password": password})
     admin = board.signed_in(*ADMIN)
     assert 403 == admin.post(f"{BOARD}/queues/default/pause", data={"csrf": "forged"}).status_code
-    assert (
-        401
-        == board.client(headers={"authorization": f"Bearer {WRONG_TOKEN}"})
-        .get(f"{BOARD}/api/overview")
-        .status_code
-    )
-    assert (
-        200
-        == board.client(headers={"authorization": f"Bearer {TOKEN}"}).get(f"{BOARD}/api/overview").status_code
-    )
-    # The self-trigger: a forged and a replayed signature.
-    message = jobs.trigger("test.record", {"key": "secrets"})
-    body = f'{{"name": "test.record", "jobId": "{message.message_id}"}}'.encode()
-    stamp = str(int(time.time()))
-    forged = {TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: "v1=" + "0" * 64}
-    httpx.post(f"{board.url}/api/jobs/test.record/{message.message_id}", content=body, headers=forged)
+    for token, status in ((WRONG_TOKEN, 401), (TOKEN, 200)):
+        api = board.client(headers={"authorization": f"Bearer {token}"})
+        assert status == api.get(f"{BOARD}/api/overview").status_code
+    # The self-trigger: a forged signature, a genuine one, and the genuine one replayed.
+    message = jobs.trigger("test.record", {"key": "secrets"}, delay=3600)
+    body = selftrigger.request_body("test.record", str(message.message_id))
+    stamp = int(time.time())
+    genuine = sign(TEST_SECONDARY_KEY.encode(), stamp, body)
+    for signature in ("v1=" + "0" * 64, genuine, genuine):
+        httpx.post(
+            f"{board.url}/api/jobs/test.record/{message.message_id}",
+            content=body,
+            headers={TIMESTAMP_HEADER: str(stamp), SIGNATURE_HEADER: signature},
+        )
     # Mail whose SMTP login fails, and a webhook (with its secret) whose receiver fails.
     owner = Flows().create_user("olivia@example.com", "Olivia")
     jobs.trigger("send.password.reset.success.email", {"userId": owner["id"]})
@@ -131,6 +130,7 @@ def test_no_secret_reaches_a_log_line_on_the_board_the_self_trigger_mail_and_web
             "the SMTP password": SMTP_PASSWORD,
             "the webhook secret": WEBHOOK_SECRET,
             "a session's CSRF token": csrf,
+            "a self-request's signature": genuine.removeprefix("v1="),
         },
     )
 
@@ -145,14 +145,14 @@ def test_no_secret_reaches_a_log_line_on_inngest(
     message = jobs.trigger("test.record", {"key": "inngest-secrets"})
     (run,) = inngest_emulator.wait_for_runs(1)
     assert "completed" == run.status
-    # Forged, stale and replayed calls; a sync with a wrong key.
+    # Forged, stale, genuine and replayed calls, and a sync (which sends the key's hash to Inngest).
     raw = inngest_call_body("test.record", {"key": "signed-by-hand"})
     now = round(time.time())
     good = inngest_emulator.sign(raw, now)
     for header in (good.replace("s=", "s=0"), inngest_emulator.sign(raw, now - 3600), good, good):
         httpx.post(f"{url}?fnId=documenso-app-test.record&stepId=step", content=raw,
                    headers={"x-inngest-signature": header})  # fmt: skip
-    assert 200 == inngest_emulator.sync(url).status_code  # the SDK sends the key's hash to Inngest again
+    assert 200 == inngest_emulator.sync(url).status_code
     assert str(message.message_id) in " ".join(log_lines())  # the job's lines are there
     assert_no_secret(
         log_lines(),
