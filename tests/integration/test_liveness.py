@@ -21,6 +21,11 @@ def later(seconds: float) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds)
 
 
+def database_gone(*args: object, **kwargs: object) -> None:
+    """Stands in for a store method while PostgreSQL is away."""
+    raise psycopg.OperationalError("connection lost")
+
+
 def claim_one(broker: PostgresBroker) -> object:
     consumer = broker.consume("default", prefetch=1, timeout=2000)
     message = next(consumer)
@@ -130,9 +135,6 @@ def test_acks_a_database_outage_kept_from_a_consumer_are_written_by_its_successo
     claimed = [next(consumer), next(consumer)]
     consumer.ack(claimed[0])
 
-    def database_gone(*args: object, **kwargs: object) -> None:
-        raise psycopg.OperationalError("connection lost")
-
     monkeypatch.setattr(store, "complete_and_claim", database_gone)
     with pytest.raises(dramatiq.errors.BrokerConnectionError):
         next(consumer)
@@ -163,9 +165,6 @@ def test_a_failure_the_database_missed_keeps_its_lease_until_dramatiq_nacks_agai
     claimed.fail()
     claimed.stuff_exception(ValueError("failed in an outage was told to fail"))
     real_fail = store.fail
-
-    def database_gone(*args: object, **kwargs: object) -> None:
-        raise psycopg.OperationalError("connection lost")
 
     monkeypatch.setattr(store, "fail", database_gone)
     with pytest.raises(dramatiq.errors.BrokerConnectionError):
