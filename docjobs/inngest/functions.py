@@ -61,6 +61,8 @@ MIN_WAIT = timedelta(seconds=1)
 PAUSED_RECHECK = timedelta(minutes=1)
 #: How long a function call trusts the paused queues it read (a pause takes this long to bite).
 PAUSED_CACHE_SECONDS = 1.0
+#: The event of a cron trigger's runs (its data is not the job's payload).
+SCHEDULED_EVENT = "inngest/scheduled.timer"
 #: Inngest's system event for a run that failed, and the function docjobs takes it with.
 FAILED_EVENT = "inngest/function.failed"
 FAILURE_FUNCTION_ID = "docjobs.run-failed"
@@ -186,7 +188,7 @@ def _handler(job: JobActor[Any, Any], retries: int, recorder: _Recorder, paused:
             _delay(ctx, datetime.fromisoformat(run_at))
         if paused is not None:
             _hold_while_paused(ctx, job.queue_name, paused)
-        if ctx.event.name == "inngest/scheduled.timer":
+        if ctx.event.name == SCHEDULED_EVENT:
             data = {}
         # Actors may ask for their message (its id, its attempt) as on the other providers.
         message: dramatiq.Message[Any] = dramatiq.Message(
@@ -244,7 +246,7 @@ def _failure_handler(actors: dict[str, JobActor[Any, Any]], recorder: _Recorder,
             queue_name=job.queue_name,
             actor_name=job.actor_name,
             args=(),
-            kwargs={} if original.get("name") == "inngest/scheduled.timer" else payload,
+            kwargs={} if original.get("name") == SCHEDULED_EVENT else payload,
             options={RUN_ID_OPTION: data.get("run_id")},
             message_id=message_id,
         )

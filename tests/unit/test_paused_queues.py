@@ -9,9 +9,7 @@ from docjobs.inngest import functions
 from docjobs.inngest.functions import PausedQueues
 
 
-def test_the_paused_queues_are_read_at_most_once_a_second_unless_asked_fresh(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_the_paused_queues_are_read_at_most_once_a_second_unless_asked_fresh() -> None:
     reads = [frozenset({"emails"}), frozenset()]
     paused = PausedQueues(lambda: reads.pop(0))
     assert paused("emails")
