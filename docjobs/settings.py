@@ -11,6 +11,7 @@ silent fallback to ``local``: a typo should not move a deployment onto another q
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,6 +44,15 @@ DEFAULT_SMTP_HOST = "localhost"
 DEFAULT_SMTP_PORT = 587
 DEFAULT_SMTP_FROM_NAME = "Documenso"
 DEFAULT_SMTP_FROM_ADDRESS = "noreply@documenso.com"
+#: The largest request body any endpoint reads; bigger ones get 413 while they arrive.
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+#: How long a request's body may take to arrive in full; slower senders get 408.
+DEFAULT_BODY_TIMEOUT_SECONDS = 10.0
+#: The largest job payload (its JSON); bigger ones are refused at send.
+DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+
+#: Where the app serves Inngest, under the base path, unless INNGEST_SERVE_PATH says otherwise.
+INNGEST_SERVE_PATH = "/api/jobs"
 
 #: NEXT_PRIVATE_JOBS_<NAME>_CRON overrides one schedule of the cron table.
 CRON_OVERRIDE_PREFIX = "NEXT_PRIVATE_JOBS_"
@@ -91,6 +101,24 @@ def _base_path(value: str) -> str:
     return value.rstrip("/")
 
 
+def _serve_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError("must start with '/'")
+    return value.rstrip("/") or "/"
+
+
+def _networks(value: str) -> str:
+    for item in value.split(","):
+        if item.strip():
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"must be a comma list of IP addresses or networks (CIDR); {item.strip()!r} is neither"
+                ) from None
+    return value
+
+
 def _time_zone(value: str) -> str:
     try:
         ZoneInfo(value)
@@ -103,6 +131,8 @@ HttpUrl = Annotated[str, AfterValidator(_http_url)]
 PostgresUrl = Annotated[str, AfterValidator(_postgres_url)]
 RedisUrl = Annotated[str, AfterValidator(_redis_url)]
 BasePath = Annotated[str, AfterValidator(_base_path)]
+ServePath = Annotated[str, AfterValidator(_serve_path)]
+Networks = Annotated[str, AfterValidator(_networks)]
 EmailAddress = Annotated[str, AfterValidator(_email_address)]
 TimeZone = Annotated[str, AfterValidator(_time_zone)]
 PositiveSeconds = Annotated[float, Field(gt=0)]
@@ -130,8 +160,8 @@ class Settings(BaseModel):
 
     # The reference service's variables.
     provider: Provider = Field("local", alias="NEXT_PRIVATE_JOBS_PROVIDER")
-    webapp_url: HttpUrl = Field(DEFAULT_WEBAPP_URL, alias="NEXT_PUBLIC_WEBAPP_URL")
-    internal_webapp_url: HttpUrl | None = Field(None, alias="NEXT_PRIVATE_INTERNAL_WEBAPP_URL")
+    webapp_url: HttpUrl = Field(DEFAULT_WEBAPP_URL, alias="NEXT_PUBLIC_WEBAPP_URL", repr=False)
+    internal_webapp_url: HttpUrl | None = Field(None, alias="NEXT_PRIVATE_INTERNAL_WEBAPP_URL", repr=False)
     encryption_secondary_key: SecretStr | None = Field(None, alias="NEXT_PRIVATE_ENCRYPTION_SECONDARY_KEY")
     # URLs may carry passwords: kept out of the settings' repr.
     redis_url: RedisUrl | None = Field(None, alias="NEXT_PRIVATE_REDIS_URL", repr=False)
@@ -142,7 +172,10 @@ class Settings(BaseModel):
     inngest_signing_key: SecretStr | None = Field(None, alias="INNGEST_SIGNING_KEY")
     inngest_signing_key_fallback: SecretStr | None = Field(None, alias="INNGEST_SIGNING_KEY_FALLBACK")
     # Where Inngest's APIs are (events and sync): Inngest Cloud unless set.
-    inngest_base_url: HttpUrl | None = Field(None, alias="INNGEST_BASE_URL")
+    inngest_base_url: HttpUrl | None = Field(None, alias="INNGEST_BASE_URL", repr=False)
+    # Where Inngest calls the app: what sync registers, whatever a request's Host says.
+    inngest_serve_origin: HttpUrl | None = Field(None, alias="INNGEST_SERVE_ORIGIN")
+    inngest_serve_path: ServePath | None = Field(None, alias="INNGEST_SERVE_PATH")
     node_env: str | None = Field(None, alias="NODE_ENV")
     base_path: BasePath = Field("", alias="NEXT_PUBLIC_BASE_PATH")
     webhook_ssrf_bypass_hosts: str = Field("", alias="NEXT_PRIVATE_WEBHOOK_SSRF_BYPASS_HOSTS")
@@ -199,6 +232,20 @@ class Settings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", alias="NEXT_PRIVATE_JOBS_LOG_LEVEL"
     )
+
+    # What the web app accepts from the network (see docs/security.md).
+    max_body_bytes: int = Field(
+        DEFAULT_MAX_BODY_BYTES, ge=1024, le=1024**3, alias="NEXT_PRIVATE_JOBS_MAX_BODY_BYTES"
+    )
+    body_timeout_seconds: PositiveSeconds = Field(
+        DEFAULT_BODY_TIMEOUT_SECONDS, alias="NEXT_PRIVATE_JOBS_BODY_TIMEOUT_SECONDS"
+    )
+    max_payload_bytes: int = Field(
+        DEFAULT_MAX_PAYLOAD_BYTES, ge=1024, le=1024**3, alias="NEXT_PRIVATE_JOBS_MAX_PAYLOAD_BYTES"
+    )
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (comma list of
+    # addresses or networks); nobody's by default, loopback included.
+    trusted_proxies: Networks = Field("", alias="NEXT_PRIVATE_JOBS_TRUSTED_PROXIES")
 
     # The scheduler: the zone cron fields are read in, schedule overrides
     # (NEXT_PRIVATE_JOBS_<NAME>_CRON, checked against the table by docjobs.scheduler),
@@ -297,6 +344,25 @@ class Settings(BaseModel):
         """Hosts webhooks may reach on private addresses, lower-cased."""
         return frozenset(
             host.strip().lower() for host in self.webhook_ssrf_bypass_hosts.split(",") if host.strip()
+        )
+
+    @property
+    def inngest_serve_url(self) -> str:
+        """Where Inngest calls the app: ``INNGEST_SERVE_ORIGIN`` (else the public URL's origin)
+        followed by ``INNGEST_SERVE_PATH`` (else the base path and ``/api/jobs``)."""
+        parts = urlsplit(self.inngest_serve_origin or self.webapp_url)
+        host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+        port = f":{parts.port}" if parts.port is not None else ""
+        path = self.inngest_serve_path or f"{self.base_path}{INNGEST_SERVE_PATH}"
+        return f"{parts.scheme}://{host}{port}{path}"
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """``NEXT_PRIVATE_JOBS_TRUSTED_PROXIES`` as networks (a lone address is a /32 or /128)."""
+        return tuple(
+            ipaddress.ip_network(item.strip(), strict=False)
+            for item in self.trusted_proxies.split(",")
+            if item.strip()
         )
 
     @property
