@@ -234,6 +234,8 @@ class Cluster:
             "INNGEST_BASE_URL": self.emulator.url,
             "INNGEST_SIGNING_KEY": INNGEST_SIGNING_KEY,
             "INNGEST_EVENT_KEY": self.emulator.event_key,
+            # Production registers this URL, not the one a sync came to: the proxy, as the sync's.
+            "INNGEST_SERVE_ORIGIN": self.proxy.url,
         }
 
     def lossy(self, on: bool) -> None:

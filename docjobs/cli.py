@@ -11,12 +11,13 @@ import importlib
 import json
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 import psycopg
 from dramatiq.errors import BrokerConnectionError
 
-from docjobs import errors
+from docjobs import errors, redaction
 from docjobs import logging as docjobs_logging
 from docjobs.settings import Settings
 
@@ -24,6 +25,8 @@ from docjobs.settings import Settings
 EXIT_USAGE = 2
 #: Exit code when the database cannot be reached.
 EXIT_UNAVAILABLE = 3
+#: Exit code of an unexpected error (a bug).
+EXIT_FAILURE = 1
 DEFAULT_ACTOR_MODULES = ("docjobs.actors",)
 
 
@@ -37,23 +40,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
     except errors.DocjobsError as exc:
-        print(f"docjobs: error: {exc}", file=sys.stderr)
+        _say(f"docjobs: error: {exc}")
         return EXIT_USAGE
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
         reason = str(exc).strip().splitlines()[0]
-        print(
-            f"docjobs: error: the database schema is out of date ({reason}): run docjobs migrate",
-            file=sys.stderr,
-        )
+        _say(f"docjobs: error: the database schema is out of date ({reason}): run docjobs migrate")
         return EXIT_USAGE
     except (psycopg.OperationalError, BrokerConnectionError) as exc:
-        # libpq's messages name the host and database, never the password.
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"docjobs: error: the database is unreachable: {reason}", file=sys.stderr)
+        _say(f"docjobs: error: the database is unreachable: {reason}")
         return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: its traceback helps, its secrets must not show
+        _say(traceback.format_exc().rstrip(), one_line=False)
+        _say(f"docjobs: error: {type(exc).__name__}: {exc}")
+        return EXIT_FAILURE
     return code
+
+
+def _say(text: str, *, one_line: bool = True) -> None:
+    """Print an error to stderr, redacted (every error path may carry a URL or a secret)."""
+    text = redaction.redact(text)
+    print(docjobs_logging.one_line(text) if one_line else text, file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -126,7 +135,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     sync.add_argument(
         "--url",
-        help="where Inngest calls the app [NEXT_PUBLIC_WEBAPP_URL + NEXT_PUBLIC_BASE_PATH + /api/jobs]",
+        help=(
+            "where Inngest calls the app [INNGEST_SERVE_ORIGIN + INNGEST_SERVE_PATH, "
+            "default NEXT_PUBLIC_WEBAPP_URL's origin + NEXT_PUBLIC_BASE_PATH + /api/jobs]"
+        ),
     )
     sync.add_argument("--actors", nargs="*", default=[], metavar="MODULE", help="your modules of actors")
     sync.set_defaults(run=_inngest_sync)
@@ -175,6 +187,7 @@ def _web(args: argparse.Namespace) -> int:
     import uvicorn
 
     from docjobs import runtime
+    from docjobs.web import server
     from docjobs.web.app import create_app
 
     settings = Settings.from_environ()
@@ -192,7 +205,7 @@ def _web(args: argparse.Namespace) -> int:
     current = runtime.configure(settings)
     load_actor_modules(args.actors)
     app = create_app(current)
-    uvicorn.run(app, host=args.host, port=settings.port, log_config=None, access_log=False)
+    uvicorn.run(app, host=args.host, port=settings.port, **server.uvicorn_options(settings))
     current.close()
     return 0
 
@@ -293,7 +306,8 @@ def _inngest_sync(args: argparse.Namespace) -> int:
     try:
         load_actor_modules(args.actors)
         settings = current.settings
-        url = args.url or f"{settings.webapp_url.rstrip('/')}{settings.base_path}/api/jobs"
+        # The URL the web app serves and registers (INNGEST_SERVE_ORIGIN/PATH, else the public URL).
+        url = args.url or settings.inngest_serve_url
         registered = sync_app(current, url)
     finally:
         current.close()
@@ -309,13 +323,18 @@ def _admin_create_user(args: argparse.Namespace) -> int:
 
     from docjobs.db.board import BoardStore
     from docjobs.db.pool import Database
-    from docjobs.web.board.access import hash_password
+    from docjobs.web.board.access import MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS, hash_password
+    from docjobs.web.board.inputs import BadInput, checked
 
     settings = Settings.from_environ()
     if settings.database_url is None:
         raise errors.SettingsError("NEXT_PRIVATE_DATABASE_URL is required to create a board user")
     email = args.email.strip().lower()
-    if "@" not in email or len(email) > 320:
+    try:  # what the sign-in form would refuse, so the user could never sign in
+        checked(email, "EMAIL", max_chars=MAX_EMAIL_CHARS)
+    except BadInput as exc:
+        raise errors.SettingsError(f"{exc.reason}; nothing was changed") from None
+    if "@" not in email:
         raise errors.SettingsError(f"EMAIL must be an email address, not {args.email!r}")
     if sys.stdin.isatty():
         password = getpass.getpass("Password: ")
@@ -327,12 +346,18 @@ def _admin_create_user(args: argparse.Namespace) -> int:
         raise errors.SettingsError(
             f"the password must have at least {MIN_PASSWORD_LENGTH} characters; nothing was changed"
         )
+    try:
+        checked(password, "the password", max_chars=MAX_PASSWORD_CHARS, lines=True)
+    except BadInput as exc:
+        raise errors.SettingsError(f"{exc.reason}; nothing was changed") from None
     database = Database(settings.database_url, max_size=1)
     try:
         row = BoardStore(database).set_password(email, args.name, hash_password(password))
     finally:
         database.close()
     print(f"docjobs: {row['email']} (user {row['id']}) may sign in to the board as {', '.join(row['roles'])}")
+    if row["sessions_ended"]:
+        print(f"docjobs: signed out of {row['sessions_ended']} board session(s) with the old password")
     return 0
 
 

@@ -1,14 +1,61 @@
-"""Log configuration for the command line. Library code only calls ``logging.getLogger``."""
+"""Log configuration for the command line. Library code only calls ``logging.getLogger``.
+
+Two rules hold for every line a docjobs process writes, whatever logged it
+(docjobs, Dramatiq, uvicorn, psycopg's pool, a thread that died):
+
+- secrets are masked (:func:`docjobs.redaction.redact`), tracebacks included;
+- a message is one line: control characters in it or in a field (a ``%0A`` in a
+  request path, a CR in a driver's error) are written as escapes, so nobody can
+  forge a line. Tracebacks keep their own line breaks, after the message.
+
+:class:`SafeRecords` enforces both on a handler. ``configure`` puts it on the
+command line's handler; the runtime puts it on whatever handlers the process
+already has when it is installed (the ``dramatiq`` command's, a host app's).
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+import threading
+import types
+
+from docjobs import redaction
 
 #: Structured fields appended to a line as ``key=value`` when a record carries them.
 STRUCTURED_FIELDS = ("action", "message_id", "actor", "status", "duration_ms", "reason", "schedule", "slot")
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+_traceback_formatter = logging.Formatter()
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped (``\\n``, ``\\x00``)."""
+    return _CONTROL.sub(lambda m: repr(m[0])[1:-1], text)
+
+
+class SafeRecords(logging.Filter):
+    """Masks secrets and escapes control characters in each record, before any formatter sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_docjobs_safe", False):  # several handlers share a record
+            return True
+        record.msg = one_line(redaction.redact(record.getMessage()))
+        record.args = None
+        for name in STRUCTURED_FIELDS:
+            if hasattr(record, name):
+                setattr(record, name, one_line(redaction.redact(str(getattr(record, name)))))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _traceback_formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redaction.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redaction.redact(record.stack_info)
+        record._docjobs_safe = True
+        return True
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -17,16 +64,46 @@ class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         fields = [f"{name}={getattr(record, name)}" for name in STRUCTURED_FIELDS if hasattr(record, name)]
-        return f"{line} [{' '.join(fields)}]" if fields else line
+        if not fields:
+            return line
+        first, newline, rest = line.partition("\n")  # fields go on the message's line, not the traceback's
+        return f"{first} [{' '.join(fields)}]{newline}{rest}"
+
+
+def protect(logger: logging.Logger | None = None) -> None:
+    """Put :class:`SafeRecords` on every handler of ``logger`` (the root logger by default)."""
+    for handler in (logger or logging.getLogger()).handlers:
+        if not any(isinstance(f, SafeRecords) for f in handler.filters):
+            handler.addFilter(SafeRecords())
 
 
 def configure(level: str = "INFO") -> None:
-    """Send docjobs' (and Dramatiq's) logs to stderr, one line each."""
+    """Send docjobs' (and Dramatiq's) logs to stderr, one line each; uncaught errors too."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(KeyValueFormatter(LOG_FORMAT, datefmt="%H:%M:%S"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    protect(root)
     # Their per-request (or per-import) lines drown the jobs' own; warnings still show.
     for noisy in ("httpx", "httpcore", "uvicorn.access", "pikepdf._core", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Python prints an uncaught exception's traceback itself, past every handler.
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: types.TracebackType | None) -> None:
+    logging.getLogger("docjobs").critical("Uncaught %s", kind.__name__, exc_info=(kind, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit or args.exc_value is None:
+        return
+    name = args.thread.name if args.thread is not None else "a thread"
+    logging.getLogger("docjobs").error(
+        "Uncaught %s in %s",
+        args.exc_type.__name__,
+        name,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )

@@ -22,7 +22,7 @@ import dramatiq
 import pydantic
 from pydantic.alias_generators import to_camel
 
-from docjobs import errors, ids
+from docjobs import errors, ids, strictjson
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -71,7 +71,11 @@ class JobActor(dramatiq.Actor[P, R]):
         self.display_name = display_name
         self.version = version
         self.payload_model = payload_model_for(fn, actor_name)
-        self._many = pydantic.TypeAdapter(list[self.payload_model])  # type: ignore[name-defined]
+        # The list's own config decides how NaN is written: keep it, for the send-time check.
+        self._many = pydantic.TypeAdapter(
+            list[self.payload_model],  # type: ignore[name-defined]
+            config=pydantic.ConfigDict(ser_json_inf_nan="constants"),
+        )
 
     @property
     def broker(self) -> dramatiq.Broker:  # type: ignore[override]
@@ -89,7 +93,9 @@ class JobActor(dramatiq.Actor[P, R]):
         Raises:
             errors.PayloadError: Naming the first offending field.
         """
-        return self._parse(payload).model_dump(mode="json", by_alias=True)
+        model = self._parse(payload)
+        dumped: dict[str, Any] = self._dump(lambda: model.model_dump(mode="json", by_alias=True))
+        return dumped
 
     def validate_many(self, payloads: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Check many payloads in one pass (see :meth:`validate`).
@@ -101,8 +107,21 @@ class JobActor(dramatiq.Actor[P, R]):
             models = self._many.validate_python(payloads)
         except pydantic.ValidationError as exc:
             raise payload_error(self.actor_name, exc, indexed=True) from None
-        dumped: list[dict[str, Any]] = self._many.dump_python(models, mode="json", by_alias=True)
+        dumped: list[dict[str, Any]] = self._dump(
+            lambda: self._many.dump_python(models, mode="json", by_alias=True)
+        )
         return dumped
+
+    def _dump(self, dump: Callable[[], Any]) -> Any:
+        """Run a pydantic dump, whose only failure on a valid payload is nesting beyond its limit."""
+        try:
+            return dump()
+        except (ValueError, RecursionError) as exc:
+            # Past pydantic's depth limit, so far past docjobs' own (the send-time check's).
+            reason = f"nested deeper than {strictjson.MAX_DEPTH} levels" if "depth" in str(exc) else str(exc)
+            raise errors.PayloadError(
+                f"{self.actor_name}: the payload cannot be sent: {reason}", job_id=self.actor_name
+            ) from None
 
     def message_with_options(
         self, *, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, **options: Any
@@ -167,7 +186,15 @@ def payload_model_for(fn: Callable[..., Any], job_id: str) -> type[pydantic.Base
         default = ... if parameter.default is inspect.Parameter.empty else parameter.default
         fields[name] = (hints.get(name, Any), default)
     model_name = "".join(part.capitalize() for part in fn.__name__.split("_")) + "Payload"
-    config = pydantic.ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    # NaN and infinities are refused in typed fields and kept as such in free-form ones,
+    # where the send-time check refuses them: pydantic would otherwise write them as null.
+    config = pydantic.ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        allow_inf_nan=False,
+        ser_json_inf_nan="constants",
+    )
     model: type[pydantic.BaseModel] = pydantic.create_model(model_name, __config__=config, **fields)
     return model
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import dramatiq
 
 from docjobs import errors, registry, secrets
+from docjobs import logging as docjobs_logging
 from docjobs.brokers.history import JobHistory
 from docjobs.brokers.middleware import default_middleware
 from docjobs.brokers.postgres.broker import PostgresBroker
@@ -132,6 +133,7 @@ def build(settings: Settings) -> Runtime:
         max_retries=settings.retries,
         min_backoff_seconds=settings.min_backoff_seconds,
         max_backoff_seconds=settings.max_backoff_seconds,
+        max_payload_bytes=settings.max_payload_bytes,
         guards=[CronGuard(cron, ledger)],
         extra=[PeriodiqWiring(cron)],
     )
@@ -195,6 +197,8 @@ def install(runtime: Runtime) -> Runtime:
     # Whoever configured the handlers (our CLI, the dramatiq CLI, the app), the
     # setting decides how chatty docjobs is: INFO logs each job's start and end.
     logging.getLogger("docjobs").setLevel(runtime.settings.log_level)
+    # And their lines are redacted and one line each, under our handlers or theirs.
+    docjobs_logging.protect()
     with _lock:
         previous, _current = _current, runtime
         dramatiq.set_broker(runtime.broker)
@@ -256,6 +260,7 @@ def _build_inngest(settings: Settings) -> Runtime:
         max_retries=settings.retries,
         min_backoff_seconds=settings.min_backoff_seconds,
         max_backoff_seconds=settings.max_backoff_seconds,
+        max_payload_bytes=settings.max_payload_bytes,
     )
     current = Runtime(
         settings=settings,

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from docjobs import errors
+from docjobs import errors, redaction
 
 Provider = Literal["local", "bullmq", "inngest"]
 #: The reference's SMTP transports; its HTTP-API ones (resend, mailchannels) are not offered.
@@ -46,8 +46,8 @@ DEFAULT_SMTP_FROM_NAME = "Documenso"
 DEFAULT_SMTP_FROM_ADDRESS = "noreply@documenso.com"
 #: The largest request body any endpoint reads; bigger ones get 413 while they arrive.
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
-#: How long a request's body may take to arrive in full; slower senders get 408.
-DEFAULT_BODY_TIMEOUT_SECONDS = 10.0
+#: How long a request's head, and then its body, may take to arrive; later ones are refused.
+DEFAULT_READ_TIMEOUT_SECONDS = 10.0
 #: The largest job payload (its JSON); bigger ones are refused at send.
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 
@@ -78,6 +78,14 @@ def _postgres_url(value: str) -> str:
         parts.port  # noqa: B018 - raises ValueError on a non-numeric port
     except ValueError as exc:
         raise ValueError("has an invalid port") from exc
+    from psycopg.conninfo import conninfo_to_dict  # imported here: the settings load without it
+
+    try:
+        conninfo_to_dict(value)
+    except Exception:  # noqa: BLE001 - psycopg quotes the bad part, password included: say nothing of it
+        raise ValueError(
+            "cannot be read by libpq: check its percent-escapes (a '%' in a password is written %25)"
+        ) from None
     return value
 
 
@@ -237,8 +245,8 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(
         DEFAULT_MAX_BODY_BYTES, ge=1024, le=1024**3, alias="NEXT_PRIVATE_JOBS_MAX_BODY_BYTES"
     )
-    body_timeout_seconds: PositiveSeconds = Field(
-        DEFAULT_BODY_TIMEOUT_SECONDS, alias="NEXT_PRIVATE_JOBS_BODY_TIMEOUT_SECONDS"
+    read_timeout_seconds: PositiveSeconds = Field(
+        DEFAULT_READ_TIMEOUT_SECONDS, alias="NEXT_PRIVATE_JOBS_READ_TIMEOUT_SECONDS"
     )
     max_payload_bytes: int = Field(
         DEFAULT_MAX_PAYLOAD_BYTES, ge=1024, le=1024**3, alias="NEXT_PRIVATE_JOBS_MAX_PAYLOAD_BYTES"
@@ -285,8 +293,27 @@ class Settings(BaseModel):
             settings = cls.model_validate(values)
         except ValidationError as exc:
             raise errors.SettingsError(_describe(exc, values)) from None
+        redaction.remember(settings.secret_values())
         settings._check_provider_requirements()
         return settings
+
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold: keys, passwords, certificates, URL passwords."""
+        values = [
+            value.get_secret_value()
+            for value in (getattr(self, name) for name in type(self).model_fields)
+            if isinstance(value, SecretStr)
+        ]
+        for url in (
+            self.database_url,
+            self.redis_url,
+            self.webapp_url,
+            self.internal_webapp_url,
+            self.inngest_base_url,
+            self.inngest_serve_origin,
+        ):
+            values.extend(redaction.url_secrets(url))
+        return values
 
     def _check_provider_requirements(self) -> None:
         if self.provider in ("local", "bullmq") and self.database_url is None:
@@ -392,6 +419,7 @@ class Settings(BaseModel):
                 for name, value in changes.items()
             }
             raise errors.SettingsError(_describe(exc, by_alias)) from None
+        redaction.remember(settings.secret_values())
         settings._check_provider_requirements()
         return settings
 
@@ -405,4 +433,4 @@ def _describe(exc: ValidationError, values: Mapping[str, Any]) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if name in _SENSITIVE or name not in values:
         return f"{name}: {message}"
-    return f"{name}: {message} (got {values[name]!r})"
+    return redaction.redact(f"{name}: {message} (got {values[name]!r})")

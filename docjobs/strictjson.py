@@ -9,6 +9,7 @@ Everything docjobs reads from a request or checks in a payload goes through
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -40,34 +41,54 @@ def loads(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
 def check(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
     """Refuse a value that cannot round-trip through JSON and PostgreSQL unchanged.
 
-    Walks without recursion, so any depth is refused cleanly.
+    Walks without recursion, so any depth is refused cleanly. Every payload sent
+    passes here, so scalars are checked where they are met rather than stacked.
 
     Raises:
         JsonRefused: Nested deeper than ``max_depth``, a NaN or infinite number, a NUL
             character in a string or key, or a value JSON has no form for.
     """
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                raise JsonRefused(_NUL)
-        elif isinstance(item, bool) or item is None or isinstance(item, int):
-            continue
-        elif isinstance(item, float):
-            if item != item or item in (float("inf"), float("-inf")):
-                raise JsonRefused(f"{item} is not a JSON number")
-        elif isinstance(item, dict | list | tuple):
-            if depth > max_depth:
-                raise JsonRefused(f"nested deeper than {max_depth} levels")
-            if isinstance(item, dict):
-                for key, child in item.items():
-                    if not isinstance(key, str):
-                        raise JsonRefused(f"object keys must be strings, not {type(key).__name__}")
-                    if "\x00" in key:
-                        raise JsonRefused(_NUL)
-                    stack.append((child, depth + 1))
-            else:
-                stack.extend((child, depth + 1) for child in item)
+    containers: list[tuple[Any, int]] = []
+    _scalar_or_stack(value, 1, containers)
+    while containers:
+        item, depth = containers.pop()
+        if depth > max_depth:
+            raise JsonRefused(f"nested deeper than {max_depth} levels")
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if type(key) is not str:
+                    raise JsonRefused(f"object keys must be strings, not {type(key).__name__}")
+                if "\x00" in key:
+                    raise JsonRefused(_NUL)
+                _scalar_or_stack(child, depth + 1, containers)
         else:
-            raise JsonRefused(f"{type(item).__name__} has no JSON form")
+            for child in item:
+                _scalar_or_stack(child, depth + 1, containers)
+
+
+def _scalar_or_stack(item: Any, depth: int, containers: list[tuple[Any, int]]) -> None:
+    """Check a scalar at once; put a container on the stack."""
+    kind = type(item)
+    if kind is str:
+        if "\x00" in item:
+            raise JsonRefused(_NUL)
+    elif kind is int or kind is bool or item is None:
+        return
+    elif kind is float:
+        if not math.isfinite(item):
+            raise JsonRefused(f"{item} is not a JSON number")
+    elif kind is dict or kind is list or kind is tuple:
+        containers.append((item, depth))
+    elif isinstance(item, str | int | float | dict | list | tuple):  # subclasses: the slow way
+        _scalar_or_stack(_base_value(item), depth, containers)
+    else:
+        raise JsonRefused(f"{kind.__name__} has no JSON form")
+
+
+def _base_value(item: Any) -> Any:
+    """A subclass's value as its JSON base type (an ``IntEnum`` as its ``int``)."""
+    for base in (bool, int, float, str, dict, list, tuple):
+        if isinstance(item, base):
+            convert: Any = base
+            return convert(item)
+    raise AssertionError(item)  # pragma: no cover - the caller checked the bases

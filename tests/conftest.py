@@ -10,12 +10,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dramatiq
 import psycopg
 import pytest
 
-from docjobs import runtime
+from docjobs import redaction, runtime
 from docjobs.db.migrate import migrate
 from docjobs.pdf.identity import write_development_certificate
 from docjobs.runtime import Runtime
@@ -23,6 +24,7 @@ from docjobs.settings import Settings
 from docjobs.testing import FAST_SETTINGS, PostgresServer, RedisServer
 from docjobs.testing.http import serve
 from docjobs.testing.inngest import InngestServer
+from docjobs.testing.services import free_port
 from docjobs.testing.smtp import Mailbox, smtp_server
 from docjobs.web.app import create_app
 from tests.support.actors import EVENTS_TABLE
@@ -64,11 +66,13 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's settings."""
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test sees the developer's settings, nor the secrets an earlier test's settings held."""
     for name in list(os.environ):
         if name.startswith(("NEXT_PRIVATE_", "NEXT_PUBLIC_", "INNGEST_")) or name in ("NODE_ENV", "PORT"):
             monkeypatch.delenv(name)
+    yield
+    redaction.forget_all()
 
 
 @pytest.fixture
@@ -149,10 +153,18 @@ def provider_overrides(request: pytest.FixtureRequest, provider: str) -> dict[st
             "INNGEST_BASE_URL": emulator.url,
             "INNGEST_SIGNING_KEY": INNGEST_SIGNING_KEY,
             "INNGEST_EVENT_KEY": emulator.event_key,
+            # Where the app registers itself (never the URL a sync came to): served by app_port.
+            "INNGEST_SERVE_ORIGIN": f"http://127.0.0.1:{free_port()}",
         }
     bullmq_environ = request.getfixturevalue("bullmq_environ")
     names = ("NEXT_PRIVATE_JOBS_PROVIDER", "NEXT_PRIVATE_REDIS_URL", "NEXT_PRIVATE_REDIS_PREFIX")
     return {name: bullmq_environ[name] for name in names}
+
+
+def app_port(current: Runtime) -> int | None:
+    """The port to serve ``current``'s app on: the one its ``INNGEST_SERVE_ORIGIN`` names, else any."""
+    origin = current.settings.inngest_serve_origin
+    return urlsplit(origin).port if origin else None
 
 
 @pytest.fixture
@@ -191,7 +203,7 @@ def service(
         return
     # Inngest runs the jobs: the app serves its functions and the emulator calls them.
     emulator = request.getfixturevalue("inngest_emulator")
-    with serve(create_app(current)) as base:
+    with serve(create_app(current), port=app_port(current)) as base:
         assert 200 == emulator.sync(f"{base}/api/jobs").status_code
         yield current
 

@@ -11,8 +11,10 @@ from docjobs import errors, runtime
 from docjobs.actors.payloads import RequestMetadata
 from docjobs.db.domain import DomainStore
 from docjobs.db.pool import Connection
+from docjobs.mail import transport
+from docjobs.mail.errors import Undeliverable
 from docjobs.mail.message import Email, render
-from docjobs.mail.transport import Mailer, MailRefused
+from docjobs.mail.transport import Mailer
 from docjobs.tasks import run_task
 from docjobs.webhooks.events import WebhookEvent
 from docjobs.webhooks.payload import document_payload
@@ -102,28 +104,87 @@ def send_email(
 ) -> bool:
     """Send an email at most once per job (memoised as task ``key``).
 
-    A permanent refusal of the address is recorded (the recipient is marked, and
-    an ``EMAIL_REFUSED`` audit entry written) and the job goes on: retrying cannot
-    help. Any other failure raises, and the job is retried.
+    An email that cannot reach its recipient for good (an unusable address, a 5xx
+    refusal) is recorded (the recipient is marked, and an ``EMAIL_REFUSED`` audit
+    entry written), logged with the recipient's id, and the job goes on: retrying
+    cannot help, and the data at fault is the recipient's, not the job's. Any
+    other failure raises, and the job is retried.
 
     Returns:
         Whether the email was accepted by the mail server.
     """
 
     def send() -> dict[str, Any]:
-        transport = mailer()
+        mail = mailer()
         try:
-            transport.send(render(email, from_name=transport.from_name, from_address=transport.from_address))
-        except MailRefused as refused:
-            logger.warning("Not retrying: %s", refused, extra={"action": "email_refused"})
-            _record_refusal(refused, recipient_id=recipient_id, document_id=document_id)
-            return {"sent": False, "refused": str(refused)}
+            mail.send(render(email, from_name=mail.from_name, from_address=mail.from_address))
+        except Undeliverable as undeliverable:
+            # The address stays out of the log (the audit entry holds it); some task keys hold one.
+            logger.warning(
+                "Email not delivered, for good (%s): recipient %s, document %s.",
+                type(undeliverable).__name__ if undeliverable.code is None else undeliverable.code,
+                recipient_id,
+                document_id,
+                extra={
+                    "action": "email_undeliverable",
+                    "recipient_id": recipient_id,
+                    "document_id": document_id,
+                },
+            )
+            _record_refusal(undeliverable, recipient_id=recipient_id, document_id=document_id)
+            return {"sent": False, "refused": undeliverable.reason}
         return {"sent": True}
 
     return bool(run_task(key, send)["sent"])
 
 
-def _record_refusal(refused: MailRefused, *, recipient_id: int | None, document_id: int | None) -> None:
+class Deliveries:
+    """The emails of one job to several recipients, each independent of the others' failures.
+
+    Wrap each recipient's sending (and its audit) in ``with deliveries.to(id):``
+    and call :meth:`finish` after the loop. A failure particular to one recipient
+    (a 4xx reply about them, their task out of retries, anything unexpected) is
+    logged with the recipient's id and held while the others go on; ``finish``
+    raises it, so the job is retried and the retry skips every email memoised as
+    sent. A failure of the mail server itself (refused connection, timeout) is
+    raised at once: the others would fail the same way. Permanent refusals never
+    get here: :func:`send_email` records them and returns ``False``.
+    """
+
+    def __init__(self) -> None:
+        self._held: list[BaseException] = []
+
+    @contextmanager
+    def to(self, recipient: int | str) -> Iterator[None]:
+        """Send to ``recipient`` (an id, or a label such as "owner") inside this block."""
+        try:
+            yield
+        except Exception as exc:
+            if transport.is_server_failure(exc):
+                raise
+            logger.warning(
+                "Email to recipient %s failed (%s); the other recipients go on.",
+                recipient,
+                type(exc).__name__,
+                extra={"action": "email_held", "recipient_id": recipient},
+            )
+            self._held.append(exc)
+
+    def finish(self) -> None:
+        """Raise the first held failure, preferring one another attempt may fix."""
+        if not self._held:
+            return
+        retryable = [exc for exc in self._held if not isinstance(exc, _FINAL_FAILURES)]
+        raise (retryable or self._held)[0]
+
+
+#: Failures another attempt of the job cannot fix (the broker fails the job at once).
+_FINAL_FAILURES = (errors.NotRetryable, errors.TaskExceededRetries)
+
+
+def _record_refusal(
+    undeliverable: Undeliverable, *, recipient_id: int | None, document_id: int | None
+) -> None:
     with transaction() as conn:
         if recipient_id is not None:
             domain().mark_recipient_refused(conn, recipient_id)
@@ -132,8 +193,12 @@ def _record_refusal(refused: MailRefused, *, recipient_id: int | None, document_
                 conn,
                 document_id=document_id,
                 type="EMAIL_REFUSED",
-                data={"recipientEmail": refused.address, "code": refused.code, "reason": str(refused)},
-                email=refused.address,
+                data={
+                    "recipientEmail": undeliverable.address,
+                    "code": undeliverable.code,
+                    "reason": undeliverable.reason,
+                },
+                email=undeliverable.address,
             )
 
 

@@ -5,6 +5,13 @@ Each job sends through :func:`send_email`, memoised per email, and records state
 again what already went out and never writes an entry twice. A job whose document
 or user is gone fails at once; one whose subject no longer qualifies (a recipient
 who already signed, a disabled owner) ends quietly.
+
+A job that emails several people delivers to each on their own
+(:class:`~docjobs.actors._support.Deliveries`): one person's data never stops
+another's email. Someone whose email can never be delivered (an unusable
+address, a 5xx refusal) is recorded on their row and in the audit log, and the
+job still completes: the failure is a fact about that person's data, which the
+service shows its users, not a fault of the job that a retry could fix.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from docjobs.actors import _support as support
 from docjobs.actors.payloads import DeletedDocumentMeta, Person, RequestMetadata
 from docjobs.db.domain import Row
 from docjobs.domain.reminders import next_reminder_at
-from docjobs.mail import emails
+from docjobs.mail import emails, headers
 from docjobs.mail.message import Attachment
 from docjobs.tasks import run_task
 
@@ -30,6 +37,8 @@ CONFIRMATION_TOKEN_SECONDS = 60 * 60
 RESET_TOKEN_SECONDS = 24 * 60 * 60
 #: randomBytes(18) in the reference: 36 hex characters.
 RESET_TOKEN_BYTES = 18
+#: Longest attachment name taken from a document title, in characters, before ".pdf".
+PDF_NAME_MAX_CHARS = 120
 
 
 def _skip(reason: str, **fields: object) -> None:
@@ -127,30 +136,34 @@ def send_document_completed_emails(
     assert data is not None  # a foreign key
     pdf = Attachment(filename=_pdf_name(document["title"]), content=bytes(data["data"]))
     owner_is_recipient = any(r["email"].lower() == document["owner_email"].lower() for r in recipients)
+    deliveries = support.Deliveries()
     if not owner_is_recipient:
-        email = emails.document_completed(document, None, pdf, support.base_url())
-        if support.send_email("send-document-completed-email-owner", email, document_id=document["id"]):
-            _audit_once(
-                "audit-completed-email-owner",
-                document["id"],
-                "DOCUMENT_COMPLETED",
-                None,
-                document["owner_email"],
-            )
+        with deliveries.to("owner"):
+            email = emails.document_completed(document, None, pdf, support.base_url())
+            if support.send_email("send-document-completed-email-owner", email, document_id=document["id"]):
+                _audit_once(
+                    "audit-completed-email-owner",
+                    document["id"],
+                    "DOCUMENT_COMPLETED",
+                    None,
+                    document["owner_email"],
+                )
     for recipient in recipients:
         if recipient["email_refused_at"] is not None:
             continue
-        email = emails.document_completed(document, recipient, pdf, support.base_url())
-        key = f"send-document-completed-email-{recipient['id']}"
-        if support.send_email(key, email, recipient_id=recipient["id"], document_id=document["id"]):
-            _audit_once(
-                f"audit-{key}",
-                document["id"],
-                "DOCUMENT_COMPLETED",
-                recipient,
-                recipient["email"],
-                request_metadata,
-            )
+        with deliveries.to(recipient["id"]):
+            email = emails.document_completed(document, recipient, pdf, support.base_url())
+            key = f"send-document-completed-email-{recipient['id']}"
+            if support.send_email(key, email, recipient_id=recipient["id"], document_id=document["id"]):
+                _audit_once(
+                    f"audit-{key}",
+                    document["id"],
+                    "DOCUMENT_COMPLETED",
+                    recipient,
+                    recipient["email"],
+                    request_metadata,
+                )
+    deliveries.finish()
     return None
 
 
@@ -162,23 +175,35 @@ def send_signing_rejected_emails(*, document_id: int, recipient_id: int) -> None
     if recipient["signing_status"] != "REJECTED":
         return _skip("the recipient has not rejected", recipient_id=recipient_id)
     base = support.base_url()
-    if support.send_email(
-        "send-rejection-confirmation-email",
-        emails.rejection_confirmed(document, recipient, base),
-        recipient_id=recipient_id,
-        document_id=document_id,
-    ):
-        _audit_once(
-            "audit-rejection-confirmation", document_id, "RECIPIENT_REJECTED", recipient, recipient["email"]
-        )
-    if support.send_email(
-        "send-owner-notification-email",
-        emails.rejected_to_owner(document, recipient, base),
-        document_id=document_id,
-    ):
-        _audit_once(
-            "audit-owner-notification", document_id, "DOCUMENT_REJECTED", recipient, document["owner_email"]
-        )
+    deliveries = support.Deliveries()
+    with deliveries.to(recipient_id):
+        if support.send_email(
+            "send-rejection-confirmation-email",
+            emails.rejection_confirmed(document, recipient, base),
+            recipient_id=recipient_id,
+            document_id=document_id,
+        ):
+            _audit_once(
+                "audit-rejection-confirmation",
+                document_id,
+                "RECIPIENT_REJECTED",
+                recipient,
+                recipient["email"],
+            )
+    with deliveries.to("owner"):
+        if support.send_email(
+            "send-owner-notification-email",
+            emails.rejected_to_owner(document, recipient, base),
+            document_id=document_id,
+        ):
+            _audit_once(
+                "audit-owner-notification",
+                document_id,
+                "DOCUMENT_REJECTED",
+                recipient,
+                document["owner_email"],
+            )
+    deliveries.finish()
     return None
 
 
@@ -194,23 +219,26 @@ def send_document_cancelled_emails(
     if document["owner_disabled"]:
         return _skip("the owner is disabled", document_id=document_id)
     recipients = support.read(lambda store, conn: store.recipients(conn, document_id))
+    deliveries = support.Deliveries()
     for recipient in recipients:
         informed = recipient["send_status"] == "SENT" or recipient["read_status"] == "OPENED"
         if recipient["role"] == "CC" or not informed or recipient["signing_status"] == "REJECTED":
             continue
         if recipient["email_refused_at"] is not None:
             continue
-        key = f"send-cancellation-email-{recipient['id']}"
-        email = emails.document_cancelled(document, recipient, cancellation_reason)
-        if support.send_email(key, email, recipient_id=recipient["id"], document_id=document_id):
-            _audit_once(
-                f"audit-{key}",
-                document_id,
-                "DOCUMENT_CANCELLED",
-                recipient,
-                recipient["email"],
-                request_metadata,
-            )
+        with deliveries.to(recipient["id"]):
+            key = f"send-cancellation-email-{recipient['id']}"
+            email = emails.document_cancelled(document, recipient, cancellation_reason)
+            if support.send_email(key, email, recipient_id=recipient["id"], document_id=document_id):
+                _audit_once(
+                    f"audit-{key}",
+                    document_id,
+                    "DOCUMENT_CANCELLED",
+                    recipient,
+                    recipient["email"],
+                    request_metadata,
+                )
+    deliveries.finish()
     return None
 
 
@@ -225,15 +253,19 @@ def send_document_deleted_emails(
     recipients: list[Person],
 ) -> None:
     """Tell each listed recipient (captured before the document went) that it was deleted."""
-    for person in recipients:
-        email = emails.document_deleted(
-            document_name=document_name,
-            inviter_name=inviter_name,
-            inviter_email=str(inviter_email),
-            recipient_email=str(person.email),
-            recipient_name=person.name,
-        )
-        support.send_email(f"send-document-deleted-emails-{person.email}", email)
+    deliveries = support.Deliveries()
+    for position, person in enumerate(recipients):
+        # The recipients are gone with the document: the log names them by position.
+        with deliveries.to(f"#{position} of the list"):
+            email = emails.document_deleted(
+                document_name=document_name,
+                inviter_name=inviter_name,
+                inviter_email=str(inviter_email),
+                recipient_email=str(person.email),
+                recipient_name=person.name,
+            )
+            support.send_email(f"send-document-deleted-emails-{person.email}", email)
+    deliveries.finish()
 
 
 @docjobs.actor("send.recipient.removed.email", display_name="Send Recipient Removed Email")
@@ -343,4 +375,6 @@ def _audit_once(
 
 
 def _pdf_name(title: str) -> str:
-    return title if title.lower().endswith(".pdf") else f"{title}.pdf"
+    """The attachment's file name: the title on one line, capped, ending in ``.pdf``."""
+    name = headers.header_text(title, max_chars=PDF_NAME_MAX_CHARS) or "document"
+    return name if name.lower().endswith(".pdf") else f"{name}.pdf"

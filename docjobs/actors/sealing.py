@@ -4,10 +4,16 @@ In three steps, all inside one memoised task so a retry repeats none of it once 
 succeeded: read and check the document in a short transaction (every recipient
 finished or one rejected; required fields filled; CC recipients counted as
 signed); build the sealed PDF outside any transaction, from the original (so a
-reseal gives the same content); then, in one transaction, store it, set the
-document COMPLETED or REJECTED and write the audit entry, unless the document
-changed meanwhile. The webhook and the completion emails follow as memoised
-steps of their own.
+reseal gives the same content); then, in one transaction, store it, mark the CC
+recipients signed, set the document COMPLETED or REJECTED and write the audit
+entry, unless the document changed meanwhile. The webhook and the completion
+emails follow as memoised steps of their own.
+
+A document the sealing refuses (``docjobs.pdf.refusal.DocumentRefused``: a PDF
+behind a password, damaged or a decompression bomb, a field off its pages, a
+signature image that does not decode) fails the job at once with the reason,
+having written nothing; database failures and the timestamp authority's are
+retried.
 """
 
 from __future__ import annotations
@@ -75,12 +81,14 @@ def _seal(document_id: int, is_resealing: bool, metadata: RequestMetadata | None
             status_before != "PENDING" and not is_resealing
         ):
             return {"skipped": f"{status_before.lower()}"}
-        store.sign_cc_recipients(conn, document_id)
         recipients = store.recipients(conn, document_id)
         rejecter = next(
             (r for r in recipients if r["signing_status"] == "REJECTED" and r["role"] != "CC"), None
         )
-        if rejecter is None and any(r["signing_status"] != "SIGNED" for r in recipients):
+        # CC recipients count as signed; they are marked so when the sealed PDF is stored.
+        if rejecter is None and any(
+            r["role"] != "CC" and r["signing_status"] != "SIGNED" for r in recipients
+        ):
             raise DocumentNotComplete(f"document {document_id} is not complete")
         if rejecter is None and store.unfilled_required_fields(conn, document_id):
             raise DocumentNotComplete(f"document {document_id} has required fields nobody filled")
@@ -110,6 +118,7 @@ def _seal(document_id: int, is_resealing: bool, metadata: RequestMetadata | None
         current = store.lock_document(conn, document_id)
         if current is None or current["status"] != status_before:
             return {"skipped": "changed while it was being sealed"}
+        store.sign_cc_recipients(conn, document_id)
         suffix = "rejected" if rejecter else "signed"
         sealed_id = store.insert_document_data(conn, name=f"{document['title']}_{suffix}.pdf", data=sealed)
         store.seal_document(

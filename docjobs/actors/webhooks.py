@@ -56,6 +56,13 @@ def execute_webhook(
         payload=data,
         bypass_hosts=runtime.current().settings.webhook_ssrf_bypass,
     )
+    if outcome.cut_short is not None:
+        logger.info(
+            "Webhook %s answered more than docjobs reads: %s.",
+            webhook_id,
+            outcome.cut_short,
+            extra={"action": "webhook_response_cut", "webhook_id": webhook_id},
+        )
     message = CurrentMessage.get_current_message()
     with support.connection() as conn:
         support.domain().add_webhook_call(

@@ -1,4 +1,4 @@
-"""Middleware every docjobs broker carries: the retry policy and job log lines."""
+"""Middleware every docjobs broker carries: the send-time checks, the retry policy and job log lines."""
 
 from __future__ import annotations
 
@@ -9,17 +9,19 @@ from collections.abc import Sequence
 from typing import Any
 
 import dramatiq
+import orjson
 from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
     CurrentMessage,
+    MiddlewareError,
     Pipelines,
     Retries,
     ShutdownNotifications,
     TimeLimit,
 )
 
-from docjobs import errors
+from docjobs import errors, strictjson
 
 logger = logging.getLogger("docjobs.jobs")
 
@@ -67,6 +69,71 @@ class RetryPolicy(Retries):
             return
         super().after_process_message(  # type: ignore[no-untyped-call]
             broker, message, result=result, exception=exception
+        )
+
+
+#: The longest job id (``id=``) accepted.
+MAX_JOB_ID_CHARS = 255
+_CONTROL_CHARACTERS = frozenset(chr(code) for code in (*range(0x20), 0x7F))
+
+
+class PayloadRefused(errors.PayloadError, MiddlewareError):
+    """The message cannot be sent as it is.
+
+    A ``PayloadError`` to callers; a ``MiddlewareError`` so the brokers' ``emit_before``
+    lets it through rather than logging it and sending the message anyway.
+    """
+
+
+class MessageLimits(dramatiq.Middleware):
+    """Refuses, at send, a message that could not be stored and run exactly as sent.
+
+    Every provider enqueues through ``before_enqueue``, plain Dramatiq actors too, so
+    this one check holds everywhere: a job id of printable characters (a NUL would
+    be cut off, two ids colliding; a newline would forge a log line), a payload that
+    is JSON with finite numbers and no NUL (PostgreSQL's ``jsonb`` cannot store one;
+    the encoders turn NaN into ``null``), nested at most ``strictjson.MAX_DEPTH``
+    levels and at most ``max_payload_bytes`` long.
+
+    Args:
+        max_payload_bytes: ``NEXT_PRIVATE_JOBS_MAX_PAYLOAD_BYTES``.
+
+    Raises:
+        PayloadRefused: From ``send``/``trigger``, naming the job and the problem.
+    """
+
+    def __init__(self, *, max_payload_bytes: int) -> None:
+        self.max_payload_bytes = max_payload_bytes
+
+    def before_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: Any) -> None:
+        if "retries" in message.options:  # a retry: checked when it was first sent
+            return
+        check_message(message, self.max_payload_bytes)
+
+
+def check_message(message: dramatiq.Message[Any], max_payload_bytes: int) -> None:
+    """The checks of :class:`MessageLimits`.
+
+    Raises:
+        PayloadRefused: Naming the job and the problem.
+    """
+    job = message.actor_name
+    job_id = message.message_id
+    if not isinstance(job_id, str) or not 0 < len(job_id) <= MAX_JOB_ID_CHARS:
+        raise PayloadRefused(f"{job}: the job id must have 1 to {MAX_JOB_ID_CHARS} characters", job_id=job)
+    if not _CONTROL_CHARACTERS.isdisjoint(job_id):
+        raise PayloadRefused(f"{job}: the job id {job_id!r} holds a control character", job_id=job)
+    payload = {"args": message.args, "kwargs": message.kwargs}
+    try:
+        strictjson.check(payload)
+    except strictjson.JsonRefused as exc:
+        raise PayloadRefused(f"{job}: the payload cannot be sent: {exc}", job_id=job) from None
+    size = len(orjson.dumps(payload))
+    if size > max_payload_bytes:
+        raise PayloadRefused(
+            f"{job}: the payload is {size} bytes, over the limit of {max_payload_bytes} "
+            "(NEXT_PRIVATE_JOBS_MAX_PAYLOAD_BYTES)",
+            job_id=job,
         )
 
 
@@ -125,6 +192,7 @@ def default_middleware(
     max_retries: int,
     min_backoff_seconds: float,
     max_backoff_seconds: float,
+    max_payload_bytes: int,
     guards: Sequence[dramatiq.Middleware] = (),
     extra: Sequence[dramatiq.Middleware] = (),
 ) -> list[dramatiq.Middleware]:
@@ -137,6 +205,7 @@ def default_middleware(
         extra: Middleware appended at the end.
     """
     return [
+        MessageLimits(max_payload_bytes=max_payload_bytes),
         AgeLimit(),
         TimeLimit(),
         ShutdownNotifications(),

@@ -166,17 +166,61 @@ class BoardStore:
     def admin_by_email(self, email: str) -> Row | None:
         return self._one("board_admin_by_email", {"email": email})
 
-    def admin_by_id(self, user_id: int) -> Row | None:
-        return self._one("board_admin_by_id", {"id": user_id})
-
     def set_password(self, email: str, name: str | None, password_hash: str) -> Row:
+        """Set ``email``'s board password and make them an ADMIN; their sessions end.
+
+        Returns:
+            The user (``id``, ``email``, ``roles``) and ``sessions_ended``.
+        """
         row = self._one("board_set_password", {"email": email, "name": name, "password_hash": password_hash})
         assert row is not None  # an upsert returns its row
         return row
 
+    # Sessions: the cookie carries a random token, these rows its hash.
+
+    def start_session(
+        self, token_hash: bytes, user_id: int, password_hash: str, *, lifetime_seconds: int, keep: int
+    ) -> bool:
+        """Start a session for a user whose ``password_hash`` was just verified.
+
+        Args:
+            token_hash: sha256 of the cookie's token.
+            user_id: Who signed in.
+            password_hash: The hash the password was verified against; the session is
+                bound to it, and none starts if it changed meanwhile.
+            lifetime_seconds: The session ends this long after sign-in, whatever happens.
+            keep: The most sessions one user has; the oldest go first.
+
+        Returns:
+            ``False`` when the user is no longer an enabled ADMIN with that password.
+        """
+        params = {
+            "token_hash": token_hash,
+            "user_id": user_id,
+            "password_hash": password_hash,
+            "lifetime": lifetime_seconds,
+            "keep": keep,
+        }
+        return self._one("board_session_start", params) is not None
+
+    def session_user(self, token_hash: bytes) -> Row | None:
+        """The user (``id``, ``email``) of a live session; ``None`` for an ended or unknown one."""
+        return self._one("board_session_user", {"token_hash": token_hash})
+
+    def end_session(self, token_hash: bytes) -> None:
+        with self.database.connection() as conn:
+            self._q["board_session_end"].execute(conn, {"token_hash": token_hash})
+
+    # Sign-in attempts.
+
     def clear_attempts(self, key: str) -> None:
         with self.database.connection() as conn:
             self._q["board_clear_attempts"].execute(conn, {"key": key})
+
+    def refund_attempt(self, key: str, window_seconds: int) -> None:
+        """Take back one attempt of ``key`` in the current window."""
+        with self.database.connection() as conn:
+            self._q["board_refund_attempt"].execute(conn, {"key": key, "window": window_seconds})
 
     def count_attempt(self, key: str, window_seconds: int) -> int:
         """Count a sign-in attempt for ``key``; returns the attempts in the current window."""

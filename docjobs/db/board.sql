@@ -110,19 +110,64 @@ SELECT id, at, actor, action, target, detail FROM board_audit ORDER BY id DESC L
 -- A user who may sign in to the board, with their password hash.
 SELECT id, email, name, roles, disabled, password_hash FROM "user" WHERE lower(email) = lower(%(email)s);
 
--- board_admin_by_id --
--- The signed-in user, checked again on every request (roles and disabling take effect at once).
-SELECT id, email, name, roles, disabled FROM "user" WHERE id = %(id)s;
-
 -- board_set_password --
 -- Set a user's board password (creating the user when absent) and make them an ADMIN.
-INSERT INTO "user" (email, name, roles, password_hash)
-VALUES (lower(%(email)s), %(name)s, ARRAY['ADMIN', 'USER'], %(password_hash)s)
-ON CONFLICT (email) DO UPDATE
-SET password_hash = excluded.password_hash,
-    roles = (SELECT array_agg(DISTINCT role ORDER BY role)
-             FROM unnest("user".roles || ARRAY['ADMIN']) AS role)
-RETURNING id, email, roles;
+-- Their board sessions end with the old password (board_session_user would refuse them
+-- anyway; deleting them says so at once).
+WITH saved AS (
+    INSERT INTO "user" (email, name, roles, password_hash)
+    VALUES (lower(%(email)s), %(name)s, ARRAY['ADMIN', 'USER'], %(password_hash)s)
+    ON CONFLICT (email) DO UPDATE
+    SET password_hash = excluded.password_hash,
+        roles = (SELECT array_agg(DISTINCT role ORDER BY role)
+                 FROM unnest("user".roles || ARRAY['ADMIN']) AS role)
+    RETURNING id, email, roles
+), ended AS (
+    DELETE FROM board_session WHERE user_id IN (SELECT id FROM saved) RETURNING 1
+)
+SELECT id, email, roles, (SELECT count(*) FROM ended) AS sessions_ended FROM saved;
+
+-- board_session_start --
+-- Start a session for a user whose password %(password_hash)s was just verified: only
+-- while it is still their password and they are an enabled ADMIN (no row otherwise).
+-- Expired sessions go, and the user's oldest beyond %(keep)s, so the table stays small.
+WITH pruned AS (
+    DELETE FROM board_session
+    WHERE expires_at <= now()
+       OR (user_id = %(user_id)s AND token_hash NOT IN (
+               SELECT token_hash FROM board_session WHERE user_id = %(user_id)s
+               ORDER BY created_at DESC LIMIT %(keep)s - 1))
+)
+INSERT INTO board_session (token_hash, user_id, password_fingerprint, expires_at)
+SELECT %(token_hash)s, id, sha256(convert_to(password_hash, 'UTF8')),
+       now() + %(lifetime)s * interval '1 second'
+FROM "user"
+WHERE id = %(user_id)s AND password_hash = %(password_hash)s
+  AND NOT disabled AND 'ADMIN' = ANY(roles)
+RETURNING user_id;
+
+-- board_session_user --
+-- The user of a live session: not expired, and its user still an enabled ADMIN with the
+-- password it signed in with. A session found dead is deleted, so it stays dead (an ADMIN
+-- role given back later does not revive it).
+WITH found AS (
+    SELECT session.token_hash, account.id, account.email,
+           session.expires_at > now()
+           AND NOT account.disabled
+           AND 'ADMIN' = ANY(account.roles)
+           AND sha256(convert_to(account.password_hash, 'UTF8')) IS NOT DISTINCT FROM
+               session.password_fingerprint
+           AS live
+    FROM board_session AS session JOIN "user" AS account ON account.id = session.user_id
+    WHERE session.token_hash = %(token_hash)s
+), ended AS (
+    DELETE FROM board_session WHERE token_hash IN (SELECT token_hash FROM found WHERE NOT live)
+)
+SELECT id, email FROM found WHERE live;
+
+-- board_session_end --
+-- Sign out: the session ends for every copy of its cookie.
+DELETE FROM board_session WHERE token_hash = %(token_hash)s;
 
 -- board_count_attempt --
 -- Count a sign-in attempt for a key in the current window; returns the count so far.
@@ -203,3 +248,9 @@ ORDER BY 1 NULLS FIRST;
 -- board_clear_attempts --
 -- Forget a key's sign-in attempts (after a successful sign-in).
 DELETE FROM rate_limit WHERE key = %(key)s AND action = 'board-sign-in';
+
+-- board_refund_attempt --
+-- Take back one sign-in attempt of a key in the current window (a sign-in that succeeded).
+UPDATE rate_limit SET count = greatest(count - 1, 0)
+WHERE key = %(key)s AND action = 'board-sign-in'
+  AND bucket = date_bin(%(window)s * interval '1 second', now(), 'epoch');

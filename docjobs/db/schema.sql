@@ -143,6 +143,21 @@ CREATE TABLE "user" (
     password_hash   text
 );
 
+-- Signed-in board sessions; the cookie carries the token, the table its hash. A
+-- session lives while its user is an enabled ADMIN with the password it signed in with.
+CREATE TABLE board_session (
+    -- sha256 of the random token the cookie carries; the token itself is not stored.
+    token_hash           bytea PRIMARY KEY,
+    user_id              bigint NOT NULL REFERENCES "user" (id) ON DELETE CASCADE,
+    -- sha256 of the user's password hash at sign-in: a new password, set anywhere, ends the session.
+    password_fingerprint bytea NOT NULL,
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    expires_at           timestamptz NOT NULL
+);
+
+CREATE INDEX board_session_user ON board_session (user_id, created_at);
+CREATE INDEX board_session_expires ON board_session (expires_at);
+
 CREATE TABLE document_data (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name       text NOT NULL,

@@ -6,31 +6,116 @@ minus its ``signkey-<env>-`` prefix (as text). The SDK accepts any ``t``, so a
 captured call could be replayed forever; here a signature older (or newer) than
 ``MAX_AGE_SECONDS`` is refused too, and the serve endpoint refuses one it has
 accepted before (Inngest signs every call it makes anew, a retry included).
+
+The header is read strictly: exactly ``t=<digits>&s=<64 lowercase hex>``, in either
+order, nothing else. A looser reading (a query-string parser's) lets one signature be
+spelt many ways (``s=S&t=T``, ``t=T&s=S&x=1``, a percent-encoded ``t``), and a replay
+memory keyed on the spelling would honour each spelling once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
-import urllib.parse
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import jcs
 
+from docjobs import strictjson
+
 #: How far ``t`` may be from now, either way.
 MAX_AGE_SECONDS = 300
+#: The deepest request body accepted: a call wraps a payload (itself at most
+#: ``strictjson.MAX_DEPTH`` deep) in its event, and the failure event wraps that event again.
+MAX_BODY_DEPTH = 2 * strictjson.MAX_DEPTH
 _KEY_PREFIX = re.compile(r"^signkey-\w+-")
+# No leading zero (one time, one spelling); 12 digits outlast any clock.
+_STAMP = r"(?P<{name}>0|[1-9][0-9]{{0,11}})"
+_MAC = r"(?P<{name}>[0-9a-f]{{64}})"
+_HEADER = re.compile(
+    f"t={_STAMP.format(name='t1')}&s={_MAC.format(name='s1')}"
+    f"|s={_MAC.format(name='s2')}&t={_STAMP.format(name='t2')}",
+    re.ASCII,
+)
 
 
 class SignatureError(Exception):
-    """Why a request's signature was refused (never names a key)."""
+    """Why a request's signature was refused (never names a key or the signature)."""
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A well-formed, fresh ``X-Inngest-Signature``: its time and its MAC."""
+
+    at: int
+    mac: str
+
+    @property
+    def replay_key(self) -> str:
+        """One key per signature however its header was spelt."""
+        return f"{self.at}:{self.mac}"
 
 
 def sign(body: bytes, key: str, at: int) -> str:
     """The signature header value an Inngest server sends with ``body`` at ``at``."""
-    return f"t={at}&s={_mac(body, key, str(at))}"
+    return f"t={at}&s={_mac(canonical_body(body), key, at)}"
+
+
+def parse(headers: Sequence[str], now: float) -> Signature:
+    """The request's one signature header, read strictly and checked for age (not yet for its MAC).
+
+    Args:
+        headers: Every ``X-Inngest-Signature`` value the request carries.
+        now: Seconds since the epoch.
+
+    Raises:
+        SignatureError: Missing, repeated, malformed or stale.
+    """
+    if not headers:
+        raise SignatureError("missing X-Inngest-Signature")
+    if len(headers) > 1:
+        raise SignatureError("more than one X-Inngest-Signature")
+    match = _HEADER.fullmatch(headers[0])
+    if match is None:
+        raise SignatureError("malformed X-Inngest-Signature (expected t=<seconds>&s=<64 hex digits>)")
+    signature = Signature(int(match["t1"] or match["t2"]), match["s1"] or match["s2"])
+    if abs(now - signature.at) > MAX_AGE_SECONDS:
+        raise SignatureError("stale X-Inngest-Signature")
+    return signature
+
+
+def check(signature: Signature, canonical: bytes, keys: Sequence[str]) -> None:
+    """Accept ``signature`` if one of ``keys`` made it over ``canonical`` (see :func:`canonical_body`).
+
+    Raises:
+        SignatureError: Made with no key given, or over another body.
+    """
+    for key in keys:
+        if hmac.compare_digest(_mac(canonical, key, signature.at), signature.mac):
+            return
+    raise SignatureError("invalid X-Inngest-Signature")
+
+
+def canonical_body(body: bytes, document: Any = None) -> bytes:
+    """What Inngest signs: the JCS form of the JSON body, or nothing for an empty body.
+
+    Args:
+        body: The raw body.
+        document: The body already read by :func:`docjobs.strictjson.loads`, if it was.
+
+    Raises:
+        SignatureError: The body is not JSON docjobs accepts.
+    """
+    if not body:
+        return b""
+    try:
+        value = strictjson.loads(body, max_depth=MAX_BODY_DEPTH) if document is None else document
+        return bytes(jcs.canonicalize(value))
+    except ValueError:
+        raise SignatureError("the signed body is not acceptable JSON") from None
 
 
 def verify(body: bytes, header: str | None, keys: Sequence[str], now: float) -> int:
@@ -42,25 +127,12 @@ def verify(body: bytes, header: str | None, keys: Sequence[str], now: float) -> 
     Raises:
         SignatureError: Missing, malformed, stale, or made with no key given.
     """
-    if not header:
-        raise SignatureError("missing X-Inngest-Signature")
-    fields = urllib.parse.parse_qs(header)
-    stamps, signatures = fields.get("t", []), fields.get("s", [])
-    if len(stamps) != 1 or len(signatures) != 1 or not stamps[0].isdigit():
-        raise SignatureError("malformed X-Inngest-Signature")
-    if abs(now - int(stamps[0])) > MAX_AGE_SECONDS:
-        raise SignatureError("stale X-Inngest-Signature")
-    for key in keys:
-        if hmac.compare_digest(_mac(body, key, stamps[0]), signatures[0]):
-            return int(stamps[0])
-    raise SignatureError("invalid X-Inngest-Signature")
+    signature = parse([header] if header else [], now)
+    check(signature, canonical_body(body), keys)
+    return signature.at
 
 
-def _mac(body: bytes, key: str, stamp: str) -> str:
-    try:
-        canonical = jcs.canonicalize(json.loads(body)) if body else b""
-    except ValueError:
-        raise SignatureError("the signed body is not JSON") from None
+def _mac(canonical: bytes, key: str, at: int) -> str:
     mac = hmac.new(_KEY_PREFIX.sub("", key).encode(), canonical, hashlib.sha256)
-    mac.update(stamp.encode())
+    mac.update(str(at).encode())
     return mac.hexdigest()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from inngest._internal import comm_lib
 
@@ -30,6 +31,11 @@ class Registered:
 def sync_app(runtime: Runtime, url: str) -> list[Registered]:
     """Register every declared actor as a function served at ``url``.
 
+    Args:
+        runtime: The app's runtime, on the inngest provider.
+        url: Where Inngest is to call the app (``docjobs inngest sync`` gives
+            ``Settings.inngest_serve_url`` unless told otherwise).
+
     Raises:
         errors.NotSupportedError: The provider is not inngest.
         errors.ServiceError: Inngest refused the registration or could not be reached.
@@ -38,9 +44,12 @@ def sync_app(runtime: Runtime, url: str) -> list[Registered]:
     if not isinstance(broker, InngestBroker):
         raise errors.NotSupportedError("docjobs inngest sync needs NEXT_PRIVATE_JOBS_PROVIDER=inngest")
     functions = app_functions(runtime)
+    parts = urlsplit(url)
     handler = comm_lib.CommHandler(
         client=broker.client,
-        enable_unauthed_sync=None,
+        # No request to authenticate: whoever runs this holds the keys, and the
+        # registration it sends Inngest is authenticated with the signing key.
+        enable_unauthed_sync=True,
         framework=FRAMEWORK,
         functions=functions,
         streaming=None,
@@ -53,8 +62,9 @@ def sync_app(runtime: Runtime, url: str) -> list[Registered]:
             query_params={},
             raw_request=None,
             request_url=url,
-            serve_origin=None,
-            serve_path=None,
+            # Given, so the SDK's own reading of INNGEST_SERVE_ORIGIN/PATH cannot move ``url``.
+            serve_origin=f"{parts.scheme}://{parts.netloc}",
+            serve_path=parts.path,
         )
     )
     # inngest 0.5.19 answers 200 with Inngest's error body when the registration is

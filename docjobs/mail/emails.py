@@ -2,12 +2,16 @@
 
 Each function takes domain rows (dicts) and the public base URL and returns an
 :class:`~docjobs.mail.message.Email`; rendering and sending happen elsewhere.
+A person's name mentioned in a text goes through :func:`display`, so it stays one
+line there as it does in the headers (where :func:`~docjobs.mail.message.render`
+cleans every value again).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from docjobs.mail import headers
 from docjobs.mail.message import Attachment, Email, Link
 
 Row = dict[str, Any]
@@ -22,8 +26,8 @@ def verb(role: str) -> str:
 
 
 def display(person: Row, *, name_key: str = "name", email_key: str = "email") -> str:
-    """A person's name, or their email address when they have none."""
-    return str(person.get(name_key) or person[email_key])
+    """A person's name on one line, or their email address when they have none."""
+    return headers.display_name(str(person.get(name_key) or "")) or headers.display_name(person[email_key])
 
 
 def signing_request(document: Row, recipient: Row, base_url: str, *, reminder: bool = False) -> Email:
@@ -163,7 +167,7 @@ def document_deleted(
     recipient_name: str,
 ) -> Email:
     """Tells a recipient that a document they were invited to was deleted."""
-    inviter = inviter_name or inviter_email
+    inviter = display({"name": inviter_name, "email": inviter_email})
     return Email(
         to_address=recipient_email,
         to_name=recipient_name,
@@ -177,7 +181,8 @@ def recipient_removed(
     *, document_title: str, recipient_email: str, recipient_name: str, inviter_name: str | None
 ) -> Email:
     """Tells a person they were removed from a document."""
-    by = f" by {inviter_name}" if inviter_name else ""
+    inviter = headers.display_name(inviter_name)
+    by = f" by {inviter}" if inviter else ""
     return Email(
         to_address=recipient_email,
         to_name=recipient_name,

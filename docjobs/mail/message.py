@@ -1,14 +1,22 @@
-"""An email's content, and its rendering into a MIME message with text and HTML parts."""
+"""An email's content, and its rendering into a MIME message with text and HTML parts.
+
+Everything in an :class:`Email` may come from users. :func:`render` puts every
+header value through :mod:`docjobs.mail.headers` (one line, capped), escapes the
+HTML part (Jinja autoescape) and leaves the text part plain; both parts lose the
+characters that cannot be sent (lone surrogates, NUL and other controls).
+"""
 
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import make_msgid
 
 import jinja2
+
+from docjobs.mail import headers
 
 
 @dataclass(frozen=True)
@@ -62,23 +70,37 @@ def render(email: Email, *, from_name: str, from_address: str) -> EmailMessage:
         email: The content.
         from_name: Sender name (``NEXT_PRIVATE_SMTP_FROM_NAME``), also the brand in the text.
         from_address: Sender address (``NEXT_PRIVATE_SMTP_FROM_ADDRESS``).
+
+    Raises:
+        BadAddress: The recipient's address cannot be used (nothing else about the
+            content can make rendering fail).
     """
     environment = _environment()
     context = {"email": email, "brand": from_name}
     message = EmailMessage()
-    message["Subject"] = email.subject
-    message["From"] = Address(display_name=from_name, addr_spec=from_address)
-    message["To"] = Address(display_name=email.to_name, addr_spec=email.to_address)
+    message["Subject"] = headers.header_text(email.subject)
+    message["From"] = headers.sender(from_name, from_address)
+    message["To"] = headers.recipient(email.to_name, email.to_address)
     message["Message-ID"] = make_msgid(domain=from_address.rpartition("@")[2] or None)
     for name, value in email.headers.items():
-        message[name] = value
-    message.set_content(environment.get_template("email.txt").render(context))
-    message.add_alternative(environment.get_template("email.html").render(context), subtype="html")
+        message[name] = headers.header_text(value)
+    message.set_content(_sendable(environment.get_template("email.txt").render(context)))
+    message.add_alternative(_sendable(environment.get_template("email.html").render(context)), subtype="html")
     for attachment in email.attachments:
         message.add_attachment(
             attachment.content,
             maintype=attachment.maintype,
             subtype=attachment.subtype,
-            filename=attachment.filename,
+            filename=headers.header_text(attachment.filename) or "attachment",
         )
     return message
+
+
+#: Controls other than tab and newline, and lone surrogates: what a text part must not carry
+#: (a surrogate cannot even be encoded, and would fail the email).
+_UNSENDABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+
+
+def _sendable(body: str) -> str:
+    lines = body.replace("\r\n", "\n").replace("\r", "\n")
+    return _UNSENDABLE.sub("\ufffd", lines)

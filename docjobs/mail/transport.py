@@ -5,10 +5,13 @@ style); otherwise the connection is upgraded with STARTTLS when the server offer
 it, unless ``NEXT_PRIVATE_SMTP_UNSAFE_IGNORE_TLS=true``. ``smtp-auth`` logs in with
 the username and password, ``smtp-api`` with the API key user and key.
 
-Failures come in two kinds. A permanent refusal of the address (a 5xx reply to
+Failures come in three kinds. A permanent refusal of the address (a 5xx reply to
 RCPT or DATA) raises :class:`MailRefused`: retrying cannot help, so jobs record it
-and stop. Anything else (connection refused, a timeout, a 4xx reply) raises the
-original error, and the job is retried with backoff.
+and go on. A 4xx reply about this message's recipient raises the original error:
+the job is retried, and its other recipients need not wait (see
+:func:`is_server_failure`). Anything else (connection refused, a timeout, a
+dropped connection) concerns the server as a whole, and the job is retried with
+backoff.
 """
 
 from __future__ import annotations
@@ -17,19 +20,12 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-from docjobs import errors
+from docjobs.mail.errors import MailRefused
 from docjobs.settings import Settings
 
+__all__ = ["SMTP_TIMEOUT_SECONDS", "MailRefused", "Mailer", "is_server_failure"]
+
 SMTP_TIMEOUT_SECONDS = 30.0
-
-
-class MailRefused(errors.DocjobsError):
-    """The mail server refused the address for good."""
-
-    def __init__(self, address: str, code: int, reply: str) -> None:
-        super().__init__(f"the mail server refused {address}: {code} {reply}")
-        self.address = address
-        self.code = code
 
 
 class Mailer:
@@ -79,11 +75,11 @@ class Mailer:
             except smtplib.SMTPRecipientsRefused as exc:
                 address, (code, reply) = next(iter(exc.recipients.items()))
                 if 500 <= code < 600:
-                    raise MailRefused(address, code, reply.decode(errors="replace")) from exc
+                    raise MailRefused(address, code, _text(reply)) from exc
                 raise
             except smtplib.SMTPDataError as exc:
                 if 500 <= exc.smtp_code < 600:
-                    raise MailRefused(str(message["To"]), exc.smtp_code, _text(exc.smtp_error)) from exc
+                    raise MailRefused(_to_address(message), exc.smtp_code, _text(exc.smtp_error)) from exc
                 raise
 
     def _login(self, smtp: smtplib.SMTP) -> None:
@@ -95,5 +91,24 @@ class Mailer:
             smtp.login(settings.smtp_username, password)
 
 
+def is_server_failure(exc: BaseException) -> bool:
+    """Whether a failure to send concerns the mail server as a whole, not one message's recipient.
+
+    A 4xx reply to RCPT or DATA is about the recipient (a full mailbox, greylisting):
+    other recipients may well be reachable. A refused or dropped connection, a
+    timeout, a TLS or login failure would fail every other email the same way.
+    """
+    recipient_specific = (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError)
+    return isinstance(exc, OSError) and not isinstance(exc, recipient_specific)
+
+
+def _to_address(message: EmailMessage) -> str:
+    header = message["To"]
+    addresses = getattr(header, "addresses", ())
+    return str(addresses[0].addr_spec) if addresses else str(header)
+
+
 def _text(reply: bytes | str) -> str:
-    return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+    """A server reply on one line (multi-line replies are joined)."""
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+    return " ".join(text.split())

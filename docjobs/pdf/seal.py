@@ -3,18 +3,27 @@
 The steps, on the original PDF (resealing starts from it again, so sealing twice
 gives the same content):
 
+0. The document is checked before anything is drawn (``refusal``): a PDF that
+   opens without a password, streams that do not inflate past a bound
+   (``streams``), pages with usable boxes, every inserted field on a page of the
+   PDF with a finite position and size and a signature image that decodes under a
+   pixel bound (``fields``, ``images``). What fails is refused (``DocumentRefused``,
+   not retried), naming the document and the field; nothing is written.
 1. Pages shown rotated are turned into unrotated pages, so that field percentages
    (measured on the page as the signer saw it) map straight onto the page box.
 2. One overlay page per document page draws its inserted fields and, for a
-   rejected document, the "DOCUMENT REJECTED" stamp.
+   rejected document, the "DOCUMENT REJECTED" stamp; it is laid over the page
+   without decoding the page's own content.
 3. The signing certificate and the audit log are appended at the last page's size.
-4. Forms and annotations are flattened into the page content.
+4. Forms and annotations are flattened into the page content; the original's
+   streams are written out as they came, never decoded.
 5. The whole file is signed with a PAdES (``ETSI.CAdES.detached``) signature, with
    an RFC 3161 timestamp when a timestamp authority is configured.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -29,20 +38,16 @@ from pyhanko.sign import signers, timestamps
 from reportlab.lib.colors import Color
 from reportlab.pdfgen.canvas import Canvas
 
-from docjobs import errors
-from docjobs.pdf import fonts
-from docjobs.pdf.fields import draw_field
+from docjobs.pdf import fonts, streams
+from docjobs.pdf.fields import PlacedField, check_fields, draw_field
 from docjobs.pdf.identity import SigningIdentity
+from docjobs.pdf.refusal import DocumentRefused, detail, document_label, refusing
 from docjobs.pdf.sidecar import audit_log_pdf, certificate_pdf
 
 Row = Mapping[str, Any]
 REASON = "Signed by Documenso"
 STAMP_TEXT = "DOCUMENT REJECTED"
 STAMP_RED = Color(0.86, 0.15, 0.15)
-
-
-class SealingError(errors.NotRetryable):
-    """The document's data cannot be sealed (a damaged PDF, a field off the document)."""
 
 
 @dataclass(frozen=True)
@@ -71,21 +76,31 @@ def seal_pdf(source: SealInput, identity: SigningIdentity, settings: SignatureSe
     """The sealed, signed PDF.
 
     Raises:
-        SealingError: The original is not a readable PDF, or a field lies off it.
+        DocumentRefused: The document cannot be sealed as it is (see the module's
+            step 0); the reason names it. Another attempt cannot help.
+        Exception: The timestamp authority failed; another attempt may succeed.
     """
-    try:
-        pdf = pikepdf.open(BytesIO(source.original))
-    except pikepdf.PdfError as exc:
-        raise SealingError(f"the original PDF cannot be read: {exc}") from exc
-    with pdf:
-        for page in pdf.pages:
-            if int(page.obj.get("/Rotate", 0)) % 360:
+    document = document_label(source.document)
+    streams.limit_qpdf_decoders()
+    with refusing(document):
+        unsigned = _unsigned(source, document)
+    return _sign(unsigned, identity, settings)
+
+
+def _unsigned(source: SealInput, document: str) -> bytes:
+    with _open(source.original, document) as pdf:
+        streams.check_inflated_size(pdf, document)
+        _check_pages(pdf, document)
+        placed = check_fields(source.fields, len(pdf.pages), document)
+        # Checked: from here on the document is only drawn on.
+        for number, page in enumerate(pdf.pages, start=1):
+            if _rotation(page, document, number):
                 page.flatten_rotation()
-        _overlay(pdf, source)
-        last = pdf.pages[-1].cropbox
-        size = (float(last[2]) - float(last[0]), float(last[3]) - float(last[1]))
+        _overlay(pdf, placed, source.rejected)
+        last = pikepdf.Rectangle(pdf.pages[-1].cropbox)
+        size = (last.width, last.height)
         for extra in (
-            certificate_pdf(source.document, source.recipients, source.fields, source.audit_logs, size),
+            certificate_pdf(source.document, source.recipients, placed, source.audit_logs, size),
             audit_log_pdf(source.document, source.audit_logs, size),
         ):
             with pikepdf.open(BytesIO(extra)) as appended:
@@ -96,40 +111,84 @@ def seal_pdf(source: SealInput, identity: SigningIdentity, settings: SignatureSe
         if "/AcroForm" in pdf.Root:
             del pdf.Root["/AcroForm"]
         flat = BytesIO()
-        pdf.save(flat, compress_streams=True)
-    return _sign(flat.getvalue(), identity, settings)
+        # The original's streams are copied as they are: qpdf would otherwise inflate
+        # (and deflate again) every stream not compressed with Flate.
+        pdf.save(flat, compress_streams=True, stream_decode_level=pikepdf.StreamDecodeLevel.none)
+    return flat.getvalue()
 
 
-def _overlay(pdf: pikepdf.Pdf, source: SealInput) -> None:
-    by_page: dict[int, list[Row]] = defaultdict(list)
-    for field in source.fields:
-        if field["inserted"]:
-            by_page[int(field["page"])].append(field)
-    if by_page and max(by_page) > len(pdf.pages):
-        raise SealingError(f"a field is on page {max(by_page)} of a {len(pdf.pages)}-page document")
-    pages = range(1, len(pdf.pages) + 1) if source.rejected else sorted(by_page)
+def _open(original: bytes, document: str) -> pikepdf.Pdf:
+    try:
+        return pikepdf.open(BytesIO(original))
+    except pikepdf.PasswordError:
+        raise  # refusing() names it
+    except pikepdf.PdfError as exc:
+        raise DocumentRefused(f"{document}: the PDF cannot be read ({detail(exc)})") from exc
+
+
+def _check_pages(pdf: pikepdf.Pdf, document: str) -> None:
+    """Refuse a PDF without pages, or with a page whose box or rotation is not usable."""
+    if not len(pdf.pages):
+        raise DocumentRefused(f"{document}: the PDF has no pages")
+    for number, page in enumerate(pdf.pages, start=1):
+        _rotation(page, document, number)
+        try:
+            box = pikepdf.Rectangle(page.cropbox)
+        except (TypeError, ValueError) as exc:
+            raise DocumentRefused(f"{document}: page {number} has no usable page box") from exc
+        if not (math.isfinite(box.width) and math.isfinite(box.height) and box.width > 0 and box.height > 0):
+            raise DocumentRefused(f"{document}: page {number} has an empty page box")
+
+
+def _rotation(page: pikepdf.Page, document: str, number: int) -> int:
+    value = page.obj.get("/Rotate", 0)
+    try:
+        rotation = int(value)
+    except (TypeError, ValueError, ArithmeticError):
+        rotation = None
+    if rotation is None or isinstance(value, bool) or rotation != value:
+        raise DocumentRefused(f"{document}: page {number} has a /Rotate that is not a whole number")
+    return rotation % 360
+
+
+def _overlay(pdf: pikepdf.Pdf, placed: Sequence[PlacedField], rejected: bool) -> None:
+    by_page: dict[int, list[PlacedField]] = defaultdict(list)
+    for field in placed:
+        by_page[field.page].append(field)
+    pages = range(1, len(pdf.pages) + 1) if rejected else sorted(by_page)
     if not pages:
         return
     fonts.register()
     drawn = BytesIO()
     canvas = Canvas(drawn)
-    sizes = []
+    boxes = []
     for number in pages:
-        box = pdf.pages[number - 1].cropbox
-        width, height = float(box[2]) - float(box[0]), float(box[3]) - float(box[1])
-        sizes.append(box)
-        canvas.setPageSize((width, height))
+        box = pikepdf.Rectangle(pdf.pages[number - 1].cropbox)
+        boxes.append(box)
+        canvas.setPageSize((box.width, box.height))
         for field in by_page.get(number, ()):
-            draw_field(canvas, field, width, height)
-        if source.rejected:
-            _stamp(canvas, width, height)
+            draw_field(canvas, field, box.width, box.height)
+        if rejected:
+            _stamp(canvas, box.width, box.height)
         canvas.showPage()
     canvas.save()
     with pikepdf.open(BytesIO(drawn.getvalue())) as overlay:
         for index, number in enumerate(pages):
-            pdf.pages[number - 1].add_overlay(
-                overlay.pages[index], pikepdf.Rectangle(*[float(v) for v in sizes[index]])
-            )
+            _lay_over(pdf.pages[number - 1], overlay.pages[index], boxes[index])
+
+
+def _lay_over(page: pikepdf.Page, overlay: pikepdf.Page, box: pikepdf.Rectangle) -> None:
+    """``page.add_overlay(overlay, box)``, leaving the page's own content streams as they are.
+
+    pikepdf's ``add_overlay`` merges them into one stream, which qpdf then decodes
+    whole into memory when saving: 1.1 GiB for a page whose 1 MB stream inflates to
+    1 GiB. Here they are only wrapped: ``q`` before them, ``Q`` and the overlay after.
+    """
+    form = overlay.as_form_xobject()
+    name = page.add_resource(form, pikepdf.Name.XObject)
+    placement = page.calc_form_xobject_placement(form, name, box)
+    page.contents_add(b"q\n", prepend=True)
+    page.contents_add(b"\nQ\n" + placement)
 
 
 def _stamp(canvas: Canvas, width: float, height: float) -> None:

@@ -14,11 +14,14 @@ from io import BytesIO
 from typing import Any
 from xml.sax.saxutils import escape
 
+from PIL.Image import Image
 from reportlab.lib import colors
 from reportlab.lib.styles import ParagraphStyle
-from reportlab.platypus import Flowable, Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.lib.utils import ImageReader
+from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from docjobs.pdf import fonts
+from docjobs.pdf.fields import SIGNATURE_TYPES, PlacedField
 
 Row = Mapping[str, Any]
 MARGIN_RATIO = 0.06
@@ -70,11 +73,11 @@ def _build(story: list[Flowable], size: tuple[float, float]) -> bytes:
 def certificate_pdf(
     document: Row,
     recipients: Sequence[Row],
-    fields: Sequence[Row],
+    fields: Sequence[PlacedField],
     audit_logs: Sequence[Row],
     size: tuple[float, float],
 ) -> bytes:
-    """The signing certificate: one row per recipient."""
+    """The signing certificate: one row per recipient, with the first signature of theirs in ``fields``."""
     fonts.register()
     styles = _styles(size[0])
     usable = size[0] * (1 - 2 * MARGIN_RATIO)
@@ -142,24 +145,38 @@ def _events(recipient: Row, audit_logs: Sequence[Row]) -> list[str]:
     return lines
 
 
-def _signature(recipient: Row, fields: Sequence[Row], style: ParagraphStyle, width: float) -> Flowable:
-    signatures = ("SIGNATURE", "FREE_SIGNATURE")
+def _signature(
+    recipient: Row, fields: Sequence[PlacedField], style: ParagraphStyle, width: float
+) -> Flowable:
     signature = next(
-        (
-            f
-            for f in fields
-            if f["recipient_id"] == recipient["id"] and f["type"] in signatures and f["inserted"]
-        ),
+        (f for f in fields if f.row["recipient_id"] == recipient["id"] and f.row["type"] in SIGNATURE_TYPES),
         None,
     )
     if signature is None:
         return _p("-", style)
-    if signature["signature_image"]:
-        image = Image(
-            BytesIO(bytes(signature["signature_image"])), width=width, height=width / 3, kind="proportional"
-        )
-        return image
-    text = signature["typed_signature"] or signature["custom_text"] or ""
+    if signature.image is not None:
+        return _Picture(signature.image, width, width / 3)
+    text = signature.row["typed_signature"] or signature.row["custom_text"] or ""
     return Paragraph(
         escape(text), ParagraphStyle("sig", parent=style, fontName=fonts.signature_font_for(text))
     )
+
+
+class _Picture(Flowable):  # type: ignore[misc]  # reportlab has no type hints
+    """A decoded image, as large as fits ``width`` x ``height`` in its proportions, centred.
+
+    reportlab's own ``Image`` flowable only takes a file, which it would decode again.
+    """
+
+    def __init__(self, image: Image, width: float, height: float) -> None:
+        super().__init__()
+        scale = min(width / image.width, height / image.height)
+        self.width, self.height = image.width * scale, image.height * scale
+        self.hAlign = "CENTER"
+        self._reader = ImageReader(image)
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        return self.width, self.height
+
+    def draw(self) -> None:
+        self.canv.drawImage(self._reader, 0, 0, self.width, self.height, mask="auto")

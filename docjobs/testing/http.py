@@ -16,9 +16,9 @@ from docjobs.testing.services import free_port
 
 
 @contextmanager
-def serve(app: Any, *, access_log: bool = True) -> Iterator[str]:
-    """Serve an ASGI app on a free loopback port; yields its base URL."""
-    port = free_port()
+def serve(app: Any, *, access_log: bool = True, port: int | None = None) -> Iterator[str]:
+    """Serve an ASGI app on loopback, on ``port`` or a free one; yields its base URL."""
+    port = port or free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_config=None, lifespan="on", access_log=access_log
     )

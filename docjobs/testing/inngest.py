@@ -3,8 +3,10 @@
 What it implements of a real server (inngest/inngest ``docs/SDK_SPEC.md``, and the
 Python SDK's behaviour where the two differ):
 
-- apps sync out of band: the SDK answers a PUT by POSTing its functions to
-  ``/fn/register`` with ``Authorization: Bearer sha256(signing key)``;
+- apps sync out of band: the SDK answers a PUT (signed in cloud mode, as Inngest
+  signs it) by POSTing its functions to ``/fn/register`` with
+  ``Authorization: Bearer sha256(signing key)``; or in band: the signed PUT says
+  where Inngest reached the app and the app's signed answer lists its functions;
 - ``POST /e/<event key>`` takes an event or a list, deduplicates by ``id`` and
   starts a run of every function whose trigger names the event;
 - runs are driven by call requests (``POST <step url>``, signed ``t=..&s=..`` over
@@ -212,10 +214,25 @@ class InngestServer:
 
     # What tests do.
 
-    def sync(self, app_url: str) -> httpx.Response:
-        """Ask the app at ``app_url`` to register itself (an out-of-band sync)."""
+    def sync(self, app_url: str, *, in_band: bool = False) -> httpx.Response:
+        """Ask the app at ``app_url`` to sync, signed (as Inngest signs it) outside dev mode.
+
+        Out of band (the default) the app registers itself by POSTing its functions
+        to ``/fn/register``. In band (cloud mode only) the PUT's signed body names the
+        URL Inngest reached, and the app's signed answer lists its functions, which
+        are registered from it.
+        """
         headers = {"x-inngest-server-kind": "dev" if self.dev else "cloud"}
-        return self._http.put(app_url, headers=headers)
+        body = b""
+        if in_band:
+            body = json.dumps({"url": app_url}).encode()
+            headers |= {"content-type": "application/json", "x-inngest-sync-kind": "in_band"}
+        if not self.dev:
+            headers["x-inngest-signature"] = self.sign(body)
+        response = self._http.put(app_url, content=body, headers=headers)
+        if in_band and response.status_code == 200 and self._response_signed(response):
+            self._register_functions(response.json())
+        return response
 
     def send(self, events: list[dict[str, Any]]) -> list[str]:
         """Send events as the SDK would."""
@@ -266,7 +283,11 @@ class InngestServer:
     async def _register(self, request: Request) -> JSONResponse:
         if not self.dev and not self._bearer_ok(request.headers.get("authorization", "")):
             return _answer({"error": "unauthorized"}, 401)
-        body = json.loads(await request.body())
+        self._register_functions(json.loads(await request.body()))
+        return _answer({"ok": True, "modified": True})
+
+    def _register_functions(self, body: dict[str, Any]) -> None:
+        """Take an app's registration (or in-band answer): its functions, their triggers and URLs."""
         self.registrations.append(body)
         with self._lock:
             for config in body["functions"]:
@@ -280,7 +301,6 @@ class InngestServer:
                     retries=retries,
                     cancel=config.get("cancel") or [],
                 )
-        return _answer({"ok": True, "modified": True})
 
     async def _ingest(self, request: Request) -> JSONResponse:
         if request.path_params["key"] != self.event_key:

@@ -20,6 +20,7 @@ import dramatiq
 import psycopg
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -29,6 +30,7 @@ from docjobs.brokers.postgres.broker import PostgresBroker
 from docjobs.runtime import Runtime
 from docjobs.web.board.access import AuthorizeHook
 from docjobs.web.board.routes import board_routes
+from docjobs.web.bodies import BoundedBodies
 from docjobs.web.selftrigger import SelfTriggerEndpoint
 
 if TYPE_CHECKING:
@@ -146,6 +148,14 @@ def create_app(
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
+        # Outermost of ours: no route, nor its authentication, runs before the body is in.
+        middleware=[
+            Middleware(
+                BoundedBodies,
+                max_bytes=settings.max_body_bytes,
+                timeout_seconds=settings.read_timeout_seconds,
+            )
+        ],
         exception_handlers={psycopg.OperationalError: _database_unavailable},  # pool time-outs too
     )
     app.state.runtime = runtime
@@ -162,11 +172,14 @@ def _inngest_routes(runtime: Runtime) -> list[Route]:
     from docjobs.inngest.serve import serve_routes
 
     assert isinstance(runtime.broker, InngestBroker)
+    settings = runtime.settings
     return serve_routes(
         runtime.broker.client,
         app_functions(runtime),
         path=INNGEST_PATH,
-        signing_keys=signing_keys(runtime.settings),
+        signing_keys=signing_keys(settings),
+        # Production registers the configured URL; the dev server's request says where it reached the app.
+        serve_url=None if settings.is_development else settings.inngest_serve_url,
     )
 
 

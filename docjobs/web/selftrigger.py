@@ -10,7 +10,6 @@ Order of checks: body size (413), signature (401), body shape (400), job (404).
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -18,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from docjobs import signatures
+from docjobs import signatures, strictjson
 from docjobs.brokers.postgres.broker import PostgresBroker
 
 logger = logging.getLogger(__name__)
@@ -47,7 +46,7 @@ class SelfTriggerEndpoint:
         )
         if refusal is not None:
             logger.warning(
-                "Refused a self-trigger request for %s: %s.",
+                "Refused a self-trigger request for %r: %s.",
                 job_id,
                 refusal,
                 extra={"action": "self_trigger_refused", "reason": refusal},
@@ -84,7 +83,7 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
 
 def _body_names(body: bytes, actor_name: str, job_id: str) -> bool:
     try:
-        data: Any = json.loads(body)
-    except ValueError:
+        data: Any = strictjson.loads(body)
+    except strictjson.JsonRefused:
         return False
     return isinstance(data, dict) and data.get("name") == actor_name and data.get("jobId") == job_id

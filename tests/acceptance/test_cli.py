@@ -59,6 +59,18 @@ def test_an_unreachable_database_is_one_line_that_keeps_the_password_out(environ
     assert "hunter2" not in result.stderr
 
 
+def test_a_database_url_with_a_bad_escape_is_one_line_that_keeps_the_password_out(
+    environ: dict[str, str],
+) -> None:
+    env = cli_env(environ, NEXT_PRIVATE_DATABASE_URL="postgresql://docjobs:pa%zzHUNTER2@127.0.0.1/db")
+    for command in (["migrate"], ["web"], ["trigger", "test.record", "{}"]):
+        result = docjobs(*command, env=env)
+        assert 2 == result.returncode, command
+        (line,) = result.stderr.splitlines()
+        assert line.startswith("docjobs: error: NEXT_PRIVATE_DATABASE_URL: cannot be read by libpq"), line
+        assert "HUNTER2" not in result.stderr + result.stdout
+
+
 def test_migrate_runs_concurrently_and_idempotently(
     postgres_server: PostgresServer, environ: dict[str, str]
 ) -> None:

@@ -22,7 +22,9 @@ from docjobs.testing import RedisServer
 
 
 def middleware() -> list[dramatiq.Middleware]:
-    return default_middleware(max_retries=3, min_backoff_seconds=0.01, max_backoff_seconds=0.1)
+    return default_middleware(
+        max_retries=3, min_backoff_seconds=0.01, max_backoff_seconds=0.1, max_payload_bytes=1024 * 1024
+    )
 
 
 @pytest.fixture(params=["stub", "redis", "postgres"])

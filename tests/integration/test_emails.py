@@ -243,3 +243,153 @@ def test_reminder_dates_follow_the_document_settings(
     alice = document["recipients"]["Alice"]
     assert timedelta(hours=23) < alice["next_reminder_at"] - alice["sent_at"] <= timedelta(days=1, minutes=1)
     assert alice["next_reminder_at"] > datetime.now(UTC)
+
+
+INJECTED_NAME = "Bob\r\nBcc: evil@example.com"
+
+
+@pytest.fixture
+def envelope_recipients(mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every address the SMTP server was asked to deliver to (RCPT TO), accepted or not."""
+    asked: list[str] = []
+    answer = mailbox.handle_RCPT
+
+    async def record(server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        asked.append(address.lower())
+        return await answer(server, session, envelope, address, options)
+
+    # The server looks its hooks up on the handler at each connection.
+    monkeypatch.setattr(mailbox, "handle_RCPT", record)
+    return asked
+
+
+def completed_to(mailbox: Mailbox) -> list[str]:
+    """The addresses that received a completion email, one entry per email."""
+    return sorted(
+        address.addr_spec
+        for m in mailbox.messages
+        if m["Subject"] == "Signing Complete!"
+        for address in m["To"].addresses
+    )
+
+
+def test_a_newline_in_a_name_is_cleaned_and_every_recipient_gets_the_signed_pdf(
+    service: Runtime,
+    flows: Flows,
+    mailbox: Mailbox,
+    envelope_recipients: list[str],
+    database_url: str,
+) -> None:
+    owner = flows.create_user("olivia@example.com", "Olivia Owner")
+    document = flows.create_document(
+        owner["id"], "Contract", PDF,
+        [RecipientSpec("alice@example.com", "Alice"), RecipientSpec("bob@example.com", INJECTED_NAME)],
+    )  # fmt: skip
+    flows.send_document(document["id"])
+    settle(service)
+    for recipient in flows.recipients(document["id"]):
+        flows.sign(recipient["token"])
+    settle(service)
+
+    assert ["alice@example.com", "bob@example.com", "olivia@example.com"] == completed_to(mailbox)
+    (sealed,) = rows(
+        database_url,
+        "SELECT data FROM document_data WHERE id = (SELECT current_data_id FROM document WHERE id = %s)",
+        document["id"],
+    )
+    completed = [m for m in mailbox.messages if m["Subject"] == "Signing Complete!"]
+    assert all({"Contract.pdf": bytes(sealed["data"])} == attachments(m) for m in completed)
+    to_bob = [m for m in mailbox.messages if "bob@example.com" in str(m["To"])]
+    assert {"Please sign this document", "Signing Complete!"} <= {m["Subject"] for m in to_bob}
+    assert all("Bob Bcc: evil@example.com" == m["To"].addresses[0].display_name for m in to_bob)
+    signed_notices = {m["Subject"] for m in mailbox.to("olivia@") if "has signed" in m["Subject"]}
+    assert {
+        'Alice has signed "Contract"',
+        'Bob Bcc: evil@example.com has signed "Contract"',
+    } == signed_notices
+    # Nothing was injected: no extra header, no extra envelope recipient.
+    assert not any("Bcc" in part.keys() for m in mailbox.messages for part in m.walk())
+    assert not any("\nBcc:" in text_part(m) for m in mailbox.messages)  # names in the text stay one line
+    assert "evil@example.com" not in envelope_recipients
+    assert {"olivia@example.com", "alice@example.com", "bob@example.com"} == set(envelope_recipients)
+    email_jobs = rows(database_url, "SELECT actor, status FROM background_job WHERE actor LIKE 'send.%%'")
+    assert {"COMPLETED"} == {row["status"] for row in email_jobs}
+
+
+def test_an_unusable_address_does_not_keep_the_others_from_their_email(
+    service: Runtime,
+    flows: Flows,
+    mailbox: Mailbox,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    owner = flows.create_user("olivia@example.com", "Olivia Owner")
+    document = flows.create_document(
+        owner["id"], "Contract", PDF,
+        # A CC gets no invitation: the completion job is the first to meet the address.
+        [RecipientSpec("dana.example.com", "Dana", role="CC"), RecipientSpec("alice@example.com", "Alice")],
+    )  # fmt: skip
+    flows.send_document(document["id"])
+    settle(service)
+    recipients = {r["name"]: r for r in flows.recipients(document["id"])}
+    flows.sign(recipients["Alice"]["token"])
+    settle(service)
+
+    assert ["alice@example.com", "olivia@example.com"] == completed_to(mailbox)
+    completion = job(database_url, "send.document.completed.emails")
+    assert "COMPLETED" == completion["status"] and 1 == completion["attempts"]
+    dana = next(r for r in flows.recipients(document["id"]) if r["name"] == "Dana")
+    assert dana["email_refused_at"] is not None
+    (refusal,) = rows(database_url, "SELECT * FROM audit_log WHERE type = 'EMAIL_REFUSED'")
+    assert "dana.example.com" == refusal["data"]["recipientEmail"] and refusal["data"]["code"] is None
+    assert "the recipient address is not usable" in refusal["data"]["reason"]
+    (logged,) = [r for r in caplog.records if getattr(r, "action", None) == "email_undeliverable"]
+    assert dana["id"] == logged.recipient_id  # type: ignore[attr-defined]
+    assert "dana.example.com" not in logged.getMessage()
+
+
+def test_a_retry_after_a_deferral_sends_no_email_twice_next_to_a_bad_name(
+    service: Runtime,
+    flows: Flows,
+    mailbox: Mailbox,
+    sent_document: Callable[..., dict[str, Any]],
+    database_url: str,
+) -> None:
+    document = sent_document()
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "UPDATE recipient SET name = %s WHERE id = %s",
+            (INJECTED_NAME, document["recipients"]["Bob"]["id"]),
+        )
+    mailbox.messages.clear()
+    mailbox.deferrals["alice@example.com"] = 1  # the first attempt fails at Alice, after the owner's email
+    jobs.trigger("send.document.completed.emails", {"envelopeId": document["envelope_id"]})
+    settle(service)
+
+    assert ["alice@example.com", "bob@example.com", "olivia@example.com"] == completed_to(mailbox)
+    completion = job(database_url, "send.document.completed.emails")
+    assert "COMPLETED" == completion["status"] and 2 == completion["attempts"]
+    audited = rows(
+        database_url, "SELECT email FROM audit_log WHERE data->>'emailType' = 'DOCUMENT_COMPLETED'"
+    )
+    assert ["alice@example.com", "bob@example.com", "olivia@example.com"] == sorted(
+        r["email"] for r in audited
+    )
+
+
+def test_a_recipient_deferred_on_every_attempt_does_not_hold_back_the_others(
+    service: Runtime,
+    mailbox: Mailbox,
+    sent_document: Callable[..., dict[str, Any]],
+    database_url: str,
+) -> None:
+    document = sent_document()
+    mailbox.messages.clear()
+    mailbox.deferrals["alice@example.com"] = 1_000  # Alice's mailbox never takes the email
+    jobs.trigger("send.document.completed.emails", {"envelopeId": document["envelope_id"]})
+    settle(service)
+
+    assert ["bob@example.com", "olivia@example.com"] == completed_to(mailbox)
+    completion = job(database_url, "send.document.completed.emails")
+    assert "FAILED" == completion["status"]  # transient until the retries ran out: the board shows it
+    assert "SMTPRecipientsRefused" in completion["last_error"]

@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from docjobs.inngest.serve import serve_routes
 from docjobs.testing.http import serve
 from docjobs.testing.inngest import InngestServer
+from docjobs.testing.services import free_port
 from tests.conftest import INNGEST_SIGNING_KEY, wait_for
 
 APP = "emulated"
@@ -106,12 +107,14 @@ def start_app(
         api_base_url=inngest_emulator.url,
         event_api_base_url=inngest_emulator.url,
     )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api/jobs"
     routes = serve_routes(
-        client, make_functions(client, counters), path="/api/jobs", signing_keys=[signing_key]
+        client, make_functions(client, counters), path="/api/jobs", signing_keys=[signing_key], serve_url=url
     )
-    context = serve(Starlette(routes=routes))
-    base = context.__enter__()
-    return context, f"{base}/api/jobs"
+    context = serve(Starlette(routes=routes), port=port)
+    context.__enter__()
+    return context, url
 
 
 @pytest.fixture

@@ -21,8 +21,9 @@ from docjobs.settings import DEFAULT_INNGEST_APP_ID as APP_ID
 from docjobs.settings import PROVIDER_MAX_RETRIES
 from docjobs.testing.http import serve
 from docjobs.testing.inngest import CallFaults, InngestServer
+from docjobs.testing.services import free_port
 from docjobs.web.app import create_app
-from tests.conftest import INNGEST_SIGNING_KEY, events, inngest_call_body, job_row
+from tests.conftest import INNGEST_SIGNING_KEY, app_port, events, inngest_call_body, job_row
 from tests.support import actors
 
 FALLBACK_KEY = f"signkey-test-{secrets.token_hex(32)}"
@@ -36,13 +37,14 @@ def inngest_runtime(make_runtime: Callable[..., Runtime], inngest_emulator: Inng
         INNGEST_SIGNING_KEY=INNGEST_SIGNING_KEY,
         INNGEST_SIGNING_KEY_FALLBACK=FALLBACK_KEY,
         INNGEST_EVENT_KEY=inngest_emulator.event_key,
+        INNGEST_SERVE_ORIGIN=f"http://127.0.0.1:{free_port()}",
         NEXT_PRIVATE_JOBS_CLEANUP_RATE_LIMITS_CRON="*/5 * * * *",
     )
 
 
 @pytest.fixture
 def app_url(inngest_runtime: Runtime) -> Iterator[str]:
-    with serve(create_app(inngest_runtime)) as base:
+    with serve(create_app(inngest_runtime), port=app_port(inngest_runtime)) as base:
         yield f"{base}/api/jobs"
 
 
@@ -273,8 +275,9 @@ def test_introspection_tells_the_dev_server_little_and_a_signed_cloud_request_mo
     broker: InngestBroker, inngest_emulator: InngestServer, app_url: str
 ) -> None:
     assert 401 == httpx.get(app_url).status_code
+    # A second on from the sync's signature, which (over the same empty body) it would repeat.
     signed = httpx.get(
-        app_url, headers={"x-inngest-signature": inngest_emulator.sign(b"", round(time.time()))}
+        app_url, headers={"x-inngest-signature": inngest_emulator.sign(b"", round(time.time()) + 1)}
     )
     assert 200 == signed.status_code
     body = signed.json()

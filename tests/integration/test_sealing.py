@@ -1,4 +1,4 @@
-"""internal.seal-document through the local provider: the stored PDF, its signature, reseals, refusals."""
+"""internal.seal-document on each provider: the stored PDF, its signature, reseals, refusals."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from docjobs import jobs
 from docjobs.domain import FieldSpec, Flows, RecipientSpec
 from docjobs.pdf.identity import identity_from_pkcs12
 from docjobs.runtime import Runtime
-from docjobs.testing.pdfs import sample_pdf
+from docjobs.testing.pdfs import deflate_bomb_pdf, password_protected_pdf, sample_pdf
 from docjobs.testing.smtp import Mailbox
 
 ORIGINAL = sample_pdf(2, title="Tenancy")
+GIB = 1024 * 1024 * 1024
 
 
 def settle(service: Runtime) -> None:
@@ -152,3 +153,66 @@ def test_send_email_false_closes_the_document_without_completion_emails(
     assert [] == rows(
         database_url, "SELECT * FROM background_job WHERE actor = 'send.document.completed.emails'"
     )
+
+
+# What each document gets wrong, and how the refusal names it (after "document <envelope id>: ").
+DEFECTS: dict[str, tuple[bytes, str, str]] = {
+    "password": (password_protected_pdf(2), "", "the PDF is protected by a password; upload it without one"),
+    "bomb": (deflate_bomb_pdf(GIB), "", "its streams inflate to more than 256 MiB (a decompression bomb?)"),
+    "page 0": (ORIGINAL, "page = 0", "field {field} is on page 0; the PDF has pages 1 to 2"),
+    "page -1": (ORIGINAL, "page = -1", "field {field} is on page -1; the PDF has pages 1 to 2"),
+    "NaN": (ORIGINAL, "position_x = 'NaN'", "field {field}: position_x is NaN, not a percentage from 0 to 100"),
+    "image": (ORIGINAL, "signature_image = 'not an image'",
+              "field {field}: the signature image is not a PNG, JPEG, GIF, WEBP image"),
+}  # fmt: skip
+
+
+def test_a_document_sealing_refuses_fails_at_once_with_its_reason_and_nothing_written(
+    service: Runtime, database_url: str
+) -> None:
+    flows = Flows()
+    owner = flows.create_user("olivia@example.com", "Olivia Owner")
+    documents = {}
+    for defect, (original, _, _) in DEFECTS.items():
+        document = flows.create_document(
+            owner["id"], f"Tenancy ({defect})", original,
+            [RecipientSpec("alice@example.com", "Alice"), RecipientSpec("carol@example.com", "Carol", role="CC")],
+            [FieldSpec(recipient=0, type="SIGNATURE")],
+        )  # fmt: skip
+        flows.send_document(document["id"])
+        documents[defect] = document
+    settle(service)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        # The reference service's schema checks none of these; documents written by it may hold them.
+        conn.execute(
+            "ALTER TABLE field DROP CONSTRAINT field_page_check, DROP CONSTRAINT field_position_x_check"
+        )
+        conn.execute("UPDATE recipient SET signing_status = 'SIGNED', signed_at = now() WHERE role <> 'CC'")
+        conn.execute("UPDATE field SET inserted = true, custom_text = 'Alice', typed_signature = 'Alice'")
+        for defect, (_, change, _) in DEFECTS.items():
+            if change:
+                conn.execute(
+                    f"UPDATE field SET {change} WHERE document_id = %s".encode(), (documents[defect]["id"],)
+                )
+    data_rows = len(rows(database_url, "SELECT id FROM document_data"))
+    jobs_of = {defect: jobs.trigger("internal.seal-document", {"documentId": document["id"]}).message_id
+               for defect, document in documents.items()}  # fmt: skip
+    settle(service)
+    for defect, document in documents.items():
+        (job,) = rows(database_url, "SELECT * FROM background_job WHERE id = %s", jobs_of[defect])
+        (field,) = rows(database_url, "SELECT id FROM field WHERE document_id = %s", document["id"])
+        reason = DEFECTS[defect][2].format(field=field["id"])
+        assert ("FAILED", 1) == (job["status"], job["attempts"]), defect
+        assert (
+            f"DocumentRefused: document {document['envelope_id']}: {reason}"
+            == job["last_error"].splitlines()[0]
+        )
+        (after,) = rows(database_url, "SELECT * FROM document WHERE id = %s", document["id"])
+        assert ("PENDING", after["original_data_id"]) == (after["status"], after["current_data_id"]), defect
+        statuses = rows(database_url, "SELECT role, signing_status FROM recipient WHERE document_id = %s ORDER BY id",
+                        document["id"])  # fmt: skip
+        assert [("SIGNER", "SIGNED"), ("CC", "NOT_SIGNED")] == [
+            (r["role"], r["signing_status"]) for r in statuses
+        ]
+    assert data_rows == len(rows(database_url, "SELECT id FROM document_data"))
+    assert [] == rows(database_url, "SELECT id FROM audit_log WHERE type = 'DOCUMENT_COMPLETED'")

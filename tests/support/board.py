@@ -18,7 +18,7 @@ from docjobs.runtime import Runtime
 from docjobs.testing.http import serve
 from docjobs.web.app import create_app
 from docjobs.web.board.access import hash_password
-from tests.conftest import provider_overrides
+from tests.conftest import app_port, provider_overrides
 
 BOARD = "/api/jobs/board"
 TOKEN = "board-token-0123456789abcdef"
@@ -40,14 +40,20 @@ class Board:
         self.clients.append(client)
         return client
 
-    def signed_in(self, email: str, password: str) -> httpx.Client:
-        client = self.client()
-        form = client.get(f"{BOARD}/sign-in")
-        answer = client.post(
-            f"{BOARD}/sign-in", data={"csrf": csrf_of(form.text), "email": email, "password": password}
-        )
+    def signed_in(self, email: str, password: str, **kwargs: Any) -> httpx.Client:
+        client = self.client(**kwargs)
+        answer = self.sign_in(client, email, password)
         assert 303 == answer.status_code, answer.text
         return client
+
+    def sign_in(self, client: httpx.Client, email: str, password: str, **kwargs: Any) -> httpx.Response:
+        """Post the sign-in form as a browser would (its CSRF token from the form page)."""
+        form = client.get(f"{BOARD}/sign-in", **kwargs)
+        return client.post(
+            f"{BOARD}/sign-in",
+            data={"csrf": csrf_of(form.text), "email": email, "password": password},
+            **kwargs,
+        )
 
     def csrf(self, client: httpx.Client, path: str = f"{BOARD}/") -> str:
         return csrf_of(client.get(path).text)
@@ -84,7 +90,7 @@ def open_board(
         current = make_runtime(**overrides)
         add_user(database_url, *ADMIN, ["ADMIN", "USER"])
         add_user(database_url, *USER, ["USER"])
-        server = serve(create_app(current, embedded_worker=worker))
+        server = serve(create_app(current, embedded_worker=worker), port=app_port(current))
         url = server.__enter__()
         stack.append(server)
         if provider == "inngest":

@@ -1,20 +1,33 @@
 """Who may use the board, and proof that a POST comes from the board's own pages.
 
 Open to all only when ``NODE_ENV=development``. Otherwise a page needs the session
-of a signed-in ADMIN user (other users get 403) and the JSON API also takes
+of a signed-in ADMIN user and the JSON API also takes
 ``Authorization: Bearer $NEXT_PRIVATE_JOBS_BOARD_TOKEN``. Host apps may add their own
-rule with an ``authorize`` hook. The session is a signed, HttpOnly, SameSite=Strict
-cookie holding the user id and the CSRF token; signing in always starts a new one,
-so a session planted before sign-in is worth nothing after it.
+rule with an ``authorize`` hook.
+
+Sessions are the server's (issue 17). Signing in stores the sha256 of a random
+token in ``board_session``; the cookie (signed, HttpOnly, SameSite=Strict) carries
+the token and the CSRF token. Every request looks the session up, and it is live
+only until it expires, is signed out, or its user stops being an enabled ADMIN with
+the password they signed in with (changed by ``docjobs admin create-user`` or by the
+host app alike): every copy of the cookie stops working then. Signing in always
+starts a new session, so a cookie planted before sign-in is worth nothing after it.
+A visitor who has not signed in holds a signed cookie with a CSRF token only: the
+sign-in page writes nothing to the database.
+
+Sign-in attempts are counted per (account, client) and per client, the client being
+the peer address or, behind a proxy in ``NEXT_PRIVATE_JOBS_TRUSTED_PROXIES``, the
+address it forwards (:mod:`docjobs.web.proxies`). Someone guessing one
+admin's password is slowed down without locking that admin out elsewhere.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import argon2
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -22,14 +35,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from docjobs.db.board import BoardStore
+from docjobs.web import proxies
 
 SESSION_COOKIE = "docjobs_board"
-#: A session lasts this long after sign-in.
+#: A session ends this long after sign-in, however it is used.
 SESSION_MAX_AGE_SECONDS = 12 * 3600
-#: Sign-in attempts allowed per window, per email and per client address.
-SIGN_IN_LIMIT_PER_EMAIL = 5
+#: The most sessions one user holds; signing in again ends the oldest beyond it.
+MAX_SESSIONS_PER_USER = 20
+#: Sign-in attempts allowed per window for one account from one client, and from one client.
+SIGN_IN_LIMIT_PER_ACCOUNT_AND_CLIENT = 5
 SIGN_IN_LIMIT_PER_CLIENT = 20
 SIGN_IN_WINDOW_SECONDS = 15 * 60
+#: The longest email address (RFC 5321's path limit) and password sign-in reads.
+MAX_EMAIL_CHARS = 254
+MAX_PASSWORD_CHARS = 1024
 #: The role that may use the board.
 ADMIN_ROLE = "ADMIN"
 
@@ -46,6 +65,22 @@ class Viewer:
 
     who: str
     csrf: str | None
+
+
+@dataclass
+class Session:
+    """What the board's cookie holds.
+
+    Attributes:
+        csrf: The token the board's forms and API calls carry back.
+        token: The server-side session's token (its hash is the row's key); ``None``
+            before sign-in.
+        new: Not in a cookie yet: the answer sets it.
+    """
+
+    csrf: str
+    token: str | None = None
+    new: bool = False
 
 
 #: A host app's rule: ``False`` turns a request away with 403.
@@ -65,11 +100,12 @@ class BoardAccess:
     """Decides who a request is and whether it may go on.
 
     Args:
-        store: Users and sign-in attempts.
+        store: Users, sessions and sign-in attempts.
         secret: Signs session cookies.
         development: ``NODE_ENV=development``: open to all.
         token: The JSON API's bearer token, if any.
         cookie_path: Where the board is served; the cookie goes nowhere else.
+        trusted_proxies: Peers whose forwarded client address and scheme are believed.
         authorize: A host app's extra rule.
     """
 
@@ -81,43 +117,50 @@ class BoardAccess:
         development: bool,
         token: str | None,
         cookie_path: str,
+        trusted_proxies: Sequence[proxies.Network] = (),
         authorize: AuthorizeHook | None = None,
     ) -> None:
         self.store = store
         self.cookie_path = cookie_path
         self.development = development
+        self.trusted_proxies = tuple(trusted_proxies)
         self._token = token.encode() if token else None
         self._authorize = authorize
-        self._sessions = URLSafeTimedSerializer(secret, salt="docjobs-board-session")
+        self._cookies = URLSafeTimedSerializer(secret, salt="docjobs-board-session")
         self._hasher = argon2.PasswordHasher()
         self._decoy: str | None = None
 
     # Who is asking.
 
-    def session(self, request: Request) -> dict[str, Any]:
-        """The request's session (``uid``, ``csrf``), or a new anonymous one."""
+    def session(self, request: Request) -> Session:
+        """The request's session as its cookie says, or a new anonymous one (not yet saved)."""
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
             try:
-                data = self._sessions.loads(cookie, max_age=SESSION_MAX_AGE_SECONDS)
+                data = self._cookies.loads(cookie, max_age=SESSION_MAX_AGE_SECONDS)
             except BadSignature:
                 data = None
             if isinstance(data, dict) and isinstance(data.get("csrf"), str):
-                return data
-        return {"uid": None, "csrf": secrets.token_urlsafe(32), "new": True}
+                token = data.get("sid")
+                return Session(data["csrf"], token if isinstance(token, str) else None)
+        return Session(secrets.token_urlsafe(32), new=True)
 
-    def viewer(self, request: Request, session: dict[str, Any], *, api: bool) -> Viewer:
+    def client(self, request: Request) -> str:
+        """The client's address, as sign-in limits count it."""
+        return proxies.client_address(request.scope, self.trusted_proxies)
+
+    def viewer(self, request: Request, session: Session, *, api: bool) -> Viewer:
         """Who the request is, if they may use the board.
 
         Raises:
-            Denied: 401 for nobody known, 403 for a user who is not an admin or whom the hook refuses.
+            Denied: 401 for nobody known or an ended session, 403 when the host app's hook refuses.
         """
         viewer = self._identify(request, session, api=api)
         if self._authorize is not None and not self._authorize(request, viewer):
             raise Denied(403, "not allowed by this application's board rule")
         return viewer
 
-    def _identify(self, request: Request, session: dict[str, Any], *, api: bool) -> Viewer:
+    def _identify(self, request: Request, session: Session, *, api: bool) -> Viewer:
         authorization = request.headers.get("authorization", "")
         if api and authorization:
             scheme, _, presented = authorization.partition(" ")
@@ -129,16 +172,13 @@ class BoardAccess:
                 return Viewer("token", None)
             raise Denied(401, "the bearer token is not valid")
         if self.development:
-            return Viewer("development", session["csrf"])
-        user_id = session.get("uid")
-        if not isinstance(user_id, int):
+            return Viewer("development", session.csrf)
+        if session.token is None:
             raise Denied(401, "sign in first")
-        user = self.store.admin_by_id(user_id)
-        if user is None or user["disabled"]:
-            raise Denied(401, "sign in first")
-        if ADMIN_ROLE not in user["roles"]:
-            raise Denied(403, "the board is for admins")
-        return Viewer(user["email"], session["csrf"])
+        user = self.store.session_user(_digest(session.token))
+        if user is None:
+            raise Denied(401, "the session has ended (signed out, expired or the account changed); sign in")
+        return Viewer(user["email"], session.csrf)
 
     def check_csrf(self, request: Request, viewer: Viewer, submitted: str | None) -> None:
         """Refuse a POST that did not come from the board's own pages.
@@ -153,18 +193,25 @@ class BoardAccess:
         if not submitted or not hmac.compare_digest(submitted.encode(), viewer.csrf.encode()):
             raise Denied(403, "the form's CSRF token is missing or wrong; reload the page")
 
-    # Sign-in.
+    # Signing in and out.
 
-    def sign_in(self, email: str, password: str, client: str) -> int:
-        """Check a sign-in; returns the user id.
+    def sign_in(self, email: str, password: str, client: str) -> Session:
+        """Check a sign-in and start a session for it (a new CSRF token too).
+
+        Args:
+            email: As typed (at most ``MAX_EMAIL_CHARS``; the caller checks).
+            password: As typed (at most ``MAX_PASSWORD_CHARS``).
+            client: The client's address (:meth:`client`).
 
         Raises:
-            Denied: 429 after too many attempts, 401 for a wrong email or password.
+            Denied: 429 after too many attempts from this client, 401 for a wrong email
+                or password, 403 for a user who is not an admin.
         """
         email = email.strip().lower()
+        pair = f"account {client} {email}"
         if (
-            self.store.count_attempt(f"email:{email}", SIGN_IN_WINDOW_SECONDS) > SIGN_IN_LIMIT_PER_EMAIL
-            or self.store.count_attempt(f"client:{client}", SIGN_IN_WINDOW_SECONDS) > SIGN_IN_LIMIT_PER_CLIENT
+            self.store.count_attempt(pair, SIGN_IN_WINDOW_SECONDS) > SIGN_IN_LIMIT_PER_ACCOUNT_AND_CLIENT
+            or self.store.count_attempt(f"client {client}", SIGN_IN_WINDOW_SECONDS) > SIGN_IN_LIMIT_PER_CLIENT
         ):
             raise Denied(429, "too many sign-in attempts; try again in a few minutes")
         user = self.store.admin_by_email(email) if email else None
@@ -175,9 +222,27 @@ class BoardAccess:
             raise Denied(401, "wrong email or password") from None
         if user is None or stored is None or user["disabled"]:
             raise Denied(401, "wrong email or password")
-        # Guessing is what the limit is for: an admin who signs in often is not locked out.
-        self.store.clear_attempts(f"email:{email}")
-        return int(user["id"])
+        if ADMIN_ROLE not in user["roles"]:
+            raise Denied(403, "the board is for admins")
+        # Guessing is what the limits are for: an admin who signs in often is not locked out.
+        self.store.clear_attempts(pair)
+        self.store.refund_attempt(f"client {client}", SIGN_IN_WINDOW_SECONDS)
+        token = secrets.token_urlsafe(32)
+        started = self.store.start_session(
+            _digest(token),
+            int(user["id"]),
+            stored,
+            lifetime_seconds=SESSION_MAX_AGE_SECONDS,
+            keep=MAX_SESSIONS_PER_USER,
+        )
+        if not started:  # the password, role or account changed since it was read
+            raise Denied(401, "wrong email or password")
+        return Session(secrets.token_urlsafe(32), token, new=True)
+
+    def sign_out(self, session: Session) -> None:
+        """End the session on the server: every copy of its cookie stops working."""
+        if session.token is not None:
+            self.store.end_session(_digest(session.token))
 
     def _decoy_hash(self) -> str:
         """Checked when an email is unknown, so that answer takes as long as a wrong password.
@@ -190,20 +255,18 @@ class BoardAccess:
 
     # Cookies.
 
-    def new_session(self, user_id: int | None) -> dict[str, Any]:
-        """A fresh session (a new CSRF token too): never carry one over across sign-in."""
-        return {"uid": user_id, "csrf": secrets.token_urlsafe(32)}
-
-    def save(self, request: Request, response: Response, session: dict[str, Any]) -> None:
-        data = {"uid": session.get("uid"), "csrf": session["csrf"]}
+    def save(self, request: Request, response: Response, session: Session) -> None:
+        data = {"csrf": session.csrf}
+        if session.token is not None:
+            data["sid"] = session.token
         response.set_cookie(
             SESSION_COOKIE,
-            self._sessions.dumps(data),
+            self._cookies.dumps(data),
             max_age=SESSION_MAX_AGE_SECONDS,
             path=self.cookie_path,
             httponly=True,
             samesite="strict",
-            secure=_is_https(request),
+            secure=proxies.is_https(request.scope, self.trusted_proxies),
         )
 
     def forget(self, request: Request, response: Response) -> None:
@@ -215,5 +278,6 @@ def hash_password(password: str) -> str:
     return argon2.PasswordHasher().hash(password)
 
 
-def _is_https(request: Request) -> bool:
-    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+def _digest(token: str) -> bytes:
+    """What the server keeps of a session token: a leaked table signs nobody in."""
+    return hashlib.sha256(token.encode()).digest()
