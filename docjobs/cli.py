@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 import traceback
+import urllib.parse
 from collections.abc import Sequence
 
 import psycopg
 from dramatiq.errors import BrokerConnectionError
 
-from docjobs import errors, redaction
+from docjobs import errors, redaction, strictjson
 from docjobs import logging as docjobs_logging
 from docjobs.settings import Settings
 
@@ -52,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing more to say, and nothing to flush at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # noqa: BLE001 - a bug: its traceback helps, its secrets must not show
         _say(traceback.format_exc().rstrip(), one_line=False)
         _say(f"docjobs: error: {type(exc).__name__}: {exc}")
@@ -281,11 +285,10 @@ def _trigger(args: argparse.Namespace) -> int:
     from docjobs import jobs, runtime
 
     try:
-        payload = json.loads(args.payload)
-    except ValueError as exc:
-        raise errors.PayloadError(
-            f"{args.job_id}: the payload is not valid JSON: {exc}", job_id=args.job_id
-        ) from None
+        payload = strictjson.loads(args.payload)
+    except strictjson.JsonRefused as exc:
+        reason = f"{args.job_id}: the payload is refused: {exc}"
+        raise errors.PayloadError(reason, job_id=args.job_id) from None
     docjobs_logging.configure("WARNING")
     current = runtime.configure()
     try:
@@ -308,6 +311,9 @@ def _inngest_sync(args: argparse.Namespace) -> int:
         settings = current.settings
         # The URL the web app serves and registers (INNGEST_SERVE_ORIGIN/PATH, else the public URL).
         url = args.url or settings.inngest_serve_url
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise errors.SettingsError(f"--url must be an http:// or https:// URL with a host, not {url!r}")
         registered = sync_app(current, url)
     finally:
         current.close()

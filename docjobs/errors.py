@@ -34,6 +34,10 @@ class PayloadError(DocjobsError, ValueError):
         self.field = field
 
 
+class SendError(DocjobsError, ValueError):
+    """A send's options (its delay, say) are not acceptable; nothing was enqueued."""
+
+
 class NotRetryable(DocjobsError):
     """The job failed in a way another attempt cannot fix."""
 

@@ -22,6 +22,8 @@ from docjobs.brokers.base import BulkBroker, TransactionalBroker
 from docjobs.ids import new_job_id, new_job_ids
 
 Delay = float | timedelta | None
+#: The longest delay a send takes: ten years (a longer one is a mistake, or an overflow).
+MAX_DELAY_SECONDS = 10 * 366 * 86400
 
 
 def trigger(
@@ -98,12 +100,16 @@ def trigger_many(
 
 
 def delay_ms(delay: Delay) -> int | None:
-    """A delay in seconds or a timedelta, as Dramatiq's milliseconds."""
+    """A delay in seconds or a timedelta, as Dramatiq's milliseconds.
+
+    Raises:
+        errors.SendError: Negative, not a number, or over ``MAX_DELAY_SECONDS``.
+    """
     if delay is None:
         return None
     seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
-    if seconds < 0:
-        raise ValueError("delay must not be negative")
+    if not 0 <= seconds <= MAX_DELAY_SECONDS:  # NaN fails this too
+        raise errors.SendError(f"delay must be between 0 and {MAX_DELAY_SECONDS} seconds, not {seconds}")
     return int(seconds * 1000)
 
 
@@ -117,7 +123,7 @@ def _message(
         args=(),
         kwargs=kwargs,
         options={},
-        message_id=message_id or new_job_id(),
+        message_id=new_job_id() if message_id is None else message_id,  # "" is refused at send
     )
 
 

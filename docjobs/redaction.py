@@ -23,7 +23,8 @@ MASK = "***"
 #: masking every "abc" in every line would garble logs, not protect anything.
 MIN_SECRET_CHARS = 4
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s]*:)(?P<password>[^@\s/]*)@")
+# The password runs to the authority's last "@" (an unescaped "@" in it must not leave a tail).
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s]*:)(?P<password>[^\s/?#]*)@")
 _CONNINFO_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<password>'(?:[^'\\]|\\.)*'|\S+)", re.I)
 
 _lock = threading.Lock()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -63,8 +64,19 @@ CRON_OVERRIDE_SUFFIX = "_CRON"
 PROVIDER_MAX_RETRIES: dict[str, int] = {"local": 3, "bullmq": 2, "inngest": 4}
 
 
+def _unambiguous_credentials(netloc: str) -> None:
+    """Refuse a second ``@`` in a URL's user or password.
+
+    Python reads such a URL up to its last ``@``, libpq up to its first: the two would
+    disagree on the host, and a driver's error would quote part of the password.
+    """
+    if netloc.count("@") > 1:
+        raise ValueError("its user or password holds an '@': write it %40")
+
+
 def _http_url(value: str) -> str:
     parts = urlsplit(value)
+    _unambiguous_credentials(parts.netloc)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL with a host")
     return value.rstrip("/")
@@ -74,6 +86,7 @@ def _postgres_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("postgres", "postgresql"):
         raise ValueError("must be a postgresql:// URL")
+    _unambiguous_credentials(parts.netloc)
     try:
         parts.port  # noqa: B018 - raises ValueError on a non-numeric port
     except ValueError as exc:
@@ -82,15 +95,20 @@ def _postgres_url(value: str) -> str:
 
     try:
         conninfo_to_dict(value)
-    except Exception:  # noqa: BLE001 - psycopg quotes the bad part, password included: say nothing of it
+    except Exception as exc:  # noqa: BLE001 - any refusal of libpq's parser
+        # psycopg quotes the part it could not read, which may be the password.
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        for secret in redaction.url_secrets(value):
+            reason = reason.replace(secret, redaction.MASK)
         raise ValueError(
-            "cannot be read by libpq: check its percent-escapes (a '%' in a password is written %25)"
+            f"cannot be read by libpq ({reason}); a '%' in a password is written %25, an '@' %40"
         ) from None
     return value
 
 
 def _redis_url(value: str) -> str:
     parts = urlsplit(value)
+    _unambiguous_credentials(parts.netloc)
     if parts.scheme not in ("redis", "rediss", "unix"):
         raise ValueError("must be a redis://, rediss:// or unix:// URL")
     return value
@@ -127,6 +145,14 @@ def _networks(value: str) -> str:
     return value
 
 
+def _signing_key(value: SecretStr) -> SecretStr:
+    # Inngest hashes the key's hex part (after "signkey-<env>-") to authenticate the app.
+    hex_part = re.sub(r"^signkey-\w+-", "", value.get_secret_value())
+    if not re.fullmatch(r"(?:[0-9a-fA-F]{2})+", hex_part):
+        raise ValueError("must be an Inngest signing key: signkey-<env>-<hex digits>")
+    return value
+
+
 def _time_zone(value: str) -> str:
     try:
         ZoneInfo(value)
@@ -143,6 +169,7 @@ ServePath = Annotated[str, AfterValidator(_serve_path)]
 Networks = Annotated[str, AfterValidator(_networks)]
 EmailAddress = Annotated[str, AfterValidator(_email_address)]
 TimeZone = Annotated[str, AfterValidator(_time_zone)]
+SigningKey = Annotated[SecretStr, AfterValidator(_signing_key)]
 PositiveSeconds = Annotated[float, Field(gt=0)]
 
 #: Variables whose values are never echoed in an error message.
@@ -177,8 +204,8 @@ class Settings(BaseModel):
     bullmq_concurrency: int = Field(DEFAULT_BULLMQ_CONCURRENCY, ge=1, alias="NEXT_PRIVATE_BULLMQ_CONCURRENCY")
     inngest_app_id: str = Field(DEFAULT_INNGEST_APP_ID, alias="NEXT_PRIVATE_INNGEST_APP_ID")
     inngest_event_key: SecretStr | None = Field(None, alias="INNGEST_EVENT_KEY")
-    inngest_signing_key: SecretStr | None = Field(None, alias="INNGEST_SIGNING_KEY")
-    inngest_signing_key_fallback: SecretStr | None = Field(None, alias="INNGEST_SIGNING_KEY_FALLBACK")
+    inngest_signing_key: SigningKey | None = Field(None, alias="INNGEST_SIGNING_KEY")
+    inngest_signing_key_fallback: SigningKey | None = Field(None, alias="INNGEST_SIGNING_KEY_FALLBACK")
     # Where Inngest's APIs are (events and sync): Inngest Cloud unless set.
     inngest_base_url: HttpUrl | None = Field(None, alias="INNGEST_BASE_URL", repr=False)
     # Where Inngest calls the app: what sync registers, whatever a request's Host says.

@@ -101,7 +101,9 @@ class SignatureVerifier:
         now = self._clock()
         if abs(now - timestamp) > SIGNATURE_WINDOW_SECONDS:
             return "stale timestamp"
-        if not hmac.compare_digest(sign(self._key, timestamp, body), signature_header):
+        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+        presented = signature_header.encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(sign(self._key, timestamp, body).encode("ascii"), presented):
             return "bad signature"
         if not self._replays.first_time(signature_header, timestamp, now):
             return "replayed request"

@@ -74,7 +74,6 @@ class RetryPolicy(Retries):
 
 #: The longest job id (``id=``) accepted.
 MAX_JOB_ID_CHARS = 255
-_CONTROL_CHARACTERS = frozenset(chr(code) for code in (*range(0x20), 0x7F))
 
 
 class PayloadRefused(errors.PayloadError, MiddlewareError):
@@ -108,7 +107,15 @@ class MessageLimits(dramatiq.Middleware):
     def before_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: Any) -> None:
         if "retries" in message.options:  # a retry: checked when it was first sent
             return
-        check_message(message, self.max_payload_bytes)
+        try:
+            check_message(message, self.max_payload_bytes)
+        except PayloadRefused:
+            raise
+        except Exception as exc:  # noqa: BLE001 - fail closed: emit_before would log it and send anyway
+            raise PayloadRefused(
+                f"{message.actor_name}: the payload cannot be checked: {type(exc).__name__}: {exc}",
+                job_id=message.actor_name,
+            ) from exc
 
 
 def check_message(message: dramatiq.Message[Any], max_payload_bytes: int) -> None:
@@ -121,14 +128,18 @@ def check_message(message: dramatiq.Message[Any], max_payload_bytes: int) -> Non
     job_id = message.message_id
     if not isinstance(job_id, str) or not 0 < len(job_id) <= MAX_JOB_ID_CHARS:
         raise PayloadRefused(f"{job}: the job id must have 1 to {MAX_JOB_ID_CHARS} characters", job_id=job)
-    if not _CONTROL_CHARACTERS.isdisjoint(job_id):
-        raise PayloadRefused(f"{job}: the job id {job_id!r} holds a control character", job_id=job)
+    if not job_id.isprintable():  # controls, separators, lone surrogates
+        reason = f"the job id {job_id!r} holds a control or other unprintable character"
+        raise PayloadRefused(f"{job}: {reason}", job_id=job)
     payload = {"args": message.args, "kwargs": message.kwargs}
     try:
         strictjson.check(payload)
+        # orjson also refuses what UTF-8 cannot encode (a lone surrogate) and depths past its own.
+        size = len(orjson.dumps(payload))
     except strictjson.JsonRefused as exc:
         raise PayloadRefused(f"{job}: the payload cannot be sent: {exc}", job_id=job) from None
-    size = len(orjson.dumps(payload))
+    except orjson.JSONEncodeError as exc:
+        raise PayloadRefused(f"{job}: the payload cannot be sent: {exc}", job_id=job) from None
     if size > max_payload_bytes:
         raise PayloadRefused(
             f"{job}: the payload is {size} bytes, over the limit of {max_payload_bytes} "

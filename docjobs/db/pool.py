@@ -57,23 +57,39 @@ class Database:
         self._connect_kwargs: dict[str, Any] = {"autocommit": True, "row_factory": dict_row}
         if not synchronous_commit:
             self._connect_kwargs["options"] = "-c synchronous_commit=off"
-        self.pool: ConnectionPool[Connection] = ConnectionPool(
-            url,
-            min_size=1,
-            max_size=max_size,
-            kwargs=self._connect_kwargs,
-            open=False,
-            name=name,
-            timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS,
-        )
+        self._max_size = max_size
+        self._name = name
+        self.pool = self._new_pool()
         self._opened = False
         self._open_lock = threading.Lock()
 
+    def _new_pool(self) -> ConnectionPool[Connection]:
+        return ConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=self._max_size,
+            kwargs=self._connect_kwargs,
+            open=False,
+            name=self._name,
+            timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        )
+
     def open(self) -> None:
-        """Open the pool, waiting until one connection works."""
+        """Open the pool, waiting until one connection works.
+
+        Raises:
+            psycopg_pool.PoolTimeout: No connection within the time-out; the next call tries again.
+        """
         with self._open_lock:
             if not self._opened:
-                self.pool.open(wait=True, timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS)
+                try:
+                    self.pool.open(wait=True, timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS)
+                except BaseException:
+                    # psycopg_pool closes a pool whose first connection never came, and a
+                    # closed pool cannot be opened again: without a new one, a process
+                    # started while the database was down would fail every job for ever.
+                    self.pool = self._new_pool()
+                    raise
                 self._opened = True
 
     def close(self) -> None:

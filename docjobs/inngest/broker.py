@@ -22,9 +22,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dramatiq
+import httpx
 import inngest
 import psycopg
-from dramatiq.errors import QueueJoinTimeout
+from dramatiq.errors import BrokerConnectionError, QueueJoinTimeout
+from inngest._internal import errors as inngest_errors
 
 from docjobs import errors
 from docjobs.brokers.base import FastHooks
@@ -131,7 +133,7 @@ class InngestBroker(FastHooks, dramatiq.Broker):
         return self.store.outbox_take(self._send_rows, ids=ids, stale_seconds=OUTBOX_STALE_SECONDS)
 
     def _send(self, messages: Sequence[dramatiq.Message[Any]]) -> None:
-        self.client.send_sync([self._event(message) for message in messages])
+        self._send_events([self._event(message) for message in messages])
         now = datetime.now(UTC)
         for message in messages:
             run_at = message.options.get(RUN_AT_FIELD)
@@ -139,6 +141,17 @@ class InngestBroker(FastHooks, dramatiq.Broker):
             if run_at is not None:
                 delay = max(int((datetime.fromisoformat(run_at) - now).total_seconds() * 1000), 0)
             self.emit_after("enqueue", message, delay)
+
+    def _send_events(self, events: list[inngest.Event]) -> None:
+        """Post events to Inngest's event API: its refusals and outages as Dramatiq's connection error.
+
+        Raises:
+            BrokerConnectionError: Inngest refused the events or could not be reached.
+        """
+        try:
+            self.client.send_sync(events)
+        except (inngest_errors.Error, httpx.HTTPError) as exc:
+            raise BrokerConnectionError(f"Inngest did not take the events: {exc}") from exc
 
     def _send_rows(self, rows: list[Row]) -> None:
         self._send([dramatiq.Message.decode(bytes(row["data"])) for row in rows])
@@ -158,11 +171,11 @@ class InngestBroker(FastHooks, dramatiq.Broker):
 
     def cancel_run(self, message_id: str) -> None:
         """Ask Inngest to cancel the run of this job (each function cancels on ``CANCEL_EVENT``)."""
-        self.client.send_sync(inngest.Event(name=CANCEL_EVENT, data={MESSAGE_ID_FIELD: message_id}))
+        self._send_events([inngest.Event(name=CANCEL_EVENT, data={MESSAGE_ID_FIELD: message_id})])
 
     def promote_run(self, message_id: str) -> None:
         """End the delay of this job's run now (a delayed job waits for ``PROMOTE_EVENT``)."""
-        self.client.send_sync(inngest.Event(name=PROMOTE_EVENT, data={MESSAGE_ID_FIELD: message_id}))
+        self._send_events([inngest.Event(name=PROMOTE_EVENT, data={MESSAGE_ID_FIELD: message_id})])
 
     def set_paused(self, queue_name: str, paused: bool) -> None:
         """Let the runs held by a paused queue go on, once it is resumed in ``queue_state``.
@@ -172,7 +185,7 @@ class InngestBroker(FastHooks, dramatiq.Broker):
         began waiting just after the event went out). Pausing sends nothing.
         """
         if not paused:
-            self.client.send_sync(inngest.Event(name=RESUME_EVENT, data={QUEUE_FIELD: queue_name}))
+            self._send_events([inngest.Event(name=RESUME_EVENT, data={QUEUE_FIELD: queue_name})])
 
     def declare_queue(self, queue_name: str) -> None:
         if queue_name not in self.queues:

@@ -26,6 +26,7 @@ the signature.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -34,7 +35,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import inngest
+import orjson
 from inngest._internal import comm_lib, server_lib, transforms
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -51,6 +54,10 @@ SIGNATURE_HEADER = server_lib.HeaderKey.SIGNATURE.value.lower()
 SYNC_KIND_HEADER = server_lib.HeaderKey.SYNC_KIND.value.lower()
 FUNCTION_ID_PARAM = server_lib.QueryParamKey.FUNCTION_ID.value
 PROBE_PARAM = server_lib.QueryParamKey.PROBE.value
+#: Bodies up to this size are checked on the event loop; larger ones in a thread, one at a time.
+INLINE_BODY_BYTES = 64 * 1024
+#: How long a large body waits for its turn before 503.
+LARGE_BODY_WAIT_SECONDS = 10.0
 #: The longest part of a request value a log line shows.
 SHOWN_CHARS = 100
 
@@ -119,7 +126,12 @@ def serve_routes(
             serve_path=serve_path,
         )
 
-    def authenticated(request: Request, body: bytes) -> tuple[Any, signature.Signature | None]:
+    # Bodies past INLINE_BODY_BYTES are read and checked in a worker thread, one at a
+    # time: anyone may send 4 MB with a made-up signature, and reading it must neither
+    # stall the event loop nor multiply its memory by the number of senders.
+    large_bodies = asyncio.Semaphore(1)
+
+    async def authenticated(request: Request, body: bytes) -> tuple[Any, signature.Signature | None]:
         """The body read, and in production its signature: checked, not yet remembered."""
         signed = None
         if production:
@@ -127,13 +139,17 @@ def serve_routes(
                 signed = signature.parse(request.headers.getlist(SIGNATURE_HEADER), clock())
             except signature.SignatureError as exc:
                 raise _Refused(401, f"Unauthorized: {exc}") from None
-        document = _read(body)
-        if signed is not None:
-            try:
-                signature.check(signed, signature.canonical_body(body, document), signing_keys)
-            except signature.SignatureError as exc:
-                raise _Refused(401, f"Unauthorized: {exc}") from None
-        return document, signed
+        if len(body) <= INLINE_BODY_BYTES:
+            return _verified(body, signed, signing_keys), signed
+        try:
+            async with asyncio.timeout(LARGE_BODY_WAIT_SECONDS):
+                await large_bodies.acquire()
+        except TimeoutError:
+            raise _Refused(503, "busy with other large requests; try again") from None
+        try:
+            return await run_in_threadpool(_verified, body, signed, signing_keys), signed
+        finally:
+            large_bodies.release()
 
     def remember(signed: signature.Signature, *, once: bool = True) -> None:
         """Mark the signature used; refuse it if seen before and ``once``."""
@@ -143,7 +159,7 @@ def serve_routes(
     async def get(request: Request) -> Response:
         try:
             body = await request.body()
-            _, signed = authenticated(request, body)
+            _, signed = await authenticated(request, body)
             _check_probe(request)
             if signed is not None:
                 remember(signed)
@@ -155,7 +171,7 @@ def serve_routes(
     async def put(request: Request) -> Response:
         try:
             body = await request.body()
-            document, signed = authenticated(request, body)
+            document, signed = await authenticated(request, body)
             _check_probe(request)
             # The SDK's view of the headers (the last of a repeated one), so both agree.
             headers = dict(request.headers.items())
@@ -171,7 +187,7 @@ def serve_routes(
     async def post(request: Request) -> Response:
         try:
             body = await request.body()
-            document, signed = authenticated(request, body)
+            document, signed = await authenticated(request, body)
             _check_probe(request)
             # As the SDK reads it: an empty probe is none, and the call goes on to its function.
             probe = bool(request.query_params.get(PROBE_PARAM))
@@ -196,14 +212,39 @@ def serve_routes(
     ]
 
 
-def _read(body: bytes) -> Any:
-    """The body as JSON (``None`` when empty), read once, before any signature work parses it."""
-    if not body:
-        return None
-    try:
-        return strictjson.loads(body, max_depth=signature.MAX_BODY_DEPTH)
-    except strictjson.JsonRefused as exc:
-        raise _Refused(400, f"the body is not acceptable JSON: {exc}") from None
+def _verified(body: bytes, signed: signature.Signature | None, keys: Sequence[str]) -> Any:
+    """The body as JSON (``None`` when empty), its signature checked first when there is one.
+
+    Only orjson's C code touches a body before its signature is known good; the
+    Python walk of ``strictjson.check`` (depth, NUL) runs after it.
+
+    Raises:
+        _Refused: 400 for a body that is not JSON docjobs accepts, 401 for a bad signature.
+    """
+    document = None
+    if body:
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise _Refused(400, f"the body is not acceptable JSON: not valid JSON: {exc}") from None
+    refusal = None
+    if signed is not None:
+        try:
+            signature.check(signed, body, document, keys)
+        except signature.SignatureError as exc:
+            refusal = _Refused(401, f"Unauthorized: {exc}")
+    if refusal is None and document is not None:
+        try:
+            strictjson.check(document, max_depth=signature.MAX_BODY_DEPTH)
+        except strictjson.JsonRefused as exc:
+            refusal = _Refused(400, f"the body is not acceptable JSON: {exc}")
+    if refusal is not None:
+        # Raised outside the handlers, with the document let go: a refusal travels back
+        # through the thread pool in a reference cycle, and whatever its frames hold (a
+        # forged 4 MB body read into objects, ~100 MiB) would wait for a full collection.
+        document = None
+        raise refusal
+    return document
 
 
 def _check_probe(request: Request) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import dramatiq
 import psycopg
+from dramatiq.errors import BrokerConnectionError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -156,7 +157,10 @@ def create_app(
                 timeout_seconds=settings.read_timeout_seconds,
             )
         ],
-        exception_handlers={psycopg.OperationalError: _database_unavailable},  # pool time-outs too
+        exception_handlers={
+            psycopg.OperationalError: _database_unavailable,  # pool time-outs too
+            BrokerConnectionError: _queue_unavailable,  # Redis, or Inngest's event API
+        },
     )
     app.state.runtime = runtime
     app.state.worker = worker
@@ -206,10 +210,20 @@ def _database_answers(runtime: Runtime) -> bool:
 RETRY_AFTER_SECONDS = 2
 
 
+async def _queue_unavailable(request: Request, exc: Exception) -> Response:
+    """503: the request was fine; the queue it sends to did not answer or refused."""
+    logger.warning("The queue is unavailable for %s %r: %s", request.method, request.url.path, exc)
+    return PlainTextResponse(
+        "The queue is unavailable; try again shortly.",
+        status_code=503,
+        headers={"retry-after": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
     """503, not 500: the request was fine and may be made again once the database answers."""
     logger.warning(
-        "The database is unavailable for %s %s: %s", request.method, request.url.path, type(exc).__name__
+        "The database is unavailable for %s %r: %s", request.method, request.url.path, type(exc).__name__
     )
     return PlainTextResponse(
         "The database is unavailable; try again shortly.",

@@ -73,7 +73,7 @@ class HeadDeadlineProtocol(H11Protocol):
     def _head_too_late(self) -> None:
         self._head_timer = None
         if self._between_requests() and not self.transport.is_closing():
-            logger.info(
+            logger.debug(  # not INFO: anyone could fill the log with idle connections
                 "Closed a connection whose request head took over %.0f s.",
                 self.head_timeout_seconds,
                 extra={"action": "request_refused", "reason": "slow head"},

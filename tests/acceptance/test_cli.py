@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import psycopg
 
 from docjobs.db import sql
@@ -19,7 +20,7 @@ from docjobs.runtime import Runtime
 from docjobs.testing import PostgresServer
 from docjobs.testing.inngest import InngestServer
 from docjobs.testing.services import free_port
-from tests.conftest import INNGEST_SIGNING_KEY, events, job_row, wait_for
+from tests.conftest import INNGEST_SIGNING_KEY, TEMPLATE_DATABASE, events, job_row, wait_for
 from tests.support import actors
 from tests.support.processes import Processes, answers, assert_demo_completed, cli_env, docjobs
 
@@ -104,6 +105,21 @@ def test_trigger_prints_the_job_id_and_refuses_a_bad_payload(
     not_json = docjobs("trigger", "test.record", "{key", "--actors", "tests.support.actors", env=env)
     assert 2 == not_json.returncode
     assert "not valid JSON" in not_json.stderr
+    # Each refused in one line, before anything is written: no traceback.
+    refused = {
+        ("[" * 10_000 + "]" * 10_000,): "the payload is refused: ",
+        ('{"key": NaN}',): "the payload is refused: not valid JSON",
+        ('{"key": "x"}', "--delay", "nan"): "delay must be between 0 and",
+        ('{"key": "x"}', "--delay", "inf"): "delay must be between 0 and",
+        ('{"key": "x"}', "--delay", "1e300"): "delay must be between 0 and",
+        ('{"key": "x"}', "--delay", "-1"): "delay must be between 0 and",
+        ('{"key": "x"}', "--id", "seal-73\nforged"): "holds a control or other unprintable character",
+    }
+    for arguments, says in refused.items():
+        result = docjobs("trigger", "test.record", *arguments, "--actors", "tests.support.actors", env=env)
+        assert 2 == result.returncode, (arguments, result.stderr)
+        (line,) = result.stderr.splitlines()
+        assert line.startswith("docjobs: error: ") and says in line, (arguments, line)
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM background_job").fetchone() == (1,)
 
@@ -135,6 +151,45 @@ def test_a_job_sent_to_the_web_app_runs_through_the_self_request(
     assert time.monotonic() - sent < 15  # far below the 60 s poll
     (ran,) = events(database_url, "via-web")
     assert ran["pid"] != os.getpid()
+
+
+def test_a_web_app_started_before_its_database_runs_jobs_once_the_database_is_there(
+    environ: dict[str, str], postgres_server: PostgresServer, processes: Processes, tmp_path: Path
+) -> None:
+    # Its first connection failed, so psycopg_pool closed the pool for good: every job then
+    # failed with PoolClosed (and was marked COMPLETED without running), health said 503 for ever.
+    name = f"late_{os.getpid()}_{time.monotonic_ns()}"
+    database_url = postgres_server.database_url(name)
+    port = free_port()
+    env = cli_env(
+        environ,
+        NEXT_PRIVATE_DATABASE_URL=database_url,
+        PORT=str(port),
+        NEXT_PRIVATE_INTERNAL_WEBAPP_URL=f"http://127.0.0.1:{port}",
+    )
+    processes.start(
+        "web", "--actors", "tests.support.actors", "--host", "127.0.0.1", env=env, log=tmp_path / "web.log"
+    )
+    wait_for(lambda: _health(port) == 503, timeout=30)
+    postgres_server.create_database(name, template=TEMPLATE_DATABASE)
+    try:
+        wait_for(lambda: _health(port) == 200, timeout=60)
+        result = docjobs(
+            "trigger", "test.record", '{"key": "late"}', "--actors", "tests.support.actors", env=env
+        )
+        assert 0 == result.returncode, result.stderr
+        wait_for(lambda: job_row(database_url, result.stdout.strip())["status"] == "COMPLETED", timeout=30)
+        assert 1 == len(events(database_url, "late"))  # it ran
+    finally:
+        processes.stop_all()
+        postgres_server.drop_database(name)
+
+
+def _health(port: int) -> int | None:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=15).status_code
+    except httpx.HTTPError:
+        return None
 
 
 def test_a_worker_killed_mid_job_leaves_the_job_to_another_worker(

@@ -11,6 +11,8 @@ deep JSON is a 4xx; and no refused request writes a row.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import hashlib
 import json
 import re
@@ -79,14 +81,14 @@ class WebProcess:
         return tuple(row)
 
 
-@pytest.fixture(params=["local", "bullmq", "inngest"])
-def web(
-    request: pytest.FixtureRequest, environ: dict[str, str], database_url: str, tmp_path: Path
+@contextlib.contextmanager
+def running_web(
+    request: pytest.FixtureRequest, provider: str, environ: dict[str, str], database_url: str, tmp_path: Path
 ) -> Iterator[WebProcess]:
     port = free_port()
     env = cli_env(
         environ,
-        **provider_overrides(request, request.param),
+        **provider_overrides(request, provider),
         PORT=str(port),
         NEXT_PRIVATE_JOBS_READ_TIMEOUT_SECONDS=str(READ_TIMEOUT_SECONDS),
         NEXT_PRIVATE_JOBS_BOARD_TOKEN="board-token-0123456789abcdef",
@@ -98,9 +100,33 @@ def web(
     )
     try:
         wait_for(lambda: answers(f"http://127.0.0.1:{port}/healthz"), timeout=30)
-        yield WebProcess(request.param, port, process.pid, log, database_url)
+        yield WebProcess(provider, port, process.pid, log, database_url)
     finally:
         processes.stop_all()
+
+
+@pytest.fixture(params=["local", "bullmq", "inngest"])
+def web(
+    request: pytest.FixtureRequest, environ: dict[str, str], database_url: str, tmp_path: Path
+) -> Iterator[WebProcess]:
+    with running_web(request, request.param, environ, database_url, tmp_path) as started:
+        yield started
+
+
+@pytest.fixture
+def local_web(
+    request: pytest.FixtureRequest, environ: dict[str, str], database_url: str, tmp_path: Path
+) -> Iterator[WebProcess]:
+    with running_web(request, "local", environ, database_url, tmp_path) as started:
+        yield started
+
+
+@pytest.fixture
+def inngest_web(
+    request: pytest.FixtureRequest, environ: dict[str, str], database_url: str, tmp_path: Path
+) -> Iterator[WebProcess]:
+    with running_web(request, "inngest", environ, database_url, tmp_path) as started:
+        yield started
 
 
 def _head(method: str, path: str, headers: dict[str, str]) -> bytes:
@@ -268,3 +294,61 @@ def test_a_content_length_that_is_no_number_is_refused(web: WebProcess) -> None:
         with socket.create_connection(("127.0.0.1", web.port), timeout=10) as sock:
             sock.sendall(_head(method, path, {"Content-Length": "12abc"}) + json.dumps({}).encode())
             assert 400 == _status(sock, timeout=10), (method, path)
+
+
+def _sign_in_form(port: int) -> tuple[httpx.Client, str]:
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+    page = client.get(f"{BOARD}/sign-in")
+    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert match is not None, page.text[:500]
+    return client, match[1]
+
+
+def test_parallel_sign_in_guesses_cannot_run_the_process_out_of_memory(local_web: WebProcess) -> None:
+    web = local_web  # the board is the same on every provider
+    client, csrf = _sign_in_form(web.port)
+    before = web.peak_rss()
+
+    def guess(n: int) -> int:
+        form = {"csrf": csrf, "email": f"nobody{n}@example.com", "password": "wrong password"}
+        return client.post(f"{BOARD}/sign-in", data=form).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(pool.map(guess, range(20)))
+    client.close()
+    assert [401] * 20 == statuses
+    # Each argon2 check holds 64 MiB: twenty at once took the process past 1.3 GiB.
+    growth = web.peak_rss() - before
+    assert growth < 300 * MiB, f"peak RSS grew by {growth / MiB:.0f} MiB"
+
+
+def test_forged_large_inngest_calls_neither_stall_the_app_nor_pile_up_memory(inngest_web: WebProcess) -> None:
+    web = inngest_web
+    # 4 MB of small objects: the most expensive JSON to read, under the body cap.
+    body = b"[" + b",".join([b'{"a":1}'] * 499_999) + b"]"
+    headers = {
+        "content-type": "application/json",
+        "x-inngest-signature": f"t={int(time.time())}&s={'0' * 64}",
+    }
+    before = web.peak_rss()
+    client = httpx.Client(base_url=f"http://127.0.0.1:{web.port}", timeout=60)
+
+    def forged(_: int) -> int:
+        return client.post("/api/jobs", params={"fnId": "x"}, content=body, headers=headers).status_code
+
+    waits: list[float] = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        sent = pool.map(forged, range(4))
+        time.sleep(0.2)
+        for _ in range(5):  # the app keeps answering while it refuses them
+            started = time.monotonic()
+            assert 200 == client.get("/healthz").status_code
+            waits.append(time.monotonic() - started)
+            time.sleep(0.1)
+        statuses = list(sent)
+    client.close()
+    assert [401] * 4 == statuses
+    # Read with the pure-Python JCS on the event loop, one took 3 to 5 s and stalled /healthz as long.
+    assert max(waits) < 2.0, waits
+    growth = web.peak_rss() - before
+    assert growth < 250 * MiB, f"peak RSS grew by {growth / MiB:.0f} MiB"

@@ -227,7 +227,7 @@ def docjobs_web(
         return f"http://127.0.0.1:{port}"
 
     yield start
-    for stop in stops:
+    for stop in reversed(stops):  # tell the server to exit, then wait for the command to return
         stop()
 
 

@@ -364,22 +364,45 @@ def test_a_call_runs_only_the_function_its_signed_events_start(
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "GET"])
 @pytest.mark.parametrize(
-    "body",
-    [_deep(NESTING_LEVELS), b'{"event": ', b'{"n": NaN}', b'"\\u0000"'],
-    ids=["8000 levels", "truncated", "NaN", "NUL"],
+    ("body", "signed"),
+    [
+        (_deep(NESTING_LEVELS), False),
+        (b'{"event": ', False),
+        (b'{"n": NaN}', False),
+        (_deep(200), True),
+        (b'"\\u0000"', True),
+    ],
+    ids=["8000 levels", "truncated", "NaN", "200 levels, signed", "NUL, signed"],
 )
 def test_deep_or_malformed_json_is_refused_with_a_400(
-    inngest_emulator: InngestServer, app_url: str, database_url: str, method: str, body: bytes
+    inngest_emulator: InngestServer, app_url: str, database_url: str, method: str, body: bytes, signed: bool
 ) -> None:
+    """Not JSON at all: 400 before the signature; JSON docjobs does not take: 400 once it is signed."""
     before = _world(database_url, inngest_emulator)
+    signature = inngest_emulator.sign(body, _now()) if signed else f"t={_now()}&s={FORGED_MAC}"
     response = httpx.request(
         method,
         f"{app_url}?fnId={RECORD}&stepId=step",
         content=body,
-        headers={"content-type": "application/json", "x-inngest-signature": f"t={_now()}&s={FORGED_MAC}"},
+        headers={"content-type": "application/json", "x-inngest-signature": signature},
     )
     assert 400 == response.status_code, response.text
     assert response.json()["message"].startswith("the body is not acceptable JSON")
+    assert before == _world(database_url, inngest_emulator)
+
+
+@pytest.mark.parametrize("body", [_deep(200), b'"\\u0000"'], ids=["200 levels", "NUL"])
+def test_json_docjobs_does_not_take_under_a_forged_signature_is_a_forgery_first(
+    inngest_emulator: InngestServer, app_url: str, database_url: str, body: bytes
+) -> None:
+    before = _world(database_url, inngest_emulator)
+    response = httpx.post(
+        f"{app_url}?fnId={RECORD}",
+        content=body,
+        headers={"content-type": "application/json", "x-inngest-signature": f"t={_now()}&s={FORGED_MAC}"},
+    )
+    assert 401 == response.status_code, response.text
+    assert "Unauthorized: invalid X-Inngest-Signature" == response.json()["message"]
     assert before == _world(database_url, inngest_emulator)
 
 

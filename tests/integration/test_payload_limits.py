@@ -44,9 +44,12 @@ REFUSED: dict[str, tuple[str, dict[str, Any], dict[str, Any], str]] = {
     "nested 100 levels": (WEBHOOK, webhook_payload(deep(100)), {}, "nested deeper than 64 levels"),
     "nested 8000 levels": (WEBHOOK, webhook_payload(deep(8000)), {}, "nested deeper than 64 levels"),
     "over the size limit": (WEBHOOK, webhook_payload({"x": "y" * 70_000}), {}, "over the limit of 65536"),
-    "NUL in the id": ("test.record", {"key": "k"}, {"id": "seal-73\x00a"}, "control character"),
-    "a newline in the id": ("test.record", {"key": "k"}, {"id": "seal-73\nforged"}, "control character"),
+    "NUL in the id": ("test.record", {"key": "k"}, {"id": "seal-73\x00a"}, "unprintable character"),
+    "a newline in the id": ("test.record", {"key": "k"}, {"id": "seal-73\nforged"}, "unprintable character"),
     "an id of 256 characters": ("test.record", {"key": "k"}, {"id": "i" * 256}, "1 to 255 characters"),
+    "an empty id": ("test.record", {"key": "k"}, {"id": ""}, "1 to 255 characters"),
+    "a lone surrogate in the id": ("test.record", {"key": "k"}, {"id": "seal-\ud800"}, "unprintable"),
+    "a lone surrogate in a big payload": (WEBHOOK, webhook_payload({"t": "\ud800" + "x" * 70_000}), {}, "surrogates"),
 }  # fmt: skip
 
 

@@ -85,15 +85,17 @@ def test_a_genuine_request_is_answered_at_once_and_the_job_runs_after(
         pytest.param(lambda job_id: {signature.SIGNATURE_HEADER: "v1=" + "0" * 64}, id="bad"),
         pytest.param(lambda job_id: {signature.SIGNATURE_HEADER: ""}, id="missing"),
         pytest.param(lambda job_id: signed("test.record", job_id, key=b"wrong key")[1], id="wrong-key"),
+        # hmac.compare_digest raised TypeError on a non-ASCII str: a 500 and a traceback.
+        pytest.param(lambda job_id: {signature.SIGNATURE_HEADER: b"v1=\xff\xfe"}, id="non-ascii"),
     ],
 )
 def test_a_bad_or_missing_signature_gets_401_and_changes_nothing(
-    web: tuple[Runtime, str], database_url: str, tamper: Callable[[str], dict[str, str]]
+    web: tuple[Runtime, str], database_url: str, tamper: Callable[[str], dict[str, str | bytes]]
 ) -> None:
     current, base_url = web
     job_id = store_job(current, "unsigned")
-    body, headers = signed("test.record", job_id)
-    headers.update(tamper(job_id))
+    body, signed_headers = signed("test.record", job_id)
+    headers: dict[str, str | bytes] = {**signed_headers, **tamper(job_id)}
     response = httpx.post(f"{base_url}/api/jobs/test.record/{job_id}", content=body, headers=headers)
     assert 401 == response.status_code
     assert "Unauthorized" == response.text

@@ -110,3 +110,22 @@ def test_a_traceback_keeps_its_lines_but_loses_its_secrets() -> None:
     assert first.endswith("Failed with *** [action=failed]")
     assert rest[0] == "Traceback (most recent call last):"
     assert rest[-1] == "ValueError: connection to postgresql://u:***@db failed: ***"
+
+
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [
+        ("NEXT_PRIVATE_DATABASE_URL", "postgresql://app:p@ssw0rd-Tail-Secret@db:5432/x"),
+        ("NEXT_PRIVATE_REDIS_URL", "redis://:p@ssw0rd-Tail-Secret@cache:6379"),
+        ("NEXT_PUBLIC_WEBAPP_URL", "https://u:p@ssw0rd-Tail-Secret@sign.example.com"),
+    ],
+)
+def test_a_url_whose_password_holds_an_at_sign_is_refused_before_a_driver_splits_it(
+    name: str, url: str
+) -> None:
+    # libpq reads up to the first "@" and would quote "ssw0rd-Tail-Secret@db" as the host.
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_environ({**BASE, name: url})
+    message = str(raised.value)
+    assert message.startswith(f"{name}: its user or password holds an '@': write it %40")
+    assert "Tail-Secret" not in message

@@ -121,3 +121,12 @@ def test_minimum_backoff_must_not_exceed_the_maximum() -> None:
                 "NEXT_PRIVATE_JOBS_MAX_BACKOFF_SECONDS": "1",
             }
         )
+
+
+@pytest.mark.parametrize("name", ["INNGEST_SIGNING_KEY", "INNGEST_SIGNING_KEY_FALLBACK"])
+@pytest.mark.parametrize("key", ["notakey", "signkey-prod-xyz", "signkey-prod-abc"])
+def test_a_signing_key_that_is_not_one_is_refused_at_start_without_echoing_it(name: str, key: str) -> None:
+    # The SDK reads the hex part with bytes.fromhex at the first sync: a traceback, after start-up.
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_environ({**BASE, name: key})
+    assert f"{name}: must be an Inngest signing key: signkey-<env>-<hex digits>" == str(raised.value)

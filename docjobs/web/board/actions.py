@@ -147,9 +147,9 @@ class BoardActions:
         """Send a new job, its payload validated as any send's."""
         try:
             message = registry.get(job_id).message_with_options(kwargs=dict(payload))
+            self.runtime.broker.enqueue(message)  # the send-time checks may refuse it too
         except (errors.PayloadError, errors.ActorNotFound) as exc:
             raise ActionError(422, str(exc)) from exc
-        self.runtime.broker.enqueue(message)
         return {"job": message.message_id, "actor": job_id}
 
     def _elsewhere(self, action: str, job: dict[str, Any]) -> dict[str, Any]:
@@ -229,9 +229,9 @@ class BoardActions:
             raise ActionError(409, str(exc)) from exc
         try:
             message = actor.message_with_options(kwargs=canonical or job["payload"])
-        except errors.PayloadError as exc:  # stored before the job's payload model changed
+            self.runtime.broker.enqueue(message)
+        except errors.PayloadError as exc:  # stored before the job's payload model (or limits) changed
             raise ActionError(409, f"its stored payload no longer validates: {exc}") from exc
-        self.runtime.broker.enqueue(message)
         return {"job": job["id"], "retried_as": message.message_id, "edited": canonical is not None}
 
     def _wake(self, row: Mapping[str, Any]) -> None:

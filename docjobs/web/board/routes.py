@@ -6,6 +6,7 @@ what a form does, the API does. Pages refresh themselves (``static/board.js``).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -54,6 +55,9 @@ DESTRUCTIVE = ("cancel", "delete")
 COUNTS_TTL_SECONDS = 5.0
 #: The jobs list's query fields.
 FILTER_FIELDS = ("state", "queue", "job", "q", "since", "until")
+#: Sign-in password checks run at once (each holds 64 MiB), and how long one waits for its turn.
+MAX_PASSWORD_CHECKS = 2
+PASSWORD_CHECK_WAIT_SECONDS = 10.0
 #: The biggest form or JSON body the board reads.
 MAX_BODY_BYTES = 256 * 1024
 SECURITY_HEADERS = {
@@ -124,6 +128,7 @@ class Board:
             autoescape=select_autoescape(default=True, default_for_string=True),
         )
         self._counts: tuple[float, list[dict[str, Any]]] | None = None
+        self._password_checks = asyncio.Semaphore(MAX_PASSWORD_CHECKS)
         self.templates.filters["ago"] = _ago
         self.templates.filters["pretty"] = _pretty
         self.templates.filters["segment"] = _segment
@@ -488,6 +493,7 @@ class Board:
         error = None
         status = 200
         if request.method == "POST":
+            email = ""
             try:
                 form = await _form(request)
                 if not hmac.compare_digest(inputs.form_field(form, "csrf").encode(), session.csrf.encode()):
@@ -495,9 +501,17 @@ class Board:
                 email = inputs.form_field(form, "email", max_chars=MAX_EMAIL_CHARS)
                 password = inputs.form_field(form, "password", max_chars=MAX_PASSWORD_CHARS, lines=True)
                 client = self.access.client(request)
-                fresh = await run_in_threadpool(self.access.sign_in, email, password, client)
+                fresh = await self._checking_passwords(self.access.sign_in, email, password, client)
             except (Denied, ActionError) as refused:
                 error, status = refused.reason, refused.status
+                if isinstance(refused, Denied) and refused.status == 401:  # counted: at most 20 per client
+                    logger.warning(
+                        "Board sign-in refused for %r from %s: %s",
+                        email,
+                        self.access.client(request),
+                        refused.reason,
+                        extra={"action": "board_sign_in_refused", "status": refused.status},
+                    )
             else:
                 response = RedirectResponse(f"{self.base}/", status_code=303)
                 session.new = False  # the signed-in session's cookie replaces it
@@ -506,6 +520,26 @@ class Board:
             base=self.base, viewer=None, csrf=session.csrf, error=error
         )
         return self._finish(request, HTMLResponse(html, status_code=status), session)
+
+    async def _checking_passwords(self, check: Callable[..., Session], *args: Any) -> Session:
+        """Run a sign-in's password check, at most ``MAX_PASSWORD_CHECKS`` at a time.
+
+        An argon2 check holds 64 MiB for tens of milliseconds: twenty parallel guesses
+        (within the per-client limit) took the process past 1 GiB. Waiting here holds
+        no thread, so the rest of the app keeps its thread pool.
+
+        Raises:
+            Denied: 503 when no check could start within ``PASSWORD_CHECK_WAIT_SECONDS``.
+        """
+        try:
+            async with asyncio.timeout(PASSWORD_CHECK_WAIT_SECONDS):
+                await self._password_checks.acquire()
+        except TimeoutError:
+            raise Denied(503, "too many sign-ins at once; try again in a moment") from None
+        try:
+            return await run_in_threadpool(check, *args)
+        finally:
+            self._password_checks.release()
 
     async def sign_out(self, request: Request) -> Response:
         session = self.access.session(request)
