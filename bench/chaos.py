@@ -193,9 +193,9 @@ class Cluster:
             self.start_worker()
         _wait(lambda: all(map(self.booted, self.workers)), 60, "the workers did not start")
         if self.emulator is not None:
-            from docjobs.web.app import INNGEST_PATH
+            from docjobs.settings import INNGEST_SERVE_PATH
 
-            synced = self.emulator.sync(f"{self.proxy.url}{INNGEST_PATH}")
+            synced = self.emulator.sync(f"{self.proxy.url}{INNGEST_SERVE_PATH}")
             if synced.status_code != 200:
                 raise RuntimeError(
                     f"the app did not sync with the emulator: {synced.status_code} {synced.text}"

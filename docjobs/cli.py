@@ -11,15 +11,15 @@ import importlib
 import os
 import sys
 import traceback
-import urllib.parse
 from collections.abc import Sequence
+from typing import Any
 
 import psycopg
 from dramatiq.errors import BrokerConnectionError
 
 from docjobs import errors, redaction, strictjson
 from docjobs import logging as docjobs_logging
-from docjobs.settings import Settings
+from docjobs.settings import Settings, http_url
 
 #: Exit code for bad settings or arguments (argparse uses it too).
 EXIT_USAGE = 2
@@ -310,10 +310,10 @@ def _inngest_sync(args: argparse.Namespace) -> int:
         load_actor_modules(args.actors)
         settings = current.settings
         # The URL the web app serves and registers (INNGEST_SERVE_ORIGIN/PATH, else the public URL).
-        url = args.url or settings.inngest_serve_url
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise errors.SettingsError(f"--url must be an http:// or https:// URL with a host, not {url!r}")
+        try:
+            url = http_url(args.url) if args.url else settings.inngest_serve_url
+        except ValueError as exc:
+            raise errors.SettingsError(f"--url {exc}, not {args.url!r}") from None
         registered = sync_app(current, url)
     finally:
         current.close()
@@ -335,11 +335,16 @@ def _admin_create_user(args: argparse.Namespace) -> int:
     settings = Settings.from_environ()
     if settings.database_url is None:
         raise errors.SettingsError("NEXT_PRIVATE_DATABASE_URL is required to create a board user")
+
+    def sign_in_takes(value: str, what: str, **limits: Any) -> None:
+        """Refuse what the sign-in form would refuse: the user could never sign in."""
+        try:
+            checked(value, what, **limits)
+        except BadInput as exc:
+            raise errors.SettingsError(f"{exc.reason}; nothing was changed") from None
+
     email = args.email.strip().lower()
-    try:  # what the sign-in form would refuse, so the user could never sign in
-        checked(email, "EMAIL", max_chars=MAX_EMAIL_CHARS)
-    except BadInput as exc:
-        raise errors.SettingsError(f"{exc.reason}; nothing was changed") from None
+    sign_in_takes(email, "EMAIL", max_chars=MAX_EMAIL_CHARS)
     if "@" not in email:
         raise errors.SettingsError(f"EMAIL must be an email address, not {args.email!r}")
     if sys.stdin.isatty():
@@ -352,10 +357,7 @@ def _admin_create_user(args: argparse.Namespace) -> int:
         raise errors.SettingsError(
             f"the password must have at least {MIN_PASSWORD_LENGTH} characters; nothing was changed"
         )
-    try:
-        checked(password, "the password", max_chars=MAX_PASSWORD_CHARS, lines=True)
-    except BadInput as exc:
-        raise errors.SettingsError(f"{exc.reason}; nothing was changed") from None
+    sign_in_takes(password, "the password", max_chars=MAX_PASSWORD_CHARS, lines=True)
     database = Database(settings.database_url, max_size=1)
     try:
         row = BoardStore(database).set_password(email, args.name, hash_password(password))

@@ -46,8 +46,9 @@ class SafeRecords(logging.Filter):
         record.msg = one_line(redaction.redact(record.getMessage()))
         record.args = None
         for name in STRUCTURED_FIELDS:
-            if hasattr(record, name):
-                setattr(record, name, one_line(redaction.redact(str(getattr(record, name)))))
+            value = getattr(record, name, None)
+            if isinstance(value, str):  # numbers hold no secret and no line break
+                setattr(record, name, one_line(redaction.redact(value)))
         if record.exc_info and not record.exc_text:
             record.exc_text = _traceback_formatter.formatException(record.exc_info)
         if record.exc_text:

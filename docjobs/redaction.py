@@ -60,8 +60,11 @@ def url_secrets(url: str | None) -> list[str]:
 
 def redact(text: str) -> str:
     """``text`` with every secret it holds replaced by ``***``."""
-    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}@" if m["password"] else m[0], text)
-    text = _CONNINFO_PASSWORD.sub(lambda m: f"{m['head']}{MASK}", text)
+    # Every log record passes here: the patterns only run where they could match.
+    if "://" in text:
+        text = _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}@" if m["password"] else m[0], text)
+    if "=" in text and "password" in text.lower():
+        text = _CONNINFO_PASSWORD.sub(lambda m: f"{m['head']}{MASK}", text)
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, MASK)

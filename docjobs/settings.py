@@ -54,6 +54,8 @@ DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 
 #: Where the app serves Inngest, under the base path, unless INNGEST_SERVE_PATH says otherwise.
 INNGEST_SERVE_PATH = "/api/jobs"
+#: What precedes the hex part of an Inngest signing key.
+SIGNING_KEY_PREFIX = re.compile(r"^signkey-\w+-")
 
 #: NEXT_PRIVATE_JOBS_<NAME>_CRON overrides one schedule of the cron table.
 CRON_OVERRIDE_PREFIX = "NEXT_PRIVATE_JOBS_"
@@ -74,7 +76,12 @@ def _unambiguous_credentials(netloc: str) -> None:
         raise ValueError("its user or password holds an '@': write it %40")
 
 
-def _http_url(value: str) -> str:
+def http_url(value: str) -> str:
+    """``value`` if it is an http(s) URL with a host (and no second ``@``), without a trailing slash.
+
+    Raises:
+        ValueError: Saying what it must be.
+    """
     parts = urlsplit(value)
     _unambiguous_credentials(parts.netloc)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -147,7 +154,7 @@ def _networks(value: str) -> str:
 
 def _signing_key(value: SecretStr) -> SecretStr:
     # Inngest hashes the key's hex part (after "signkey-<env>-") to authenticate the app.
-    hex_part = re.sub(r"^signkey-\w+-", "", value.get_secret_value())
+    hex_part = SIGNING_KEY_PREFIX.sub("", value.get_secret_value())
     if not re.fullmatch(r"(?:[0-9a-fA-F]{2})+", hex_part):
         raise ValueError("must be an Inngest signing key: signkey-<env>-<hex digits>")
     return value
@@ -161,7 +168,7 @@ def _time_zone(value: str) -> str:
     return value
 
 
-HttpUrl = Annotated[str, AfterValidator(_http_url)]
+HttpUrl = Annotated[str, AfterValidator(http_url)]
 PostgresUrl = Annotated[str, AfterValidator(_postgres_url)]
 RedisUrl = Annotated[str, AfterValidator(_redis_url)]
 BasePath = Annotated[str, AfterValidator(_base_path)]
@@ -320,8 +327,7 @@ class Settings(BaseModel):
             settings = cls.model_validate(values)
         except ValidationError as exc:
             raise errors.SettingsError(_describe(exc, values)) from None
-        redaction.remember(settings.secret_values())
-        settings._check_provider_requirements()
+        settings._validated()
         return settings
 
     def secret_values(self) -> list[str]:
@@ -341,6 +347,11 @@ class Settings(BaseModel):
         ):
             values.extend(redaction.url_secrets(url))
         return values
+
+    def _validated(self) -> None:
+        """What every new Settings goes through: its secrets remembered, then the cross-field rules."""
+        redaction.remember(self.secret_values())
+        self._check_provider_requirements()
 
     def _check_provider_requirements(self) -> None:
         if self.provider in ("local", "bullmq") and self.database_url is None:
@@ -446,8 +457,7 @@ class Settings(BaseModel):
                 for name, value in changes.items()
             }
             raise errors.SettingsError(_describe(exc, by_alias)) from None
-        redaction.remember(settings.secret_values())
-        settings._check_provider_requirements()
+        settings._validated()
         return settings
 
 

@@ -142,20 +142,25 @@ def inngest_emulator() -> Iterator[InngestServer]:
         server.stop()
 
 
+def inngest_overrides(emulator: InngestServer, **more: str) -> dict[str, str]:
+    """The settings of the inngest provider in production mode against ``emulator``."""
+    return {
+        "NEXT_PRIVATE_JOBS_PROVIDER": "inngest",
+        "INNGEST_BASE_URL": emulator.url,
+        "INNGEST_SIGNING_KEY": INNGEST_SIGNING_KEY,
+        "INNGEST_EVENT_KEY": emulator.event_key,
+        # Where the app registers itself (never the URL a sync came to): served by app_port.
+        "INNGEST_SERVE_ORIGIN": f"http://127.0.0.1:{free_port()}",
+        **more,
+    }
+
+
 def provider_overrides(request: pytest.FixtureRequest, provider: str) -> dict[str, str]:
     """The settings that put a test's runtime on ``provider`` (its own Redis prefix for bullmq)."""
     if provider == "local":
         return {}
     if provider == "inngest":
-        emulator = request.getfixturevalue("inngest_emulator")
-        return {
-            "NEXT_PRIVATE_JOBS_PROVIDER": "inngest",
-            "INNGEST_BASE_URL": emulator.url,
-            "INNGEST_SIGNING_KEY": INNGEST_SIGNING_KEY,
-            "INNGEST_EVENT_KEY": emulator.event_key,
-            # Where the app registers itself (never the URL a sync came to): served by app_port.
-            "INNGEST_SERVE_ORIGIN": f"http://127.0.0.1:{free_port()}",
-        }
+        return inngest_overrides(request.getfixturevalue("inngest_emulator"))
     bullmq_environ = request.getfixturevalue("bullmq_environ")
     names = ("NEXT_PRIVATE_JOBS_PROVIDER", "NEXT_PRIVATE_REDIS_URL", "NEXT_PRIVATE_REDIS_PREFIX")
     return {name: bullmq_environ[name] for name in names}

@@ -9,12 +9,12 @@ from typing import Any, TypeVar
 
 from docjobs import errors, runtime
 from docjobs.actors.payloads import RequestMetadata
+from docjobs.brokers import middleware
 from docjobs.db.domain import DomainStore
 from docjobs.db.pool import Connection
 from docjobs.mail import transport
 from docjobs.mail.errors import Undeliverable
 from docjobs.mail.message import Email, render
-from docjobs.mail.transport import Mailer
 from docjobs.tasks import run_task
 from docjobs.webhooks.events import WebhookEvent
 from docjobs.webhooks.payload import document_payload
@@ -92,7 +92,7 @@ def load_user(user_id: int) -> dict[str, Any]:
     return user
 
 
-def mailer() -> Mailer:
+def mailer() -> transport.Mailer:
     current = runtime.current().mailer
     if current is None:
         raise errors.NotSupportedError("no mailer is configured")
@@ -174,12 +174,8 @@ class Deliveries:
         """Raise the first held failure, preferring one another attempt may fix."""
         if not self._held:
             return
-        retryable = [exc for exc in self._held if not isinstance(exc, _FINAL_FAILURES)]
+        retryable = [exc for exc in self._held if not isinstance(exc, middleware.NON_RETRYABLE)]
         raise (retryable or self._held)[0]
-
-
-#: Failures another attempt of the job cannot fix (the broker fails the job at once).
-_FINAL_FAILURES = (errors.NotRetryable, errors.TaskExceededRetries)
 
 
 def _record_refusal(

@@ -108,10 +108,10 @@ def run_demo(*, once: bool) -> int:
             return 1
         if on_inngest:
             from docjobs.inngest.sync import sync_app
-            from docjobs.web.app import INNGEST_PATH
+            from docjobs.settings import INNGEST_SERVE_PATH
 
             try:
-                registered = sync_app(current, f"http://127.0.0.1:{settings.port}{INNGEST_PATH}")
+                registered = sync_app(current, f"http://127.0.0.1:{settings.port}{INNGEST_SERVE_PATH}")
             except errors.DocjobsError as exc:
                 print(f"demo: {exc}", file=sys.stderr)
                 return 1

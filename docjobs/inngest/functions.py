@@ -57,6 +57,8 @@ RESUME_EVENT = "docjobs/queue.resume"
 QUEUE_FIELD = "queue"
 #: The shortest wait for an event Inngest accepts.
 MIN_WAIT = timedelta(seconds=1)
+#: What the log says comes after a failed attempt that Inngest tries again.
+RETRIED = "Inngest retries it"
 #: How long a run held by a paused queue waits for the resume event before it looks again.
 PAUSED_RECHECK = timedelta(minutes=1)
 #: How long a function call trusts the paused queues it read (a pause takes this long to bite).
@@ -211,6 +213,9 @@ def _handler(job: JobActor[Any, Any], retries: int, recorder: _Recorder, paused:
         except inngest.NonRetriableError as exc:  # from a step, wrapping docjobs' error
             recorder.failed(proxy, exc.__cause__ or exc, final=True)
             raise
+        except inngest.StepError as exc:  # a step out of retries, not caught by the job
+            recorder.failed(proxy, _stepped(exc), final=True)
+            raise
         except Exception as exc:
             recorder.failed(proxy, exc, final=ctx.attempt >= retries)
             raise
@@ -316,8 +321,10 @@ class _Steps:
             except NON_RETRYABLE as exc:
                 raise inngest.NonRetriableError(f"{type(exc).__name__}: {exc}") from exc
             except Exception as exc:
-                # Inngest retries the step (the function never sees the error): record it here.
-                self.recorder.failed(self.proxy, exc, final=self.ctx.attempt >= self.retries)
+                # Inngest retries the step, and after the last attempt hands the job a StepError,
+                # which it may catch and go on: only the job's own end is final.
+                last = self.ctx.attempt >= self.retries
+                self.recorder.failed(self.proxy, exc, then="the job decides" if last else RETRIED)
                 raise
 
         return self.ctx.step.run(key, guarded)
@@ -366,8 +373,10 @@ class _Recorder:
         history, broker = self.history
         history.record_given_up(broker, message, reason)
 
-    def failed(self, proxy: dramatiq.MessageProxy, exc: BaseException, *, final: bool) -> None:
-        """FAILED when Inngest will not try again, else PENDING with the error."""
+    def failed(
+        self, proxy: dramatiq.MessageProxy, exc: BaseException, *, final: bool = False, then: str = RETRIED
+    ) -> None:
+        """FAILED when Inngest will not try again, else PENDING with the error (``then`` says what comes)."""
         logger.log(
             logging.WARNING if final else logging.INFO,
             "Job %s (%s) raised %s on attempt %d%s.",
@@ -375,7 +384,7 @@ class _Recorder:
             proxy.actor_name,
             type(exc).__name__,
             _attempt(proxy),
-            ", no retry left" if final else "; Inngest retries it",
+            ", no retry left" if final else f"; {then}",
             extra=_fields(proxy, "job_failed_permanently" if final else "job_raised"),
         )
         if self.history is None:
@@ -402,6 +411,12 @@ def _written_before_answer(history: JobHistory) -> None:
         history.flush()
     except psycopg.Error:
         pass  # said by the history, which keeps the events for its next round
+
+
+def _stepped(error: inngest.StepError) -> Exception:
+    """The job's own error inside a StepError (which Inngest hands back by name and message)."""
+    named: type[Exception] = type(error.name or "StepError", (Exception,), {})
+    return named(error.message)
 
 
 def _attempt(proxy: dramatiq.MessageProxy) -> int:

@@ -44,6 +44,7 @@ from starlette.routing import Route
 
 from docjobs import strictjson
 from docjobs.inngest import signature, triggers
+from docjobs.inngest.triggers import SHOWN_CHARS
 from docjobs.signatures import ReplayMemory
 
 logger = logging.getLogger(__name__)
@@ -54,12 +55,11 @@ SIGNATURE_HEADER = server_lib.HeaderKey.SIGNATURE.value.lower()
 SYNC_KIND_HEADER = server_lib.HeaderKey.SYNC_KIND.value.lower()
 FUNCTION_ID_PARAM = server_lib.QueryParamKey.FUNCTION_ID.value
 PROBE_PARAM = server_lib.QueryParamKey.PROBE.value
+PROBES = frozenset(member.value for member in server_lib.Probe)
 #: Bodies up to this size are checked on the event loop; larger ones in a thread, one at a time.
 INLINE_BODY_BYTES = 64 * 1024
 #: How long a large body waits for its turn before 503.
 LARGE_BODY_WAIT_SECONDS = 10.0
-#: The longest part of a request value a log line shows.
-SHOWN_CHARS = 100
 
 
 class _Refused(Exception):
@@ -107,12 +107,7 @@ def serve_routes(
     )
     starts = triggers.trigger_events(functions, serve_url or f"http://localhost{path}")
     replays = ReplayMemory(window_seconds=signature.MAX_AGE_SECONDS)
-    if serve_url is not None:
-        parts = urlsplit(serve_url)
-        serve_origin: str | None = f"{parts.scheme}://{parts.netloc}"
-        serve_path = parts.path
-    else:
-        serve_origin, serve_path = None, path
+    serve_origin, serve_path = serve_location(serve_url) if serve_url is not None else (None, path)
 
     def comm_request(request: Request, headers: dict[str, str], body: bytes) -> comm_lib.CommRequest:
         return comm_lib.CommRequest(
@@ -212,11 +207,19 @@ def serve_routes(
     ]
 
 
+def serve_location(url: str) -> tuple[str, str]:
+    """``url`` as the SDK takes it: its origin and its path (so the SDK's own reading of
+    ``INNGEST_SERVE_ORIGIN``/``PATH`` or of a request cannot move it)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}", parts.path
+
+
 def _verified(body: bytes, signed: signature.Signature | None, keys: Sequence[str]) -> Any:
     """The body as JSON (``None`` when empty), its signature checked first when there is one.
 
-    Only orjson's C code touches a body before its signature is known good; the
-    Python walk of ``strictjson.check`` (depth, NUL) runs after it.
+    Before its signature is known good, a body is touched by orjson's C code only, or,
+    when it is at most ``signature.MAX_SLOW_CANONICAL_BYTES``, by the pure-Python JCS
+    form as well; the walk of ``strictjson.check`` (depth, NUL) runs after it.
 
     Raises:
         _Refused: 400 for a body that is not JSON docjobs accepts, 401 for a bad signature.
@@ -250,7 +253,7 @@ def _verified(body: bytes, signed: signature.Signature | None, keys: Sequence[st
 def _check_probe(request: Request) -> None:
     """400 for a query the SDK would answer with a 500 (an unknown ``probe``)."""
     probe = request.query_params.get(PROBE_PARAM)
-    if probe and probe not in {member.value for member in server_lib.Probe}:
+    if probe and probe not in PROBES:
         raise _Refused(400, "unsupported probe")
 
 

@@ -26,6 +26,7 @@ import jcs
 import orjson
 
 from docjobs import strictjson
+from docjobs.settings import SIGNING_KEY_PREFIX
 
 #: How far ``t`` may be from now, either way.
 MAX_AGE_SECONDS = 300
@@ -34,7 +35,6 @@ MAX_SLOW_CANONICAL_BYTES = 256 * 1024
 #: The deepest request body accepted: a call wraps a payload (itself at most
 #: ``strictjson.MAX_DEPTH`` deep) in its event, and the failure event wraps that event again.
 MAX_BODY_DEPTH = 2 * strictjson.MAX_DEPTH
-_KEY_PREFIX = re.compile(r"^signkey-\w+-")
 # No leading zero (one time, one spelling); 12 digits outlast any clock.
 _STAMP = r"(?P<{name}>0|[1-9][0-9]{{0,11}})"
 _MAC = r"(?P<{name}>[0-9a-f]{{64}})"
@@ -150,25 +150,7 @@ def canonical_body(body: bytes, document: Any = None) -> bytes:
         raise SignatureError("the signed body is not acceptable JSON") from None
 
 
-def verify(body: bytes, header: str | None, keys: Sequence[str], now: float) -> int:
-    """Accept the request if ``header`` signs ``body`` with one of ``keys`` within the age limit.
-
-    Returns:
-        The signature's time, ``t``.
-
-    Raises:
-        SignatureError: Missing, malformed, stale, or made with no key given.
-    """
-    signature = parse([header] if header else [], now)
-    try:
-        document = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError:
-        raise SignatureError("the signed body is not acceptable JSON") from None
-    check(signature, body, document, keys)
-    return signature.at
-
-
 def _mac(canonical: bytes, key: str, at: int) -> str:
-    mac = hmac.new(_KEY_PREFIX.sub("", key).encode(), canonical, hashlib.sha256)
+    mac = hmac.new(SIGNING_KEY_PREFIX.sub("", key).encode(), canonical, hashlib.sha256)
     mac.update(str(at).encode())
     return mac.hexdigest()

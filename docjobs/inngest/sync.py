@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from inngest._internal import comm_lib
 
 from docjobs import errors
 from docjobs.inngest.broker import InngestBroker
 from docjobs.inngest.functions import app_functions
-from docjobs.inngest.serve import FRAMEWORK
+from docjobs.inngest.serve import FRAMEWORK, serve_location
 from docjobs.runtime import Runtime
 
 
@@ -44,7 +43,7 @@ def sync_app(runtime: Runtime, url: str) -> list[Registered]:
     if not isinstance(broker, InngestBroker):
         raise errors.NotSupportedError("docjobs inngest sync needs NEXT_PRIVATE_JOBS_PROVIDER=inngest")
     functions = app_functions(runtime)
-    parts = urlsplit(url)
+    origin, path = serve_location(url)
     handler = comm_lib.CommHandler(
         client=broker.client,
         # No request to authenticate: whoever runs this holds the keys, and the
@@ -62,9 +61,8 @@ def sync_app(runtime: Runtime, url: str) -> list[Registered]:
             query_params={},
             raw_request=None,
             request_url=url,
-            # Given, so the SDK's own reading of INNGEST_SERVE_ORIGIN/PATH cannot move ``url``.
-            serve_origin=f"{parts.scheme}://{parts.netloc}",
-            serve_path=parts.path,
+            serve_origin=origin,
+            serve_path=path,
         )
     )
     # inngest 0.5.19 answers 200 with Inngest's error body when the registration is

@@ -20,6 +20,8 @@ from inngest._internal import server_lib
 
 from docjobs.inngest.functions import SCHEDULED_EVENT
 
+#: The longest part of a request value an answer or a log line shows.
+SHOWN_CHARS = 100
 #: Ends an event trigger that names a family of events (``app/user.*``).
 WILDCARD = "*"
 
@@ -65,7 +67,8 @@ def check_call(document: Any, function_id: str, table: Mapping[str, frozenset[st
         if not isinstance(name, str):
             raise CallRefused("an event of the signed call has no name")
         if not any(_matches(trigger, name) for trigger in starts):
-            raise CallRefused(f"the signed event {name[:100]!r} does not start function {function_id!r}")
+            shown = name[:SHOWN_CHARS]
+            raise CallRefused(f"the signed event {shown!r} does not start function {function_id!r}")
 
 
 def _event_of(trigger: server_lib.TriggerEvent | server_lib.TriggerCron) -> str:

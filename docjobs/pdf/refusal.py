@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from pikepdf.exceptions import PasswordError, PikepdfError
+from pikepdf.exceptions import PikepdfError
 from reportlab.platypus.doctemplate import LayoutError
 
 from docjobs import errors
@@ -56,15 +56,11 @@ def refusing(document: str) -> Iterator[None]:
         document: The :func:`document_label` that starts the reason.
 
     Raises:
-        DocumentRefused: pikepdf (qpdf) found the PDF encrypted or damaged, or the
+        DocumentRefused: pikepdf (qpdf) found the PDF damaged, or the
             appended pages cannot be laid out at the document's page size.
     """
     try:
         yield
-    except PasswordError as exc:
-        raise DocumentRefused(
-            f"{document}: the PDF is protected by a password; upload it without one"
-        ) from exc
     except PikepdfError as exc:
         raise DocumentRefused(f"{document}: the PDF is damaged ({detail(exc)})") from exc
     except LayoutError as exc:

@@ -120,8 +120,9 @@ def _unsigned(source: SealInput, document: str) -> bytes:
 def _open(original: bytes, document: str) -> pikepdf.Pdf:
     try:
         return pikepdf.open(BytesIO(original))
-    except pikepdf.PasswordError:
-        raise  # refusing() names it
+    except pikepdf.PasswordError as exc:
+        reason = "the PDF is protected by a password; upload it without one"
+        raise DocumentRefused(f"{document}: {reason}") from exc
     except pikepdf.PdfError as exc:
         raise DocumentRefused(f"{document}: the PDF cannot be read ({detail(exc)})") from exc
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import zlib
 from collections import deque
@@ -54,13 +55,14 @@ class _Budget:
             )
 
 
-def limit_qpdf_decoders(limit_bytes: int = MAX_INFLATED_BYTES) -> None:
-    """Bound each decode qpdf makes to ``limit_bytes`` (process-wide settings; every caller sets the same)."""
+@functools.cache
+def limit_qpdf_decoders() -> None:
+    """Bound each decode qpdf makes to ``MAX_INFLATED_BYTES`` (process-wide settings: set once)."""
     pikepdf.settings.set_qpdf_limits(
-        flate_max_memory=limit_bytes,
-        run_length_max_memory=limit_bytes,
-        png_max_memory=limit_bytes,
-        tiff_max_memory=limit_bytes,
+        flate_max_memory=MAX_INFLATED_BYTES,
+        run_length_max_memory=MAX_INFLATED_BYTES,
+        png_max_memory=MAX_INFLATED_BYTES,
+        tiff_max_memory=MAX_INFLATED_BYTES,
     )
 
 

@@ -16,12 +16,15 @@ from docjobs.testing.services import free_port
 
 
 @contextmanager
-def serve(app: Any, *, access_log: bool = True, port: int | None = None) -> Iterator[str]:
-    """Serve an ASGI app on loopback, on ``port`` or a free one; yields its base URL."""
+def serve(app: Any, *, access_log: bool = True, port: int | None = None, **options: Any) -> Iterator[str]:
+    """Serve an ASGI app on loopback, on ``port`` or a free one; yields its base URL.
+
+    Args:
+        options: More ``uvicorn.Config`` options (those ``docjobs web`` chose, say).
+    """
     port = port or free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", access_log=access_log
-    )
+    defaults = {"host": "127.0.0.1", "log_config": None, "lifespan": "on", "access_log": access_log}
+    config = uvicorn.Config(app, **{**defaults, **options, "port": port})
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -31,7 +34,7 @@ def serve(app: Any, *, access_log: bool = True, port: int | None = None) -> Iter
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{config.host}:{port}"
     finally:
         server.should_exit = True
         thread.join(30)

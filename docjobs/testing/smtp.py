@@ -21,12 +21,15 @@ class Mailbox:
     """Messages received, and rules to refuse addresses (550) or defer them (451)."""
 
     messages: list[EmailMessage] = field(default_factory=list)
+    #: Every address the server was asked to deliver to (RCPT TO), accepted or not.
+    asked: list[str] = field(default_factory=list)
     refused: set[str] = field(default_factory=set)
     deferrals: dict[str, int] = field(default_factory=dict)
     port: int = 0
     received: threading.Condition = field(default_factory=threading.Condition)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
+        self.asked.append(address.lower())
         if address.lower() in self.refused:
             return "550 5.1.1 No such mailbox here"
         if self.deferrals.get(address.lower(), 0) > 0:

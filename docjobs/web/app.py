@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 import dramatiq
@@ -25,10 +25,12 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ExceptionHandler
 
 from docjobs import secrets, signatures
 from docjobs.brokers.postgres.broker import PostgresBroker
 from docjobs.runtime import Runtime
+from docjobs.settings import INNGEST_SERVE_PATH
 from docjobs.web.board.access import AuthorizeHook
 from docjobs.web.board.routes import board_routes
 from docjobs.web.bodies import BoundedBodies
@@ -39,8 +41,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Where Inngest calls the app (GET introspection, PUT sync, POST call).
-INNGEST_PATH = "/api/jobs"
 #: How long a stopping web process waits for running jobs.
 WORKER_STOP_TIMEOUT_MS = 30_000
 #: How often idle worker and consumer threads look up (stop requests, acks).
@@ -158,8 +158,9 @@ def create_app(
             )
         ],
         exception_handlers={
-            psycopg.OperationalError: _database_unavailable,  # pool time-outs too
-            BrokerConnectionError: _queue_unavailable,  # Redis, or Inngest's event API
+            # Pool time-outs too; the driver's message may name the host, not needed here.
+            psycopg.OperationalError: _unavailable("database", lambda exc: type(exc).__name__),
+            BrokerConnectionError: _unavailable("queue", str),  # Redis, or Inngest's event API
         },
     )
     app.state.runtime = runtime
@@ -180,7 +181,7 @@ def _inngest_routes(runtime: Runtime) -> list[Route]:
     return serve_routes(
         runtime.broker.client,
         app_functions(runtime),
-        path=INNGEST_PATH,
+        path=INNGEST_SERVE_PATH,  # GET introspection, PUT sync, POST call
         signing_keys=signing_keys(settings),
         # Production registers the configured URL; the dev server's request says where it reached the app.
         serve_url=None if settings.is_development else settings.inngest_serve_url,
@@ -210,21 +211,20 @@ def _database_answers(runtime: Runtime) -> bool:
 RETRY_AFTER_SECONDS = 2
 
 
-async def _queue_unavailable(request: Request, exc: Exception) -> Response:
-    """503: the request was fine; the queue it sends to did not answer or refused."""
-    logger.warning("The queue is unavailable for %s %r: %s", request.method, request.url.path, exc)
-    return PlainTextResponse(
-        "The queue is unavailable; try again shortly.",
-        status_code=503,
-        headers={"retry-after": str(RETRY_AFTER_SECONDS)},
-    )
+def _unavailable(what: str, detail: Callable[[Exception], object]) -> ExceptionHandler:
+    """A handler answering 503, not 500: the request was fine and may be made again once
+    ``what`` (the database, the queue) answers."""
 
+    async def handle(request: Request, exc: Exception) -> Response:
+        path = request.url.path
+        logger.warning("The %s is unavailable for %s %r: %s", what, request.method, path, detail(exc))
+        return PlainTextResponse(
+            f"The {what} is unavailable; try again shortly.",
+            status_code=503,
+            headers={"retry-after": str(RETRY_AFTER_SECONDS)},
+        )
 
-async def _database_unavailable(request: Request, exc: Exception) -> Response:
-    """503, not 500: the request was fine and may be made again once the database answers."""
-    logger.warning(
-        "The database is unavailable for %s %r: %s", request.method, request.url.path, type(exc).__name__
-    )
+    return handle
     return PlainTextResponse(
         "The database is unavailable; try again shortly.",
         status_code=503,

@@ -23,6 +23,7 @@ import asyncio
 import logging
 import re
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,19 @@ class BoundedBodies:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+async def read_within(request: Request, limit: int) -> bytes | None:
+    """The request's body, or ``None`` when it is longer than ``limit`` (a route's own cap).
+
+    The middleware has the body in memory already, under the app's cap; Starlette keeps
+    it once read, so a form parsed after this reads it from there.
+    """
+    declared = _declared_length(request.scope)
+    if declared is not None and declared > limit:
+        return None
+    body = await request.body()
+    return None if len(body) > limit else body
 
 
 def _declared_length(scope: Scope) -> int | None:

@@ -5,7 +5,7 @@ believed only from a peer in ``NEXT_PRIVATE_JOBS_TRUSTED_PROXIES`` (nobody by
 default, loopback included): otherwise a client rotating ``X-Forwarded-For``
 would be a new client to every per-client limit (issue 17).
 
-``docjobs web`` gives uvicorn the same list (:func:`uvicorn_options`), so uvicorn's
+``docjobs web`` gives uvicorn the same list (:func:`uvicorn_proxy_options`), so uvicorn's
 ``request.client`` agrees; the board decides again from the scope itself because a
 host app may serve it with other server settings. For well-formed headers deciding
 twice gives the same answer: the walk below is uvicorn's, and a client address
@@ -27,7 +27,7 @@ UNKNOWN_CLIENT = "unknown"
 MAX_CLIENT_CHARS = 64
 
 
-def uvicorn_options(trusted: Sequence[Network]) -> dict[str, Any]:
+def uvicorn_proxy_options(trusted: Sequence[Network]) -> dict[str, Any]:
     """uvicorn's proxy options for ``trusted``: its forwarded headers are believed from them only.
 
     uvicorn's default trusts ``127.0.0.1``, so any local process could name itself

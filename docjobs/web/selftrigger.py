@@ -19,6 +19,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from docjobs import signatures, strictjson
 from docjobs.brokers.postgres.broker import PostgresBroker
+from docjobs.web import bodies
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class SelfTriggerEndpoint:
     async def handle(self, request: Request) -> Response:
         actor_name = request.path_params["actor"]
         job_id = request.path_params["job_id"]
-        body = await _read_limited(request, MAX_BODY_BYTES)
+        body = await bodies.read_within(request, MAX_BODY_BYTES)
         if body is None:
             return PlainTextResponse("Payload too large", status_code=413)
         refusal = self.verifier.verify(
@@ -65,20 +66,6 @@ class SelfTriggerEndpoint:
             return PlainTextResponse("Job not found", status_code=404)
         self.broker.wake(actor.queue_name)
         return PlainTextResponse("Accepted", status_code=202)
-
-
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _body_names(body: bytes, actor_name: str, job_id: str) -> bool:

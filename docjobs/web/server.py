@@ -27,7 +27,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         # X-Forwarded-For/-Proto are believed from NEXT_PRIVATE_JOBS_TRUSTED_PROXIES only, not
         # from uvicorn's default 127.0.0.1: per-client limits must count real clients.
-        **proxies.uvicorn_options(settings.trusted_proxy_networks),
+        **proxies.uvicorn_proxy_options(settings.trusted_proxy_networks),
         "http": with_head_deadline(settings.read_timeout_seconds),
         "log_config": None,  # docjobs' handlers (redacted, one line per record)
         "access_log": False,

@@ -42,10 +42,6 @@ class Deadline:
         self.seconds = seconds
         self._ends_at = time.monotonic() + seconds
 
-    def remaining(self) -> float:
-        """Seconds left, never below zero."""
-        return max(0.0, self._ends_at - time.monotonic())
-
     def cap(self, timeout: float | None, expired: type[Exception], doing: str) -> float:
         """The timeout for one operation: ``timeout`` cut to what is left.
 
@@ -63,16 +59,9 @@ class Deadline:
 
 
 def open_tcp(address: ssrf.IPAddress, port: int, timeout: float) -> socket.socket:
-    """Connect to ``address`` itself (no name, so no lookup)."""
-    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as httpcore's own backend does
-        sock.settimeout(timeout)
-        sock.connect((str(address), port))
-    except BaseException:
-        sock.close()
-        raise
+    """Connect to ``address`` itself (an IP literal: no name, so no lookup)."""
+    sock = socket.create_connection((str(address), port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as httpcore's own backend does
     return sock
 
 

@@ -20,7 +20,13 @@ from docjobs.runtime import Runtime
 from docjobs.testing import PostgresServer
 from docjobs.testing.inngest import InngestServer
 from docjobs.testing.services import free_port
-from tests.conftest import INNGEST_SIGNING_KEY, TEMPLATE_DATABASE, events, job_row, wait_for
+from tests.conftest import (
+    TEMPLATE_DATABASE,
+    events,
+    inngest_overrides,
+    job_row,
+    wait_for,
+)
 from tests.support import actors
 from tests.support.processes import Processes, answers, assert_demo_completed, cli_env, docjobs
 
@@ -277,16 +283,28 @@ def test_worker_and_scheduler_say_inngest_runs_the_jobs(tmp_path: Path) -> None:
         assert "Inngest runs the jobs" in result.stderr
 
 
-def test_inngest_sync_registers_every_function_and_reports_it(
+def test_docjobs_inngest_sync_registers_the_configured_serve_url_by_default(
     environ: dict[str, str], inngest_emulator: InngestServer
 ) -> None:
     settings = {
         **environ,
-        "NEXT_PRIVATE_JOBS_PROVIDER": "inngest",
-        "INNGEST_BASE_URL": inngest_emulator.url,
-        "INNGEST_SIGNING_KEY": INNGEST_SIGNING_KEY,
-        "INNGEST_EVENT_KEY": inngest_emulator.event_key,
+        **inngest_overrides(
+            inngest_emulator,
+            NEXT_PUBLIC_WEBAPP_URL="https://sign.example.com",
+            NEXT_PUBLIC_BASE_PATH="/sign",
+            INNGEST_SERVE_ORIGIN="https://jobs.example.com:8443",
+        ),
     }
+    result = docjobs("inngest", "sync", env=cli_env(settings))
+    assert 0 == result.returncode, result.stderr
+    (registration,) = inngest_emulator.registrations
+    assert "https://jobs.example.com:8443/sign/api/jobs" == registration["url"]
+
+
+def test_inngest_sync_registers_every_function_and_reports_it(
+    environ: dict[str, str], inngest_emulator: InngestServer
+) -> None:
+    settings = {**environ, **inngest_overrides(inngest_emulator)}
     url = "https://sign.example.com/api/jobs"
     result = docjobs("inngest", "sync", "--url", url, env=cli_env(settings))
     assert 0 == result.returncode, result.stderr

@@ -18,7 +18,7 @@ from docjobs.testing.http import serve
 from docjobs.web.app import create_app
 from docjobs.web.board.access import SESSION_COOKIE
 from tests.conftest import events, job_row, wait_for
-from tests.support.board import ADMIN, BOARD, TOKEN, USER, Board, csrf_of
+from tests.support.board import ADMIN, BOARD, TOKEN, USER, Board, csrf_of, sign_in
 
 # Access.
 
@@ -29,7 +29,7 @@ def test_who_may_see_the_board(open_board: Callable[..., Board], development: bo
     board = open_board(development=development, worker=False)
     if who == "user":  # signs in with the right password, and is turned away: no session
         client = board.client()
-        refused = board.sign_in(client, *USER)
+        refused = sign_in(client, *USER)
         assert 403 == refused.status_code
         assert "the board is for admins" in refused.text
     elif who == "admin":

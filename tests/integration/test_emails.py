@@ -40,13 +40,14 @@ def flows(service: Runtime) -> Flows:
 
 @pytest.fixture
 def sent_document(flows: Flows, service: Runtime) -> Callable[..., dict[str, Any]]:
-    """A sent document from Olivia to Alice and Bob; returns the document with its recipients by name."""
+    """A sent document from Olivia (to Alice and Bob unless told); returns it with its recipients by name."""
 
-    def make(**options: Any) -> dict[str, Any]:
+    def make(recipients: list[RecipientSpec] | None = None, **options: Any) -> dict[str, Any]:
         owner = flows.create_user("olivia@example.com", "Olivia Owner")
         document = flows.create_document(
             owner["id"], "Contract", PDF,
-            [RecipientSpec("alice@example.com", "Alice"), RecipientSpec("bob@example.com", "Bob")], **options,
+            recipients or [RecipientSpec("alice@example.com", "Alice"), RecipientSpec("bob@example.com", "Bob")],
+            **options,
         )  # fmt: skip
         flows.send_document(document["id"])
         settle(service)
@@ -200,7 +201,6 @@ def test_a_deferred_address_is_retried_and_receives_one_email(
 
 def test_a_retried_multi_recipient_job_never_sends_twice(
     service: Runtime,
-    flows: Flows,
     mailbox: Mailbox,
     sent_document: Callable[..., dict[str, Any]],
     database_url: str,
@@ -248,21 +248,6 @@ def test_reminder_dates_follow_the_document_settings(
 INJECTED_NAME = "Bob\r\nBcc: evil@example.com"
 
 
-@pytest.fixture
-def envelope_recipients(mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every address the SMTP server was asked to deliver to (RCPT TO), accepted or not."""
-    asked: list[str] = []
-    answer = mailbox.handle_RCPT
-
-    async def record(server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        asked.append(address.lower())
-        return await answer(server, session, envelope, address, options)
-
-    # The server looks its hooks up on the handler at each connection.
-    monkeypatch.setattr(mailbox, "handle_RCPT", record)
-    return asked
-
-
 def completed_to(mailbox: Mailbox) -> list[str]:
     """The addresses that received a completion email, one entry per email."""
     return sorted(
@@ -277,17 +262,13 @@ def test_a_newline_in_a_name_is_cleaned_and_every_recipient_gets_the_signed_pdf(
     service: Runtime,
     flows: Flows,
     mailbox: Mailbox,
-    envelope_recipients: list[str],
+    sent_document: Callable[..., dict[str, Any]],
     database_url: str,
 ) -> None:
-    owner = flows.create_user("olivia@example.com", "Olivia Owner")
-    document = flows.create_document(
-        owner["id"], "Contract", PDF,
-        [RecipientSpec("alice@example.com", "Alice"), RecipientSpec("bob@example.com", INJECTED_NAME)],
-    )  # fmt: skip
-    flows.send_document(document["id"])
-    settle(service)
-    for recipient in flows.recipients(document["id"]):
+    document = sent_document(
+        [RecipientSpec("alice@example.com", "Alice"), RecipientSpec("bob@example.com", INJECTED_NAME)]
+    )
+    for recipient in document["recipients"].values():
         flows.sign(recipient["token"])
     settle(service)
 
@@ -310,8 +291,8 @@ def test_a_newline_in_a_name_is_cleaned_and_every_recipient_gets_the_signed_pdf(
     # Nothing was injected: no extra header, no extra envelope recipient.
     assert not any("Bcc" in part.keys() for m in mailbox.messages for part in m.walk())
     assert not any("\nBcc:" in text_part(m) for m in mailbox.messages)  # names in the text stay one line
-    assert "evil@example.com" not in envelope_recipients
-    assert {"olivia@example.com", "alice@example.com", "bob@example.com"} == set(envelope_recipients)
+    assert "evil@example.com" not in mailbox.asked
+    assert {"olivia@example.com", "alice@example.com", "bob@example.com"} == set(mailbox.asked)
     email_jobs = rows(database_url, "SELECT actor, status FROM background_job WHERE actor LIKE 'send.%%'")
     assert {"COMPLETED"} == {row["status"] for row in email_jobs}
 
@@ -320,19 +301,15 @@ def test_an_unusable_address_does_not_keep_the_others_from_their_email(
     service: Runtime,
     flows: Flows,
     mailbox: Mailbox,
+    sent_document: Callable[..., dict[str, Any]],
     database_url: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    owner = flows.create_user("olivia@example.com", "Olivia Owner")
-    document = flows.create_document(
-        owner["id"], "Contract", PDF,
+    document = sent_document(
         # A CC gets no invitation: the completion job is the first to meet the address.
-        [RecipientSpec("dana.example.com", "Dana", role="CC"), RecipientSpec("alice@example.com", "Alice")],
-    )  # fmt: skip
-    flows.send_document(document["id"])
-    settle(service)
-    recipients = {r["name"]: r for r in flows.recipients(document["id"])}
-    flows.sign(recipients["Alice"]["token"])
+        [RecipientSpec("dana.example.com", "Dana", role="CC"), RecipientSpec("alice@example.com", "Alice")]
+    )
+    flows.sign(document["recipients"]["Alice"]["token"])
     settle(service)
 
     assert ["alice@example.com", "olivia@example.com"] == completed_to(mailbox)
@@ -350,17 +327,13 @@ def test_an_unusable_address_does_not_keep_the_others_from_their_email(
 
 def test_a_retry_after_a_deferral_sends_no_email_twice_next_to_a_bad_name(
     service: Runtime,
-    flows: Flows,
     mailbox: Mailbox,
     sent_document: Callable[..., dict[str, Any]],
     database_url: str,
 ) -> None:
-    document = sent_document()
-    with psycopg.connect(database_url) as conn:
-        conn.execute(
-            "UPDATE recipient SET name = %s WHERE id = %s",
-            (INJECTED_NAME, document["recipients"]["Bob"]["id"]),
-        )
+    document = sent_document(
+        [RecipientSpec("alice@example.com", "Alice"), RecipientSpec("bob@example.com", INJECTED_NAME)]
+    )
     mailbox.messages.clear()
     mailbox.deferrals["alice@example.com"] = 1  # the first attempt fails at Alice, after the owner's email
     jobs.trigger("send.document.completed.emails", {"envelopeId": document["envelope_id"]})

@@ -21,9 +21,16 @@ from docjobs.settings import DEFAULT_INNGEST_APP_ID as APP_ID
 from docjobs.settings import PROVIDER_MAX_RETRIES
 from docjobs.testing.http import serve
 from docjobs.testing.inngest import CallFaults, InngestServer
-from docjobs.testing.services import free_port
 from docjobs.web.app import create_app
-from tests.conftest import INNGEST_SIGNING_KEY, app_port, events, inngest_call_body, job_row
+from tests.conftest import (
+    INNGEST_SIGNING_KEY,
+    app_port,
+    events,
+    inngest_call_body,
+    inngest_overrides,
+    job_row,
+    wait_for,
+)
 from tests.support import actors
 
 FALLBACK_KEY = f"signkey-test-{secrets.token_hex(32)}"
@@ -32,13 +39,11 @@ FALLBACK_KEY = f"signkey-test-{secrets.token_hex(32)}"
 @pytest.fixture
 def inngest_runtime(make_runtime: Callable[..., Runtime], inngest_emulator: InngestServer) -> Runtime:
     return make_runtime(
-        NEXT_PRIVATE_JOBS_PROVIDER="inngest",
-        INNGEST_BASE_URL=inngest_emulator.url,
-        INNGEST_SIGNING_KEY=INNGEST_SIGNING_KEY,
-        INNGEST_SIGNING_KEY_FALLBACK=FALLBACK_KEY,
-        INNGEST_EVENT_KEY=inngest_emulator.event_key,
-        INNGEST_SERVE_ORIGIN=f"http://127.0.0.1:{free_port()}",
-        NEXT_PRIVATE_JOBS_CLEANUP_RATE_LIMITS_CRON="*/5 * * * *",
+        **inngest_overrides(
+            inngest_emulator,
+            INNGEST_SIGNING_KEY_FALLBACK=FALLBACK_KEY,
+            NEXT_PRIVATE_JOBS_CLEANUP_RATE_LIMITS_CRON="*/5 * * * *",
+        )
     )
 
 
@@ -86,6 +91,33 @@ def test_a_task_finished_before_a_failure_is_not_run_again(
     outcomes = [(r.action, r.message_id) for r in caplog.records if hasattr(r, "action")]
     assert ("job_completed", message.message_id) == outcomes[-1]
     assert {("job_raised", message.message_id)} == set(outcomes[:-1])
+
+
+def test_a_task_out_of_retries_ends_the_job_only_if_the_job_lets_it(
+    broker: InngestBroker, inngest_emulator: InngestServer, database_url: str
+) -> None:
+    message = broker.enqueue(actors.step_given_up_job.message(key="caught"))
+    wait_for(lambda: [e["kind"] for e in events(database_url, "caught")] == ["caught", "waiting"])
+    # The task's last attempt failed, the job caught it and goes on: it has not ended.
+    assert "FAILED" != job_row(database_url, message.message_id)["status"]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO test_event (key, kind, pid) VALUES ('caught', 'gate-open', 0)")
+    (run,) = inngest_emulator.wait_for_runs(1)
+    assert "completed" == run.status
+    assert "COMPLETED" == job_row(database_url, message.message_id)["status"]
+    kinds = [e["kind"] for e in events(database_url, "caught")]
+    assert (1, 1) == (kinds.count("waiting"), kinds.count("ran"))  # the code outside tasks runs per call
+
+
+def test_a_task_out_of_retries_that_the_job_lets_through_fails_it_under_the_task_s_error(
+    broker: InngestBroker, inngest_emulator: InngestServer, database_url: str
+) -> None:
+    message = broker.enqueue(actors.step_given_up_job.message(key="uncaught", catch=False))
+    runs = inngest_emulator.wait_for_runs(2)  # the run and the failure function's
+    assert ["failed", "completed"] == [run.status for run in runs]
+    row = job_row(database_url, message.message_id)
+    assert ("FAILED", "RuntimeError: the task fails") == (row["status"], row["last_error"])
+    assert [] == events(database_url, "uncaught")
 
 
 def test_a_bad_payload_fails_without_retry(

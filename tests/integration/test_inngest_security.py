@@ -30,7 +30,6 @@ from tests.conftest import (
     inngest_call_body,
     provider_overrides,
 )
-from tests.support.processes import cli_env, docjobs
 
 RECORD = f"{APP_ID}-test.record"
 FAIL_ONCE = f"{APP_ID}-test.fail_once"
@@ -150,25 +149,6 @@ def test_an_in_band_sync_answers_with_the_configured_url_once(
     # The emulator's own in-band sync registers from the signed answer.
     assert 200 == inngest_emulator.sync(app_url, in_band=True).status_code
     assert app_url == inngest_emulator.registrations[-1]["url"]
-
-
-def test_docjobs_inngest_sync_registers_the_configured_serve_url_by_default(
-    environ: dict[str, str], inngest_emulator: InngestServer
-) -> None:
-    settings = {
-        **environ,
-        "NEXT_PRIVATE_JOBS_PROVIDER": "inngest",
-        "INNGEST_BASE_URL": inngest_emulator.url,
-        "INNGEST_SIGNING_KEY": INNGEST_SIGNING_KEY,
-        "INNGEST_EVENT_KEY": inngest_emulator.event_key,
-        "NEXT_PUBLIC_WEBAPP_URL": "https://sign.example.com",
-        "NEXT_PUBLIC_BASE_PATH": "/sign",
-        "INNGEST_SERVE_ORIGIN": "https://jobs.example.com:8443",
-    }
-    result = docjobs("inngest", "sync", env=cli_env(settings))
-    assert 0 == result.returncode, result.stderr
-    (registration,) = inngest_emulator.registrations
-    assert "https://jobs.example.com:8443/sign/api/jobs" == registration["url"]
 
 
 def test_the_dev_server_still_syncs_unsigned_at_the_url_it_reached(

@@ -156,24 +156,27 @@ def test_send_email_false_closes_the_document_without_completion_emails(
 
 
 # What each document gets wrong, and how the refusal names it (after "document <envelope id>: ").
-DEFECTS: dict[str, tuple[bytes, str, str]] = {
-    "password": (password_protected_pdf(2), "", "the PDF is protected by a password; upload it without one"),
-    "bomb": (deflate_bomb_pdf(GIB), "", "its streams inflate to more than 256 MiB (a decompression bomb?)"),
-    "page 0": (ORIGINAL, "page = 0", "field {field} is on page 0; the PDF has pages 1 to 2"),
-    "page -1": (ORIGINAL, "page = -1", "field {field} is on page -1; the PDF has pages 1 to 2"),
-    "NaN": (ORIGINAL, "position_x = 'NaN'", "field {field}: position_x is NaN, not a percentage from 0 to 100"),
-    "image": (ORIGINAL, "signature_image = 'not an image'",
-              "field {field}: the signature image is not a PNG, JPEG, GIF, WEBP image"),
-}  # fmt: skip
+def defects() -> dict[str, tuple[bytes, str, str]]:
+    """Each defect: the document, the change to its field, the reason. Built when run (a 1 GiB bomb)."""
+    return {
+        "password": (password_protected_pdf(2), "", "the PDF is protected by a password; upload it without one"),
+        "bomb": (deflate_bomb_pdf(GIB), "", "its streams inflate to more than 256 MiB (a decompression bomb?)"),
+        "page 0": (ORIGINAL, "page = 0", "field {field} is on page 0; the PDF has pages 1 to 2"),
+        "page -1": (ORIGINAL, "page = -1", "field {field} is on page -1; the PDF has pages 1 to 2"),
+        "NaN": (ORIGINAL, "position_x = 'NaN'", "field {field}: position_x is NaN, not a percentage from 0 to 100"),
+        "image": (ORIGINAL, "signature_image = 'not an image'",
+                  "field {field}: the signature image is not a PNG, JPEG, GIF, WEBP image"),
+    }  # fmt: skip
 
 
 def test_a_document_sealing_refuses_fails_at_once_with_its_reason_and_nothing_written(
     service: Runtime, database_url: str
 ) -> None:
+    cases = defects()
     flows = Flows()
     owner = flows.create_user("olivia@example.com", "Olivia Owner")
     documents = {}
-    for defect, (original, _, _) in DEFECTS.items():
+    for defect, (original, _, _) in cases.items():
         document = flows.create_document(
             owner["id"], f"Tenancy ({defect})", original,
             [RecipientSpec("alice@example.com", "Alice"), RecipientSpec("carol@example.com", "Carol", role="CC")],
@@ -189,7 +192,7 @@ def test_a_document_sealing_refuses_fails_at_once_with_its_reason_and_nothing_wr
         )
         conn.execute("UPDATE recipient SET signing_status = 'SIGNED', signed_at = now() WHERE role <> 'CC'")
         conn.execute("UPDATE field SET inserted = true, custom_text = 'Alice', typed_signature = 'Alice'")
-        for defect, (_, change, _) in DEFECTS.items():
+        for defect, (_, change, _) in cases.items():
             if change:
                 conn.execute(
                     f"UPDATE field SET {change} WHERE document_id = %s".encode(), (documents[defect]["id"],)
@@ -201,7 +204,7 @@ def test_a_document_sealing_refuses_fails_at_once_with_its_reason_and_nothing_wr
     for defect, document in documents.items():
         (job,) = rows(database_url, "SELECT * FROM background_job WHERE id = %s", jobs_of[defect])
         (field,) = rows(database_url, "SELECT id FROM field WHERE document_id = %s", document["id"])
-        reason = DEFECTS[defect][2].format(field=field["id"])
+        reason = cases[defect][2].format(field=field["id"])
         assert ("FAILED", 1) == (job["status"], job["attempts"]), defect
         assert (
             f"DocumentRefused: document {document['envelope_id']}: {reason}"

@@ -84,6 +84,39 @@ def task_fails_job(*, key: str) -> None:
     docjobs.run_task("always-fails", step)
 
 
+@docjobs.actor("test.step_given_up", display_name="Step Given Up", max_retries=1)
+def step_given_up_job(*, key: str, catch: bool = True) -> None:
+    """Catches a task that ran out of retries (if told to) and goes on, through a task that waits for the test's gate."""
+
+    def fails() -> None:
+        raise RuntimeError("the task fails")
+
+    try:
+        docjobs.run_task("fails", fails)
+    except Exception:
+        if not catch:
+            raise
+        record(key, "caught")
+    docjobs.run_task("after", lambda: wait_for_gate(key))
+
+
+def wait_for_gate(key: str, timeout: float = 30.0) -> None:
+    """Record ``waiting``, then wait until the test records ``gate-open`` for ``key``."""
+    record(key, "waiting")
+    url = runtime.current().settings.database_url
+    assert url is not None
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            if conn.execute(
+                "SELECT 1 FROM test_event WHERE key = %s AND kind = 'gate-open'", (key,)
+            ).fetchone():
+                record(key, "ran")
+                return
+            time.sleep(0.02)
+    raise TimeoutError(f"the gate of {key} stayed closed")
+
+
 @docjobs.actor("test.fail_when", display_name="Fail When", max_retries=0)
 def fail_when_job(*, key: str, fail: bool) -> None:
     record(key, "ran")

@@ -42,21 +42,26 @@ class Board:
 
     def signed_in(self, email: str, password: str, **kwargs: Any) -> httpx.Client:
         client = self.client(**kwargs)
-        answer = self.sign_in(client, email, password)
+        answer = sign_in(client, email, password)
         assert 303 == answer.status_code, answer.text
         return client
 
-    def sign_in(self, client: httpx.Client, email: str, password: str, **kwargs: Any) -> httpx.Response:
-        """Post the sign-in form as a browser would (its CSRF token from the form page)."""
-        form = client.get(f"{BOARD}/sign-in", **kwargs)
-        return client.post(
-            f"{BOARD}/sign-in",
-            data={"csrf": csrf_of(form.text), "email": email, "password": password},
-            **kwargs,
-        )
-
     def csrf(self, client: httpx.Client, path: str = f"{BOARD}/") -> str:
         return csrf_of(client.get(path).text)
+
+
+def sign_in(client: httpx.Client, email: str, password: str, **kwargs: Any) -> httpx.Response:
+    """Post the sign-in form as a browser would (its CSRF token from the form page).
+
+    Args:
+        kwargs: For both requests (``headers``, say).
+    """
+    form = client.get(f"{BOARD}/sign-in", **kwargs)
+    return client.post(
+        f"{BOARD}/sign-in",
+        data={"csrf": csrf_of(form.text), "email": email, "password": password},
+        **kwargs,
+    )
 
 
 def csrf_of(html: str) -> str:

@@ -15,9 +15,9 @@ import pikepdf
 import pytest
 from PIL import Image
 
-from docjobs import errors
 from docjobs.brokers.middleware import NON_RETRYABLE
-from docjobs.pdf.identity import SigningIdentity, identity_from_pkcs12, write_development_certificate
+from docjobs.pdf.identity import SigningIdentity, identity_from_pkcs12
+from docjobs.pdf.refusal import DocumentRefused
 from docjobs.pdf.seal import SealInput, SignatureSettings, seal_pdf
 from docjobs.testing.pdfs import (
     deflate_bomb_pdf,
@@ -34,15 +34,16 @@ MAX_BOMB_GROWTH_MIB = 200
 
 
 @pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def certificate(signing_certificate: bytes, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tests' signing certificate as a file, for the measuring subprocess."""
     path = tmp_path_factory.mktemp("cert") / "cert.p12"
-    write_development_certificate(path)
+    path.write_bytes(signing_certificate)
     return path
 
 
 @pytest.fixture(scope="module")
-def identity(certificate: Path) -> SigningIdentity:
-    return identity_from_pkcs12(certificate.read_bytes(), None, source="test")
+def identity(signing_certificate: bytes) -> SigningIdentity:
+    return identity_from_pkcs12(signing_certificate, None, source="test")
 
 
 def field(fid: int = 1, kind: str = "NAME", **values: Any) -> dict[str, Any]:
@@ -61,9 +62,9 @@ def seal(original: bytes, fields: list[dict[str, Any]], identity: SigningIdentit
 
 def refusal(original: bytes, fields: list[dict[str, Any]], identity: SigningIdentity) -> str:
     """The reason sealing refuses with; it must be one line, and one the job is not retried for."""
-    with pytest.raises(errors.NotRetryable) as refused:
+    with pytest.raises(DocumentRefused) as refused:
         seal(original, fields, identity)
-    assert isinstance(refused.value, NON_RETRYABLE)
+    assert isinstance(refused.value, NON_RETRYABLE)  # the job fails at once
     reason = str(refused.value)
     assert 1 == len(reason.splitlines()) and reason.startswith("document envelope_abc: "), reason
     return reason
@@ -255,19 +256,14 @@ _MEASURE = """
 import json, sys
 from pathlib import Path
 from docjobs.pdf.identity import identity_from_pkcs12
-from docjobs.pdf.seal import SealInput, SignatureSettings, seal_pdf
 from docjobs.testing.pdfs import deflate_bomb_pdf, png_bomb, sample_pdf
+from tests.unit.test_sealing_refusals import field as name_field, seal as seal_with
 
 identity = identity_from_pkcs12(Path(sys.argv[2]).read_bytes(), None, source="test")
 def field(**values):
-    return {"id": 7, "recipient_id": 1, "type": "SIGNATURE", "page": 1, "position_x": 10, "position_y": 20,
-            "width": 30, "height": 4, "inserted": True, "custom_text": None, "signature_image": None,
-            "typed_signature": "Alice", "field_meta": None, **values}
+    return name_field(7, "SIGNATURE", custom_text=None, typed_signature="Alice", **values)
 def seal(original, fields):
-    recipients = [{"id": 1, "name": "Alice", "email": "a@example.com", "role": "SIGNER", "sent_at": None,
-                   "rejection_reason": None}]
-    source = SealInput(original, {"title": "Lease", "envelope_id": "envelope_abc"}, recipients, fields, [], False)
-    return seal_pdf(source, identity, SignatureSettings(location="x"))
+    return seal_with(original, fields, identity)
 original, fields = {
     "deflate-bomb": lambda: (deflate_bomb_pdf(1024 ** 3), [field()]),
     "pixel-bomb": lambda: (sample_pdf(1), [field(signature_image=png_bomb(8000, 8000))]),

@@ -33,6 +33,7 @@ from docjobs import errors, registry, strictjson
 from docjobs import secrets as dev_secrets
 from docjobs.db.board import STATES, BoardStore, JobFilter
 from docjobs.runtime import Runtime
+from docjobs.web import bodies
 from docjobs.web.board import charts, inputs, metrics
 from docjobs.web.board.access import (
     MAX_EMAIL_CHARS,
@@ -201,7 +202,6 @@ class Board:
             response.headers["server-timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
         if session.new:
             self.access.save(request, response, session)
-            session.new = False
         return response
 
     def _denied_page(self, denied: Denied | ActionError, title: str = "Not allowed") -> Response:
@@ -514,8 +514,7 @@ class Board:
                     )
             else:
                 response = RedirectResponse(f"{self.base}/", status_code=303)
-                session.new = False  # the signed-in session's cookie replaces it
-                return self._finish(request, response, fresh)
+                return self._finish(request, response, fresh)  # its cookie replaces the visitor's
         html = self.templates.get_template("sign_in.html").render(
             base=self.base, viewer=None, csrf=session.csrf, error=error
         )
@@ -611,14 +610,9 @@ def _moment(field: Callable[[str], str], name: str) -> datetime | None:
 
 
 async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    body = await bodies.read_within(request, MAX_BODY_BYTES)
+    if body is None:
         raise ActionError(413, f"the body is over {MAX_BODY_BYTES} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise ActionError(413, f"the body is over {MAX_BODY_BYTES} bytes")
     return body
 
 
@@ -629,13 +623,9 @@ async def _form(request: Request, max_fields: int = 20) -> FormData:
         ActionError: 413 for a form over ``MAX_BODY_BYTES``, 400 for too many fields or
             a malformed body.
     """
-    body = await _body(request)
-
-    async def replay() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
+    await _body(request)  # Starlette parses the form from the body it now holds
     try:
-        return await Request(request.scope, replay).form(max_files=0, max_fields=max_fields)
+        return await request.form(max_files=0, max_fields=max_fields)
     except HTTPException as exc:  # too many fields, a malformed body
         raise ActionError(400, f"the form cannot be read: {exc.detail}") from None
 
