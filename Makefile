@@ -1,10 +1,10 @@
-# docjobs: make demo | make test | make bench | make chaos | make load | make lint
+# docjobs: make demo | make test | make bench | make scale | make chaos | make load | make lint
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test bench chaos load lint clean
+.PHONY: demo test bench scale chaos load lint clean compose-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,17 @@ demo: $(VENV)/.installed-demo
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(ARGS)
 
+# The real Dockerfile and docker-compose.yml, built and started with podman
+# (containers/setup-podman.sh prepares the machine); a document is sealed through the stack.
+compose-test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -p no:cacheprovider -q tests/containers $(ARGS)
+
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run.py $(ARGS)
+
+# Drain rate and connections as worker and web processes share one PostgreSQL (and Redis).
+scale: $(VENV)/.installed-test
+	$(BIN)/python bench/scale.py $(ARGS)
 
 chaos: $(VENV)/.installed-test
 	$(BIN)/python bench/chaos.py $(ARGS)

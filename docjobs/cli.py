@@ -156,6 +156,14 @@ def _parser() -> argparse.ArgumentParser:
     create_user.add_argument("--name", help="the user's name, for a new user")
     create_user.set_defaults(run=_admin_create_user)
 
+    health = commands.add_parser(
+        "health", help="liveness check of this container's web, worker or scheduler: exit 0 or 1, one line"
+    )
+    health.add_argument(
+        "role", nargs="?", help="web, worker or scheduler (default: read from the container's command)"
+    )
+    health.set_defaults(run=_health)
+
     demo = commands.add_parser("demo", help="run the demo: PostgreSQL, web app, worker and a few jobs")
     demo.add_argument("--once", action="store_true", help="run the demo jobs to completion, then exit")
     demo.set_defaults(run=_demo)
@@ -176,13 +184,15 @@ def load_actor_modules(modules: Sequence[str]) -> None:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    from docjobs.db import pool
     from docjobs.db.migrate import migrate
 
     docjobs_logging.configure()
     settings = Settings.from_environ()
     if settings.database_url is None:
         raise errors.SettingsError("NEXT_PRIVATE_DATABASE_URL is required to migrate")
-    applied = migrate(settings.database_url)
+    pool.set_process_role("migrate")
+    applied = migrate(settings.direct_database_url or settings.database_url)
     print(f"docjobs: {len(applied)} migration(s) applied" if applied else "docjobs: schema is up to date")
     return 0
 
@@ -191,6 +201,7 @@ def _web(args: argparse.Namespace) -> int:
     import uvicorn
 
     from docjobs import runtime
+    from docjobs.db import pool
     from docjobs.web import server
     from docjobs.web.app import create_app
 
@@ -206,6 +217,7 @@ def _web(args: argparse.Namespace) -> int:
         changes["embedded_scheduler"] = False
     settings = settings.replace(**changes) if changes else settings
     docjobs_logging.configure(settings.log_level)
+    pool.set_process_role("web")
     current = runtime.configure(settings)
     load_actor_modules(args.actors)
     app = create_app(current)
@@ -215,13 +227,16 @@ def _web(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from docjobs import registry
+    from docjobs.certificate_check import require_certificate
     from docjobs.pdf.identity import load_identity
 
-    # Fail here, with one line, rather than in each worker process.
+    # Fail here, with one line, rather than in each worker process: a worker whose
+    # queues hold docjobs' signing job needs the certificate.
     settings = Settings.from_environ()
     _refuse_on_inngest(settings, "worker")
-    if not settings.is_development:
-        load_identity(settings)
+    load_actor_modules(())
+    require_certificate(settings, lambda: load_identity(settings), registry.declared(), args.queues)
     threads = args.threads if args.threads is not None else settings.worker_threads
     command = [
         sys.executable,
@@ -259,11 +274,13 @@ def _scheduler(args: argparse.Namespace) -> int:
     import periodiq
 
     from docjobs import runtime
+    from docjobs.db import pool
     from docjobs.scheduler import listing
 
     settings = Settings.from_environ()
     _refuse_on_inngest(settings, "scheduler")
     docjobs_logging.configure(settings.log_level)
+    pool.set_process_role("scheduler")
     current = runtime.configure(settings)
     load_actor_modules(args.modules)
     if args.list:
@@ -283,6 +300,7 @@ def _scheduler(args: argparse.Namespace) -> int:
 
 def _trigger(args: argparse.Namespace) -> int:
     from docjobs import jobs, runtime
+    from docjobs.db import pool
 
     try:
         payload = strictjson.loads(args.payload)
@@ -290,6 +308,7 @@ def _trigger(args: argparse.Namespace) -> int:
         reason = f"{args.job_id}: the payload is refused: {exc}"
         raise errors.PayloadError(reason, job_id=args.job_id) from None
     docjobs_logging.configure("WARNING")
+    pool.set_process_role("trigger")
     current = runtime.configure()
     try:
         load_actor_modules(args.actors)
@@ -358,7 +377,7 @@ def _admin_create_user(args: argparse.Namespace) -> int:
             f"the password must have at least {MIN_PASSWORD_LENGTH} characters; nothing was changed"
         )
     sign_in_takes(password, "the password", max_chars=MAX_PASSWORD_CHARS, lines=True)
-    database = Database(settings.database_url, max_size=1)
+    database = Database(settings.database_url, max_size=1, transaction_pooling=settings.transaction_pooling)
     try:
         row = BoardStore(database).set_password(email, args.name, hash_password(password))
     finally:
@@ -367,6 +386,12 @@ def _admin_create_user(args: argparse.Namespace) -> int:
     if row["sessions_ended"]:
         print(f"docjobs: signed out of {row['sessions_ended']} board session(s) with the old password")
     return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    from docjobs import health
+
+    return health.run(args.role)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -46,6 +46,14 @@ class ActorNotFound(DocjobsError, LookupError):
     """No actor is registered under that job id."""
 
 
+class ForeignActor(ActorNotFound):
+    """The actor is bound to a broker that is not docjobs' (issue 18): its jobs would go elsewhere."""
+
+
+class ScheduleError(DocjobsError, ValueError):
+    """An app's schedule is not acceptable (a bad expression, payload or job id)."""
+
+
 class NotSupportedError(DocjobsError):
     """The configured provider does not support this operation."""
 

@@ -17,7 +17,7 @@ from typing import Any
 import dramatiq
 import psycopg
 
-from docjobs import errors, registry, runtime
+from docjobs import errors, globalbroker, registry, runtime
 from docjobs.brokers.base import BulkBroker, TransactionalBroker
 from docjobs.ids import new_job_id, new_job_ids
 
@@ -42,7 +42,8 @@ def trigger(
         conn: Enqueue inside this connection's open transaction (local provider):
             a rollback enqueues nothing, and consumers are woken after the commit.
         id: A deduplication key used as the job id: a second trigger with the same
-            id enqueues nothing while the first job's row exists.
+            id enqueues nothing while the first job's record exists (on every provider:
+            until retention deletes it; on inngest without a database, 24 hours).
         delay: Seconds (or a timedelta) before the job may start.
 
     Returns:
@@ -50,10 +51,15 @@ def trigger(
 
     Raises:
         errors.ActorNotFound: No actor is declared under ``job_id``.
+        errors.ForeignActor: The actor is declared on another broker than docjobs'.
         errors.PayloadError: The payload does not match; nothing was enqueued.
     """
     broker = runtime.get_broker()
     message = _message(broker, job_id, payload, id)
+    if id is not None and isinstance(broker, BulkBroker):
+        # The caller's id: the providers drop the send while that id's job exists.
+        broker.enqueue_many([message], delay=delay_ms(delay), conn=conn, deduplicate=True)
+        return message
     return _enqueue(broker, message, delay_ms(delay), conn)
 
 
@@ -135,6 +141,7 @@ def _validate_many(
     if actor is None:
         plain = broker.actors.get(job_id)
         if plain is None:
+            globalbroker.refuse_foreign(job_id)  # bound to another broker: say so
             raise errors.ActorNotFound(f"no actor is declared as {job_id!r}")
         for index, payload in enumerate(payloads):
             if not isinstance(payload, Mapping):

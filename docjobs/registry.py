@@ -6,7 +6,9 @@ validated at run time, and ``jobs.trigger("internal.seal-document", {"documentId
 accepts the camelCase payload of the reference service. Unknown keys are dropped.
 
 Actors are kept in a registry and bound to whichever broker the runtime holds, so
-importing a module of actors reads no settings and opens no connection.
+importing a module of actors reads no settings and opens no connection. Plain
+``@dramatiq.actor`` actors declared on Dramatiq's global broker before the runtime
+is built (see ``globalbroker``) are kept here too, and bound with the others.
 """
 
 from __future__ import annotations
@@ -29,9 +31,12 @@ R = TypeVar("R")
 
 DEFAULT_QUEUE = "default"
 DEFAULT_VERSION = "1.0.0"
+#: The message option naming the slot a scheduled firing is for (periodiq's name).
+SLOT_OPTION = "scheduled_at"
 
 _registry: dict[str, JobActor[Any, Any]] = {}
-_registry_lock = threading.Lock()
+_plain: dict[str, dramatiq.Actor[Any, Any]] = {}
+_registry_lock = threading.RLock()
 _broker: dramatiq.Broker | None = None
 
 
@@ -42,6 +47,8 @@ class JobActor(dramatiq.Actor[P, R]):
         payload_model: The pydantic model of the payload, camelCase aliases.
         display_name: The job's human name ("Seal Document").
         version: The job definition's version.
+        firing_payload: What a scheduled firing sent without a payload runs with
+            (periodiq sends none): its schedule's, set by the scheduler's wiring.
     """
 
     def __init__(
@@ -70,6 +77,7 @@ class JobActor(dramatiq.Actor[P, R]):
         self.declared_options = frozenset(options)
         self.display_name = display_name
         self.version = version
+        self.firing_payload: dict[str, Any] = {}
         self.payload_model = payload_model_for(fn, actor_name)
         # The list's own config decides how NaN is written: keep it, for the send-time check.
         self._many = pydantic.TypeAdapter(
@@ -127,6 +135,8 @@ class JobActor(dramatiq.Actor[P, R]):
         self, *, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, **options: Any
     ) -> dramatiq.Message[R]:
         self._refuse_positional(args)
+        if kwargs is None and options.get(SLOT_OPTION) is not None:
+            kwargs = self.firing_payload
         for name in ("on_failure", "on_success"):  # as Dramatiq does: callbacks travel by name
             callback = options.get(name)
             if isinstance(callback, dramatiq.Actor):
@@ -273,7 +283,7 @@ def actor(
             version=version,
         )
         with _registry_lock:
-            if job_id in _registry:
+            if job_id in _registry or job_id in _plain:
                 raise ValueError(f"A job actor named {job_id!r} is already declared.")
             _registry[job_id] = job_actor
             if _broker is not None:
@@ -283,21 +293,57 @@ def actor(
     return decorate
 
 
-def _declare(broker: dramatiq.Broker, job_actor: JobActor[Any, Any]) -> None:
-    unknown = job_actor.declared_options - broker.actor_options
+def _declare(broker: dramatiq.Broker, actor: dramatiq.Actor[Any, Any]) -> None:
+    options = actor.declared_options if isinstance(actor, JobActor) else frozenset(actor.options)
+    unknown = options - broker.actor_options
     if unknown:
-        raise ValueError(f"{job_actor.actor_name}: unknown actor options {', '.join(sorted(unknown))}")
-    broker.declare_actor(job_actor)
+        raise ValueError(f"{actor.actor_name}: unknown actor options {', '.join(sorted(unknown))}")
+    broker.declare_actor(actor)
+
+
+def declare_plain(actor: dramatiq.Actor[Any, Any]) -> None:
+    """Keep a plain Dramatiq actor declared on docjobs' global broker, and bind it to the runtime's.
+
+    Raises:
+        ValueError: Its name is taken.
+    """
+    with _registry_lock:
+        name = actor.actor_name
+        if name in _registry or name in _plain or (_broker is not None and name in _broker.actors):
+            raise ValueError(f"An actor named {name!r} is already declared.")
+        if _broker is not None:
+            _declare(_broker, actor)
+        _plain[name] = actor
 
 
 def bind_all(broker: dramatiq.Broker | None) -> None:
-    """Bind every declared job actor (and those declared later) to ``broker``."""
+    """Bind every declared actor (and those declared later) to ``broker``."""
     global _broker
     with _registry_lock:
         _broker = broker
         if broker is not None:
             for job_actor in _registry.values():
                 _declare(broker, job_actor)
+            for actor in _plain.values():
+                _declare(broker, actor)
+
+
+def bound() -> dramatiq.Broker | None:
+    """The broker actors are bound to now, if the runtime is built."""
+    return _broker
+
+
+def plain_actors() -> dict[str, dramatiq.Actor[Any, Any]]:
+    """The plain Dramatiq actors declared on docjobs' global broker, by name."""
+    with _registry_lock:
+        return dict(_plain)
+
+
+def forget(name: str) -> None:
+    """Forget a declared actor of either kind (tests): later runtimes do not bind it."""
+    with _registry_lock:
+        _registry.pop(name, None)
+        _plain.pop(name, None)
 
 
 def get(job_id: str) -> JobActor[Any, Any]:

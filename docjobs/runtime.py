@@ -5,7 +5,10 @@
     dramatiq docjobs.runtime:broker docjobs.actors myapp.jobs
 
 Nothing is read or opened at import time: the runtime is built on first use
-(first send, first worker start) or explicitly with :func:`configure`.
+(first send, first worker start) or explicitly with :func:`configure`. Until then
+Dramatiq's global broker is docjobs' stand-in (``globalbroker``), so plain
+``@dramatiq.actor`` actors land on docjobs' broker; once built, the runtime's
+broker is the global one.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from urllib.parse import urlsplit
 
 import dramatiq
 
-from docjobs import errors, registry, secrets
+from docjobs import errors, globalbroker, registry, secrets
 from docjobs import logging as docjobs_logging
 from docjobs.brokers.history import JobHistory
 from docjobs.brokers.middleware import default_middleware
 from docjobs.brokers.postgres.broker import PostgresBroker
 from docjobs.brokers.postgres.selftrigger import SelfTrigger
 from docjobs.brokers.redis.broker import RedisJobsBroker
+from docjobs.certificate_check import CertificateCheck
 from docjobs.db.cron import CronLedger
 from docjobs.db.domain import DomainStore
 from docjobs.db.pool import Database
@@ -116,26 +120,24 @@ def build(settings: Settings) -> Runtime:
         errors.NotSupportedError: The provider is not available in this version.
     """
     if settings.provider == "inngest":
-        return _build_inngest(settings)
+        built = _build_inngest(settings)
+        globalbroker.own(built.broker)
+        return built
     assert settings.database_url is not None  # checked by Settings
     cron = cron_table.build(settings)
-    database = Database(settings.database_url, max_size=settings.pool_size)
+    # One pool per process, within NEXT_PRIVATE_JOBS_DB_POOL_SIZE (docs/operations.md).
+    database = Database.from_settings(settings, listen=settings.provider == "local")
     ledger = CronLedger(database)
     # The app's transactions keep their durability; docjobs' own writes (standalone
     # enqueues, claims, acks, history) may skip the WAL flush wait, see the settings.
-    store_database = (
-        database
-        if settings.synchronous_commit
-        else Database(settings.database_url, max_size=settings.pool_size, synchronous_commit=False)
-    )
-    store = JobStore(store_database)
+    store = JobStore(database.for_own_writes())
     middleware = default_middleware(
         max_retries=settings.retries,
         min_backoff_seconds=settings.min_backoff_seconds,
         max_backoff_seconds=settings.max_backoff_seconds,
         max_payload_bytes=settings.max_payload_bytes,
         guards=[CronGuard(cron, ledger)],
-        extra=[PeriodiqWiring(cron)],
+        extra=[PeriodiqWiring(cron), globalbroker.ForeignActorCheck()],
     )
     history = None
     broker: dramatiq.Broker
@@ -150,6 +152,7 @@ def build(settings: Settings) -> Runtime:
             heartbeat_timeout_seconds=settings.lease_seconds,
             idle_poll_seconds=settings.poll_interval_seconds,
             store=store,
+            retention_days=settings.retention_days,
         )
         broker.ping()
     else:
@@ -159,7 +162,7 @@ def build(settings: Settings) -> Runtime:
             poll_interval_seconds=settings.poll_interval_seconds,
             lease_seconds=settings.lease_seconds,
             max_retries=settings.retries,
-            listen=settings.listen,
+            listen=database.listens,
             self_trigger=SelfTrigger(self_trigger_base_url(settings), secrets.secondary_key(settings)),
             retention_days=settings.retention_days,
         )
@@ -173,9 +176,9 @@ def build(settings: Settings) -> Runtime:
         history=history,
         mailer=Mailer(settings),
     )
-    if not settings.is_development:
-        # Fail at start-up, not in every seal job (the reference's documents stuck PENDING).
-        current.signing_identity()
+    # Only a process that would run a signing job needs the certificate (see certificate_check).
+    broker.add_middleware(CertificateCheck(settings, current.signing_identity))
+    globalbroker.own(broker)
     return current
 
 
@@ -201,7 +204,7 @@ def install(runtime: Runtime) -> Runtime:
     docjobs_logging.protect()
     with _lock:
         previous, _current = _current, runtime
-        dramatiq.set_broker(runtime.broker)
+        globalbroker.adopt(runtime.broker)
         registry.bind_all(runtime.broker)
     if previous is not None and previous is not runtime:
         previous.close()
@@ -232,6 +235,7 @@ def reset() -> None:
     with _lock:
         previous, _current = _current, None
         registry.bind_all(None)
+        globalbroker.release()
     if previous is not None:
         previous.close()
 
@@ -251,16 +255,19 @@ def _build_inngest(settings: Settings) -> Runtime:
 
     database = store = history = None
     if settings.database_url is not None:
-        database = Database(settings.database_url, max_size=settings.pool_size)
+        database = Database.from_settings(settings)
         store = JobStore(database)
         history = JobHistory(store, default_max_retries=settings.retries)
     # The stack is the other providers' so actors declare the same options; only
-    # its send-side hooks run here (Inngest runs the jobs and retries them).
+    # its send-side hooks run here (Inngest runs the jobs and retries them, and
+    # fires the table's schedules, the app's periodic= ones included).
+    cron = cron_table.build(settings)
     middleware = default_middleware(
         max_retries=settings.retries,
         min_backoff_seconds=settings.min_backoff_seconds,
         max_backoff_seconds=settings.max_backoff_seconds,
         max_payload_bytes=settings.max_payload_bytes,
+        extra=[PeriodiqWiring(cron)],
     )
     current = Runtime(
         settings=settings,
@@ -270,12 +277,11 @@ def _build_inngest(settings: Settings) -> Runtime:
             store=store,
             history=history,
         ),
-        cron=cron_table.build(settings),
+        cron=cron,
         database=database,
         store=store,
         history=history,
         mailer=Mailer(settings),
     )
-    if not settings.is_development:
-        current.signing_identity()
+    # Inngest calls this process to run every job: `create_app` checks the certificate.
     return current

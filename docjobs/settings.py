@@ -183,6 +183,7 @@ PositiveSeconds = Annotated[float, Field(gt=0)]
 _SENSITIVE = {
     "NEXT_PRIVATE_ENCRYPTION_SECONDARY_KEY",
     "NEXT_PRIVATE_DATABASE_URL",
+    "NEXT_PRIVATE_DIRECT_DATABASE_URL",
     "NEXT_PRIVATE_REDIS_URL",
     "INNGEST_EVENT_KEY",
     "NEXT_PRIVATE_INNGEST_EVENT_KEY",
@@ -296,6 +297,15 @@ class Settings(BaseModel):
     cron_overrides: dict[str, str] = Field(default_factory=dict)
     embedded_scheduler: bool = Field(True, alias="NEXT_PRIVATE_JOBS_EMBEDDED_SCHEDULER")
 
+    # PgBouncer and the connection budget (issue 18, item 6; docs/operations.md).
+    # NEXT_PRIVATE_DATABASE_URL goes through a transaction pooler: no start-up options,
+    # no session state, no prepared statements. LISTEN and migrations use the direct URL
+    # whenever it is set; without it, in this mode, consumers poll.
+    transaction_pooling: bool = Field(False, alias="NEXT_PRIVATE_JOBS_DB_TRANSACTION_POOLING")
+    direct_database_url: PostgresUrl | None = Field(
+        None, alias="NEXT_PRIVATE_DIRECT_DATABASE_URL", repr=False
+    )
+
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read and validate the settings.
@@ -339,6 +349,7 @@ class Settings(BaseModel):
         ]
         for url in (
             self.database_url,
+            self.direct_database_url,
             self.redis_url,
             self.webapp_url,
             self.internal_webapp_url,

@@ -1,20 +1,53 @@
-"""Connections to docjobs' PostgreSQL database, and transactions with after-commit hooks."""
+"""Connections to docjobs' PostgreSQL database, and transactions with after-commit hooks.
+
+The connection budget: one :class:`Database` per process opens at most ``max_size``
+connections to PostgreSQL (``NEXT_PRIVATE_JOBS_DB_POOL_SIZE``), the LISTEN connection
+included: the pool gets ``max_size - 1`` when the process listens, ``max_size``
+otherwise. Consumers, the heartbeat, history writers and the scheduler borrow from
+the pool; nothing else connects (migrations run in ``docjobs migrate``, alone).
+
+Two connection modes (docs/operations.md):
+
+- *session* (the default, a direct URL or a session pooler): docjobs' own writes may
+  skip the WAL flush wait (``SET synchronous_commit TO off`` on the connection they
+  borrow, undone when the app borrows it), the job insert is a prepared statement,
+  and the LISTEN connection uses the same URL;
+- *transaction pooling* (PgBouncer ``pool_mode = transaction``): no start-up options,
+  no session state, no prepared statements (``prepare_threshold=None``); LISTEN goes
+  to the direct URL, or is off (consumers poll) when there is none.
+
+Every connection carries ``application_name = docjobs-<role>-<host>-<pid>`` so that
+``pg_stat_activity`` shows which process holds what.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from docjobs import errors
+from docjobs.db import sql
+
+if TYPE_CHECKING:
+    from docjobs.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
+#: PostgreSQL keeps this many bytes of an application_name (NAMEDATALEN - 1).
+MAX_APPLICATION_NAME_BYTES = 63
+#: What a process is called in application_name until its entry point says otherwise.
+DEFAULT_PROCESS_ROLE = "app"
 
 Connection = psycopg.Connection[dict[str, Any]]
 
@@ -22,6 +55,33 @@ Connection = psycopg.Connection[dict[str, Any]]
 # store may use another pool than the app's transaction.
 _hooks: dict[int, list[Callable[[], None]]] = {}
 _hooks_lock = threading.Lock()
+_process_role = DEFAULT_PROCESS_ROLE
+
+
+def set_process_role(role: str) -> None:
+    """Name what this process is (``web``, ``worker``, ``scheduler``...) in ``application_name``.
+
+    Connections opened afterwards carry it; the entry points call this before they connect.
+    """
+    global _process_role
+    _process_role = role
+
+
+def suggest_process_role(role: str) -> None:
+    """Name the process ``role`` unless its entry point named it already (``docjobs web``
+    also boots a Dramatiq worker, and stays ``web``)."""
+    global _process_role
+    if _process_role == DEFAULT_PROCESS_ROLE:
+        _process_role = role
+
+
+def application_name(role: str | None = None) -> str:
+    """``docjobs-<role>-<host>-<pid>``, the host shortened to fit PostgreSQL's 63 bytes."""
+    prefix = f"docjobs-{role or _process_role}-"
+    suffix = f"-{os.getpid()}"
+    room = MAX_APPLICATION_NAME_BYTES - len(prefix.encode()) - len(suffix.encode())
+    host = socket.gethostname().split(".")[0].encode("ascii", "replace")[: max(room, 0)].decode("ascii")
+    return f"{prefix}{host}{suffix}"
 
 
 def on_commit(conn: psycopg.Connection[Any], hook: Callable[[], None]) -> bool:
@@ -40,39 +100,88 @@ def on_commit(conn: psycopg.Connection[Any], hook: Callable[[], None]) -> bool:
 
 
 class Database:
-    """A pool of autocommit connections plus dedicated connections for long-lived readers.
+    """One process's connections: a pool of autocommit connections, plus the LISTEN one.
 
     Args:
         url: A ``postgresql://`` URL.
-        max_size: The most pooled connections.
+        max_size: The most connections this database opens at once, the LISTEN
+            connection included (the process's connection budget).
         name: A label for the pool in logs.
-        synchronous_commit: ``False`` sets ``synchronous_commit=off`` on every
-            connection: a commit returns before its WAL reaches the disk.
+        synchronous_commit: ``False`` lets the writes made through
+            :meth:`for_own_writes` return before their WAL reaches the disk (session
+            mode only: a transaction pooler keeps no session settings).
+        transaction_pooling: ``url`` goes through a transaction pooler (PgBouncer
+            ``pool_mode = transaction``): no start-up options, no session state, no
+            prepared statements.
+        direct_url: A URL that reaches PostgreSQL itself, for LISTEN.
+        listen: Keep one connection of the budget for LISTEN, if there is a URL
+            that can LISTEN (``url`` in session mode, else ``direct_url``).
+
+    Raises:
+        errors.SettingsError: The budget leaves no pooled connection beside LISTEN.
     """
 
     def __init__(
-        self, url: str, *, max_size: int = 10, name: str = "docjobs", synchronous_commit: bool = True
+        self,
+        url: str,
+        *,
+        max_size: int = 10,
+        name: str = "docjobs",
+        synchronous_commit: bool = True,
+        transaction_pooling: bool = False,
+        direct_url: str | None = None,
+        listen: bool = False,
     ) -> None:
         self.url = url
-        self._connect_kwargs: dict[str, Any] = {"autocommit": True, "row_factory": dict_row}
-        if not synchronous_commit:
-            self._connect_kwargs["options"] = "-c synchronous_commit=off"
-        self._max_size = max_size
-        self._name = name
-        self.pool = self._new_pool()
-        self._opened = False
-        self._open_lock = threading.Lock()
+        self.transaction_pooling = transaction_pooling
+        #: Where LISTEN connects, or ``None`` when no URL keeps a session.
+        self.listen_url = direct_url if transaction_pooling else (direct_url or url)
+        self.listens = listen and self.listen_url is not None
+        pooled = max_size - (1 if self.listens else 0)
+        if pooled < 1:
+            raise errors.SettingsError(
+                f"NEXT_PRIVATE_JOBS_DB_POOL_SIZE={max_size} leaves no pooled connection beside the LISTEN "
+                "connection: set it to 2 or more, or NEXT_PRIVATE_JOBS_LISTEN=false"
+            )
+        self.max_size = max_size
+        self._state = _PoolState(url, pooled, name, transaction_pooling)
+        # Own writes skip the WAL flush only where a session setting stays put.
+        self._async_allowed = not synchronous_commit and not transaction_pooling
+        self._durable = True
 
-    def _new_pool(self) -> ConnectionPool[Connection]:
-        return ConnectionPool(
-            self.url,
-            min_size=1,
-            max_size=self._max_size,
-            kwargs=self._connect_kwargs,
-            open=False,
-            name=self._name,
-            timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    @classmethod
+    def from_settings(cls, settings: Settings, *, listen: bool = False) -> Database:
+        """The process's database as the settings describe it (URL, budget, pooling mode).
+
+        Args:
+            settings: Settings with a database URL.
+            listen: Whether this process LISTENs (the local provider's consumers do).
+        """
+        assert settings.database_url is not None
+        return cls(
+            settings.database_url,
+            max_size=settings.pool_size,
+            synchronous_commit=settings.synchronous_commit,
+            transaction_pooling=settings.transaction_pooling,
+            direct_url=settings.direct_database_url,
+            listen=listen and settings.listen,
         )
+
+    def for_own_writes(self) -> Database:
+        """The same pool, whose connections skip the WAL flush wait when ``synchronous_commit=False``.
+
+        docjobs' own rows (enqueues, claims, acks, history) use it; the app's
+        transactions keep their durability. Closing either closes both.
+        """
+        view = object.__new__(Database)
+        view.__dict__.update(self.__dict__)
+        view._durable = False
+        return view
+
+    @property
+    def pool(self) -> ConnectionPool[Connection]:
+        """The connection pool (``max_size``, less the LISTEN connection)."""
+        return self._state.pool
 
     def open(self) -> None:
         """Open the pool, waiting until one connection works.
@@ -80,31 +189,21 @@ class Database:
         Raises:
             psycopg_pool.PoolTimeout: No connection within the time-out; the next call tries again.
         """
-        with self._open_lock:
-            if not self._opened:
-                try:
-                    self.pool.open(wait=True, timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS)
-                except BaseException:
-                    # psycopg_pool closes a pool whose first connection never came, and a
-                    # closed pool cannot be opened again: without a new one, a process
-                    # started while the database was down would fail every job for ever.
-                    self.pool = self._new_pool()
-                    raise
-                self._opened = True
+        self._state.open()
 
     def close(self) -> None:
         """Close every pooled connection; safe to call twice."""
-        with self._open_lock:
-            if self._opened:
-                self.pool.close()
-                self._opened = False
+        self._state.close()
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
         """Borrow an autocommit connection from the pool."""
-        if not self._opened:
-            self.open()
-        with self.pool.connection() as conn:
+        state = self._state
+        if not state.opened:
+            state.open()
+        with state.pool.connection() as conn:
+            if self._async_allowed:
+                state.set_synchronous_commit(conn, durable=self._durable)
             yield conn
 
     @contextmanager
@@ -133,8 +232,100 @@ class Database:
             except Exception:
                 logger.exception("An after-commit hook failed.", extra={"action": "after_commit_failed"})
 
-    def connect(self) -> Connection:
-        """Open a dedicated autocommit connection (consumers, the listener)."""
-        return psycopg.connect(
-            self.url, connect_timeout=int(DEFAULT_CONNECT_TIMEOUT_SECONDS), **self._connect_kwargs
+    def connect_listener(self) -> Connection:
+        """Open the LISTEN connection (the one connection of the budget outside the pool).
+
+        Raises:
+            errors.NotSupportedError: No URL here keeps a session (transaction pooling
+                without ``NEXT_PRIVATE_DIRECT_DATABASE_URL``).
+        """
+        if self.listen_url is None:
+            raise errors.NotSupportedError(
+                "LISTEN needs a session: set NEXT_PRIVATE_DIRECT_DATABASE_URL behind a transaction pooler"
+            )
+        return psycopg.connect(self.listen_url, **connect_kwargs(transaction_pooling=False))
+
+
+def connect_kwargs(*, transaction_pooling: bool) -> dict[str, Any]:
+    """What every docjobs connection is opened with: autocommit, dict rows, its name;
+    behind a transaction pooler, no prepared statements."""
+    kwargs: dict[str, Any] = {
+        "autocommit": True,
+        "row_factory": dict_row,
+        "application_name": application_name(),
+        "connect_timeout": int(DEFAULT_CONNECT_TIMEOUT_SECONDS),
+    }
+    if transaction_pooling:
+        # PgBouncer 1.18 in transaction mode gives each transaction any server
+        # connection: a statement prepared on one is unknown on the next.
+        kwargs["prepare_threshold"] = None
+    return kwargs
+
+
+class _PoolState:
+    """The pool a :class:`Database` and its :meth:`~Database.for_own_writes` view share."""
+
+    def __init__(self, url: str, max_size: int, name: str, transaction_pooling: bool) -> None:
+        self.url = url
+        self.max_size = max_size
+        self.name = name
+        self.transaction_pooling = transaction_pooling
+        self.pool = self._new_pool()
+        self.opened = False
+        self._open_lock = threading.Lock()
+        self._failed_opens = 0
+        self._last_failure: str | None = None
+        # Connections on which docjobs set synchronous_commit off for its own writes.
+        self._asynchronous: weakref.WeakSet[Connection] = weakref.WeakSet()
+
+    def _new_pool(self) -> ConnectionPool[Connection]:
+        return ConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=self.max_size,
+            # A callable: the process role (hence application_name) may be set after
+            # the runtime is built, e.g. by the Dramatiq worker's process_boot.
+            kwargs=lambda: connect_kwargs(transaction_pooling=self.transaction_pooling),
+            open=False,
+            name=self.name,
+            timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS,
         )
+
+    def open(self) -> None:
+        attempts_before = self._failed_opens
+        with self._open_lock:
+            if self.opened:
+                return
+            if self._failed_opens != attempts_before and self._last_failure is not None:
+                # An attempt failed while this thread waited for it: share its outcome
+                # rather than queue another full time-out behind it (the consumer, the
+                # heartbeat and the health check all borrow from this one pool).
+                raise PoolTimeout(self._last_failure)
+            try:
+                self.pool.open(wait=True, timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS)
+            except BaseException as exc:
+                # psycopg_pool closes a pool whose first connection never came, and a
+                # closed pool cannot be opened again: without a new one, a process
+                # started while the database was down would fail every job for ever.
+                self.pool = self._new_pool()
+                self._failed_opens += 1
+                self._last_failure = str(exc)
+                raise
+            self.opened = True
+
+    def close(self) -> None:
+        with self._open_lock:
+            if self.opened:
+                self.pool.close()
+                self.opened = False
+
+    def set_synchronous_commit(self, conn: Connection, *, durable: bool) -> None:
+        """Switch the session's setting only when the borrower wants the other one
+        (one round trip then, none otherwise)."""
+        asynchronous = conn in self._asynchronous
+        if durable and asynchronous:
+            sql.queries()["database_commit_durable"].execute(conn)
+            self._asynchronous.discard(conn)
+        elif not durable and not asynchronous:
+            sql.queries()["database_commit_asynchronous"].execute(conn)
+            self._asynchronous.add(conn)

@@ -178,6 +178,14 @@ WHERE queue = %(queue)s AND status IN ('PENDING', 'PROCESSING');
 -- Drop a queue's PENDING jobs.
 DELETE FROM background_job WHERE queue = %(queue)s AND status = 'PENDING';
 
+-- database_commit_asynchronous --
+-- docjobs' own writes on this (session-mode) connection return before their WAL is flushed.
+SET synchronous_commit TO off;
+
+-- database_commit_durable --
+-- Back to the server's synchronous_commit for the app's writes on this connection.
+RESET synchronous_commit;
+
 -- queue_listen --
 -- Subscribe this connection to queue doorbells.
 LISTEN docjobs_jobs;
@@ -213,10 +221,11 @@ SELECT pg_try_advisory_xact_lock(%(key)s) AS locked;
 
 -- task_get_or_create --
 -- Find a job's task by id, creating it PENDING on first use (and a placeholder job row for a
--- provider whose history of the job is not written yet; any recorded event replaces it).
+-- provider whose history of the job is not written yet; any recorded event replaces it, being
+-- newer than the epoch: a finite time, which every reader of the row can load).
 WITH parent AS (
     INSERT INTO background_job (id, actor, name, status, updated_at)
-    VALUES (%(job_id)s, %(actor)s, %(actor)s, 'PROCESSING', '-infinity')
+    VALUES (%(job_id)s, %(actor)s, %(actor)s, 'PROCESSING', 'epoch')
     ON CONFLICT (id) DO NOTHING
 ), inserted AS (
     INSERT INTO background_job_task (id, job_id, name)
@@ -311,12 +320,8 @@ RETURNING id, queue, data, created_at;
 SELECT 1 AS found FROM pg_database WHERE datname = %(name)s;
 
 -- migration_lock --
--- Serialise migrations across processes for the life of this session.
-SELECT pg_advisory_lock(%(key)s);
-
--- migration_unlock --
--- Let the next migrating process in.
-SELECT pg_advisory_unlock(%(key)s);
+-- Serialise migrations across processes until this transaction ends (works through PgBouncer).
+SELECT pg_advisory_xact_lock(%(key)s);
 
 -- migration_create_table --
 -- The ledger of applied migrations.

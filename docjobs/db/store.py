@@ -94,7 +94,9 @@ class JobStore:
     def __init__(self, database: Database) -> None:
         self.database = database
         self._q = sql.queries()
-        self._insert = DirectStatement(self._q["job_insert"])
+        # A named prepared statement is session state: behind a transaction pooler the
+        # insert goes through psycopg unprepared, like every other query there.
+        self._insert = None if database.transaction_pooling else DirectStatement(self._q["job_insert"])
 
     # Enqueue.
 
@@ -106,7 +108,10 @@ class JobStore:
             return self._q["job_insert_unless_exists"].execute(conn, params).fetchone() is not None
         try:
             with self.database.connection() as pooled:
-                self._insert.execute(pooled, params)
+                if self._insert is None:
+                    self._q["job_insert"].execute(pooled, params)
+                else:
+                    self._insert.execute(pooled, params)
         except psycopg.errors.UniqueViolation:
             return False
         return True

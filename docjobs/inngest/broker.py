@@ -10,6 +10,12 @@ table in that transaction and sent once it commits; rows whose after-commit send
 failed or never ran (a crash) are sent by the web process's relay
 (:class:`OutboxRelay`). Sending a row twice is harmless: Inngest deduplicates by
 event id.
+
+A job sent with an id of the caller's (``jobs.trigger(..., id=...)``) is an event
+with that id: Inngest drops a second one within 24 hours, atomically. Beyond that,
+while the job's row in ``background_job`` exists (with a database), the send is
+dropped here before it goes out, so the id stays taken as long as on the other
+providers: until retention deletes the row.
 """
 
 from __future__ import annotations
@@ -88,7 +94,7 @@ class InngestBroker(FastHooks, dramatiq.Broker):
         conn: psycopg.Connection[Any] | None = None,
     ) -> dramatiq.Message[Any]:
         """Send ``message`` as an event; with ``conn``, once that transaction commits."""
-        self.enqueue_many([message], delay=delay, conn=conn)
+        self.enqueue_many([message], delay=delay, conn=conn, deduplicate=False)
         return message
 
     def enqueue_many(
@@ -99,7 +105,14 @@ class InngestBroker(FastHooks, dramatiq.Broker):
         conn: psycopg.Connection[Any] | None = None,
         deduplicate: bool = True,
     ) -> int:
-        """Send ``messages`` as events in one request, or write them to the outbox with ``conn``."""
+        """Send ``messages`` as events in one request, or write them to the outbox with ``conn``.
+
+        Args:
+            deduplicate: The ids are the caller's: those whose job has a row are dropped.
+
+        Returns:
+            How many were sent (or written to the outbox).
+        """
         if conn is not None and self.store is None:
             raise errors.NotSupportedError(
                 "sending inside a transaction on inngest needs NEXT_PRIVATE_DATABASE_URL (the job outbox)"
@@ -109,8 +122,11 @@ class InngestBroker(FastHooks, dramatiq.Broker):
         for message in messages:
             if run_at is not None:
                 message = message.copy(options={RUN_AT_FIELD: run_at.isoformat()})
-            self.emit_before("enqueue", message, delay)
+            self.emit_before("enqueue", message, delay)  # the checks first: the ids are looked up next
             prepared.append(message)
+        if deduplicate and self.store is not None:
+            known = {row["id"] for row in self.store.get_many([m.message_id for m in prepared])}
+            prepared = [message for message in prepared if message.message_id not in known]
         if conn is None:
             self._send(prepared)
             return len(prepared)

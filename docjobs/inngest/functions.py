@@ -191,7 +191,7 @@ def _handler(job: JobActor[Any, Any], retries: int, recorder: _Recorder, paused:
         if paused is not None:
             _hold_while_paused(ctx, job.queue_name, paused)
         if ctx.event.name == SCHEDULED_EVENT:
-            data = {}
+            data = dict(job.firing_payload)  # the schedule's (an app's may have one)
         # Actors may ask for their message (its id, its attempt) as on the other providers.
         message: dramatiq.Message[Any] = dramatiq.Message(
             queue_name=job.queue_name,

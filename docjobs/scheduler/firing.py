@@ -8,13 +8,14 @@ from datetime import datetime
 
 import dramatiq
 
+from docjobs import registry
 from docjobs.brokers.base import TransactionalBroker
 from docjobs.db.cron import CronLedger
 from docjobs.scheduler.table import Schedule
 
 #: The message option carrying the slot a firing is for (periodiq's name, so one
 #: guard reads the firings of every driver).
-SLOT_OPTION = "scheduled_at"
+SLOT_OPTION = registry.SLOT_OPTION
 
 
 def process_name(driver: str) -> str:
@@ -49,9 +50,12 @@ class Firer:
 
         Raises:
             dramatiq.errors.ActorNotFound: The schedule's actor is not declared.
+            errors.PayloadError: The schedule's payload does not fit its actor.
         """
         actor = self.broker.get_actor(schedule.job_id)
-        message = actor.message_with_options(args=(), kwargs={}, **{SLOT_OPTION: slot.isoformat()})
+        message = actor.message_with_options(
+            args=(), kwargs=dict(schedule.payload), **{SLOT_OPTION: slot.isoformat()}
+        )
         with self.ledger.database.transaction() as conn:
             claimed = self.ledger.claim(
                 conn, schedule=schedule.job_id, slot=slot, job_id=message.message_id, fired_by=self.fired_by

@@ -17,7 +17,8 @@ class ScheduleState:
     job_id: str
     expression: str
     timezone: str
-    variable: str
+    #: The variable that overrides it; ``None`` for the app's own schedules.
+    variable: str | None
     last_slot: datetime | None
     last_status: str | None
     next_slot: datetime | None

@@ -1,19 +1,25 @@
 """The cron table: which job runs when, and how late a firing may still run.
 
-Every schedule can be changed with ``NEXT_PRIVATE_JOBS_<NAME>_CRON`` (``<NAME>`` is
-the job id without ``internal.``, upper-cased, dashes as underscores) or turned off
-with ``off``; the zone is ``NEXT_PRIVATE_JOBS_CRON_TZ`` (default UTC). Every driver
-(the in-process scheduler, periodiq, Inngest) reads this one table.
+Every schedule of docjobs' own can be changed with ``NEXT_PRIVATE_JOBS_<NAME>_CRON``
+(``<NAME>`` is the job id without ``internal.``, upper-cased, dashes as underscores)
+or turned off with ``off``; the zone is ``NEXT_PRIVATE_JOBS_CRON_TZ`` (default UTC).
+The app's schedules (``docjobs.add_schedule``, periodiq's ``periodic=``; see
+``declared``) follow them in the table, as they are declared. Every driver (the
+in-process scheduler, periodiq, Inngest) reads this one table.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from docjobs import errors
+from docjobs.scheduler import declared
 from docjobs.scheduler.cron import CronExpression, InvalidCron
 from docjobs.settings import Settings
 
@@ -55,13 +61,15 @@ class Schedule:
         job_id: The actor it sends.
         cron: The expression, or ``None`` when turned off.
         tolerance: How late after its slot a firing may still start.
-        variable: The environment variable that overrides it.
+        variable: The environment variable that overrides it; ``None`` for the app's.
+        payload: What each firing sends (the app's schedules may have one).
     """
 
     job_id: str
     cron: CronExpression | None
     tolerance: timedelta
-    variable: str
+    variable: str | None
+    payload: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     @property
     def enabled(self) -> bool:
@@ -92,24 +100,57 @@ class Schedule:
 
 
 class CronTable(Mapping[str, Schedule]):
-    """The configured schedules by job id, in table order."""
+    """The configured schedules by job id, in table order, then the app's as declared.
 
-    def __init__(self, schedules: list[Schedule], timezone: ZoneInfo) -> None:
-        self._schedules = {schedule.job_id: schedule for schedule in schedules}
+    Args:
+        schedules: docjobs' own, as configured.
+        timezone: The zone every schedule's fields are read in.
+        app_schedules: Whether the app's declared schedules join the table (a live
+            view: one declared later is in it at once).
+    """
+
+    def __init__(self, schedules: list[Schedule], timezone: ZoneInfo, *, app_schedules: bool = True) -> None:
+        self._own = {schedule.job_id: schedule for schedule in schedules}
         self.timezone = timezone
+        self._with_app = app_schedules
+        self._app_lock = threading.Lock()
+        self._app: dict[str, tuple[declared.AppSchedule, Schedule]] = {}
+
+    def _converted(self, app: declared.AppSchedule) -> Schedule:
+        with self._app_lock:
+            cached = self._app.get(app.job_id)
+            if cached is None or cached[0] != app:
+                cached = (app, _app_schedule(app, self.timezone))
+                self._app[app.job_id] = cached
+            return cached[1]
+
+    def _schedules(self) -> dict[str, Schedule]:
+        if not self._with_app:
+            return self._own
+        merged = dict(self._own)
+        for app in declared.schedules():
+            merged.setdefault(app.job_id, self._converted(app))
+        return merged
 
     def __getitem__(self, job_id: str) -> Schedule:
-        return self._schedules[job_id]
+        # Asked for every message a worker runs (the cron guard): no merged copy here.
+        own = self._own.get(job_id)
+        if own is not None:
+            return own
+        app = declared.get(job_id) if self._with_app else None
+        if app is None:
+            raise KeyError(job_id)
+        return self._converted(app)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._schedules)
+        return iter(self._schedules())
 
     def __len__(self) -> int:
-        return len(self._schedules)
+        return len(self._schedules())
 
     def enabled(self) -> list[Schedule]:
         """The schedules that are not turned off."""
-        return [schedule for schedule in self._schedules.values() if schedule.enabled]
+        return [schedule for schedule in self._schedules().values() if schedule.enabled]
 
     def next_firing(self, after: datetime) -> datetime | None:
         """The earliest slot of any schedule after ``after``; ``None`` when all are off."""
@@ -136,6 +177,11 @@ def build(settings: Settings, entries: tuple[Entry, ...] = DEFAULT_TABLE) -> Cro
         cron = None if text.lower() == OFF else _parse(variable, text, timezone)
         schedules.append(Schedule(entry.job_id, cron, entry.tolerance, variable))
     return CronTable(schedules, timezone)
+
+
+def _app_schedule(app: declared.AppSchedule, timezone: ZoneInfo) -> Schedule:
+    """An app's schedule in the table's zone (its syntax was checked when it was declared)."""
+    return Schedule(app.job_id, CronExpression(app.expression, timezone), app.tolerance, None, app.payload)
 
 
 def _parse(variable: str, text: str, timezone: ZoneInfo) -> CronExpression:

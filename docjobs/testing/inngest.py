@@ -7,8 +7,9 @@ Python SDK's behaviour where the two differ):
   signs it) by POSTing its functions to ``/fn/register`` with
   ``Authorization: Bearer sha256(signing key)``; or in band: the signed PUT says
   where Inngest reached the app and the app's signed answer lists its functions;
-- ``POST /e/<event key>`` takes an event or a list, deduplicates by ``id`` and
-  starts a run of every function whose trigger names the event;
+- ``POST /e/<event key>`` takes an event or a list, deduplicates by ``id`` within
+  :attr:`InngestServer.event_id_window_seconds` (24 hours, as Inngest) and starts a
+  run of every function whose trigger names the event;
 - runs are driven by call requests (``POST <step url>``, signed ``t=..&s=..`` over
   the JCS form of the body), with step memoisation (``StepRun``), step retries
   (``StepError``, then the error memoised), ``StepFailed``, ``Sleep``,
@@ -137,6 +138,10 @@ class Run:
     done: threading.Event = field(default_factory=threading.Event)
 
 
+#: Inngest drops an event whose id it saw within the last 24 hours.
+EVENT_ID_WINDOW_SECONDS = 24 * 3600
+
+
 class InngestServer:
     """The emulator: start it, point the SDK at :attr:`url`, sync the app, send events.
 
@@ -169,7 +174,10 @@ class InngestServer:
         self.events: list[dict[str, Any]] = []
         self.runs: list[Run] = []
         self.registrations: list[dict[str, Any]] = []
-        self._seen_event_ids: dict[str, str] = {}
+        #: How long an event id makes a second event with it a duplicate (a test may shorten it).
+        self.event_id_window_seconds = EVENT_ID_WINDOW_SECONDS
+        #: When each event id was first seen (monotonic seconds).
+        self._seen_event_ids: dict[str, float] = {}
         self._queue: list[tuple[float, int, str, str | None]] = []
         self._runs_by_id: dict[str, Run] = {}
         #: The runs not ended yet, the only ones an event can cancel or resume.
@@ -323,9 +331,10 @@ class InngestServer:
         event = {"data": {}, "ts": int(time.time() * 1000), **event}
         event_id = event.get("id") or str(uuid.uuid4())
         with self._lock:
-            if event_id in self._seen_event_ids:
+            seen = self._seen_event_ids.get(event_id)
+            if seen is not None and time.monotonic() - seen < self.event_id_window_seconds:
                 return event_id  # a duplicate: accepted, runs nothing
-            self._seen_event_ids[event_id] = event["name"]
+            self._seen_event_ids[event_id] = time.monotonic()
             event["id"] = event_id
             self.events.append(event)
             matching = [

@@ -29,6 +29,7 @@ from starlette.types import ExceptionHandler
 
 from docjobs import secrets, signatures
 from docjobs.brokers.postgres.broker import PostgresBroker
+from docjobs.certificate_check import require_certificate
 from docjobs.runtime import Runtime
 from docjobs.settings import INNGEST_SERVE_PATH
 from docjobs.web.board.access import AuthorizeHook
@@ -103,6 +104,8 @@ def create_app(
     run_scheduler = run_scheduler and not on_inngest
     scheduler = runtime.in_process_scheduler() if run_scheduler else None
     relay = _outbox_relay(runtime) if on_inngest else None
+    if worker is not None or on_inngest:  # this process runs jobs (on inngest, Inngest calls it to)
+        require_certificate(settings, runtime.signing_identity, runtime.broker.actors)
 
     async def healthz(request: Request) -> Response:
         healthy = await run_in_threadpool(_database_answers, runtime)

@@ -292,7 +292,9 @@ def test_parallel_sign_in_guesses_cannot_run_the_process_out_of_memory(web: WebP
     with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
         statuses = list(pool.map(guess, range(20)))
     client.close()
-    assert [401] * 20 == statuses
+    # Each is refused: checked (401), or, on a machine too busy to check them all within the
+    # wait, turned away unchecked (503); the first ones are always checked.
+    assert {401, 503} >= set(statuses) and statuses.count(401) >= 2, statuses
     # Each argon2 check holds 64 MiB: twenty at once took the process past 1.3 GiB.
     growth = web.peak_rss() - before
     assert growth < 300 * MiB, f"peak RSS grew by {growth / MiB:.0f} MiB"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import dramatiq
 import psycopg
@@ -52,3 +53,16 @@ def test_a_task_that_fails_three_times_fails_the_job_for_good(
 def test_run_task_outside_a_job_is_an_error(pg_runtime: Runtime) -> None:
     with pytest.raises(errors.TaskOutsideJob):
         run_task("nope", lambda: 1)
+
+
+def test_a_job_row_made_by_its_first_task_reads_like_any_other(
+    pg_runtime: Runtime, database_url: str
+) -> None:
+    # On bullmq and inngest a job's first task may run before its history is written.
+    store = pg_runtime.store
+    assert store is not None
+    store.task_get_or_create(task_id="task-early", job_id="early", actor="test.record", name="step")
+    (progress,) = store.get_many(["early"])
+    assert "PROCESSING" == progress["status"]
+    row = job_row(database_url, "early")  # every column loads
+    assert row["updated_at"] < datetime.now(UTC)  # any recorded event is newer and replaces it

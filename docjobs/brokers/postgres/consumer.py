@@ -68,7 +68,6 @@ class PostgresConsumer(dramatiq.Consumer):
         self._batch = max(prefetch // 2, 1)
         self._lock = threading.Lock()
         self._closed = False
-        self._conn: psycopg.Connection[Any] | None = None
         broker.register_consumer(self)
 
     def __next__(self) -> ClaimedMessage | None:
@@ -194,30 +193,25 @@ class PostgresConsumer(dramatiq.Consumer):
                 self.broker.hand_over_acks(self.queue_name, unwritten)
             # Jobs never started are no longer ours: the rescuer returns them to the queue.
             self.broker.release(message.claim.id for message in leftover)
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
     def _complete_and_claim(self, acked: list[Claim], limit: int) -> list[Row]:
         try:
-            if self._conn is None or self._conn.closed:
-                self._conn = self.broker.store.database.connect()
-            rows = self.broker.store.complete_and_claim(
-                self._conn,
-                queue=self.queue_name,
-                done=acked,
-                limit=limit,
-                worker=self.broker.worker_id,
-                lease_seconds=self.broker.lease_seconds,
-            )
+            # A pooled connection, not one of its own: the process's connections stay
+            # within NEXT_PRIVATE_JOBS_DB_POOL_SIZE however many queues it consumes.
+            with self.broker.store.database.connection() as conn:
+                rows = self.broker.store.complete_and_claim(
+                    conn,
+                    queue=self.queue_name,
+                    done=acked,
+                    limit=limit,
+                    worker=self.broker.worker_id,
+                    lease_seconds=self.broker.lease_seconds,
+                )
         except psycopg.OperationalError as exc:
             # Keep the acks for close() to try once more; if that fails too they go
             # to the queue's next consumer (see close).
             with self._lock:
                 self._acked[:0] = acked
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
             raise BrokerConnectionError(str(exc)) from exc
         self.broker.release(claim.id for claim in acked)
         self.broker.hold(row["id"] for row in rows)

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import dramatiq
 import psycopg
 
+from docjobs.db import pool
+
 if TYPE_CHECKING:
     from docjobs.brokers.postgres.broker import PostgresBroker
 
@@ -117,6 +119,11 @@ class WorkerServices(dramatiq.Middleware):
 
     def __init__(self) -> None:
         self._maintainers: dict[int, Maintainer] = {}
+
+    def after_process_boot(self, broker: Any) -> None:
+        # Dramatiq's worker processes (`docjobs worker`, `dramatiq ...`) emit this before
+        # they connect: their connections show as docjobs-worker-<host>-<pid>.
+        pool.suggest_process_role("worker")
 
     def after_worker_boot(self, broker: Any, worker: dramatiq.Worker) -> None:
         maintainer = Maintainer(broker, concurrency=worker.worker_threads)

@@ -65,6 +65,10 @@ class Doorbell:
 class Listener:
     """Holds one LISTEN connection per process and calls ``on_notify(queue)`` per doorbell.
 
+    The connection is the one the process's budget keeps outside the pool; it goes
+    to ``NEXT_PRIVATE_DIRECT_DATABASE_URL`` when set (a transaction pooler would hand
+    the session's LISTEN to a server connection other clients then use).
+
     After a reconnect it calls ``on_notify(None)``: notifications sent while it was
     away are lost, so every consumer should look again.
     """
@@ -96,7 +100,7 @@ class Listener:
         reconnecting = False
         while not self._stopping.is_set():
             try:
-                with self._store.database.connect() as conn:
+                with self._store.database.connect_listener() as conn:
                     self._store.listen(conn)
                     if reconnecting:
                         self._on_notify(None)

@@ -20,6 +20,11 @@ brokers with the same namespace interoperate:
   commands"; here each worker process's keeper heartbeats and runs maintenance on
   every queue every few seconds, so a killed worker's jobs run again within the
   heartbeat timeout plus one keeper round;
+- a job sent with an id of the caller's (``jobs.trigger(..., id=...)``) is enqueued
+  only if it takes its id's key in the enqueue script (SET NX, atomic), as the local
+  provider's primary key does: a second send of that id is a no-op while the first
+  job waits or runs, and for the retention period after it ends (when its row in
+  ``background_job`` is deleted by retention too). Generated ids take no key;
 - a job sent with ``conn=`` (inside an app transaction) is written to the
   ``job_outbox`` table in that transaction and moved to Redis once it commits, so
   it exists exactly when the change it announces does; keepers move rows an
@@ -41,6 +46,7 @@ from uuid import uuid4
 import dramatiq
 import psycopg
 import redis
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis, dq_name, q_name
 from dramatiq.errors import BrokerConnectionError
@@ -69,6 +75,14 @@ OUTBOX_STALE_SECONDS = 5.0
 ENQUEUE_CHUNK = 1000
 #: The most due messages one call of ``move_due.lua`` moves (Lua's ``unpack`` has a limit).
 MOVE_CHUNK = 1000
+#: How long an ended job's id stays taken unless told otherwise (the settings' retention).
+DEFAULT_RETENTION_DAYS = 30.0
+SECONDS_PER_DAY = 86_400
+#: The message option of a job sent with an id of the caller's: its id holds a key in Redis.
+DEDUPLICATE_OPTION = "deduplicate"
+
+#: What ``_push`` sends of one message: Redis id, queue, data, due time, id key ("" for none).
+Entry = tuple[str, str, bytes, int | None, str]
 
 
 class RedisJobsBroker(FastHooks, RedisBroker):
@@ -81,6 +95,7 @@ class RedisJobsBroker(FastHooks, RedisBroker):
         heartbeat_timeout_seconds: A worker silent this long is dead; its jobs run again.
         idle_poll_seconds: The longest an idle consumer waits without a doorbell.
         store: Where the outbox lives; without it, sending with ``conn=`` is refused.
+        retention_days: How long the id of a job sent with ``id=`` stays taken after the job ends.
 
     Raises:
         dramatiq.errors.BrokerConnectionError: Redis does not answer.
@@ -97,6 +112,7 @@ class RedisJobsBroker(FastHooks, RedisBroker):
         heartbeat_timeout_seconds: float,
         idle_poll_seconds: float = DEFAULT_IDLE_POLL_SECONDS,
         store: JobStore | None = None,
+        retention_days: float = DEFAULT_RETENTION_DAYS,
     ) -> None:
         connection = {"socket_connect_timeout": 2, "socket_keepalive": True, "health_check_interval": 30}
         client = redis.Redis.from_url(
@@ -114,6 +130,8 @@ class RedisJobsBroker(FastHooks, RedisBroker):
         )
         self._url = url
         self.store = store
+        self.id_key_prefix = f"{namespace}:__job_id__."
+        self.id_ttl_ms = int(retention_days * SECONDS_PER_DAY * 1000)
         self.fetch_client = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **connection)
         self.idle_poll_seconds = idle_poll_seconds
         self.doorbell = Doorbell(client, namespace)
@@ -164,11 +182,13 @@ class RedisJobsBroker(FastHooks, RedisBroker):
     ) -> Message[Any]:
         """Enqueue ``message``; with ``conn``, once that connection's transaction commits.
 
+        Its id is not checked: this is also how retries come back (see :meth:`enqueue_many`).
+
         Raises:
             errors.NotSupportedError: ``conn`` is given and the broker has no store.
         """
-        (sent,) = self._send([message], delay, conn)
-        return sent
+        (prepared,), _ = self._send([message], delay, conn, deduplicate=False)
+        return prepared
 
     def enqueue_many(
         self,
@@ -180,9 +200,17 @@ class RedisJobsBroker(FastHooks, RedisBroker):
     ) -> int:
         """Enqueue ``messages`` in one round trip (or one outbox write with ``conn``).
 
-        ``deduplicate`` is accepted for the interface: Redis does not check ids.
+        Args:
+            deduplicate: The ids are the caller's: a message whose id is taken (its job
+                waits, runs, or ended less than the retention period ago) is dropped,
+                atomically in the enqueue script. With ``conn`` the check happens when
+                the outbox row is moved to Redis, after the commit.
+
+        Returns:
+            How many were enqueued (with ``conn``: written to the outbox).
         """
-        return len(self._send(messages, delay, conn))
+        prepared, skipped = self._send(messages, delay, conn, deduplicate=deduplicate)
+        return len(prepared) - len(skipped)
 
     def relay(self, ids: Sequence[str] | None = None) -> int:
         """Move outbox rows to their queues: ``ids``, or those their after-commit send missed.
@@ -195,72 +223,112 @@ class RedisJobsBroker(FastHooks, RedisBroker):
         return self.store.outbox_take(self._push_rows, ids=ids, stale_seconds=OUTBOX_STALE_SECONDS)
 
     def _send(
-        self, messages: Sequence[Message[Any]], delay: int | None, conn: psycopg.Connection[Any] | None
-    ) -> list[Message[Any]]:
+        self,
+        messages: Sequence[Message[Any]],
+        delay: int | None,
+        conn: psycopg.Connection[Any] | None,
+        *,
+        deduplicate: bool,
+    ) -> tuple[list[Message[Any]], set[str]]:
+        """The prepared messages, and the Redis ids of those dropped as duplicates."""
         if conn is not None and self.store is None:
             raise errors.NotSupportedError(
                 "this Redis broker has no database for sending inside a transaction"
             )
-        prepared = [self._prepare(message, delay) for message in messages]
-        entries = [
-            (m.options["redis_message_id"], m.queue_name, m.encode(), m.options.get("eta")) for m in prepared
-        ]
+        prepared = [self._prepare(message, delay, deduplicate) for message in messages]
+        entries = [self._entry(message, check_id=deduplicate) for message in prepared]
         if conn is None:
-            self._push(entries)
+            skipped = self._push(entries)
             for message in prepared:
-                self.emit_after("enqueue", message, delay)
-            return prepared
+                if message.options["redis_message_id"] not in skipped:
+                    self.emit_after("enqueue", message, delay)
+            return prepared, skipped
         assert self.store is not None
-        self.store.outbox_add(conn, [entry[:3] for entry in entries])  # the due time is in the data
+        self.store.outbox_add(conn, [entry[:3] for entry in entries])  # the rest is in the data
         ids = [entry[0] for entry in entries]
         # On a connection docjobs does not manage the commit is invisible: a keeper sends them.
         on_commit(conn, lambda: self._relay_after_commit(ids))
-        return prepared
+        return prepared, set()
 
-    def _prepare(self, message: Message[Any], delay: int | None) -> Message[Any]:
+    def _prepare(self, message: Message[Any], delay: int | None, deduplicate: bool) -> Message[Any]:
         """Dramatiq's preparation: a Redis id of its own (a retry is a new entry), a due time if delayed.
 
         A delayed message keeps its queue's name (it is scheduled, not put on the
-        delay queue); its ``eta`` is dropped by the consumer that runs it.
+        delay queue); its ``eta`` is dropped by the consumer that runs it. A message
+        sent with the caller's id is marked, so its outbox row, its end and its
+        removal find its id's key.
         """
-        message = message.copy(
-            queue_name=q_name(message.queue_name), options={"redis_message_id": str(uuid4())}
-        )
+        options: dict[str, Any] = {"redis_message_id": str(uuid4())}
+        if deduplicate:
+            options[DEDUPLICATE_OPTION] = True
         if delay is not None:
-            message = message.copy(options={"eta": current_millis() + delay})
+            options["eta"] = current_millis() + delay
+        message = message.copy(queue_name=q_name(message.queue_name), options=options)
         self.emit_before("enqueue", message, delay)
         return message
 
-    def _push(self, entries: Sequence[tuple[str, str, bytes, int | None]]) -> None:
-        """Enqueue (or schedule, with a due time) each ``(id, queue, data, eta)``, in one round trip.
+    def _entry(self, message: Message[Any], *, check_id: bool, data: bytes | None = None) -> Entry:
+        """What ``_push`` sends of a prepared message; with ``check_id``, only if it takes its id's key.
+
+        A retry keeps the mark of its first send, but is not checked: it is the job
+        that holds the key.
+        """
+        eta = message.options.get("eta")
+        return (
+            message.options["redis_message_id"],
+            message.queue_name,
+            message.encode() if data is None else data,
+            None if eta is None else int(eta),
+            self.id_key(message.message_id) if check_id else "",
+        )
+
+    def id_key(self, job_id: str) -> str:
+        """The key a job sent with the caller's id holds while its id is taken."""
+        return self.id_key_prefix + job_id
+
+    def holds_id_key(self, message: Message[Any] | MessageProxy) -> bool:
+        """Whether the job was sent with the caller's id, so holds its id's key until it ends."""
+        return bool(message.options.get(DEDUPLICATE_OPTION))
+
+    def expire_ids_to(self, pipeline: Any, job_ids: Sequence[str]) -> None:
+        """Add to ``pipeline`` the expiry of these ended jobs' id keys, after the retention period."""
+        for job_id in job_ids:
+            pipeline.pexpire(self.id_key(job_id), self.id_ttl_ms)
+
+    def _push(self, entries: Sequence[Entry]) -> set[str]:
+        """Enqueue (or schedule, with a due time) each entry, in one round trip.
 
         One message (a plain send) is one EVALSHA; more go in a pipeline of one
         script call per queue and chunk. Each call rings its queue's doorbell.
+
+        Returns:
+            The Redis ids of the messages dropped because their id's key was taken.
         """
         calls: list[list[Any]] = []
         by_queue: dict[tuple[str, bool], list[Any]] = {}
-        for message_id, queue_name, data, eta in entries:
+        for message_id, queue_name, data, eta, id_key in entries:
             if eta is None:
-                by_queue.setdefault((queue_name, False), []).extend((message_id, data))
+                by_queue.setdefault((queue_name, False), []).extend((message_id, data, id_key))
             else:
-                by_queue.setdefault((queue_name, True), []).extend((message_id, data, int(eta)))
+                by_queue.setdefault((queue_name, True), []).extend((message_id, data, eta, id_key))
         for (queue_name, delayed), items in by_queue.items():
-            step = (3 if delayed else 2) * ENQUEUE_CHUNK
+            step = (4 if delayed else 3) * ENQUEUE_CHUNK
             for start in range(0, len(items), step):
                 calls.append(self._enqueue_call(queue_name, delayed, items[start : start + step]))
         if len(calls) == 1:
             try:
-                self.client.evalsha(*calls[0])
+                results = [self.client.evalsha(*calls[0])]
             except redis.exceptions.NoScriptError:  # refused, so not run: load and run it
                 self.load_scripts()
-                self.client.evalsha(*calls[0])
-            return
+                results = [self.client.evalsha(*calls[0])]
+        else:
 
-        def build(pipeline: Any) -> None:
-            for call in calls:
-                pipeline.evalsha(*call)
+            def build(pipeline: Any) -> None:
+                for call in calls:
+                    pipeline.evalsha(*call)
 
-        self.run_pipeline(build)
+            results = self.run_pipeline(build)
+        return {skipped.decode() for result in results for skipped in result}
 
     def _enqueue_call(self, queue_name: str, delayed: bool, items: list[Any]) -> list[Any]:
         queue_key = f"{self.namespace}:{queue_name}"
@@ -273,14 +341,20 @@ class RedisJobsBroker(FastHooks, RedisBroker):
     def _push_rows(self, rows: list[Row]) -> None:
         messages = [Message.decode(bytes(row["data"])) for row in rows]
         # Rows written before delayed jobs were scheduled name the delay queue: same thing.
-        self._push(
+        # Retries are never sent through the outbox: a marked message there is a first send.
+        skipped = self._push(
             [
-                (row["id"], q_name(row["queue"]), bytes(row["data"]), message.options.get("eta"))
+                (row["id"], q_name(row["queue"]))
+                + self._entry(
+                    message, check_id=bool(message.options.get(DEDUPLICATE_OPTION)), data=bytes(row["data"])
+                )[2:]
                 for row, message in zip(rows, messages, strict=True)
             ]
         )
         now = current_millis()
-        for message in messages:
+        for row, message in zip(rows, messages, strict=True):
+            if row["id"] in skipped:
+                continue
             eta = message.options.get("eta")
             self.emit_after("enqueue", message, max(int(eta) - now, 0) if eta is not None else None)
 
@@ -334,7 +408,8 @@ class RedisJobsBroker(FastHooks, RedisBroker):
         queue_key = f"{self.namespace}:{q_name(queue_name)}"
         delay_key = f"{self.namespace}:{dq_name(q_name(queue_name))}"
         keys = [queue_key, f"{queue_key}.msgs", delay_key, f"{delay_key}.msgs", f"{queue_key}.delayed"]
-        return bool(self.remove_script(keys=keys, args=[redis_message_id]))
+        args: list[str | int] = [redis_message_id, self.id_key_prefix, self.id_ttl_ms]
+        return bool(self.remove_script(keys=keys, args=args))
 
     def promote(self, queue_name: str, redis_message_id: str) -> bool:
         """Move a scheduled message to the end of its queue now, whatever its due time.

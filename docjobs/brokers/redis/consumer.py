@@ -70,6 +70,9 @@ class RedisConsumer(_RedisConsumer):
         self.next_due_ms: int | None = None
 
     def ack(self, message: MessageProxy) -> None:
+        # An ack with an exception is of an attempt the retry policy sent again: not an end.
+        if self.broker.holds_id_key(message) and message._exception is None:
+            self.holdings.unsent_ends.append(message.message_id)
         self.holdings.unsent_acks.append(message.options["redis_message_id"])
         self.queued_message_ids.discard(message.message_id)
         self.holdings.etas.pop(message.message_id, None)
@@ -79,6 +82,8 @@ class RedisConsumer(_RedisConsumer):
 
     def nack(self, message: MessageProxy) -> None:
         message_id = message.options["redis_message_id"]
+        if self.broker.holds_id_key(message):
+            self.holdings.unsent_ends.append(message.message_id)
         try:
             self._send_acks()
             self.broker.do_nack(self.queue_name, message_id)
@@ -187,11 +192,13 @@ class RedisConsumer(_RedisConsumer):
                     )
                 holdings.suspect = False
             acks = list(holdings.unsent_acks)
+            ends = list(holdings.unsent_ends)
 
             def build(pipeline: Any) -> None:
                 journal_to(pipeline)
                 if acks:
                     self.broker.ack_to(pipeline, self.queue_name, acks)
+                self.broker.expire_ids_to(pipeline, ends)
                 if self.keeps_schedule:
                     self.broker.move_due_to(pipeline, self.queue_name)
                 self.broker.dispatch_to(pipeline, "fetch", self.queue_name, wanted)
@@ -202,6 +209,7 @@ class RedisConsumer(_RedisConsumer):
                 holdings.suspect = True  # Redis may have run the fetch
                 raise
             del holdings.unsent_acks[: len(acks)]
+            del holdings.unsent_ends[: len(ends)]
             holdings.acknowledged(acks)
             if self.keeps_schedule:
                 next_due = int(results[-2][1])
@@ -216,13 +224,16 @@ class RedisConsumer(_RedisConsumer):
         holdings = self.holdings
         with holdings.lock, self.broker.journaling() as journal_to:
             acks = list(holdings.unsent_acks)
+            ends = list(holdings.unsent_ends)
 
             def build(pipeline: Any) -> None:
                 journal_to(pipeline)
                 if acks:
                     self.broker.ack_to(pipeline, self.queue_name, acks)
+                self.broker.expire_ids_to(pipeline, ends)
 
             self.broker.run_pipeline(build)
+            del holdings.unsent_ends[: len(ends)]
             del holdings.unsent_acks[: len(acks)]
             holdings.acknowledged(acks)
 

@@ -27,6 +27,8 @@ class Holdings:
     held: set[str] = field(default_factory=set)
     #: Acks of finished messages, not sent yet (they go with the next fetch).
     unsent_acks: list[str] = field(default_factory=list)
+    #: Ids of ended jobs sent with the caller's id, whose id keys' expiry goes with those acks.
+    unsent_ends: list[str] = field(default_factory=list)
     #: A fetch may have run without its answer reaching us.
     suspect: bool = False
     #: Due times (epoch ms) of delayed messages handed out and not acked yet, by message id:

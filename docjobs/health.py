@@ -1,0 +1,239 @@
+"""``docjobs health``: is this container's docjobs process alive? Exit 0 or 1 with one line.
+
+Container engines run it as the health check of each role:
+
+- ``web``: ``GET /healthz`` on this host answers 200 (the app serves and its database answers).
+- ``worker``: a worker process on this host heartbeats. On the local provider each worker
+  process upserts its ``worker`` row (hostname, pid) every third of the lease; the check wants
+  one on this host fresher than a lease. On bullmq the heartbeats live in Redis
+  (Dramatiq's ``<prefix>:__heartbeats__``), keyed by a random broker id that names no host,
+  so there the check can only ask that some worker beat within the heartbeat timeout.
+- ``scheduler``: periodiq keeps no heartbeat, so the check looks at what a scheduler is for:
+  every enabled schedule of docjobs' own table whose latest slot came since this process
+  started (and is at least :data:`FIRING_SLACK_SECONDS` old) has its row in the cron ledger,
+  fired by this scheduler or any other. A hung scheduler shows within one period of the most
+  frequent schedule. (The app's schedules are declared by modules this check does not load.)
+
+The role is read from the container's command (``/proc/1/cmdline``) when not given, so the
+image's one ``HEALTHCHECK`` suits every role.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+import psycopg
+from psycopg.rows import dict_row
+
+from docjobs import errors, redaction
+from docjobs.db import sql
+from docjobs.settings import Settings
+
+Role = Literal["web", "worker", "scheduler"]
+ROLES: tuple[Role, ...] = ("web", "worker", "scheduler")
+
+#: How long each network step of a check may take.
+CHECK_TIMEOUT_SECONDS = 5.0
+#: How long after its slot a firing must be in the ledger (periodiq fires on the minute).
+FIRING_SLACK_SECONDS = 120.0
+#: The command line of a container's first process.
+INIT_CMDLINE = Path("/proc/1/cmdline")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A check's outcome: ``healthy`` and the one line that says why."""
+
+    healthy: bool
+    line: str
+
+
+def role_of(cmdline: list[str]) -> Role | None:
+    """The role a container's command runs, or ``None`` when it is none of them.
+
+    ``docjobs worker`` replaces itself with ``python -m dramatiq``, and ``docjobs scheduler``
+    runs periodiq, so both spellings count.
+    """
+    words = [os.path.basename(word) for word in cmdline]
+    if "dramatiq" in words or "worker" in words:
+        return "worker"
+    if "periodiq" in words or "scheduler" in words:
+        return "scheduler"
+    if "web" in words:
+        return "web"
+    return None
+
+
+def detect_role(cmdline_file: Path = INIT_CMDLINE) -> Role:
+    """This container's role, from its first process's command line.
+
+    Raises:
+        errors.SettingsError: The command runs no role with a health check.
+    """
+    try:
+        cmdline = [part.decode(errors="replace") for part in cmdline_file.read_bytes().split(b"\0") if part]
+    except OSError as exc:
+        raise errors.SettingsError(f"cannot read {cmdline_file} ({exc.strerror}): name the role") from None
+    role = role_of(cmdline)
+    if role is None:
+        raise errors.SettingsError(
+            f"cannot tell the role of {' '.join(cmdline[:3])!r}: run docjobs health {'|'.join(ROLES)}"
+        )
+    return role
+
+
+def run(role: str | None) -> int:
+    """``docjobs health [ROLE]``: print the check's line; 0 when healthy, else 1.
+
+    Raises:
+        errors.SettingsError: A bad setting, or no role given and none to read.
+    """
+    settings = Settings.from_environ()
+    chosen: Role = detect_role() if role is None else _role(role)
+    try:
+        verdict = check(chosen, settings)
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        verdict = Verdict(False, f"{chosen}: the database does not answer: {reason}")
+    print(redaction.redact(verdict.line), flush=True)
+    return 0 if verdict.healthy else 1
+
+
+def _role(name: str) -> Role:
+    for role in ROLES:
+        if role == name:
+            return role
+    raise errors.SettingsError(f"no health check for {name!r}: the roles are {', '.join(ROLES)}")
+
+
+def check(role: Role, settings: Settings) -> Verdict:
+    """Run ``role``'s liveness check with ``settings``."""
+    if role == "web":
+        return check_web(settings)
+    if role == "worker":
+        return check_worker_redis(settings) if settings.provider == "bullmq" else check_worker(settings)
+    return check_scheduler(settings)
+
+
+def check_web(settings: Settings) -> Verdict:
+    """``GET /healthz`` on this host's port answers 200."""
+    url = f"http://127.0.0.1:{settings.port}{settings.base_path}/healthz"
+    try:
+        response = httpx.get(url, timeout=CHECK_TIMEOUT_SECONDS)
+    except httpx.HTTPError as exc:
+        return Verdict(False, f"web: {url} does not answer ({type(exc).__name__})")
+    if response.status_code != 200:
+        return Verdict(False, f"web: {url} answered {response.status_code}")
+    return Verdict(True, f"web: {url} answered 200")
+
+
+def check_worker(settings: Settings, *, hostname: str | None = None) -> Verdict:
+    """A worker process on this host heartbeat within one lease (local provider)."""
+    hostname = hostname or socket.gethostname()
+    with _connect(settings) as conn:
+        row = (
+            _queries()["health_worker_on_host"].execute(conn, {"now": None, "hostname": hostname}).fetchone()
+        )
+    assert row is not None  # an aggregate always returns a row
+    if not row["processes"]:
+        return Verdict(False, f"worker: no worker process on {hostname} has a heartbeat row")
+    age = float(row["freshest_age_seconds"])
+    if age > settings.lease_seconds:
+        return Verdict(False, f"worker: the freshest heartbeat on {hostname} is {age:.0f} s old")
+    return Verdict(True, f"worker: {row['processes']} process(es) on {hostname}, heartbeat {age:.0f} s ago")
+
+
+def check_worker_redis(settings: Settings) -> Verdict:
+    """Some worker heartbeat in Redis within the heartbeat timeout (bullmq provider)."""
+    import redis
+
+    assert settings.redis_url is not None  # Settings requires it on bullmq
+    client: Any = redis.Redis.from_url(
+        settings.redis_url, socket_timeout=CHECK_TIMEOUT_SECONDS, socket_connect_timeout=CHECK_TIMEOUT_SECONDS
+    )
+    try:
+        newest = client.zrevrange(f"{settings.redis_prefix}:__heartbeats__", 0, 0, withscores=True)
+    except redis.RedisError as exc:
+        return Verdict(False, f"worker: Redis does not answer ({type(exc).__name__})")
+    finally:
+        client.close()
+    if not newest:
+        return Verdict(False, "worker: no worker heartbeat in Redis")
+    age = time.time() - float(newest[0][1]) / 1000
+    if age > settings.lease_seconds:
+        return Verdict(False, f"worker: the newest worker heartbeat in Redis is {age:.0f} s old")
+    return Verdict(True, f"worker: a worker heartbeat in Redis {age:.0f} s ago")
+
+
+def check_scheduler(
+    settings: Settings, *, started_at: datetime | None = None, now: datetime | None = None
+) -> Verdict:
+    """Every enabled schedule's slots since ``started_at`` were fired (any scheduler's firing counts)."""
+    from docjobs.db.cron import CronLedger
+    from docjobs.db.pool import Database
+    from docjobs.scheduler.table import build
+
+    now = now or datetime.now(UTC)
+    started_at = started_at or process_started_at()
+    table = build(settings)
+    assert settings.database_url is not None  # _connect's check comes first
+    with _connect(settings):
+        pass  # the database answers: a clearer line than the ledger's pool error
+    database = Database(
+        settings.database_url,
+        max_size=1,
+        name="docjobs-health",
+        transaction_pooling=settings.transaction_pooling,
+    )
+    try:
+        latest = CronLedger(database).latest([schedule.job_id for schedule in table.enabled()])
+    finally:
+        database.close()
+    cutoff = now - timedelta(seconds=FIRING_SLACK_SECONDS)
+    for schedule in table.enabled():
+        assert schedule.cron is not None  # enabled
+        slot = schedule.cron.latest_at_or_before(cutoff)
+        if slot < started_at:
+            continue  # due before this scheduler ran: not its miss
+        fired = latest.get(schedule.job_id)
+        if fired is None or fired["slot"] < slot:
+            return Verdict(
+                False, f"scheduler: {schedule.job_id}'s slot {slot:%Y-%m-%d %H:%M} UTC was not fired"
+            )
+    return Verdict(True, f"scheduler: {len(table.enabled())} schedule(s) fired on time")
+
+
+def process_started_at(pid: int = 1) -> datetime:
+    """When process ``pid`` started (Linux ``/proc``)."""
+    ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    boot = next(
+        int(line.split()[1])
+        for line in Path("/proc/stat").read_text().splitlines()
+        if line.startswith("btime")
+    )
+    return datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"), UTC)
+
+
+def _connect(settings: Settings) -> psycopg.Connection[dict[str, Any]]:
+    if settings.database_url is None:
+        raise errors.SettingsError("NEXT_PRIVATE_DATABASE_URL is required for the health check")
+    # No prepared statements: the URL may go through a transaction pooler.
+    return psycopg.connect(
+        settings.database_url,
+        connect_timeout=int(CHECK_TIMEOUT_SECONDS),
+        prepare_threshold=None,
+        row_factory=dict_row,
+        autocommit=True,
+    )
+
+
+def _queries() -> dict[str, sql.Query]:
+    return sql.parse_queries(resources.files("docjobs.db").joinpath("health.sql").read_text("utf-8"))

@@ -1,0 +1,109 @@
+"""``docjobs health``: the containers' liveness checks decide right, on a real PostgreSQL.
+
+The compose test sees them pass in a running stack; these see each one fail when it should.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from docjobs import errors, health
+from docjobs.settings import Settings
+from docjobs.testing.services import free_port
+
+#: The default cron table's schedules that fire every 15 minutes.
+EVERY_QUARTER_HOUR = (
+    "internal.seal-document-sweep",
+    "internal.expire-recipients-sweep",
+    "internal.send-signing-reminders-sweep",
+    "internal.cleanup-rate-limits",
+)
+
+
+def beat(database_url: str, hostname: str, age_seconds: float) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO worker (id, hostname, pid, heartbeat_at) VALUES (%s, %s, 7, now() - %s * interval '1 second')",
+            (f"w-{hostname}-{age_seconds}", hostname, age_seconds),
+        )
+
+
+def test_worker_is_healthy_only_with_a_fresh_heartbeat_on_its_host(environ: dict[str, str]) -> None:
+    settings = Settings.from_environ(environ)
+    url = environ["NEXT_PRIVATE_DATABASE_URL"]
+    assert not health.check_worker(settings, hostname="box-a").healthy  # no row at all
+    beat(url, "box-b", 1)  # another host's worker does not count
+    assert not health.check_worker(settings, hostname="box-a").healthy
+    beat(url, "box-a", settings.lease_seconds + 5)
+    stale = health.check_worker(settings, hostname="box-a")
+    assert not stale.healthy and "s old" in stale.line
+    beat(url, "box-a", 1)
+    fresh = health.check_worker(settings, hostname="box-a")
+    assert fresh.healthy, fresh.line
+    assert fresh.line.startswith("worker: 2 process(es) on box-a")
+
+
+def test_scheduler_is_unhealthy_when_a_due_slot_since_its_start_was_not_fired(
+    environ: dict[str, str],
+) -> None:
+    settings = Settings.from_environ(environ)
+    now = datetime(2026, 1, 5, 10, 20, tzinfo=UTC)  # the 10:15 slot is 5 min old
+    assert health.check_scheduler(settings, started_at=now - timedelta(minutes=3), now=now).healthy
+    late = health.check_scheduler(settings, started_at=now - timedelta(minutes=30), now=now)
+    assert not late.healthy
+    assert "slot 2026-01-05 10:15 UTC was not fired" in late.line
+    with psycopg.connect(environ["NEXT_PRIVATE_DATABASE_URL"], autocommit=True) as conn:
+        for job_id in EVERY_QUARTER_HOUR:
+            conn.execute(
+                "INSERT INTO cron_run (schedule, slot, job_id, fired_by) VALUES (%s, %s, %s, 'elsewhere')",
+                (job_id, datetime(2026, 1, 5, 10, 15, tzinfo=UTC), f"job-{job_id}"),
+            )
+    fired = health.check_scheduler(settings, started_at=now - timedelta(minutes=30), now=now)
+    assert fired.healthy, fired.line
+
+
+def test_web_is_unhealthy_when_nothing_answers(environ: dict[str, str]) -> None:
+    settings = Settings.from_environ({**environ, "PORT": str(free_port())})
+    verdict = health.check_web(settings)
+    assert not verdict.healthy and "does not answer" in verdict.line
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "role"),
+    [
+        (["/opt/docjobs/bin/python", "/opt/docjobs/bin/docjobs", "web"], "web"),
+        (["/opt/docjobs/bin/python", "-m", "dramatiq", "docjobs.runtime:broker", "docjobs.actors"], "worker"),
+        (["/opt/docjobs/bin/python", "/opt/docjobs/bin/docjobs", "scheduler"], "scheduler"),
+        (["/opt/docjobs/bin/python", "/opt/docjobs/bin/docjobs", "web", "--no-worker"], "web"),
+    ],
+)
+def test_the_role_is_read_from_the_container_command(tmp_path: Path, cmdline: list[str], role: str) -> None:
+    path = tmp_path / "cmdline"
+    path.write_bytes(b"\0".join(part.encode() for part in cmdline) + b"\0")
+    assert health.detect_role(path) == role
+
+
+def test_an_unknown_command_is_refused_with_the_roles_named(tmp_path: Path) -> None:
+    path = tmp_path / "cmdline"
+    path.write_bytes(b"/bin/sh\0-c\0sleep 1\0")
+    with pytest.raises(errors.SettingsError, match="run docjobs health web|worker|scheduler"):
+        health.detect_role(path)
+
+
+def test_the_command_prints_one_line_and_exits_1_when_unhealthy(environ: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "docjobs", "health", "worker"],
+        env={**environ, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stdout.count("\n") == 1 and result.stdout.startswith("worker: no worker process on ")

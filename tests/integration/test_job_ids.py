@@ -1,0 +1,156 @@
+"""``id=`` deduplicates on every provider: a second send of an id is a no-op while the first job's record exists."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import dramatiq
+import pytest
+from dramatiq import Message
+
+from docjobs import db, jobs
+from docjobs.brokers.redis.broker import RedisJobsBroker
+from docjobs.runtime import Runtime
+from docjobs.testing.http import serve
+from docjobs.testing.inngest import InngestServer
+from docjobs.web.app import create_app
+from tests.conftest import app_port, events, job_row, provider_overrides, wait_for
+from tests.support.processes import cli_env, docjobs
+
+JOIN_SECONDS = 20.0
+#: The retention of the bullmq test whose id must become free again: short, so it does.
+SHORT_RETENTION_SECONDS = 3.0
+
+
+@dataclass
+class Provider:
+    name: str
+    runtime: Runtime
+    overrides: dict[str, str]
+    emulator: InngestServer | None = None
+
+
+@pytest.fixture(params=["local", "bullmq", "inngest"])
+def provider(
+    request: pytest.FixtureRequest,
+    make_runtime: Callable[..., Runtime],
+    start_worker: Callable[..., dramatiq.Worker],
+) -> Iterator[Provider]:
+    """A runtime on each provider, with something running its jobs (a worker, or Inngest calling the app)."""
+    overrides = provider_overrides(request, request.param)
+    current = make_runtime(**overrides)
+    if request.param != "inngest":
+        start_worker(current.broker, threads=4)
+        yield Provider(request.param, current, overrides)
+        return
+    emulator = request.getfixturevalue("inngest_emulator")
+    with serve(create_app(current), port=app_port(current)) as base:
+        assert 200 == emulator.sync(f"{base}/api/jobs").status_code
+        yield Provider(request.param, current, overrides, emulator)
+
+
+def test_a_second_send_of_an_id_is_a_no_op_while_the_first_job_exists(
+    provider: Provider, environ: dict[str, str], database_url: str
+) -> None:
+    first = jobs.trigger("test.record", {"key": "first"}, id="seal-73")
+    second = jobs.trigger("test.record", {"key": "second"}, id="seal-73")
+    with db.transaction() as conn:
+        in_a_transaction = jobs.trigger("test.record", {"key": "in-a-transaction"}, id="seal-73", conn=conn)
+    assert "seal-73" == first.message_id == second.message_id == in_a_transaction.message_id
+    # From another process, as an operator does: it prints the id and sends nothing.
+    result = docjobs(
+        "trigger", "test.record", json.dumps({"key": "from-the-cli"}), "--id", "seal-73",
+        "--actors", "tests.support.actors", env=cli_env(environ, **provider.overrides),
+    )  # fmt: skip
+    assert (0, "seal-73") == (result.returncode, result.stdout.strip()), result.stderr
+    provider.runtime.join(timeout_seconds=JOIN_SECONDS)
+    if provider.emulator is not None:
+        # Inngest forgets event ids after 24 hours: the job's row keeps the id taken.
+        provider.emulator.event_id_window_seconds = 0
+    after_it_ended = jobs.trigger("test.record", {"key": "after-it-ended"}, id="seal-73")
+    assert "seal-73" == after_it_ended.message_id
+    provider.runtime.join(timeout_seconds=JOIN_SECONDS)
+    assert [("seal-73", "first")] == [(event["job_id"], event["key"]) for event in events(database_url)]
+    row = job_row(database_url, "seal-73")
+    assert ("COMPLETED", "first") == (row["status"], row["payload"]["key"])
+
+
+@pytest.fixture
+def bullmq_runtime(request: pytest.FixtureRequest, make_runtime: Callable[..., Runtime]) -> Runtime:
+    return make_runtime(
+        **provider_overrides(request, "bullmq"),
+        NEXT_PRIVATE_JOBS_RETENTION_DAYS=str(SHORT_RETENTION_SECONDS / 86_400),
+    )
+
+
+def _waiting(broker: RedisJobsBroker) -> list[Message[object]]:
+    """The messages in the default queue and its schedule, oldest first."""
+    queue_key = f"{broker.namespace}:default"
+    redis_ids = [
+        *broker.client.lrange(queue_key, 0, -1),
+        *broker.client.zrange(f"{queue_key}.delayed", 0, -1),
+    ]
+    bodies = [broker.client.hget(f"{queue_key}.msgs", redis_id) for redis_id in redis_ids]
+    return [Message.decode(body) for body in bodies if isinstance(body, bytes)]
+
+
+def test_on_bullmq_two_threads_sending_one_id_at_once_enqueue_one_job(bullmq_runtime: Runtime) -> None:
+    broker = bullmq_runtime.broker
+    assert isinstance(broker, RedisJobsBroker)
+    job_ids = [f"race-{n}" for n in range(50)]
+    start_together = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def send(key: str, delay: float | None) -> None:
+        try:
+            for job_id in job_ids:
+                start_together.wait(timeout=10)
+                jobs.trigger("test.record", {"key": key}, id=job_id, delay=delay)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    # One sends now, the other delayed: a queued and a scheduled send check the same key.
+    threads = [threading.Thread(target=send, args=args) for args in (("a", None), ("b", 60.0))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert [] == failures
+    assert sorted(job_ids) == sorted(message.message_id for message in _waiting(broker))
+
+
+def test_on_bullmq_an_id_is_taken_while_its_job_retries_and_for_the_retention_after_it_ends(
+    bullmq_runtime: Runtime, start_worker: Callable[..., dramatiq.Worker], database_url: str
+) -> None:
+    broker = bullmq_runtime.broker
+    assert isinstance(broker, RedisJobsBroker)
+    jobs.trigger("test.fail_once", {"key": "retried"}, id="seal-9")
+    assert -1 == broker.client.pttl(broker.id_key("seal-9"))  # no expiry while the job waits
+    start_worker(broker)
+    bullmq_runtime.join(timeout_seconds=JOIN_SECONDS)
+    # The retry is the same job: it ran, not dropped as a duplicate of itself.
+    assert ["ran", "ran"] == [event["kind"] for event in events(database_url, "retried")]
+    assert "COMPLETED" == job_row(database_url, "seal-9")["status"]
+    assert 0 < broker.client.pttl(broker.id_key("seal-9")) <= SHORT_RETENTION_SECONDS * 1000
+    jobs.trigger("test.fail_once", {"key": "too-soon"}, id="seal-9")
+    wait_for(lambda: not broker.client.exists(broker.id_key("seal-9")))
+    jobs.trigger("test.record", {"key": "once-free-again"}, id="seal-9")
+    bullmq_runtime.join(timeout_seconds=JOIN_SECONDS)
+    assert [] == events(database_url, "too-soon")
+    assert ["ran"] == [event["kind"] for event in events(database_url, "once-free-again")]
+
+
+def test_on_bullmq_a_job_taken_out_on_the_board_keeps_its_id_for_the_retention(
+    bullmq_runtime: Runtime,
+) -> None:
+    broker = bullmq_runtime.broker
+    assert isinstance(broker, RedisJobsBroker)
+    jobs.trigger("test.record", {"key": "cancelled"}, id="seal-10", delay=60)
+    (waiting,) = _waiting(broker)
+    assert broker.remove_waiting("default", waiting.options["redis_message_id"])
+    assert [] == _waiting(broker)
+    # Cancelled, as the board records it: taken until retention, as an ended job's id.
+    assert 0 < broker.client.pttl(broker.id_key("seal-10")) <= SHORT_RETENTION_SECONDS * 1000
