@@ -175,12 +175,24 @@ MIN_PASSWORD_LENGTH = 12
 
 
 def load_actor_modules(modules: Sequence[str]) -> None:
-    """Import docjobs' actors and the given modules (each declares its actors)."""
+    """Import docjobs' actors and the given modules (each declares its actors).
+
+    The current directory is on the path, as the ``dramatiq`` command has it, so
+    every command finds the same modules.
+
+    Raises:
+        errors.SettingsError: A module cannot be imported, or refused an actor's
+            declaration (a name taken, an unknown option), in one line.
+    """
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     for name in (*DEFAULT_ACTOR_MODULES, *modules):
         try:
             importlib.import_module(name)
-        except ImportError as exc:
-            raise errors.SettingsError(f"cannot import actor module {name!r}: {exc}") from exc
+        except (ImportError, ValueError) as exc:
+            raise errors.SettingsError(
+                f"cannot load actor module {name!r}: {type(exc).__name__}: {exc}"
+            ) from exc
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -227,7 +239,7 @@ def _web(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from docjobs import registry
+    from docjobs import globalbroker, registry
     from docjobs.certificate_check import require_certificate
     from docjobs.pdf.identity import load_identity
 
@@ -235,7 +247,8 @@ def _worker(args: argparse.Namespace) -> int:
     # queues hold docjobs' signing job needs the certificate.
     settings = Settings.from_environ()
     _refuse_on_inngest(settings, "worker")
-    load_actor_modules(())
+    load_actor_modules(args.modules)  # discarded by the exec below: the checks' one-line errors come first
+    globalbroker.refuse_foreign_loaded()
     require_certificate(settings, lambda: load_identity(settings), registry.declared(), args.queues)
     threads = args.threads if args.threads is not None else settings.worker_threads
     command = [

@@ -80,6 +80,12 @@ class RuntimeBroker(dramatiq.Broker):
         return _runtime_broker().delay_queues
 
     def declare_actor(self, actor: dramatiq.Actor[Any, Any]) -> None:
+        own = actor.options.get("periodic")
+        if own is not None and registry.bound() is None:
+            # A bad periodic= is refused now, not at the first send that builds the runtime.
+            from docjobs.scheduler import declared
+
+            declared.periodic(actor.actor_name, own)
         registry.declare_plain(actor)
 
     def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
@@ -232,21 +238,33 @@ class ForeignActorsLoaded(errors.ForeignActor, MiddlewareError):
     """Actors bound to another broker are loaded: the worker does not start."""
 
 
+def refuse_foreign_loaded() -> None:
+    """Refuse to run jobs while actors bound to another broker are loaded.
+
+    Raises:
+        ForeignActorsLoaded: Such actors are loaded; the message names them and their brokers.
+    """
+    found = foreign_actors()
+    if not found:
+        return
+    names = sorted(found)
+    listed = ", ".join(f"{name} ({_describe(found[name])})" for name in names[:NAMED_AT_MOST])
+    more = f" and {len(names) - NAMED_AT_MOST} more" if len(names) > NAMED_AT_MOST else ""
+    raise ForeignActorsLoaded(
+        f"refusing to start: actors declared on another broker than docjobs': {listed}{more}; "
+        "declare them after `import docjobs`, without broker= and without dramatiq.set_broker"
+    )
+
+
 class ForeignActorCheck(dramatiq.Middleware):
-    """A worker refuses to start while actors bound to another broker are loaded."""
+    """A worker refuses to start while actors bound to another broker are loaded.
+
+    ``docjobs worker`` checks first, in one line; this covers workers started another way.
+    """
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        found = foreign_actors()
-        if not found:
-            return
-        names = sorted(found)
-        listed = ", ".join(f"{name} ({_describe(found[name])})" for name in names[:NAMED_AT_MOST])
-        more = f" and {len(names) - NAMED_AT_MOST} more" if len(names) > NAMED_AT_MOST else ""
         # A MiddlewareError stops the worker's start; any other error would be logged and ignored.
-        raise ForeignActorsLoaded(
-            f"refusing to start: actors declared on another broker than docjobs': {listed}{more}; "
-            "declare them after `import docjobs`, without broker= and without dramatiq.set_broker"
-        )
+        refuse_foreign_loaded()
 
 
 def _describe(broker: dramatiq.Broker) -> str:

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 
+from docjobs import redaction
 from docjobs.db import sql
 from docjobs.db.direct import DirectStatement
 from docjobs.db.pool import Database
@@ -239,8 +240,8 @@ class JobStore:
                         "delay_ms": delay_ms,
                         "retried": retried,
                         "options": json.dumps(options),
-                        "error": error,
-                        "traceback": traceback,
+                        "error": _masked(error),
+                        "traceback": _masked(traceback),
                     },
                 )
                 .fetchone()
@@ -257,8 +258,8 @@ class JobStore:
                     {
                         "id": claim.id,
                         "attempts": claim.attempts,
-                        "error": error,
-                        "traceback": traceback,
+                        "error": _masked(error),
+                        "traceback": _masked(traceback),
                     },
                 )
                 .fetchone()
@@ -389,6 +390,8 @@ class JobStore:
         params = {column: [event[column] for event in events] for column in HISTORY_COLUMNS}
         for column in ATTEMPT_COLUMNS:
             params[f"failure_{column}"] = [failure[column] for failure in failures]
+        for column in ("last_error", "last_traceback", "failure_error", "failure_traceback"):
+            params[column] = [_masked(text) for text in params[column]]
         with self.database.connection() as conn:
             self._q["job_record_history"].execute(conn, params)
 
@@ -454,7 +457,12 @@ class JobStore:
     def task_record_failure(self, task_id: str, error: str) -> None:
         """Count a failed run of a task and keep its error line."""
         with self.database.connection() as conn:
-            self._q["task_record_failure"].execute(conn, {"id": task_id, "error": error})
+            self._q["task_record_failure"].execute(conn, {"id": task_id, "error": _masked(error)})
+
+
+def _masked(text: str | None) -> str | None:
+    """An error or traceback as the board may show it: an exception's text can hold a secret."""
+    return None if text is None else redaction.redact(text)
 
 
 def _job_params(job: NewJob) -> dict[str, Any]:

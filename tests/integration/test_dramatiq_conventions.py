@@ -236,6 +236,68 @@ def test_a_worker_refuses_to_start_beside_an_actor_on_another_broker(
         start_worker(current.broker)
 
 
+def test_mistakes_in_a_module_of_actors_are_refused_in_one_line_by_every_command(
+    environ: dict[str, str], tmp_path: Path
+) -> None:
+    modules = {
+        "app_clash": """
+            import dramatiq
+            import docjobs
+
+            @dramatiq.actor(actor_name="internal.seal-document")
+            def mine():
+                pass
+        """,
+        "app_stray": """
+            import dramatiq
+            from dramatiq.brokers.stub import StubBroker
+            import docjobs
+
+            @dramatiq.actor(actor_name="app.stray", broker=StubBroker())
+            def stray():
+                pass
+        """,
+        "app_bad_periodic": """
+            import dramatiq
+            import docjobs
+
+            @dramatiq.actor(actor_name="app.every", periodic="every 5 minutes")
+            def every():
+                pass
+        """,
+    }
+    for name, source in modules.items():
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+    cases = {
+        ("trigger", "app.mine", "{}", "--actors", "app_clash"): (
+            "cannot load actor module 'app_clash': ValueError: An actor named 'internal.seal-document'"
+        ),
+        (
+            "worker",
+            "app_stray",
+        ): "refusing to start: actors declared on another broker than docjobs': app.stray",
+        ("scheduler", "--list", "app_bad_periodic"): "cannot load actor module 'app_bad_periodic': Schedule",
+    }
+    # The console script, from the directory holding the modules (found there, as `dramatiq` finds them).
+    command = str(Path(sys.executable).parent / "docjobs")
+    for arguments, expected in cases.items():
+        ran = subprocess.run(
+            [command, *arguments],
+            env=cli_env(environ),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        lines = ran.stderr.strip().splitlines()
+        assert (2, 1) == (ran.returncode, len(lines)), ran.stderr
+        assert expected in lines[0]
+    # In a plain Python process, a bad periodic= is refused where it is declared.
+    ran = python("import app_bad_periodic", cli_env(environ), tmp_path)
+    assert "not a cron expression" in ran.stderr.strip().splitlines()[-1]
+    assert 'periodic="every 5 minutes"' in ran.stderr
+
+
 # 2. App schedules: periodiq's periodic= and docjobs.add_schedule, once per slot.
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import argon2
 import httpx
+import psycopg
 import pytest
 
 from docjobs import jobs
@@ -26,6 +27,7 @@ from docjobs.brokers.postgres import selftrigger
 from docjobs.domain import Flows
 from docjobs.inngest import signature as inngest_signature
 from docjobs.logging import LOG_FORMAT, KeyValueFormatter
+from docjobs.runtime import Runtime
 from docjobs.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from docjobs.testing.http import Receiver
 from docjobs.testing.inngest import InngestServer
@@ -166,6 +168,27 @@ def test_no_secret_reaches_a_log_line_on_inngest(
 
 
 # Constant-time comparisons: each secret a request presents goes through hmac.compare_digest.
+
+
+def test_no_secret_reaches_a_failed_job_s_error_kept_for_the_board(
+    service: Runtime, database_url: str
+) -> None:
+    message = jobs.trigger("test.leaky", {})
+    service.join()
+    with psycopg.connect(database_url) as conn:
+        job = conn.execute(
+            "SELECT status, last_error, last_traceback FROM background_job WHERE id = %s",
+            (message.message_id,),
+        ).fetchone()
+        kept = conn.execute(
+            "SELECT error, traceback FROM background_job_attempt WHERE job_id = %s"
+            " UNION ALL SELECT last_error, NULL FROM background_job_task WHERE job_id = %s",
+            (message.message_id, message.message_id),
+        ).fetchall()
+    assert job is not None and "FAILED" == job[0]
+    assert "key=***" in job[1]  # the error is kept, the key masked
+    texts = [text for row in [job[1:], *kept] for text in row if text is not None]
+    assert len(texts) >= 3 and not [text for text in texts if TEST_SECONDARY_KEY in text]
 
 
 @pytest.fixture

@@ -117,6 +117,17 @@ def wait_for_gate(key: str, timeout: float = 30.0) -> None:
     raise TimeoutError(f"the gate of {key} stayed closed")
 
 
+@docjobs.actor("test.leaky", display_name="Leaky", max_retries=1, min_backoff=10, max_backoff=10)
+def leaky_job() -> None:
+    """Fails, in a task, with the process's secondary key in its error."""
+    key = runtime.current().settings.encryption_secondary_key.get_secret_value()
+
+    def step() -> None:
+        raise RuntimeError(f"could not connect with key={key}")
+
+    docjobs.run_task("leaky-step", step)
+
+
 @docjobs.actor("test.fail_when", display_name="Fail When", max_retries=0)
 def fail_when_job(*, key: str, fail: bool) -> None:
     record(key, "ran")
