@@ -239,7 +239,7 @@ def _web(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from docjobs import globalbroker, registry
+    from docjobs import registry
     from docjobs.certificate_check import require_certificate
     from docjobs.pdf.identity import load_identity
 
@@ -247,8 +247,9 @@ def _worker(args: argparse.Namespace) -> int:
     # queues hold docjobs' signing job needs the certificate.
     settings = Settings.from_environ()
     _refuse_on_inngest(settings, "worker")
-    load_actor_modules(args.modules)  # discarded by the exec below: the checks' one-line errors come first
-    globalbroker.refuse_foreign_loaded()
+    # docjobs' own actors only: the app's modules are imported by the worker processes
+    # alone (as the dramatiq command does), whose boot refuses foreign actors.
+    load_actor_modules(())
     require_certificate(settings, lambda: load_identity(settings), registry.declared(), args.queues)
     threads = args.threads if args.threads is not None else settings.worker_threads
     command = [

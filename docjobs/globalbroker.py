@@ -257,10 +257,7 @@ def refuse_foreign_loaded() -> None:
 
 
 class ForeignActorCheck(dramatiq.Middleware):
-    """A worker refuses to start while actors bound to another broker are loaded.
-
-    ``docjobs worker`` checks first, in one line; this covers workers started another way.
-    """
+    """A worker refuses to start while actors bound to another broker are loaded."""
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         # A MiddlewareError stops the worker's start; any other error would be logged and ignored.

@@ -272,10 +272,6 @@ def test_mistakes_in_a_module_of_actors_are_refused_in_one_line_by_every_command
         ("trigger", "app.mine", "{}", "--actors", "app_clash"): (
             "cannot load actor module 'app_clash': ValueError: An actor named 'internal.seal-document'"
         ),
-        (
-            "worker",
-            "app_stray",
-        ): "refusing to start: actors declared on another broker than docjobs': app.stray",
         ("scheduler", "--list", "app_bad_periodic"): "cannot load actor module 'app_bad_periodic': Schedule",
     }
     # The console script, from the directory holding the modules (found there, as `dramatiq` finds them).
@@ -292,6 +288,14 @@ def test_mistakes_in_a_module_of_actors_are_refused_in_one_line_by_every_command
         lines = ran.stderr.strip().splitlines()
         assert (2, 1) == (ran.returncode, len(lines)), ran.stderr
         assert expected in lines[0]
+    # The worker processes import the app's modules (as the dramatiq command's do), and refuse at boot.
+    worker = subprocess.run(
+        [command, "worker", "app_stray", "--processes", "1", "--threads", "1"],
+        env=cli_env(environ), cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert 0 != worker.returncode
+    refusal = "refusing to start: actors declared on another broker than docjobs': app.stray (a StubBroker)"
+    assert refusal in worker.stderr
     # In a plain Python process, a bad periodic= is refused where it is declared.
     ran = python("import app_bad_periodic", cli_env(environ), tmp_path)
     assert "not a cron expression" in ran.stderr.strip().splitlines()[-1]
