@@ -31,10 +31,10 @@ from typing import Any, Literal
 
 import httpx
 import psycopg
-from psycopg.rows import dict_row
 
 from docjobs import errors, redaction
 from docjobs.db import sql
+from docjobs.db.pool import connect_kwargs
 from docjobs.settings import Settings
 
 Role = Literal["web", "worker", "scheduler"]
@@ -225,14 +225,10 @@ def process_started_at(pid: int = 1) -> datetime:
 def _connect(settings: Settings) -> psycopg.Connection[dict[str, Any]]:
     if settings.database_url is None:
         raise errors.SettingsError("NEXT_PRIVATE_DATABASE_URL is required for the health check")
-    # No prepared statements: the URL may go through a transaction pooler.
-    return psycopg.connect(
-        settings.database_url,
-        connect_timeout=int(CHECK_TIMEOUT_SECONDS),
-        prepare_threshold=None,
-        row_factory=dict_row,
-        autocommit=True,
-    )
+    # docjobs' connection options (its name, autocommit, dict rows), with the check's own
+    # time-out; no prepared statements, as the URL may go through a transaction pooler.
+    options = {**connect_kwargs(transaction_pooling=True), "connect_timeout": int(CHECK_TIMEOUT_SECONDS)}
+    return psycopg.connect(settings.database_url, **options)
 
 
 def _queries() -> dict[str, sql.Query]:
