@@ -1,10 +1,10 @@
-# docjobs: make demo | make test | make bench | make scale | make chaos | make load | make lint
+# docjobs: make demo | make test | make test-fast | make bench | make scale | make chaos | make load | make lint
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test bench scale chaos load lint clean compose-test
+.PHONY: demo test test-fast bench scale chaos load lint clean compose-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo: $(VENV)/.installed-demo
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(ARGS)
+
+# The unit tests alone: no servers, seconds.
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q -m unit $(ARGS)
 
 # The real Dockerfile and docker-compose.yml, built and started with podman
 # (containers/setup-podman.sh prepares the machine); a document is sealed through the stack.

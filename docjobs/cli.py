@@ -335,7 +335,7 @@ def _trigger(args: argparse.Namespace) -> int:
 
 def _inngest_sync(args: argparse.Namespace) -> int:
     from docjobs import runtime
-    from docjobs.inngest.sync import sync_app
+    from docjobs.brokers.inngest.sync import sync_app
 
     docjobs_logging.configure("WARNING")
     current = runtime.configure()

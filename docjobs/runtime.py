@@ -22,11 +22,11 @@ import dramatiq
 
 from docjobs import errors, globalbroker, registry, secrets
 from docjobs import logging as docjobs_logging
+from docjobs.brokers.bullmq.broker import BullmqBroker
 from docjobs.brokers.history import JobHistory
+from docjobs.brokers.local.broker import LocalBroker
+from docjobs.brokers.local.selftrigger import SelfTrigger
 from docjobs.brokers.middleware import default_middleware
-from docjobs.brokers.postgres.broker import PostgresBroker
-from docjobs.brokers.postgres.selftrigger import SelfTrigger
-from docjobs.brokers.redis.broker import RedisJobsBroker
 from docjobs.certificate_check import CertificateCheck
 from docjobs.db.cron import CronLedger
 from docjobs.db.domain import DomainStore
@@ -145,7 +145,7 @@ def build(settings: Settings) -> Runtime:
         assert settings.redis_url is not None  # checked by Settings
         # First, so its after-hooks see the retry policy's decision.
         history = JobHistory(store, default_max_retries=settings.retries)
-        broker = RedisJobsBroker(
+        broker = BullmqBroker(
             settings.redis_url,
             namespace=settings.redis_prefix,
             middleware=[history, *middleware],
@@ -156,7 +156,7 @@ def build(settings: Settings) -> Runtime:
         )
         broker.ping()
     else:
-        broker = PostgresBroker(
+        broker = LocalBroker(
             store,
             middleware=middleware,
             poll_interval_seconds=settings.poll_interval_seconds,
@@ -250,8 +250,8 @@ def __getattr__(name: str) -> dramatiq.Broker:
 
 def _build_inngest(settings: Settings) -> Runtime:
     """Inngest runs the jobs; this process sends events and serves the functions."""
-    from docjobs.inngest.broker import InngestBroker
-    from docjobs.inngest.client import inngest_client
+    from docjobs.brokers.inngest.broker import InngestBroker
+    from docjobs.brokers.inngest.client import inngest_client
 
     database = store = history = None
     if settings.database_url is not None:

@@ -35,6 +35,18 @@ TEST_SECONDARY_KEY = "test-secondary-key-0123456789"
 _database_numbers = itertools.count(1)
 
 
+TEST_KINDS = ("unit", "integration", "acceptance", "browser", "containers", "conformance")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its directory's kind, so that `-m unit` selects the fast ones."""
+    tests_dir = Path(__file__).resolve().parent
+    for item in items:
+        kind = item.path.resolve().relative_to(tests_dir).parts[0]
+        if kind in TEST_KINDS:
+            item.add_marker(kind)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     server = PostgresServer(settings=FAST_SETTINGS).start()

@@ -8,7 +8,7 @@ statement. Sending and running never wait for PostgreSQL; if it is down, events
 wait (up to ``max_pending``, then the oldest are dropped with a warning), and
 retention (``internal.cleanup-background-jobs``) keeps the table bounded.
 
-With a journal (bullmq: see ``docjobs.brokers.redis.journal``) the events go to
+With a journal (bullmq: see ``docjobs.brokers.bullmq.journal``) the events go to
 Redis first, ahead of the acks of their jobs, and from there to PostgreSQL, so
 neither a killed process nor a database outage loses them.
 """
@@ -27,7 +27,7 @@ import psycopg
 import redis
 from dramatiq.common import q_name
 
-from docjobs.brokers.redis.journal import HistoryJournal, decode, encode
+from docjobs.brokers.bullmq.journal import HistoryJournal, decode, encode
 from docjobs.db.store import JobStore
 
 logger = logging.getLogger(__name__)

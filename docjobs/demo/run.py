@@ -107,7 +107,7 @@ def run_demo(*, once: bool) -> int:
             print(f"demo: the web app could not start on port {settings.port}", file=sys.stderr)
             return 1
         if on_inngest:
-            from docjobs.inngest.sync import sync_app
+            from docjobs.brokers.inngest.sync import sync_app
             from docjobs.settings import INNGEST_SERVE_PATH
 
             try:

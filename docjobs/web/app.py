@@ -28,17 +28,17 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ExceptionHandler
 
 from docjobs import secrets, signatures
-from docjobs.brokers.postgres.broker import PostgresBroker
+from docjobs.brokers.local.broker import LocalBroker
+from docjobs.brokers.local.endpoint import SelfTriggerEndpoint
 from docjobs.certificate_check import require_certificate
 from docjobs.runtime import Runtime
 from docjobs.settings import INNGEST_SERVE_PATH
 from docjobs.web.board.access import AuthorizeHook
 from docjobs.web.board.routes import board_routes
 from docjobs.web.bodies import BoundedBodies
-from docjobs.web.selftrigger import SelfTriggerEndpoint
 
 if TYPE_CHECKING:
-    from docjobs.inngest.broker import OutboxRelay
+    from docjobs.brokers.inngest.broker import OutboxRelay
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         *board_routes(runtime, authorize=board_authorize),
     ]
-    if isinstance(runtime.broker, PostgresBroker):
+    if isinstance(runtime.broker, LocalBroker):
         verifier = signatures.SignatureVerifier(secrets.secondary_key(settings))
         endpoint = SelfTriggerEndpoint(runtime.broker, verifier)
         routes.append(Route("/api/jobs/{actor}/{job_id}", endpoint.handle, methods=["POST"]))
@@ -174,10 +174,10 @@ def create_app(
 
 def _inngest_routes(runtime: Runtime) -> list[Route]:
     # Imported here: the SDK (and its pydantic models) costs start-up time elsewhere.
-    from docjobs.inngest.broker import InngestBroker
-    from docjobs.inngest.client import signing_keys
-    from docjobs.inngest.functions import app_functions
-    from docjobs.inngest.serve import serve_routes
+    from docjobs.brokers.inngest.broker import InngestBroker
+    from docjobs.brokers.inngest.client import signing_keys
+    from docjobs.brokers.inngest.functions import app_functions
+    from docjobs.brokers.inngest.serve import serve_routes
 
     assert isinstance(runtime.broker, InngestBroker)
     settings = runtime.settings
@@ -193,7 +193,7 @@ def _inngest_routes(runtime: Runtime) -> list[Route]:
 
 def _outbox_relay(runtime: Runtime) -> OutboxRelay | None:
     """On inngest with a database, the thread that sends outbox rows a commit hook missed."""
-    from docjobs.inngest.broker import InngestBroker, OutboxRelay
+    from docjobs.brokers.inngest.broker import InngestBroker, OutboxRelay
 
     assert isinstance(runtime.broker, InngestBroker)
     return OutboxRelay(runtime.broker) if runtime.store is not None else None

@@ -16,7 +16,7 @@ import inngest
 import pytest
 from starlette.applications import Starlette
 
-from docjobs.inngest.serve import serve_routes
+from docjobs.brokers.inngest.serve import serve_routes
 from docjobs.testing.http import serve
 from docjobs.testing.inngest import InngestServer
 from docjobs.testing.services import free_port

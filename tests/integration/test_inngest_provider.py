@@ -14,8 +14,8 @@ import pytest
 from dramatiq.errors import QueueJoinTimeout
 
 from docjobs import db, jobs
-from docjobs.inngest import broker as inngest_broker
-from docjobs.inngest.broker import InngestBroker
+from docjobs.brokers.inngest import broker as inngest_broker
+from docjobs.brokers.inngest.broker import InngestBroker
 from docjobs.runtime import Runtime
 from docjobs.settings import DEFAULT_INNGEST_APP_ID as APP_ID
 from docjobs.settings import PROVIDER_MAX_RETRIES
@@ -80,7 +80,7 @@ def test_a_task_finished_before_a_failure_is_not_run_again(
     database_url: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="docjobs.inngest.functions")
+    caplog.set_level(logging.INFO, logger="docjobs.brokers.inngest.functions")
     message = broker.enqueue(actors.tasks_job.message(key="steps", fail_after_first=True))
     (run,) = inngest_emulator.wait_for_runs(1)
     assert "completed" == run.status

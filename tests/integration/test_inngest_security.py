@@ -61,7 +61,7 @@ def app_url(inngest_runtime: Runtime, inngest_emulator: InngestServer) -> Iterat
 def refusal_lines(caplog: pytest.LogCaptureFixture) -> Callable[[], list[logging.LogRecord]]:
     """The serve endpoint's log records so far."""
     caplog.set_level(logging.DEBUG)
-    return lambda: [record for record in caplog.records if record.name == "docjobs.inngest.serve"]
+    return lambda: [record for record in caplog.records if record.name == "docjobs.brokers.inngest.serve"]
 
 
 def _now() -> int:

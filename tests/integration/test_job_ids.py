@@ -12,7 +12,7 @@ import pytest
 from dramatiq import Message
 
 from docjobs import db, jobs
-from docjobs.brokers.redis.broker import RedisJobsBroker
+from docjobs.brokers.bullmq.broker import BullmqBroker
 from docjobs.runtime import Runtime
 from docjobs.testing.http import serve
 from docjobs.testing.inngest import InngestServer
@@ -86,7 +86,7 @@ def bullmq_runtime(request: pytest.FixtureRequest, make_runtime: Callable[..., R
     )
 
 
-def _waiting(broker: RedisJobsBroker) -> list[Message[object]]:
+def _waiting(broker: BullmqBroker) -> list[Message[object]]:
     """The messages in the default queue and its schedule, oldest first."""
     queue_key = f"{broker.namespace}:default"
     redis_ids = [
@@ -99,7 +99,7 @@ def _waiting(broker: RedisJobsBroker) -> list[Message[object]]:
 
 def test_on_bullmq_two_threads_sending_one_id_at_once_enqueue_one_job(bullmq_runtime: Runtime) -> None:
     broker = bullmq_runtime.broker
-    assert isinstance(broker, RedisJobsBroker)
+    assert isinstance(broker, BullmqBroker)
     job_ids = [f"race-{n}" for n in range(50)]
     start_together = threading.Barrier(2)
     failures: list[BaseException] = []
@@ -126,7 +126,7 @@ def test_on_bullmq_an_id_is_taken_while_its_job_retries_and_for_the_retention_af
     bullmq_runtime: Runtime, start_worker: Callable[..., dramatiq.Worker], database_url: str
 ) -> None:
     broker = bullmq_runtime.broker
-    assert isinstance(broker, RedisJobsBroker)
+    assert isinstance(broker, BullmqBroker)
     jobs.trigger("test.fail_once", {"key": "retried"}, id="seal-9")
     assert -1 == broker.client.pttl(broker.id_key("seal-9"))  # no expiry while the job waits
     start_worker(broker)
@@ -147,7 +147,7 @@ def test_on_bullmq_a_job_taken_out_on_the_board_keeps_its_id_for_the_retention(
     bullmq_runtime: Runtime,
 ) -> None:
     broker = bullmq_runtime.broker
-    assert isinstance(broker, RedisJobsBroker)
+    assert isinstance(broker, BullmqBroker)
     jobs.trigger("test.record", {"key": "cancelled"}, id="seal-10", delay=60)
     (waiting,) = _waiting(broker)
     assert broker.remove_waiting("default", waiting.options["redis_message_id"])

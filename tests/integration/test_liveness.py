@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from docjobs import jobs, runtime
-from docjobs.brokers.postgres.broker import PostgresBroker
+from docjobs.brokers.local.broker import LocalBroker
 from docjobs.runtime import Runtime
 from tests.conftest import events, job_row, wait_for
 from tests.support import actors
@@ -26,7 +26,7 @@ def database_gone(*args: object, **kwargs: object) -> None:
     raise psycopg.OperationalError("connection lost")
 
 
-def claim_one(broker: PostgresBroker) -> object:
+def claim_one(broker: LocalBroker) -> object:
     consumer = broker.consume("default", prefetch=1, timeout=2000)
     message = next(consumer)
     assert message is not None

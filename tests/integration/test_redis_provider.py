@@ -15,8 +15,8 @@ import redis
 from dramatiq.message import Message
 
 from docjobs import db, jobs, runtime
-from docjobs.brokers.redis import broker as broker_module
-from docjobs.brokers.redis.broker import RedisJobsBroker
+from docjobs.brokers.bullmq import broker as broker_module
+from docjobs.brokers.bullmq.broker import BullmqBroker
 from docjobs.runtime import Runtime
 from docjobs.settings import Settings
 from docjobs.testing import RedisServer
@@ -43,7 +43,7 @@ def _row(url: str, job_id: str) -> dict[str, Any] | None:
 def test_jobs_run_and_their_history_is_recorded(
     bullmq: Runtime, database_url: str, start_worker: Callable[..., dramatiq.Worker]
 ) -> None:
-    assert isinstance(bullmq.broker, RedisJobsBroker)
+    assert isinstance(bullmq.broker, BullmqBroker)
     start_worker(bullmq.broker, threads=2)
     sent = [actors.record_job.send(key=f"r{index}") for index in range(5)]
     rows = [wait_for(lambda m=message: finished(database_url, m.message_id)) for message in sent]
@@ -118,7 +118,7 @@ def test_two_prefixes_on_one_redis_never_see_each_others_jobs(
 ) -> None:
     ran: dict[str, list[str]] = {"left": [], "right": []}
     brokers = {
-        side: RedisJobsBroker(
+        side: BullmqBroker(
             redis_server.url, namespace=f"prefix-{side}", middleware=[], heartbeat_timeout_seconds=5
         )
         for side in ran
@@ -198,7 +198,7 @@ def test_a_fetch_whose_answer_was_lost_is_given_back(
     bullmq: Runtime, database_url: str, start_worker: Callable[..., dramatiq.Worker]
 ) -> None:
     broker = bullmq.broker
-    assert isinstance(broker, RedisJobsBroker)
+    assert isinstance(broker, BullmqBroker)
     sent = [actors.record_job.send(key=f"lost{index}") for index in range(3)]
     # What Redis did for a fetch whose answer never arrived: the messages moved to
     # this process's ack set, and the process does not know it has them.
@@ -281,7 +281,7 @@ def test_a_batch_bigger_than_one_script_call_is_enqueued_whole_in_order(
     bullmq: Runtime, database_url: str, in_transaction: bool
 ) -> None:
     broker = bullmq.broker
-    assert isinstance(broker, RedisJobsBroker)
+    assert isinstance(broker, BullmqBroker)
     payloads = [{"key": f"b{index}"} for index in range(2 * broker_module.ENQUEUE_CHUNK + 500)]
     if in_transaction:
         with db.transaction() as conn:
@@ -323,7 +323,7 @@ def test_history_waits_in_the_journal_while_the_database_refuses_and_a_bad_entry
     bullmq: Runtime, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     history, broker = bullmq.history, bullmq.broker
-    assert history is not None and isinstance(broker, RedisJobsBroker) and broker.journal is not None
+    assert history is not None and isinstance(broker, BullmqBroker) and broker.journal is not None
     journal = broker.journal
     message = actors.record_job.message(key="journaled")
     running = dramatiq.MessageProxy(message)

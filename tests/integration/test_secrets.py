@@ -23,9 +23,9 @@ import psycopg
 import pytest
 
 from docjobs import jobs
-from docjobs.brokers.postgres import selftrigger
+from docjobs.brokers.inngest import signature as inngest_signature
+from docjobs.brokers.local import selftrigger
 from docjobs.domain import Flows
-from docjobs.inngest import signature as inngest_signature
 from docjobs.logging import LOG_FORMAT, KeyValueFormatter
 from docjobs.runtime import Runtime
 from docjobs.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign

@@ -11,7 +11,7 @@ import pytest
 
 from docjobs import runtime
 from docjobs import signatures as signature
-from docjobs.brokers.postgres import selftrigger
+from docjobs.brokers.local import selftrigger
 from docjobs.runtime import Runtime
 from docjobs.testing.http import Receiver, serve
 from docjobs.web.app import create_app

@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from docjobs.inngest import functions
-from docjobs.inngest.functions import PausedQueues
+from docjobs.brokers.inngest import functions
+from docjobs.brokers.inngest.functions import PausedQueues
 
 
 def test_the_paused_queues_are_read_at_most_once_a_second_unless_asked_fresh() -> None:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from docjobs import errors, registry
-from docjobs.brokers.postgres.broker import PostgresBroker
+from docjobs.brokers.local.broker import LocalBroker
 from docjobs.db.board import BoardStore, JobFilter
 from docjobs.runtime import Runtime
 
@@ -51,7 +51,7 @@ class BoardActions:
     def __init__(self, runtime: Runtime, store: BoardStore) -> None:
         self.runtime = runtime
         self.store = store
-        self.local = isinstance(runtime.broker, PostgresBroker)
+        self.local = isinstance(runtime.broker, LocalBroker)
 
     def run(self, action: str, job_id: str, payload: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Do ``action`` to ``job_id``; returns what happened, for the audit log and the answer.
@@ -138,7 +138,7 @@ class BoardActions:
         if set_paused is not None:
             set_paused(queue, paused)
         broker, store = self.runtime.broker, self.runtime.store
-        if isinstance(broker, PostgresBroker) and store is not None and not paused:
+        if isinstance(broker, LocalBroker) and store is not None and not paused:
             broker.wake(queue)  # this process's consumers, then everyone listening
             store.notify(queue)
         return {"queue": queue, "paused": paused}
@@ -237,7 +237,7 @@ class BoardActions:
     def _wake(self, row: Mapping[str, Any]) -> None:
         """Wake the consumers of a job made runnable, as a send would."""
         broker = self.runtime.broker
-        assert isinstance(broker, PostgresBroker)  # only the local provider's rows are its queue
+        assert isinstance(broker, LocalBroker)  # only the local provider's rows are its queue
         broker.announce(row["queue"], row["actor"], row["id"])
 
 

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from docjobs import signatures, strictjson
-from docjobs.brokers.postgres.broker import PostgresBroker
+from docjobs.brokers.local.broker import LocalBroker
 from docjobs.web import bodies
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ MAX_BODY_BYTES = 16 * 1024
 class SelfTriggerEndpoint:
     """The endpoint, bound to a broker and a verifier."""
 
-    def __init__(self, broker: PostgresBroker, verifier: signatures.SignatureVerifier) -> None:
+    def __init__(self, broker: LocalBroker, verifier: signatures.SignatureVerifier) -> None:
         self.broker = broker
         self.verifier = verifier
 

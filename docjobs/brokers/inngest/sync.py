@@ -13,9 +13,9 @@ from typing import Any
 from inngest._internal import comm_lib
 
 from docjobs import errors
-from docjobs.inngest.broker import InngestBroker
-from docjobs.inngest.functions import app_functions
-from docjobs.inngest.serve import FRAMEWORK, serve_location
+from docjobs.brokers.inngest.broker import InngestBroker
+from docjobs.brokers.inngest.functions import app_functions
+from docjobs.brokers.inngest.serve import FRAMEWORK, serve_location
 from docjobs.runtime import Runtime
 
 

@@ -30,7 +30,7 @@ from dramatiq.errors import BrokerConnectionError
 from docjobs.db.store import Claim, Row
 
 if TYPE_CHECKING:
-    from docjobs.brokers.postgres.broker import PostgresBroker
+    from docjobs.brokers.local.broker import LocalBroker
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class ClaimedMessage(MessageProxy):
         self.claim = claim
 
 
-class PostgresConsumer(dramatiq.Consumer):
+class LocalConsumer(dramatiq.Consumer):
     """Claims jobs of one queue for one Dramatiq worker.
 
     Args:
@@ -53,7 +53,7 @@ class PostgresConsumer(dramatiq.Consumer):
         timeout_ms: How long ``__next__`` waits before returning ``None``.
     """
 
-    def __init__(self, broker: PostgresBroker, queue_name: str, prefetch: int, timeout_ms: int) -> None:
+    def __init__(self, broker: LocalBroker, queue_name: str, prefetch: int, timeout_ms: int) -> None:
         self.broker = broker
         self.queue_name = queue_name
         self.prefetch = prefetch

@@ -56,12 +56,12 @@ from redis.retry import Retry
 
 from docjobs import errors
 from docjobs.brokers.base import FastHooks
+from docjobs.brokers.bullmq.consumer import BullmqConsumer
+from docjobs.brokers.bullmq.doorbell import Doorbell, DoorbellShutdown
+from docjobs.brokers.bullmq.holdings import Holdings
+from docjobs.brokers.bullmq.journal import HistoryJournal
+from docjobs.brokers.bullmq.keeper import Keeper
 from docjobs.brokers.history import JobHistory, merge_events
-from docjobs.brokers.redis.consumer import RedisConsumer
-from docjobs.brokers.redis.doorbell import Doorbell, DoorbellShutdown
-from docjobs.brokers.redis.holdings import Holdings
-from docjobs.brokers.redis.journal import HistoryJournal
-from docjobs.brokers.redis.keeper import Keeper
 from docjobs.db.pool import on_commit
 from docjobs.db.store import JobStore, Row
 
@@ -85,7 +85,7 @@ DEDUPLICATE_OPTION = "deduplicate"
 Entry = tuple[str, str, bytes, int | None, str]
 
 
-class RedisJobsBroker(FastHooks, RedisBroker):
+class BullmqBroker(FastHooks, RedisBroker):
     """Dramatiq's Redis broker with docjobs' doorbell, batched acks and keeper.
 
     Args:
@@ -169,9 +169,9 @@ class RedisJobsBroker(FastHooks, RedisBroker):
         finally:
             probe.close()
 
-    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> RedisConsumer:
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> BullmqConsumer:
         self.keeper.start()
-        return RedisConsumer(self, queue_name, prefetch, self.idle_poll_seconds, self.doorbell)
+        return BullmqConsumer(self, queue_name, prefetch, self.idle_poll_seconds, self.doorbell)
 
     def enqueue(
         self,
@@ -558,4 +558,4 @@ class RedisJobsBroker(FastHooks, RedisBroker):
 
 
 def _script(name: str) -> bytes:
-    return resources.files("docjobs.brokers.redis").joinpath(name).read_bytes()
+    return resources.files("docjobs.brokers.bullmq").joinpath(name).read_bytes()

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from docjobs import signatures
-from docjobs.brokers.postgres.coalesce import CoalescingSender
+from docjobs.brokers.local.coalesce import CoalescingSender
 
 logger = logging.getLogger(__name__)
 

@@ -61,7 +61,7 @@ class HistoryJournal:
         self.store = store
         self.merge = merge
         self.trim_script = client.register_script(
-            resources.files("docjobs.brokers.redis").joinpath("journal_trim.lua").read_bytes()
+            resources.files("docjobs.brokers.bullmq").joinpath("journal_trim.lua").read_bytes()
         )
 
     def push_to(self, pipeline: Any, entry: bytes) -> None:

@@ -3,7 +3,7 @@
 ``actor.send`` / ``jobs.trigger`` post the event ``<job id>`` with the payload plus
 the message id as its data and the message id as the event id, so Inngest runs a
 job once however often its send is repeated. There are no consumers: Inngest calls
-the app's serve endpoint (``docjobs.inngest.serve``) to run each function.
+the app's serve endpoint (``docjobs.brokers.inngest.serve``) to run each function.
 
 A send inside an app transaction (``conn=``) is written to the ``job_outbox``
 table in that transaction and sent once it commits; rows whose after-commit send
@@ -37,9 +37,7 @@ from inngest._internal import errors as inngest_errors
 from docjobs import errors
 from docjobs.brokers.base import FastHooks
 from docjobs.brokers.history import JobHistory
-from docjobs.db.pool import on_commit
-from docjobs.db.store import JobStore, Row
-from docjobs.inngest.functions import (
+from docjobs.brokers.inngest.functions import (
     CANCEL_EVENT,
     MESSAGE_ID_FIELD,
     PROMOTE_EVENT,
@@ -47,6 +45,8 @@ from docjobs.inngest.functions import (
     RESUME_EVENT,
     RUN_AT_FIELD,
 )
+from docjobs.db.pool import on_commit
+from docjobs.db.store import JobStore, Row
 
 logger = logging.getLogger(__name__)
 

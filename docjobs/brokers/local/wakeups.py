@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from docjobs.brokers.postgres.coalesce import CoalescingSender
+from docjobs.brokers.local.coalesce import CoalescingSender
 from docjobs.db.store import JobStore
 
 logger = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ import psycopg
 from docjobs.db import pool
 
 if TYPE_CHECKING:
-    from docjobs.brokers.postgres.broker import PostgresBroker
+    from docjobs.brokers.local.broker import LocalBroker
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Maintainer:
         concurrency: Worker threads, shown on the board.
     """
 
-    def __init__(self, broker: PostgresBroker, concurrency: int) -> None:
+    def __init__(self, broker: LocalBroker, concurrency: int) -> None:
         self.broker = broker
         self.concurrency = concurrency
         self.heartbeat_seconds = broker.lease_seconds / 3

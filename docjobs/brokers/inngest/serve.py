@@ -43,8 +43,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from docjobs import strictjson
-from docjobs.inngest import signature, triggers
-from docjobs.inngest.triggers import SHOWN_CHARS
+from docjobs.brokers.inngest import signature, triggers
+from docjobs.brokers.inngest.triggers import SHOWN_CHARS
 from docjobs.signatures import ReplayMemory
 
 logger = logging.getLogger(__name__)

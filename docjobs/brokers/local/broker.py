@@ -28,10 +28,10 @@ from dramatiq import Message
 from dramatiq.errors import BrokerConnectionError, QueueJoinTimeout, QueueNotFound
 
 from docjobs.brokers.base import FastHooks
-from docjobs.brokers.postgres.consumer import ClaimedMessage, PostgresConsumer, describe_failure
-from docjobs.brokers.postgres.maintenance import WorkerServices
-from docjobs.brokers.postgres.selftrigger import SelfTrigger
-from docjobs.brokers.postgres.wakeups import Alarm, Doorbell, Listener
+from docjobs.brokers.local.consumer import ClaimedMessage, LocalConsumer, describe_failure
+from docjobs.brokers.local.maintenance import WorkerServices
+from docjobs.brokers.local.selftrigger import SelfTrigger
+from docjobs.brokers.local.wakeups import Alarm, Doorbell, Listener
 from docjobs.db import pool
 from docjobs.db.store import Claim, JobStore, NewJob
 
@@ -55,7 +55,7 @@ def _json(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-class PostgresBroker(FastHooks, dramatiq.Broker):
+class LocalBroker(FastHooks, dramatiq.Broker):
     """A Dramatiq broker over ``background_job``.
 
     Args:
@@ -95,7 +95,7 @@ class PostgresBroker(FastHooks, dramatiq.Broker):
         self.doorbell = Doorbell(store) if listen else None
         self._listener = Listener(store, self.wake) if listen else None
         self._alarm = Alarm(self.wake)
-        self._consumers: dict[str, set[PostgresConsumer]] = {}
+        self._consumers: dict[str, set[LocalConsumer]] = {}
         self._consumers_lock = threading.Lock()
         self._held: set[str] = set()
         self._held_lock = threading.Lock()
@@ -111,14 +111,14 @@ class PostgresBroker(FastHooks, dramatiq.Broker):
             self.queues[queue_name] = None
             self.emit_after("declare_queue", queue_name)
 
-    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 30000) -> PostgresConsumer:
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 30000) -> LocalConsumer:
         if queue_name not in self.queues:
             raise QueueNotFound(queue_name)
         if self._listener is not None:
             self._listener.start()
-        return PostgresConsumer(self, queue_name, prefetch, timeout)
+        return LocalConsumer(self, queue_name, prefetch, timeout)
 
-    def register_consumer(self, consumer: PostgresConsumer) -> None:
+    def register_consumer(self, consumer: LocalConsumer) -> None:
         """Make a consumer reachable by :meth:`wake`; it takes the acks handed over for its queue."""
         with self._consumers_lock:
             self._consumers.setdefault(consumer.queue_name, set()).add(consumer)
@@ -135,7 +135,7 @@ class PostgresBroker(FastHooks, dramatiq.Broker):
         if live is not None:
             live.adopt_acks(claims)
 
-    def unregister_consumer(self, consumer: PostgresConsumer) -> None:
+    def unregister_consumer(self, consumer: LocalConsumer) -> None:
         """Forget a closed consumer."""
         with self._consumers_lock:
             self._consumers.get(consumer.queue_name, set()).discard(consumer)

@@ -28,8 +28,8 @@ from dramatiq.common import current_millis, q_name
 from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message
 
-from docjobs.brokers.redis.doorbell import Doorbell
-from docjobs.brokers.redis.holdings import Holdings
+from docjobs.brokers.bullmq.doorbell import Doorbell
+from docjobs.brokers.bullmq.holdings import Holdings
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ RECONNECT_FIRST_SECONDS = 0.05
 RECONNECT_MAX_SECONDS = 1.0
 
 
-class RedisConsumer(_RedisConsumer):
+class BullmqConsumer(_RedisConsumer):
     """Consumes one queue (or its delay queue) for one worker process.
 
     Args:
