@@ -1,0 +1,187 @@
+"""Job rows: enqueue, look up, count and delete ``background_job`` rows.
+
+Methods that take ``conn`` run on it (inside the caller's transaction when there is
+one); the others borrow a pooled autocommit connection.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import psycopg
+
+from docjobs.db import sql
+from docjobs.db.direct import DirectStatement
+from docjobs.db.pool import Database
+
+#: NewJob fields that job_copy_in loads (all but the delay).
+_COPY_COLUMNS = 10
+#: Finished jobs deleted per statement, so each transaction stays short.
+RETENTION_BATCH = 5_000
+#: Longest a maintenance round spends deleting finished jobs.
+RETENTION_BUDGET_SECONDS = 2.0
+
+Row = dict[str, Any]
+
+
+class NewJob(NamedTuple):
+    """A job row about to be inserted. JSON columns are already encoded.
+
+    A named tuple: bulk enqueues build tens of thousands per call, and its first ten
+    fields are the COPY row as they are.
+    """
+
+    id: str
+    queue: str
+    actor: str
+    name: str
+    version: str
+    payload: str
+    args: str
+    options: str
+    max_retries: int
+    priority: int
+    delay_ms: int
+
+
+class JobRows:
+    """Inserts, finds and deletes ``background_job`` rows.
+
+    Args:
+        database: Where the table lives.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._q = sql.queries()
+        # A named prepared statement is session state: behind a transaction pooler the
+        # insert goes through psycopg unprepared, like every other query there.
+        self._insert = None if database.transaction_pooling else DirectStatement(self._q["job_insert"])
+
+    # Enqueue.
+
+    def insert(self, job: NewJob, *, conn: psycopg.Connection[Any] | None = None) -> bool:
+        """Insert a job; ``False`` when a job with its id already exists."""
+        params = _job_params(job)
+        if conn is not None:
+            # A failed statement would abort the caller's transaction: skip duplicates instead.
+            return self._q["job_insert_unless_exists"].execute(conn, params).fetchone() is not None
+        try:
+            with self.database.connection() as pooled:
+                if self._insert is None:
+                    self._q["job_insert"].execute(pooled, params)
+                else:
+                    self._insert.execute(pooled, params)
+        except psycopg.errors.UniqueViolation:
+            return False
+        return True
+
+    def insert_many(self, jobs: Sequence[NewJob], *, conn: psycopg.Connection[Any] | None = None) -> int:
+        """Insert jobs in one statement; returns how many were new (existing ids are skipped)."""
+        params = {
+            "ids": [job.id for job in jobs],
+            "queues": [job.queue for job in jobs],
+            "actors": [job.actor for job in jobs],
+            "names": [job.name for job in jobs],
+            "versions": [job.version for job in jobs],
+            "payloads": [job.payload for job in jobs],
+            "args": [job.args for job in jobs],
+            "options": [job.options for job in jobs],
+            "max_retries": [job.max_retries for job in jobs],
+            "priorities": [job.priority for job in jobs],
+            "delays_ms": [job.delay_ms for job in jobs],
+        }
+        if conn is not None:
+            return len(self._q["job_insert_many"].execute(conn, params).fetchall())
+        with self.database.connection() as pooled:
+            return len(self._q["job_insert_many"].execute(pooled, params).fetchall())
+
+    def copy_in(self, jobs: Sequence[NewJob], *, conn: psycopg.Connection[Any] | None = None) -> int:
+        """Insert jobs with new ids and no delay through COPY; returns how many.
+
+        COPY cannot skip existing ids: a duplicate fails the whole batch, so only
+        ids docjobs generated may come this way.
+        """
+        if conn is not None:
+            return self._copy_in(conn, jobs)
+        with self.database.connection() as pooled, pooled.transaction():
+            return self._copy_in(pooled, jobs)
+
+    def _copy_in(self, conn: psycopg.Connection[Any], jobs: Sequence[NewJob]) -> int:
+        with conn.cursor() as cursor, cursor.copy(self._q["job_copy_in"].text) as copy:
+            for job in jobs:
+                copy.write_row(job[:_COPY_COLUMNS])
+        return len(jobs)
+
+    # A queue's jobs.
+
+    def count_unfinished(self, queue: str) -> int:
+        """How many jobs of ``queue`` are PENDING or PROCESSING."""
+        with self.database.connection() as conn:
+            row = self._q["queue_count_unfinished"].execute(conn, {"queue": queue}).fetchone()
+        return int(row["unfinished"]) if row else 0
+
+    def delete_pending(self, queue: str) -> None:
+        """Drop the PENDING jobs of ``queue``."""
+        with self.database.connection() as conn:
+            self._q["queue_delete_pending"].execute(conn, {"queue": queue})
+
+    # Lookups.
+
+    def find(self, job_id: str) -> Row | None:
+        """A job's actor and status, or ``None``."""
+        with self.database.connection() as conn:
+            return self._q["job_find"].execute(conn, {"id": job_id}).fetchone()
+
+    def recent(self, limit: int) -> list[Row]:
+        """Progress columns of the newest ``limit`` jobs, oldest first."""
+        with self.database.connection() as conn:
+            rows: list[Row] = self._q["job_list_recent"].execute(conn, {"limit": limit}).fetchall()
+        return rows
+
+    def get_many(self, job_ids: Sequence[str]) -> list[Row]:
+        """Progress columns (status, attempts, times) of several jobs."""
+        with self.database.connection() as conn:
+            return self._q["job_get_many"].execute(conn, {"ids": list(job_ids)}).fetchall()
+
+    # Retention.
+
+    def delete_finished(self, days: float, *, now: datetime | None = None) -> int:
+        """Delete finished jobs older than ``days``, in short batches.
+
+        Each batch is its own transaction; it stops when a batch comes back short
+        or :data:`RETENTION_BUDGET_SECONDS` is spent (the next round goes on).
+
+        Returns:
+            How many jobs were deleted.
+        """
+        return self._delete_in_batches("job_delete_finished", {"now": now, "days": days})
+
+    def _delete_in_batches(self, query: str, params: dict[str, Any]) -> int:
+        deadline = time.monotonic() + RETENTION_BUDGET_SECONDS
+        deleted = 0
+        with self.database.connection() as conn:
+            while True:
+                count = self._q[query].execute(conn, {**params, "limit": RETENTION_BATCH}).rowcount
+                deleted += max(count, 0)
+                if count < RETENTION_BATCH or time.monotonic() > deadline:
+                    return deleted
+
+
+def _job_params(job: NewJob) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "queue": job.queue,
+        "actor": job.actor,
+        "name": job.name,
+        "version": job.version,
+        "payload": job.payload,
+        "args": job.args,
+        "options": job.options,
+        "max_retries": job.max_retries,
+        "priority": job.priority,
+        "delay_ms": job.delay_ms,
+    }
