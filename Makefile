@@ -9,13 +9,14 @@ ARGS ?=
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall when the project's metadata changes.
-$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[demo]'
+# Reinstall when the project's metadata changes. docjobs-devkit (devkit/: the test servers,
+# the Inngest emulator, the demo) is its own distribution, so the docjobs wheel ships none of it.
+$(VENV)/.installed-demo: pyproject.toml devkit/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e . -e ./devkit
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: pyproject.toml devkit/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]' -e ./devkit
 	touch $@ $(VENV)/.installed-demo
 
 demo: $(VENV)/.installed-demo
@@ -47,8 +48,9 @@ load: $(VENV)/.installed-test
 	$(BIN)/python bench/load.py $(ARGS)
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check docjobs tests bench
+	$(BIN)/ruff check docjobs devkit tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy devkit/docjobs_devkit
 
 clean:
 	rm -rf $(VENV) .docjobs .pytest_cache .mypy_cache .ruff_cache

@@ -91,9 +91,10 @@ def measure(base: str, middle: str) -> dict[str, float]:
 
 def bench_board(url: str) -> dict[str, Any]:
     """Fill ``url``'s database and time the board over it."""
+    from docjobs_devkit.http import serve
+
     from docjobs import runtime
     from docjobs.settings import Settings
-    from docjobs.testing.http import serve
     from docjobs.web.app import create_app
 
     seconds = fill(url)
@@ -129,8 +130,9 @@ def report(figures: dict[str, Any]) -> str:
 
 
 def main() -> int:
+    from docjobs_devkit import PostgresServer
+
     from docjobs.db.migrate import migrate
-    from docjobs.testing import PostgresServer
 
     postgres = PostgresServer().start()
     try:

@@ -130,7 +130,7 @@ class Cluster:
     """
 
     def __init__(self, provider: str, plan: Plan, workdir: Path) -> None:
-        from docjobs.testing import PostgresServer, RedisServer
+        from docjobs_devkit import PostgresServer, RedisServer
 
         self.provider = provider
         self.plan = plan
@@ -153,9 +153,10 @@ class Cluster:
         self.env: dict[str, str] = {}
 
     def start(self) -> None:
+        from docjobs_devkit.services import free_port
+
         from bench.chaos_proxy import CuttableProxy
         from docjobs.db.migrate import migrate
-        from docjobs.testing.services import free_port
 
         self.postgres.start()
         url = self.postgres.create_database("chaos")
@@ -216,7 +217,7 @@ class Cluster:
             time.sleep(0.5)
 
     def _start_emulator(self) -> None:
-        from docjobs.testing.inngest import CallFaults, InngestServer
+        from docjobs_devkit.inngest import CallFaults, InngestServer
 
         self.emulator = InngestServer(
             signing_key=INNGEST_SIGNING_KEY,
@@ -240,7 +241,7 @@ class Cluster:
 
     def lossy(self, on: bool) -> None:
         """Make the emulator lose and repeat calls, or stop."""
-        from docjobs.testing.inngest import CallFaults
+        from docjobs_devkit.inngest import CallFaults
 
         share = LOSSY_SHARE if on else 0.0
         self.emulator.faults = CallFaults(drop_request=share, drop_answer=share, repeat=share)
@@ -248,7 +249,7 @@ class Cluster:
     def start_worker(self) -> None:
         self.started_workers += 1
         if self.provider == "inngest":  # a copy of the web app, which Inngest calls
-            from docjobs.testing.services import free_port
+            from docjobs_devkit.services import free_port
 
             port = free_port()
             web = self._spawn(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from docjobs.testing.services import free_port
+from docjobs_devkit.services import free_port
 
 BUFFER = 65536
 

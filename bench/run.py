@@ -488,10 +488,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    from docjobs_devkit import PostgresServer, RedisServer
+
     from bench.board import bench_board
     from bench.board import report as report_board
     from docjobs.db.migrate import migrate
-    from docjobs.testing import PostgresServer, RedisServer
 
     args.out.mkdir(parents=True, exist_ok=True)
     postgres = PostgresServer().start()

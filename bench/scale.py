@@ -235,8 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
 
+    from docjobs_devkit import PostgresServer, RedisServer
+
     from docjobs.db.migrate import migrate
-    from docjobs.testing import PostgresServer, RedisServer
 
     args.out.mkdir(parents=True, exist_ok=True)
     postgres = PostgresServer().start()

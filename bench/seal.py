@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from docjobs_devkit.pdfs import sample_pdf
+
 from docjobs.pdf.identity import identity_from_pkcs12, write_development_certificate
 from docjobs.pdf.seal import SealInput, SignatureSettings, seal_pdf
-from docjobs.testing.pdfs import sample_pdf
 
 PAGES = 50
 FIELDS = 100

@@ -12,7 +12,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from dramatiq.errors import BrokerConnectionError
@@ -218,11 +218,11 @@ def _web(args: argparse.Namespace) -> int:
     from docjobs.web.app import create_app
 
     settings = Settings.from_environ()
+    if args.concurrency is not None:
+        settings = settings.with_concurrency(args.concurrency)  # in the variable the provider reads
     changes: dict[str, object] = {}
     if args.port is not None:
         changes["port"] = args.port
-    if args.concurrency is not None:
-        changes["bullmq_concurrency" if settings.provider == "bullmq" else "concurrency"] = args.concurrency
     if args.no_worker:
         changes["embedded_worker"] = False
     if args.no_cron:
@@ -246,7 +246,7 @@ def _worker(args: argparse.Namespace) -> int:
     # Fail here, with one line, rather than in each worker process: a worker whose
     # queues hold docjobs' signing job needs the certificate.
     settings = Settings.from_environ()
-    _refuse_on_inngest(settings, "worker")
+    _refuse_without(settings, "worker", "workers")
     # docjobs' own actors only: the app's modules are imported by the worker processes
     # alone (as the dramatiq command does), whose boot refuses foreign actors.
     load_actor_modules(())
@@ -274,12 +274,21 @@ def _worker(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
-def _refuse_on_inngest(settings: Settings, command: str) -> None:
-    if settings.provider == "inngest":
-        raise errors.NotSupportedError(
-            f"docjobs {command} has nothing to do with NEXT_PRIVATE_JOBS_PROVIDER=inngest: Inngest runs "
-            "the jobs and fires the cron triggers by calling `docjobs web` at /api/jobs"
-        )
+def _refuse_without(settings: Settings, command: str, capability: Literal["workers", "scheduler"]) -> None:
+    """Refuse ``command`` on a provider without ``capability`` (read before anything is built).
+
+    Raises:
+        errors.NotSupportedError: The provider runs the jobs, or fires the schedules, itself.
+    """
+    from docjobs import runtime
+
+    provider = runtime.provider_class(settings.provider)
+    if getattr(provider.capabilities_for(settings), capability):
+        return
+    raise errors.NotSupportedError(
+        f"docjobs {command} has nothing to do with NEXT_PRIVATE_JOBS_PROVIDER={settings.provider}: "
+        f"{provider.runs_jobs or f'it has no {capability}'}"
+    )
 
 
 def _scheduler(args: argparse.Namespace) -> int:
@@ -292,7 +301,7 @@ def _scheduler(args: argparse.Namespace) -> int:
     from docjobs.scheduler import listing
 
     settings = Settings.from_environ()
-    _refuse_on_inngest(settings, "scheduler")
+    _refuse_without(settings, "scheduler", "scheduler")
     docjobs_logging.configure(settings.log_level)
     pool.set_process_role("scheduler")
     current = runtime.configure(settings)
@@ -335,7 +344,6 @@ def _trigger(args: argparse.Namespace) -> int:
 
 def _inngest_sync(args: argparse.Namespace) -> int:
     from docjobs import runtime
-    from docjobs.brokers.inngest.sync import sync_app
 
     docjobs_logging.configure("WARNING")
     current = runtime.configure()
@@ -347,7 +355,7 @@ def _inngest_sync(args: argparse.Namespace) -> int:
             url = http_url(args.url) if args.url else settings.inngest_serve_url
         except ValueError as exc:
             raise errors.SettingsError(f"--url {exc}, not {args.url!r}") from None
-        registered = sync_app(current, url)
+        registered = current.broker.sync_app(url)
     finally:
         current.close()
     print(f"Synced {settings.inngest_app_id} at {url}: {len(registered)} functions")
@@ -409,9 +417,16 @@ def _health(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from docjobs.demo.run import run_demo
-
-    return run_demo(once=args.once)
+    # The demo starts test servers and the Inngest emulator: they ship in docjobs-devkit, not docjobs.
+    try:
+        demo = importlib.import_module("docjobs_devkit.demo")
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not exc.name.startswith("docjobs_devkit"):
+            raise
+        print("docjobs demo needs docjobs-devkit (make demo installs it)", file=sys.stderr)
+        return 2
+    status: int = demo.run_demo(once=args.once)
+    return status
 
 
 if __name__ == "__main__":

@@ -66,6 +66,10 @@ class BrokerError(DocjobsError):
     """The job broker failed."""
 
 
+class BrokerConnectionError(BrokerError):
+    """The job broker's server (Redis, say) could not be reached."""
+
+
 class TaskError(DocjobsError):
     """A memoised task of a job failed."""
 
@@ -80,3 +84,8 @@ class TaskExceededRetries(TaskError):
 
 class ServiceError(DocjobsError, RuntimeError):
     """A server process (PostgreSQL, Redis) could not be started."""
+
+
+#: Failures that another attempt cannot fix: the job fails at once (the retry policy and
+#: the actors' held-error checks read this one list).
+NON_RETRYABLE: tuple[type[BaseException], ...] = (PayloadError, TaskExceededRetries, NotRetryable)

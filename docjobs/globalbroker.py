@@ -31,7 +31,7 @@ import dramatiq.broker
 from dramatiq.middleware import MiddlewareError
 from dramatiq.results import ResultBackend
 
-from docjobs import errors, registry
+from docjobs import context, errors, registry
 
 #: How many foreign actors an error names before "and N more".
 NAMED_AT_MOST = 5
@@ -150,9 +150,8 @@ BROKER = RuntimeBroker()
 
 
 def _runtime_broker() -> dramatiq.Broker:
-    from docjobs import runtime  # it builds the brokers this module stands for
-
-    return runtime.get_broker()
+    # The runtime builds the brokers this module stands for; it is reached through context.
+    return context.current().broker
 
 
 @functools.cache

@@ -3,11 +3,9 @@
 Container engines run it as the health check of each role:
 
 - ``web``: ``GET /healthz`` on this host answers 200 (the app serves and its database answers).
-- ``worker``: a worker process on this host heartbeats. On the local provider each worker
-  process upserts its ``worker`` row (hostname, pid) every third of the lease; the check wants
-  one on this host fresher than a lease. On bullmq the heartbeats live in Redis
-  (Dramatiq's ``<prefix>:__heartbeats__``), keyed by a random broker id that names no host,
-  so there the check can only ask that some worker beat within the heartbeat timeout.
+- ``worker``: a worker process heartbeats, as the provider tells (``Broker.worker_liveness``):
+  on local one on this host, within a lease (``brokers/local/health.py``); on bullmq some
+  worker, in Redis (``brokers/bullmq/health.py``). Inngest has no workers to check.
 - ``scheduler``: periodiq keeps no heartbeat, so the check looks at what a scheduler is for:
   every enabled schedule of docjobs' own table whose latest slot came since this process
   started (and is at least :data:`FIRING_SLACK_SECONDS` old) has its row in the cron ledger,
@@ -21,11 +19,8 @@ image's one ``HEALTHCHECK`` suits every role.
 from __future__ import annotations
 
 import os
-import socket
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,7 +28,6 @@ import httpx
 import psycopg
 
 from docjobs import errors, redaction
-from docjobs.db import sql
 from docjobs.db.pool import connect_kwargs
 from docjobs.settings import Settings
 
@@ -119,7 +113,9 @@ def check(role: Role, settings: Settings) -> Verdict:
     if role == "web":
         return check_web(settings)
     if role == "worker":
-        return check_worker_redis(settings) if settings.provider == "bullmq" else check_worker(settings)
+        from docjobs import runtime  # the provider's check; a check of another role loads none
+
+        return Verdict(*runtime.provider_class(settings.provider).worker_liveness(settings))
     return check_scheduler(settings)
 
 
@@ -133,44 +129,6 @@ def check_web(settings: Settings) -> Verdict:
     if response.status_code != 200:
         return Verdict(False, f"web: {url} answered {response.status_code}")
     return Verdict(True, f"web: {url} answered 200")
-
-
-def check_worker(settings: Settings, *, hostname: str | None = None) -> Verdict:
-    """A worker process on this host heartbeat within one lease (local provider)."""
-    hostname = hostname or socket.gethostname()
-    with _connect(settings) as conn:
-        row = (
-            _queries()["health_worker_on_host"].execute(conn, {"now": None, "hostname": hostname}).fetchone()
-        )
-    assert row is not None  # an aggregate always returns a row
-    if not row["processes"]:
-        return Verdict(False, f"worker: no worker process on {hostname} has a heartbeat row")
-    age = float(row["freshest_age_seconds"])
-    if age > settings.lease_seconds:
-        return Verdict(False, f"worker: the freshest heartbeat on {hostname} is {age:.0f} s old")
-    return Verdict(True, f"worker: {row['processes']} process(es) on {hostname}, heartbeat {age:.0f} s ago")
-
-
-def check_worker_redis(settings: Settings) -> Verdict:
-    """Some worker heartbeat in Redis within the heartbeat timeout (bullmq provider)."""
-    import redis
-
-    assert settings.redis_url is not None  # Settings requires it on bullmq
-    client: Any = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=CHECK_TIMEOUT_SECONDS, socket_connect_timeout=CHECK_TIMEOUT_SECONDS
-    )
-    try:
-        newest = client.zrevrange(f"{settings.redis_prefix}:__heartbeats__", 0, 0, withscores=True)
-    except redis.RedisError as exc:
-        return Verdict(False, f"worker: Redis does not answer ({type(exc).__name__})")
-    finally:
-        client.close()
-    if not newest:
-        return Verdict(False, "worker: no worker heartbeat in Redis")
-    age = time.time() - float(newest[0][1]) / 1000
-    if age > settings.lease_seconds:
-        return Verdict(False, f"worker: the newest worker heartbeat in Redis is {age:.0f} s old")
-    return Verdict(True, f"worker: a worker heartbeat in Redis {age:.0f} s ago")
 
 
 def check_scheduler(
@@ -229,7 +187,3 @@ def _connect(settings: Settings) -> psycopg.Connection[dict[str, Any]]:
     # time-out; no prepared statements, as the URL may go through a transaction pooler.
     options = {**connect_kwargs(transaction_pooling=True), "connect_timeout": int(CHECK_TIMEOUT_SECONDS)}
     return psycopg.connect(settings.database_url, **options)
-
-
-def _queries() -> dict[str, sql.Query]:
-    return sql.parse_queries(resources.files("docjobs.db").joinpath("health.sql").read_text("utf-8"))

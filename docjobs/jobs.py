@@ -18,7 +18,7 @@ import dramatiq
 import psycopg
 
 from docjobs import errors, globalbroker, registry, runtime
-from docjobs.brokers.base import BulkBroker, TransactionalBroker
+from docjobs.brokers.base import Broker
 from docjobs.ids import new_job_id, new_job_ids
 
 Delay = float | timedelta | None
@@ -56,11 +56,11 @@ def trigger(
     """
     broker = runtime.get_broker()
     message = _message(broker, job_id, payload, id)
-    if id is not None and isinstance(broker, BulkBroker):
+    if id is not None:
         # The caller's id: the providers drop the send while that id's job exists.
         broker.enqueue_many([message], delay=delay_ms(delay), conn=conn, deduplicate=True)
         return message
-    return _enqueue(broker, message, delay_ms(delay), conn)
+    return broker.enqueue(message, delay=delay_ms(delay), conn=conn)
 
 
 def trigger_many(
@@ -97,11 +97,7 @@ def trigger_many(
         )
         for message_id, kwargs in zip(message_ids, validated, strict=True)
     ]
-    if isinstance(broker, BulkBroker):
-        broker.enqueue_many(messages, delay=delay_ms(delay), conn=conn, deduplicate=ids is not None)
-    else:
-        for message in messages:
-            _enqueue(broker, message, delay_ms(delay), conn)
+    broker.enqueue_many(messages, delay=delay_ms(delay), conn=conn, deduplicate=ids is not None)
     return messages
 
 
@@ -120,7 +116,7 @@ def delay_ms(delay: Delay) -> int | None:
 
 
 def _message(
-    broker: dramatiq.Broker, job_id: str, payload: Mapping[str, Any], message_id: str | None
+    broker: Broker, job_id: str, payload: Mapping[str, Any], message_id: str | None
 ) -> dramatiq.Message[Any]:
     queue_name, (kwargs,) = _validate_many(broker, job_id, [payload], single=True)
     return dramatiq.Message(
@@ -134,7 +130,7 @@ def _message(
 
 
 def _validate_many(
-    broker: dramatiq.Broker, job_id: str, payloads: list[Mapping[str, Any]], *, single: bool = False
+    broker: Broker, job_id: str, payloads: list[Mapping[str, Any]], *, single: bool = False
 ) -> tuple[str, list[dict[str, Any]]]:
     """The actor's queue and the canonical payloads; plain Dramatiq actors get them as given."""
     actor = registry.declared().get(job_id)
@@ -153,18 +149,3 @@ def _validate_many(
     if single:
         return actor.queue_name, [actor.validate(payloads[0])]
     return actor.queue_name, actor.validate_many(payloads)
-
-
-def _enqueue(
-    broker: dramatiq.Broker,
-    message: dramatiq.Message[Any],
-    delay: int | None,
-    conn: psycopg.Connection[Any] | None,
-) -> dramatiq.Message[Any]:
-    if conn is None:
-        return broker.enqueue(message, delay=delay)
-    if not isinstance(broker, TransactionalBroker):
-        raise errors.NotSupportedError(
-            f"the {type(broker).__name__} cannot enqueue inside a database transaction"
-        )
-    return broker.enqueue(message, delay=delay, conn=conn)

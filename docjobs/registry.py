@@ -24,7 +24,7 @@ import dramatiq
 import pydantic
 from pydantic.alias_generators import to_camel
 
-from docjobs import errors, ids, strictjson
+from docjobs import context, errors, ids, strictjson
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -88,12 +88,7 @@ class JobActor(dramatiq.Actor[P, R]):
     @property
     def broker(self) -> dramatiq.Broker:  # type: ignore[override]
         """The runtime's broker (configured from the environment on first use)."""
-        if _broker is None:
-            from docjobs import runtime
-
-            runtime.current()
-        assert _broker is not None
-        return _broker
+        return _broker if _broker is not None else context.current().broker
 
     def validate(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Check a payload and return its canonical JSON form (camelCase, defaults filled).

@@ -13,21 +13,20 @@ broker is the global one.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import dramatiq
 
-from docjobs import errors, globalbroker, registry, secrets
+from docjobs import context, errors, globalbroker, registry
 from docjobs import logging as docjobs_logging
-from docjobs.brokers.bullmq.broker import BullmqBroker
+from docjobs.brokers.base import Broker, SharedParts
 from docjobs.brokers.history import JobHistory
-from docjobs.brokers.local.broker import LocalBroker
-from docjobs.brokers.local.selftrigger import SelfTrigger
 from docjobs.brokers.middleware import default_middleware
 from docjobs.certificate_check import CertificateCheck
+from docjobs.db.board import BoardStore
 from docjobs.db.cron import CronLedger
 from docjobs.db.domain import DomainStore
 from docjobs.db.pool import Database
@@ -50,7 +49,7 @@ class Runtime:
     """What a process needs to send and run jobs."""
 
     settings: Settings
-    broker: dramatiq.Broker
+    broker: Broker
     cron: cron_table.CronTable
     database: Database | None = None
     ledger: CronLedger | None = None
@@ -112,60 +111,77 @@ class Runtime:
             self.database.close()
 
 
+#: The providers by name: module and class, imported on first use, so ``import docjobs``
+#: stays cheap and the Inngest SDK loads only on inngest.
+PROVIDER_CLASSES: dict[str, tuple[str, str]] = {
+    "local": ("docjobs.brokers.local.broker", "LocalBroker"),
+    "bullmq": ("docjobs.brokers.bullmq.broker", "BullmqBroker"),
+    "inngest": ("docjobs.brokers.inngest.broker", "InngestBroker"),
+}
+
+
+def provider_class(name: str) -> type[Broker]:
+    """The broker class of the provider called ``name`` (``NEXT_PRIVATE_JOBS_PROVIDER``).
+
+    Raises:
+        errors.SettingsError: No provider has that name.
+    """
+    try:
+        module, attribute = PROVIDER_CLASSES[name]
+    except KeyError:
+        known = ", ".join(PROVIDER_CLASSES)
+        raise errors.SettingsError(f"no provider is called {name!r}; there are {known}") from None
+    found = getattr(importlib.import_module(module), attribute)
+    assert isinstance(found, type) and issubclass(found, Broker)
+    return found
+
+
 def build(settings: Settings) -> Runtime:
     """Build the runtime of the configured provider (without binding it globally).
 
+    The shared parts are built once, as the provider's capabilities ask: the
+    database when one is set, the cron ledger and its guard where docjobs fires the
+    schedules, the worker-side checks where workers run jobs, the job history
+    first in the stack where the provider keeps one. Then the provider's broker.
+
     Raises:
         errors.SettingsError: A secret the provider needs is missing.
-        errors.NotSupportedError: The provider is not available in this version.
+        dramatiq.errors.BrokerConnectionError: The provider's server does not answer.
     """
-    if settings.provider == "inngest":
-        built = _build_inngest(settings)
-        globalbroker.own(built.broker)
-        return built
-    assert settings.database_url is not None  # checked by Settings
+    cls = provider_class(settings.provider)
+    capabilities = cls.capabilities_for(settings)
     cron = cron_table.build(settings)
-    # One pool per process, within NEXT_PRIVATE_JOBS_DB_POOL_SIZE (docs/operations.md).
-    database = Database.from_settings(settings, listen=settings.provider == "local")
-    ledger = CronLedger(database)
-    # The app's transactions keep their durability; docjobs' own writes (standalone
-    # enqueues, claims, acks, history) may skip the WAL flush wait, see the settings.
-    store = JobStore(database.for_own_writes())
+    database = ledger = store = history = job_rows = None
+    if settings.database_url is not None:
+        # One pool per process, within NEXT_PRIVATE_JOBS_DB_POOL_SIZE (docs/operations.md).
+        database = Database.from_settings(settings, listen=cls.name == "local")
+        # The app's transactions keep their durability; docjobs' own writes where workers
+        # make them (enqueues, claims, acks, history) may skip the WAL flush wait, see the settings.
+        store = JobStore(database.for_own_writes() if capabilities.workers else database)
+        job_rows = BoardStore(database)
+        if capabilities.scheduler:
+            ledger = CronLedger(database)
+        if cls.keeps_history:
+            history = JobHistory(store, default_max_retries=settings.retries)
+    # Inngest runs the jobs and retries them (and fires the schedules): there only the
+    # stack's send-side hooks run, but actors declare the same options everywhere.
     middleware = default_middleware(
         max_retries=settings.retries,
         min_backoff_seconds=settings.min_backoff_seconds,
         max_backoff_seconds=settings.max_backoff_seconds,
         max_payload_bytes=settings.max_payload_bytes,
-        guards=[CronGuard(cron, ledger)],
-        extra=[PeriodiqWiring(cron), globalbroker.ForeignActorCheck()],
+        task_store=store.tasks if store is not None and capabilities.workers else None,
+        guards=[CronGuard(cron, ledger)] if ledger is not None else [],
+        extra=[PeriodiqWiring(cron), globalbroker.ForeignActorCheck()]
+        if capabilities.workers
+        else [PeriodiqWiring(cron)],
     )
-    history = None
-    broker: dramatiq.Broker
-    if settings.provider == "bullmq":
-        assert settings.redis_url is not None  # checked by Settings
-        # First, so its after-hooks see the retry policy's decision.
-        history = JobHistory(store, default_max_retries=settings.retries)
-        broker = BullmqBroker(
-            settings.redis_url,
-            namespace=settings.redis_prefix,
-            middleware=[history, *middleware],
-            heartbeat_timeout_seconds=settings.lease_seconds,
-            idle_poll_seconds=settings.poll_interval_seconds,
-            store=store,
-            retention_days=settings.retention_days,
-        )
-        broker.ping()
-    else:
-        broker = LocalBroker(
-            store,
-            middleware=middleware,
-            poll_interval_seconds=settings.poll_interval_seconds,
-            lease_seconds=settings.lease_seconds,
-            max_retries=settings.retries,
-            listen=database.listens,
-            self_trigger=SelfTrigger(self_trigger_base_url(settings), secrets.secondary_key(settings)),
-            retention_days=settings.retention_days,
-        )
+    if history is not None:
+        middleware = [history, *middleware]  # first, so its after-hooks see the retry policy's decision
+    parts = SharedParts(
+        database=database, store=store, middleware=middleware, history=history, cron=cron, job_rows=job_rows
+    )
+    broker = cls.from_settings(settings, parts)
     current = Runtime(
         settings=settings,
         broker=broker,
@@ -176,22 +192,12 @@ def build(settings: Settings) -> Runtime:
         history=history,
         mailer=Mailer(settings),
     )
-    # Only a process that would run a signing job needs the certificate (see certificate_check).
-    broker.add_middleware(CertificateCheck(settings, current.signing_identity))
+    if capabilities.workers:
+        # Only a process that would run a signing job needs the certificate (see certificate_check);
+        # on inngest, where Inngest calls the app to run every job, `create_app` checks it.
+        broker.add_middleware(CertificateCheck(settings, current.signing_identity))
     globalbroker.own(broker)
     return current
-
-
-def self_trigger_base_url(settings: Settings) -> str:
-    """The internal URL plus the base path, unless the URL already ends with it.
-
-    The reference relies on the internal URL already containing the base path and
-    breaks silently when it does not; here either form works.
-    """
-    url = settings.internal_url
-    if settings.base_path and not urlsplit(url).path.rstrip("/").endswith(settings.base_path):
-        url += settings.base_path
-    return url
 
 
 def install(runtime: Runtime) -> Runtime:
@@ -206,6 +212,7 @@ def install(runtime: Runtime) -> Runtime:
         previous, _current = _current, runtime
         globalbroker.adopt(runtime.broker)
         registry.bind_all(runtime.broker)
+        context.bind(runtime)
     if previous is not None and previous is not runtime:
         previous.close()
     return runtime
@@ -224,7 +231,7 @@ def current() -> Runtime:
         return _current
 
 
-def get_broker() -> dramatiq.Broker:
+def get_broker() -> Broker:
     """The process's broker."""
     return current().broker
 
@@ -234,6 +241,7 @@ def reset() -> None:
     global _current
     with _lock:
         previous, _current = _current, None
+        context.unbind()
         registry.bind_all(None)
         globalbroker.release()
     if previous is not None:
@@ -246,42 +254,3 @@ def __getattr__(name: str) -> dramatiq.Broker:
     if name == "broker":
         return get_broker()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _build_inngest(settings: Settings) -> Runtime:
-    """Inngest runs the jobs; this process sends events and serves the functions."""
-    from docjobs.brokers.inngest.broker import InngestBroker
-    from docjobs.brokers.inngest.client import inngest_client
-
-    database = store = history = None
-    if settings.database_url is not None:
-        database = Database.from_settings(settings)
-        store = JobStore(database)
-        history = JobHistory(store, default_max_retries=settings.retries)
-    # The stack is the other providers' so actors declare the same options; only
-    # its send-side hooks run here (Inngest runs the jobs and retries them, and
-    # fires the table's schedules, the app's periodic= ones included).
-    cron = cron_table.build(settings)
-    middleware = default_middleware(
-        max_retries=settings.retries,
-        min_backoff_seconds=settings.min_backoff_seconds,
-        max_backoff_seconds=settings.max_backoff_seconds,
-        max_payload_bytes=settings.max_payload_bytes,
-        extra=[PeriodiqWiring(cron)],
-    )
-    current = Runtime(
-        settings=settings,
-        broker=InngestBroker(
-            inngest_client(settings),
-            middleware=[history, *middleware] if history else middleware,
-            store=store,
-            history=history,
-        ),
-        cron=cron,
-        database=database,
-        store=store,
-        history=history,
-        mailer=Mailer(settings),
-    )
-    # Inngest calls this process to run every job: `create_app` checks the certificate.
-    return current

@@ -15,6 +15,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -61,9 +62,43 @@ SIGNING_KEY_PREFIX = re.compile(r"^signkey-\w+-")
 CRON_OVERRIDE_PREFIX = "NEXT_PRIVATE_JOBS_"
 CRON_OVERRIDE_SUFFIX = "_CRON"
 
-#: Attempts after the first, per provider, as in the reference service:
-#: local 4 attempts, BullMQ 3, Inngest 5.
-PROVIDER_MAX_RETRIES: dict[str, int] = {"local": 3, "bullmq": 2, "inngest": 4}
+
+@dataclass(frozen=True)
+class ProviderRules:
+    """What the settings ask of one provider: looked up by name, never branched on.
+
+    Attributes:
+        requires: The URL fields the provider cannot start without.
+        self_trigger_key: Production needs ``NEXT_PRIVATE_ENCRYPTION_SECONDARY_KEY``
+            (it signs the local provider's self-trigger requests).
+        inngest_keys: Production needs ``INNGEST_SIGNING_KEY`` and ``INNGEST_EVENT_KEY``.
+        concurrency_field: The field that counts a worker's threads.
+        default_retries: Attempts after the first unless ``NEXT_PRIVATE_JOBS_MAX_RETRIES`` says.
+    """
+
+    requires: tuple[str, ...] = ()
+    self_trigger_key: bool = False
+    inngest_keys: bool = False
+    concurrency_field: str = "concurrency"
+    default_retries: int = 3
+
+
+#: Each provider's rules. Retries as in the reference service: local 4 attempts, BullMQ 3,
+#: Inngest 5; BullMQ's worker threads are ``NEXT_PRIVATE_BULLMQ_CONCURRENCY``, as there.
+PROVIDER_RULES: dict[str, ProviderRules] = {
+    "local": ProviderRules(requires=("database_url",), self_trigger_key=True, default_retries=3),
+    "bullmq": ProviderRules(
+        requires=("database_url", "redis_url"), concurrency_field="bullmq_concurrency", default_retries=2
+    ),
+    "inngest": ProviderRules(inngest_keys=True, default_retries=4),
+}
+#: Attempts after the first, per provider.
+PROVIDER_MAX_RETRIES: dict[str, int] = {name: rules.default_retries for name, rules in PROVIDER_RULES.items()}
+#: How a missing required URL is described.
+_REQUIRED_URLS = {
+    "database_url": ("NEXT_PRIVATE_DATABASE_URL", "postgresql://"),
+    "redis_url": ("NEXT_PRIVATE_REDIS_URL", "redis://"),
+}
 
 
 def _unambiguous_credentials(netloc: str) -> None:
@@ -365,30 +400,28 @@ class Settings(BaseModel):
         self._check_provider_requirements()
 
     def _check_provider_requirements(self) -> None:
-        if self.provider in ("local", "bullmq") and self.database_url is None:
-            raise errors.SettingsError(
-                f"NEXT_PRIVATE_DATABASE_URL is required with NEXT_PRIVATE_JOBS_PROVIDER={self.provider}: "
-                "set it to a postgresql:// URL"
-            )
-        if self.provider == "bullmq" and self.redis_url is None:
-            raise errors.SettingsError(
-                "NEXT_PRIVATE_REDIS_URL is required with NEXT_PRIVATE_JOBS_PROVIDER=bullmq: "
-                "set it to a redis:// URL"
-            )
-        if self.provider == "local" and self.encryption_secondary_key is None and not self.is_development:
+        rules = PROVIDER_RULES[self.provider]
+        for field in rules.requires:
+            if getattr(self, field) is None:
+                variable, scheme = _REQUIRED_URLS[field]
+                raise errors.SettingsError(
+                    f"{variable} is required with NEXT_PRIVATE_JOBS_PROVIDER={self.provider}: "
+                    f"set it to a {scheme} URL"
+                )
+        if rules.self_trigger_key and self.encryption_secondary_key is None and not self.is_development:
             raise errors.SettingsError(
                 "NEXT_PRIVATE_ENCRYPTION_SECONDARY_KEY is required in production with "
-                "NEXT_PRIVATE_JOBS_PROVIDER=local: it signs the self-trigger requests "
+                f"NEXT_PRIVATE_JOBS_PROVIDER={self.provider}: it signs the self-trigger requests "
                 "(only NODE_ENV=development generates one)"
             )
-        if self.provider == "inngest" and not self.is_development:
+        if rules.inngest_keys and not self.is_development:
             for name, value in (
                 ("INNGEST_SIGNING_KEY", self.inngest_signing_key),
                 ("INNGEST_EVENT_KEY", self.inngest_event_key),
             ):
                 if value is None:
                     raise errors.SettingsError(
-                        f"{name} is required in production with NEXT_PRIVATE_JOBS_PROVIDER=inngest "
+                        f"{name} is required in production with NEXT_PRIVATE_JOBS_PROVIDER={self.provider} "
                         "(only NODE_ENV=development runs against a dev server without keys)"
                     )
         if self.smtp_transport == "smtp-api" and self.smtp_apikey is None:
@@ -403,7 +436,28 @@ class Settings(BaseModel):
     @property
     def worker_threads(self) -> int:
         """Threads of a worker: ``NEXT_PRIVATE_BULLMQ_CONCURRENCY`` on bullmq, as the reference."""
-        return self.bullmq_concurrency if self.provider == "bullmq" else self.concurrency
+        threads: int = getattr(self, PROVIDER_RULES[self.provider].concurrency_field)
+        return threads
+
+    def with_concurrency(self, threads: int) -> Settings:
+        """A copy whose workers run ``threads`` threads (in the field the provider reads).
+
+        Raises:
+            errors.SettingsError: ``threads`` is not a positive number.
+        """
+        return self.replace(**{PROVIDER_RULES[self.provider].concurrency_field: threads})
+
+    @property
+    def self_trigger_url(self) -> str:
+        """The internal URL plus the base path, unless the URL already ends with it.
+
+        The reference relies on the internal URL already containing the base path and
+        breaks silently when it does not; here either form works.
+        """
+        url = self.internal_url
+        if self.base_path and not urlsplit(url).path.rstrip("/").endswith(self.base_path):
+            url += self.base_path
+        return url
 
     @property
     def is_development(self) -> bool:
@@ -449,7 +503,7 @@ class Settings(BaseModel):
     @property
     def retries(self) -> int:
         """Retries after the first attempt: the setting, else the provider's default."""
-        return PROVIDER_MAX_RETRIES[self.provider] if self.max_retries is None else self.max_retries
+        return PROVIDER_RULES[self.provider].default_retries if self.max_retries is None else self.max_retries
 
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (by field name), validated again.

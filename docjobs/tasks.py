@@ -9,6 +9,10 @@ Semantics of the reference service's ``runTask``: the task row is
 without running again; a task that failed 3 times fails the job for good
 (:class:`~docjobs.errors.TaskExceededRetries`, never retried). Results round-trip
 through JSON, so return JSON-native values.
+
+The rows are the running broker's: its ``TaskContext`` middleware
+(``brokers/middleware.py``) puts its task store in :data:`task_store` while a job
+runs, so this module reaches for no runtime.
 """
 
 from __future__ import annotations
@@ -17,11 +21,11 @@ import hashlib
 import json
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from dramatiq.middleware import CurrentMessage
 
-from docjobs import errors, runtime
+from docjobs import errors
 
 T = TypeVar("T")
 
@@ -31,6 +35,27 @@ TASK_MAX_RETRIES = 3
 #: The Inngest step tools of the function running in this context (inngest provider):
 #: there a task is an Inngest step, memoised by Inngest instead of a row.
 inngest_step: ContextVar[Any] = ContextVar("docjobs_inngest_step", default=None)
+
+
+class TaskRows(Protocol):
+    """Where the task rows are kept (``db.tasks.TaskStore``)."""
+
+    def get_or_create(self, *, task_id: str, job_id: str, actor: str, name: str) -> dict[str, Any]:
+        """A task's ``status``, ``result``, ``retried`` and ``last_error``, creating it on first use."""
+        ...
+
+    def complete(self, task_id: str, result_json: str) -> None:
+        """Store a task's JSON result."""
+        ...
+
+    def record_failure(self, task_id: str, error: str) -> None:
+        """Count a failed run of a task and keep its error line."""
+        ...
+
+
+#: The task store of the broker running the job in this context (set by ``TaskContext``);
+#: ``None`` outside a job, or when the provider keeps no rows.
+task_store: ContextVar[TaskRows | None] = ContextVar("docjobs_task_store", default=None)
 
 
 def task_id(key: str, job_id: str) -> str:
@@ -59,11 +84,11 @@ def run_task(key: str, fn: Callable[[], T]) -> T:
     message = CurrentMessage.get_current_message()
     if message is None:
         raise errors.TaskOutsideJob()
-    store = runtime.current().store
+    store = task_store.get()
     if store is None:
         raise errors.NotSupportedError("run_task needs a provider with a job store")
     identifier = task_id(key, message.message_id)
-    task = store.task_get_or_create(
+    task = store.get_or_create(
         task_id=identifier, job_id=message.message_id, actor=message.actor_name, name=key
     )
     if task["status"] == "COMPLETED":
@@ -76,7 +101,7 @@ def run_task(key: str, fn: Callable[[], T]) -> T:
     try:
         value = fn()
     except Exception as exc:
-        store.task_record_failure(identifier, f"{type(exc).__name__}: {exc}")
+        store.record_failure(identifier, f"{type(exc).__name__}: {exc}")
         raise
-    store.task_complete(identifier, json.dumps(value))
+    store.complete(identifier, json.dumps(value))
     return value

@@ -15,17 +15,17 @@ from urllib.parse import urlsplit
 import dramatiq
 import psycopg
 import pytest
+from docjobs_devkit import FAST_SETTINGS, PostgresServer, RedisServer
+from docjobs_devkit.http import serve
+from docjobs_devkit.inngest import InngestServer
+from docjobs_devkit.services import free_port
+from docjobs_devkit.smtp import Mailbox, smtp_server
 
 from docjobs import redaction, runtime
 from docjobs.db.migrate import migrate
 from docjobs.pdf.identity import write_development_certificate
 from docjobs.runtime import Runtime
 from docjobs.settings import Settings
-from docjobs.testing import FAST_SETTINGS, PostgresServer, RedisServer
-from docjobs.testing.http import serve
-from docjobs.testing.inngest import InngestServer
-from docjobs.testing.services import free_port
-from docjobs.testing.smtp import Mailbox, smtp_server
 from docjobs.web.app import create_app
 from tests.support.actors import EVENTS_TABLE
 
@@ -146,7 +146,7 @@ INNGEST_SIGNING_KEY = "signkey-test-" + "5e" * 32
 
 @pytest.fixture
 def inngest_emulator() -> Iterator[InngestServer]:
-    """An Inngest server (docjobs/testing/inngest.py) on a free port."""
+    """An Inngest server (devkit/docjobs_devkit/inngest.py) on a free port."""
     server = InngestServer(signing_key=INNGEST_SIGNING_KEY).start()
     try:
         yield server

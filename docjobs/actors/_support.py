@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 from docjobs import errors, runtime
 from docjobs.actors.payloads import RequestMetadata
-from docjobs.brokers import middleware
 from docjobs.db.domain import DomainStore
 from docjobs.db.pool import Connection
 from docjobs.mail import transport
@@ -174,7 +173,7 @@ class Deliveries:
         """Raise the first held failure, preferring one another attempt may fix."""
         if not self._held:
             return
-        retryable = [exc for exc in self._held if not isinstance(exc, middleware.NON_RETRYABLE)]
+        retryable = [exc for exc in self._held if not isinstance(exc, errors.NON_RETRYABLE)]
         raise (retryable or self._held)[0]
 
 

@@ -8,8 +8,8 @@ statement. Sending and running never wait for PostgreSQL; if it is down, events
 wait (up to ``max_pending``, then the oldest are dropped with a warning), and
 retention (``internal.cleanup-background-jobs``) keeps the table bounded.
 
-With a journal (bullmq: see ``docjobs.brokers.bullmq.journal``) the events go to
-Redis first, ahead of the acks of their jobs, and from there to PostgreSQL, so
+With a journal (``brokers/journal.py``; bullmq keeps one in Redis) the events go
+there first, ahead of the acks of their jobs, and from there to PostgreSQL, so
 neither a killed process nor a database outage loses them.
 """
 
@@ -24,10 +24,10 @@ from typing import Any
 
 import dramatiq
 import psycopg
-import redis
 from dramatiq.common import q_name
 
-from docjobs.brokers.bullmq.journal import HistoryJournal, decode, encode
+from docjobs import errors
+from docjobs.brokers.journal import Journal, decode, encode
 from docjobs.db.store import JobStore
 
 logger = logging.getLogger(__name__)
@@ -78,14 +78,14 @@ class JobHistory(dramatiq.Middleware):
         self._thread: threading.Thread | None = None
         self._dropped = 0
         self._attempt = threading.local()
-        self.journal: HistoryJournal | None = None
+        self.journal: Journal | None = None
         #: Held from taking events to their push having run: a consumer that sends acks
         #: holds it too, so no ack overtakes the events of its job.
         self.pushing = threading.Lock()
         self._failed_rounds = 0
 
-    def use_journal(self, journal: HistoryJournal) -> None:
-        """Send events through ``journal`` (in Redis) rather than straight to PostgreSQL."""
+    def use_journal(self, journal: Journal) -> None:
+        """Send events through ``journal`` rather than straight to PostgreSQL."""
         self.journal = journal
 
     # Hooks.
@@ -224,7 +224,7 @@ class JobHistory(dramatiq.Middleware):
                 return
             try:
                 self.journal.push(entry)
-            except redis.RedisError:
+            except errors.BrokerError:
                 self.put_back(entry)
                 raise
 
@@ -239,7 +239,7 @@ class JobHistory(dramatiq.Middleware):
                 self._round()  # what is left in the journal, other processes move
             else:
                 self.flush()
-        except (psycopg.Error, redis.RedisError):
+        except (psycopg.Error, errors.BrokerError):
             pass
 
     def _record(
@@ -330,7 +330,7 @@ class JobHistory(dramatiq.Middleware):
                 else:
                     self.flush()
                 self._failed_rounds = 0
-            except (psycopg.Error, redis.RedisError) as exc:
+            except (psycopg.Error, errors.BrokerError) as exc:
                 # Kept for the next round; said once, then every 50 rounds (10 s) of an outage.
                 if self.journal is not None and self._failed_rounds % 50 == 0:
                     logger.warning("Job history waits in the journal: %s", exc)

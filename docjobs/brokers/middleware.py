@@ -1,4 +1,4 @@
-"""Middleware every docjobs broker carries: the send-time checks, the retry policy and job log lines."""
+"""Middleware every docjobs broker carries: send-time checks, retry policy, task rows, job log lines."""
 
 from __future__ import annotations
 
@@ -21,16 +21,12 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from docjobs import errors, strictjson
+from docjobs import errors, strictjson, tasks
 
 logger = logging.getLogger("docjobs.jobs")
 
-#: Failures that another attempt cannot fix: the job fails at once.
-NON_RETRYABLE: tuple[type[BaseException], ...] = (
-    errors.PayloadError,
-    errors.TaskExceededRetries,
-    errors.NotRetryable,
-)
+#: Failures that another attempt cannot fix (kept here too for the providers that read it here).
+NON_RETRYABLE = errors.NON_RETRYABLE
 
 
 class RetryPolicy(Retries):
@@ -148,6 +144,35 @@ def check_message(message: dramatiq.Message[Any], max_payload_bytes: int) -> Non
         )
 
 
+class TaskContext(dramatiq.Middleware):
+    """Hands ``run_task`` the broker's task store while a job runs (see ``tasks.task_store``).
+
+    Args:
+        store: Where the task rows are kept; ``None`` when the provider keeps none
+            (``run_task`` then refuses).
+    """
+
+    def __init__(self, store: tasks.TaskRows | None) -> None:
+        self.store = store
+
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        tasks.task_store.set(self.store)
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        tasks.task_store.set(None)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        # A guard after this one may skip the message: then no after_process_message comes.
+        tasks.task_store.set(None)
+
+
 class JobLog(dramatiq.Middleware):
     """One log line when a job starts and one when it ends, with structured fields."""
 
@@ -204,12 +229,14 @@ def default_middleware(
     min_backoff_seconds: float,
     max_backoff_seconds: float,
     max_payload_bytes: int,
+    task_store: tasks.TaskRows | None = None,
     guards: Sequence[dramatiq.Middleware] = (),
     extra: Sequence[dramatiq.Middleware] = (),
 ) -> list[dramatiq.Middleware]:
     """Dramatiq's default stack with docjobs' retry policy, the current message and log lines.
 
     Args:
+        task_store: The rows ``run_task`` keeps (see :class:`TaskContext`).
         guards: Middleware that may skip a message before it runs (the cron guard);
             they come after the retry policy, so a guard that cannot decide gets the
             message retried, and before the log, so a skipped job logs no start.
@@ -228,6 +255,7 @@ def default_middleware(
             max_backoff_seconds=max_backoff_seconds,
         ),
         CurrentMessage(),
+        TaskContext(task_store),
         *guards,
         JobLog(),
         *extra,

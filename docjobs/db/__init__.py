@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from docjobs import context, errors
 from docjobs.db.pool import Connection, Database
 
 __all__ = ["Connection", "Database", "transaction"]
@@ -24,9 +25,7 @@ def transaction() -> Iterator[Connection]:
     Raises:
         errors.NotSupportedError: The provider has no database.
     """
-    from docjobs import errors, runtime
-
-    database = runtime.current().database
+    database = context.current().database
     if database is None:
         raise errors.NotSupportedError("this provider has no database to open a transaction on")
     with database.transaction() as conn:

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 from docjobs import errors, strictjson
 from docjobs.scheduler.cron import CronExpression, InvalidCron
+from docjobs.scheduler.defaults import DEFAULT_TABLE
 
 #: How late after its slot an app's firing may still start, unless it says otherwise.
 DEFAULT_TOLERANCE_SECONDS = 300.0
@@ -183,8 +184,6 @@ def _checked(
 ) -> AppSchedule:
     if not isinstance(job_id, str) or not job_id.strip():
         raise errors.ScheduleError(f"a schedule's job id must be a non-empty string, not {job_id!r}")
-    from docjobs.scheduler.table import DEFAULT_TABLE  # it reads this module's schedules
-
     if job_id in {entry.job_id for entry in DEFAULT_TABLE}:
         raise errors.ScheduleError(
             f"{job_id}: is one of docjobs' own schedules; "

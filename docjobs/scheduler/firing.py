@@ -6,10 +6,8 @@ import os
 import socket
 from datetime import datetime
 
-import dramatiq
-
 from docjobs import registry
-from docjobs.brokers.base import TransactionalBroker
+from docjobs.brokers.base import Broker
 from docjobs.db.cron import CronLedger
 from docjobs.scheduler.table import Schedule
 
@@ -26,10 +24,11 @@ def process_name(driver: str) -> str:
 class Firer:
     """Claims a slot in the cron ledger and sends the schedule's job for it.
 
-    The claim and the enqueue share one transaction on the local provider, so a
-    scheduler that dies half-way leaves neither; on other providers the message is
-    sent before the claim commits, and the worker-side guard settles the rare
-    duplicate that a crash between the two can leave.
+    The claim and the enqueue share one transaction where the provider can send in
+    one (``capabilities.transactional_send``), so a scheduler that dies half-way
+    leaves neither; elsewhere the message is sent before the claim commits, and
+    the worker-side guard settles the rare duplicate that a crash between the two
+    can leave.
 
     Args:
         broker: Where the job goes.
@@ -37,7 +36,7 @@ class Firer:
         fired_by: The firing process's name in the ledger.
     """
 
-    def __init__(self, broker: dramatiq.Broker, ledger: CronLedger, *, fired_by: str) -> None:
+    def __init__(self, broker: Broker, ledger: CronLedger, *, fired_by: str) -> None:
         self.broker = broker
         self.ledger = ledger
         self.fired_by = fired_by
@@ -62,8 +61,6 @@ class Firer:
             )
             if not claimed:
                 return False
-            if isinstance(self.broker, TransactionalBroker):
-                self.broker.enqueue(message, conn=conn)
-            else:
-                self.broker.enqueue(message)
+            # Where the send can join the claim's transaction, both commit or neither does.
+            self.broker.enqueue(message, conn=conn if self.broker.capabilities.transactional_send else None)
         return True

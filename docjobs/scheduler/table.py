@@ -21,30 +21,20 @@ from zoneinfo import ZoneInfo
 from docjobs import errors
 from docjobs.scheduler import declared
 from docjobs.scheduler.cron import CronExpression, InvalidCron
+from docjobs.scheduler.defaults import DEFAULT_TABLE, Entry
 from docjobs.settings import Settings
 
+__all__ = [
+    "DEFAULT_TABLE",
+    "OFF",
+    "CronTable",
+    "Entry",
+    "Schedule",
+    "build",
+    "variable_for",
+]
+
 OFF = "off"
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A row of the default table."""
-
-    job_id: str
-    expression: str
-    #: A firing that reaches a worker later than this after its slot is skipped.
-    tolerance: timedelta
-
-
-#: The reference service's schedules (every 15 minutes) and docjobs' retention jobs.
-DEFAULT_TABLE: tuple[Entry, ...] = (
-    Entry("internal.seal-document-sweep", "*/15 * * * *", timedelta(minutes=5)),
-    Entry("internal.expire-recipients-sweep", "*/15 * * * *", timedelta(minutes=5)),
-    Entry("internal.send-signing-reminders-sweep", "*/15 * * * *", timedelta(minutes=5)),
-    Entry("internal.cleanup-rate-limits", "*/15 * * * *", timedelta(minutes=5)),
-    Entry("internal.cleanup-background-jobs", "0 3 * * *", timedelta(hours=1)),
-    Entry("internal.cleanup-webhook-calls", "30 3 * * *", timedelta(hours=1)),
-)
 
 
 def variable_for(job_id: str) -> str:

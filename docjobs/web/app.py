@@ -4,9 +4,11 @@
 the process also runs a Dramatiq worker for every declared queue, as the reference
 service runs its jobs in the web process; ``--no-worker`` serves only. With the
 embedded scheduler (the default) it also fires the cron table's slots;
-``--no-cron`` turns that off. On the inngest provider there is neither: Inngest
-calls the app at ``/api/jobs`` to run jobs and fire schedules, and the process
-sends the job outbox rows whose after-commit send was missed.
+``--no-cron`` turns that off. Where the provider has no workers or docjobs fires
+no schedules (inngest), there is neither: the provider calls the app to run jobs
+and fire schedules. The provider mounts its own routes (the local self-trigger,
+Inngest's serve endpoint) and may run threads beside the app (inngest's outbox
+relay): ``Broker.routes()`` and ``Broker.services()``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
 
 import dramatiq
 import psycopg
@@ -27,18 +28,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ExceptionHandler
 
-from docjobs import secrets, signatures
-from docjobs.brokers.local.broker import LocalBroker
-from docjobs.brokers.local.endpoint import SelfTriggerEndpoint
 from docjobs.certificate_check import require_certificate
 from docjobs.runtime import Runtime
-from docjobs.settings import INNGEST_SERVE_PATH
 from docjobs.web.board.access import AuthorizeHook
 from docjobs.web.board.routes import board_routes
 from docjobs.web.bodies import BoundedBodies
-
-if TYPE_CHECKING:
-    from docjobs.brokers.inngest.broker import OutboxRelay
 
 logger = logging.getLogger(__name__)
 
@@ -96,15 +90,15 @@ def create_app(
         The app, mounted under ``NEXT_PUBLIC_BASE_PATH`` when one is set.
     """
     settings = runtime.settings
-    on_inngest = settings.provider == "inngest"  # Inngest runs the jobs and the cron triggers
+    capabilities = runtime.broker.capabilities
     run_worker = settings.embedded_worker if embedded_worker is None else embedded_worker
-    run_worker = run_worker and not on_inngest
+    run_worker = run_worker and capabilities.workers
     worker = EmbeddedWorker(runtime.broker, settings.worker_threads) if run_worker else None
     run_scheduler = settings.embedded_scheduler if embedded_scheduler is None else embedded_scheduler
-    run_scheduler = run_scheduler and not on_inngest
+    run_scheduler = run_scheduler and capabilities.scheduler
     scheduler = runtime.in_process_scheduler() if run_scheduler else None
-    relay = _outbox_relay(runtime) if on_inngest else None
-    if worker is not None or on_inngest:  # this process runs jobs (on inngest, Inngest calls it to)
+    services = runtime.broker.services()
+    if worker is not None or capabilities.served:  # this process runs jobs (or the provider calls it to)
         require_certificate(settings, runtime.signing_identity, runtime.broker.actors)
 
     async def healthz(request: Request) -> Response:
@@ -122,12 +116,7 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         *board_routes(runtime, authorize=board_authorize),
     ]
-    if isinstance(runtime.broker, LocalBroker):
-        verifier = signatures.SignatureVerifier(secrets.secondary_key(settings))
-        endpoint = SelfTriggerEndpoint(runtime.broker, verifier)
-        routes.append(Route("/api/jobs/{actor}/{job_id}", endpoint.handle, methods=["POST"]))
-    if on_inngest:
-        routes.extend(_inngest_routes(runtime))
+    routes.extend(runtime.broker.routes())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -135,13 +124,13 @@ def create_app(
             await run_in_threadpool(worker.start)
         if scheduler is not None:
             scheduler.start()
-        if relay is not None:
-            relay.start()
+        for service in services:
+            service.start()
         try:
             yield
         finally:
-            if relay is not None:
-                await run_in_threadpool(relay.stop)
+            for service in reversed(services):
+                await run_in_threadpool(service.stop)
             if scheduler is not None:
                 await run_in_threadpool(scheduler.stop)
             if worker is not None:
@@ -170,33 +159,6 @@ def create_app(
     app.state.worker = worker
     app.state.scheduler = scheduler
     return app
-
-
-def _inngest_routes(runtime: Runtime) -> list[Route]:
-    # Imported here: the SDK (and its pydantic models) costs start-up time elsewhere.
-    from docjobs.brokers.inngest.broker import InngestBroker
-    from docjobs.brokers.inngest.client import signing_keys
-    from docjobs.brokers.inngest.functions import app_functions
-    from docjobs.brokers.inngest.serve import serve_routes
-
-    assert isinstance(runtime.broker, InngestBroker)
-    settings = runtime.settings
-    return serve_routes(
-        runtime.broker.client,
-        app_functions(runtime),
-        path=INNGEST_SERVE_PATH,  # GET introspection, PUT sync, POST call
-        signing_keys=signing_keys(settings),
-        # Production registers the configured URL; the dev server's request says where it reached the app.
-        serve_url=None if settings.is_development else settings.inngest_serve_url,
-    )
-
-
-def _outbox_relay(runtime: Runtime) -> OutboxRelay | None:
-    """On inngest with a database, the thread that sends outbox rows a commit hook missed."""
-    from docjobs.brokers.inngest.broker import InngestBroker, OutboxRelay
-
-    assert isinstance(runtime.broker, InngestBroker)
-    return OutboxRelay(runtime.broker) if runtime.store is not None else None
 
 
 def _database_answers(runtime: Runtime) -> bool:
@@ -228,8 +190,3 @@ def _unavailable(what: str, detail: Callable[[Exception], object]) -> ExceptionH
         )
 
     return handle
-    return PlainTextResponse(
-        "The database is unavailable; try again shortly.",
-        status_code=503,
-        headers={"retry-after": str(RETRY_AFTER_SECONDS)},
-    )

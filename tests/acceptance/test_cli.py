@@ -14,12 +14,12 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from docjobs_devkit import PostgresServer
+from docjobs_devkit.inngest import InngestServer
+from docjobs_devkit.services import free_port
 
 from docjobs.db import sql
 from docjobs.runtime import Runtime
-from docjobs.testing import PostgresServer
-from docjobs.testing.inngest import InngestServer
-from docjobs.testing.services import free_port
 from tests.conftest import (
     TEMPLATE_DATABASE,
     events,

@@ -24,9 +24,9 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from docjobs_devkit.services import free_port
 
 from docjobs import signatures
-from docjobs.testing.services import free_port
 from tests.conftest import TEST_SECONDARY_KEY, provider_overrides, wait_for
 from tests.support.processes import Processes, answers, cli_env
 

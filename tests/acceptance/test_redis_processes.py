@@ -10,11 +10,11 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg
+from docjobs_devkit.services import free_port
 
 from docjobs import runtime
 from docjobs.runtime import Runtime
 from docjobs.settings import Settings
-from docjobs.testing.services import free_port
 from tests.conftest import events, wait_for
 from tests.support import actors
 from tests.support.processes import Processes, assert_demo_completed, cli_env, docjobs

@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from docjobs_devkit.services import free_port
 
 from docjobs.scheduler.table import DEFAULT_TABLE, variable_for
-from docjobs.testing.services import free_port
 from tests.conftest import wait_for
 from tests.support.processes import Processes, answers, cli_env, docjobs
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from docjobs_devkit.http import serve
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from docjobs import jobs
 from docjobs.runtime import Runtime
-from docjobs.testing.http import serve
 from docjobs.web.app import create_app
 from docjobs.web.board.access import hash_password
 from tests.conftest import REPO_ROOT, job_row, wait_for

@@ -13,9 +13,10 @@ import json
 import sys
 import time
 
+from docjobs_devkit.pdfs import sample_pdf
+
 from docjobs import runtime
 from docjobs.domain import FieldSpec, Flows, Metadata, RecipientSpec
-from docjobs.testing.pdfs import sample_pdf
 
 #: How long the stack may take to seal the signed document.
 SEAL_DEADLINE_SECONDS = 120.0

@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from docjobs_devkit.services import free_port
 
 from docjobs.pdf.identity import identity_from_pkcs12
 from docjobs.pdf.verify import verify
-from docjobs.testing.services import free_port
 from tests.containers import stack
 
 # Building images from cold takes minutes; each step below has its own deadline.

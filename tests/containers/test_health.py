@@ -12,10 +12,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from docjobs_devkit.services import free_port
 
 from docjobs import errors, health
+from docjobs.brokers.local.health import check_worker
 from docjobs.settings import Settings
-from docjobs.testing.services import free_port
 
 #: The default cron table's schedules that fire every 15 minutes.
 EVERY_QUARTER_HOUR = (
@@ -37,16 +38,16 @@ def beat(database_url: str, hostname: str, age_seconds: float) -> None:
 def test_worker_is_healthy_only_with_a_fresh_heartbeat_on_its_host(environ: dict[str, str]) -> None:
     settings = Settings.from_environ(environ)
     url = environ["NEXT_PRIVATE_DATABASE_URL"]
-    assert not health.check_worker(settings, hostname="box-a").healthy  # no row at all
+    assert not check_worker(settings, hostname="box-a")[0]  # no row at all
     beat(url, "box-b", 1)  # another host's worker does not count
-    assert not health.check_worker(settings, hostname="box-a").healthy
+    assert not check_worker(settings, hostname="box-a")[0]
     beat(url, "box-a", settings.lease_seconds + 5)
-    stale = health.check_worker(settings, hostname="box-a")
-    assert not stale.healthy and "s old" in stale.line
+    healthy, line = check_worker(settings, hostname="box-a")
+    assert not healthy and "s old" in line
     beat(url, "box-a", 1)
-    fresh = health.check_worker(settings, hostname="box-a")
-    assert fresh.healthy, fresh.line
-    assert fresh.line.startswith("worker: 2 process(es) on box-a")
+    healthy, line = check_worker(settings, hostname="box-a")
+    assert healthy, line
+    assert line.startswith("worker: 2 process(es) on box-a")
 
 
 def test_scheduler_is_unhealthy_when_a_due_slot_since_its_start_was_not_fired(

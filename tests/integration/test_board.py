@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from docjobs_devkit.http import serve
 
 from docjobs import jobs
 from docjobs.runtime import Runtime
-from docjobs.testing.http import serve
 from docjobs.web.app import create_app
 from docjobs.web.board.access import SESSION_COOKIE
 from tests.conftest import events, job_row, wait_for

@@ -21,12 +21,12 @@ import httpx
 import psycopg
 import pytest
 import uvicorn
+from docjobs_devkit.http import serve
+from docjobs_devkit.services import free_port
 
 from docjobs import cli, jobs
 from docjobs import logging as docjobs_logging
 from docjobs.runtime import Runtime
-from docjobs.testing.http import serve
-from docjobs.testing.services import free_port
 from docjobs.web.app import create_app
 from docjobs.web.board.access import SESSION_COOKIE, hash_password
 from tests.support.board import ADMIN, BOARD, TOKEN, Board, add_user, csrf_of, sign_in

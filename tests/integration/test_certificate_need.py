@@ -14,11 +14,11 @@ from pathlib import Path
 import dramatiq
 import psycopg
 import pytest
+from docjobs_devkit.services import free_port
 
 from docjobs import jobs
 from docjobs.certificate_check import CertificateMissing
 from docjobs.runtime import Runtime
-from docjobs.testing.services import free_port
 from docjobs.web.app import create_app
 from tests.conftest import provider_overrides, wait_for
 from tests.support.processes import Processes, answers, cli_env, docjobs

@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterator
 
 import dramatiq
 import pytest
+from docjobs_devkit import RedisServer
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
 from docjobs import runtime
 from docjobs.brokers.middleware import default_middleware
 from docjobs.settings import Settings
-from docjobs.testing import RedisServer
 
 
 def middleware() -> list[dramatiq.Middleware]:

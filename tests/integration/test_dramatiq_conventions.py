@@ -24,6 +24,7 @@ import httpx
 import pendulum
 import psycopg
 import pytest
+from docjobs_devkit.http import serve
 from dramatiq.brokers.stub import StubBroker
 from periodiq import cron
 
@@ -34,7 +35,6 @@ from docjobs.scheduler import listing
 from docjobs.scheduler.firing import SLOT_OPTION, Firer
 from docjobs.scheduler.inprocess import InProcessScheduler
 from docjobs.scheduler.periodiq import PeriodiqSpec
-from docjobs.testing.http import serve
 from docjobs.web.app import create_app
 from tests.conftest import events, wait_for
 from tests.support import actors as test_actors

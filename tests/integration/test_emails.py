@@ -9,12 +9,12 @@ from typing import Any
 import dramatiq
 import psycopg
 import pytest
+from docjobs_devkit.pdfs import sample_pdf
+from docjobs_devkit.smtp import Mailbox, attachments, html_part, text_part
 
 from docjobs import jobs
 from docjobs.domain import Flows, RecipientSpec
 from docjobs.runtime import Runtime
-from docjobs.testing.pdfs import sample_pdf
-from docjobs.testing.smtp import Mailbox, attachments, html_part, text_part
 
 PDF = sample_pdf(2, title="Agreement")
 
@@ -222,7 +222,7 @@ def test_a_retried_multi_recipient_job_never_sends_twice(
 def test_an_unreachable_mail_server_fails_the_job_after_its_retries(
     make_runtime: Callable[..., Runtime], start_worker: Callable[..., dramatiq.Worker], database_url: str
 ) -> None:
-    from docjobs.testing.services import free_port
+    from docjobs_devkit.services import free_port
 
     service = make_runtime(NEXT_PRIVATE_SMTP_HOST="127.0.0.1", NEXT_PRIVATE_SMTP_PORT=str(free_port()))
     start_worker(service.broker)

@@ -14,12 +14,12 @@ from typing import Any
 
 import inngest
 import pytest
+from docjobs_devkit.http import serve
+from docjobs_devkit.inngest import InngestServer
+from docjobs_devkit.services import free_port
 from starlette.applications import Starlette
 
 from docjobs.brokers.inngest.serve import serve_routes
-from docjobs.testing.http import serve
-from docjobs.testing.inngest import InngestServer
-from docjobs.testing.services import free_port
 from tests.conftest import INNGEST_SIGNING_KEY, wait_for
 
 APP = "emulated"
@@ -251,7 +251,7 @@ def test_a_wrong_event_key_is_refused(inngest_emulator: InngestServer) -> None:
 
 
 def _function_at(url: str, name: str) -> Any:
-    from docjobs.testing.inngest import Function
+    from docjobs_devkit.inngest import Function
 
     return Function(
         id=f"{APP}-{name}",

@@ -11,16 +11,16 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from docjobs_devkit.http import serve
+from docjobs_devkit.inngest import CallFaults, InngestServer
 from dramatiq.errors import QueueJoinTimeout
 
 from docjobs import db, jobs
-from docjobs.brokers.inngest import broker as inngest_broker
+from docjobs.brokers import outbox
 from docjobs.brokers.inngest.broker import InngestBroker
 from docjobs.runtime import Runtime
 from docjobs.settings import DEFAULT_INNGEST_APP_ID as APP_ID
 from docjobs.settings import PROVIDER_MAX_RETRIES
-from docjobs.testing.http import serve
-from docjobs.testing.inngest import CallFaults, InngestServer
 from docjobs.web.app import create_app
 from tests.conftest import (
     INNGEST_SIGNING_KEY,
@@ -216,8 +216,8 @@ def test_a_job_whose_after_commit_send_never_happened_is_sent_by_the_web_process
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(inngest_broker, "OUTBOX_STALE_SECONDS", 0.2)
-    monkeypatch.setattr(inngest_broker, "RELAY_INTERVAL_SECONDS", 0.2)
+    monkeypatch.setattr(outbox, "OUTBOX_STALE_SECONDS", 0.2)
+    monkeypatch.setattr(outbox, "RELAY_INTERVAL_SECONDS", 0.2)
     # A connection docjobs does not manage: its commit is invisible, as is a sender
     # that crashed between its commit and the send.
     with psycopg.connect(database_url) as conn:

@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from docjobs_devkit.http import serve
+from docjobs_devkit.inngest import InngestServer
 
 from docjobs.runtime import Runtime
 from docjobs.settings import DEFAULT_INNGEST_APP_ID as APP_ID
-from docjobs.testing.http import serve
-from docjobs.testing.inngest import InngestServer
 from docjobs.web.app import create_app
 from tests.conftest import (
     INNGEST_SIGNING_KEY,

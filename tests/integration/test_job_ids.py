@@ -9,13 +9,13 @@ from dataclasses import dataclass
 
 import dramatiq
 import pytest
+from docjobs_devkit.http import serve
+from docjobs_devkit.inngest import InngestServer
 from dramatiq import Message
 
 from docjobs import db, jobs
 from docjobs.brokers.bullmq.broker import BullmqBroker
 from docjobs.runtime import Runtime
-from docjobs.testing.http import serve
-from docjobs.testing.inngest import InngestServer
 from docjobs.web.app import create_app
 from tests.conftest import app_port, events, job_row, provider_overrides, wait_for
 from tests.support.processes import cli_env, docjobs

@@ -9,13 +9,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from docjobs_devkit.http import Receiver
+from docjobs_devkit.pdfs import sample_pdf
+from docjobs_devkit.smtp import Mailbox, text_part
 
 from docjobs import jobs
 from docjobs.domain import Flows, RecipientSpec
 from docjobs.runtime import Runtime
-from docjobs.testing.http import Receiver
-from docjobs.testing.pdfs import sample_pdf
-from docjobs.testing.smtp import Mailbox, text_part
 from docjobs.webhooks.events import WebhookEvent
 
 PDF = sample_pdf(2, title="Agreement")

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from docjobs_devkit import PostgresServer
 
 from docjobs import errors
 from docjobs.db import migrate as migrate_module
 from docjobs.db import sql
 from docjobs.db.migrate import migrate
-from docjobs.testing import PostgresServer
 
 
 @pytest.fixture

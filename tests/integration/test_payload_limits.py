@@ -14,10 +14,10 @@ from typing import Any
 import dramatiq
 import psycopg
 import pytest
+from docjobs_devkit.inngest import InngestServer
 
 from docjobs import errors, jobs
 from docjobs.runtime import Runtime
-from docjobs.testing.inngest import InngestServer
 from tests.conftest import provider_overrides
 
 WEBHOOK = "internal.execute-webhook"  # its ``data`` is free-form JSON

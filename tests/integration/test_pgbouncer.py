@@ -18,14 +18,14 @@ from urllib.parse import urlsplit
 import dramatiq
 import psycopg
 import pytest
+from docjobs_devkit import PostgresServer
+from docjobs_devkit.services import free_port
 
 from docjobs import errors, runtime
 from docjobs.db import sql
 from docjobs.db.migrate import migrate
 from docjobs.runtime import Runtime
 from docjobs.settings import Settings
-from docjobs.testing import PostgresServer
-from docjobs.testing.services import free_port
 from tests.conftest import events, job_row, wait_for
 from tests.support import actors
 from tests.support.pgbouncer import PgBouncer

@@ -12,14 +12,15 @@ import dramatiq
 import psycopg
 import pytest
 import redis
+from docjobs_devkit import RedisServer
 from dramatiq.message import Message
 
 from docjobs import db, jobs, runtime
+from docjobs.brokers import outbox
 from docjobs.brokers.bullmq import broker as broker_module
 from docjobs.brokers.bullmq.broker import BullmqBroker
 from docjobs.runtime import Runtime
 from docjobs.settings import Settings
-from docjobs.testing import RedisServer
 from docjobs.web.app import create_app
 from tests.conftest import events, provider_overrides, wait_for
 from tests.support import actors
@@ -202,7 +203,9 @@ def test_a_fetch_whose_answer_was_lost_is_given_back(
     sent = [actors.record_job.send(key=f"lost{index}") for index in range(3)]
     # What Redis did for a fetch whose answer never arrived: the messages moved to
     # this process's ack set, and the process does not know it has them.
-    broker.run_pipeline(lambda pipeline: broker.dispatch_to(pipeline, "fetch", "default", 10))
+    broker.commands.run_pipeline(
+        lambda pipeline: broker.commands.dispatch_to(pipeline, "fetch", "default", 10)
+    )
     assert 3 == broker.client.scard(f"{broker.namespace}:__acks__.{broker.broker_id}.default")
     broker.holdings("default").suspect = True  # as a connection error during a fetch leaves it
     start_worker(broker, threads=2)
@@ -236,7 +239,7 @@ def test_a_job_whose_after_commit_send_never_happened_is_sent_by_a_keeper(
     start_worker: Callable[..., dramatiq.Worker],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(broker_module, "OUTBOX_STALE_SECONDS", 0.5)
+    monkeypatch.setattr(outbox, "OUTBOX_STALE_SECONDS", 0.5)
     # A 2 s lease: the keeper's round is 0.5 s.
     bullmq = make_runtime(**provider_overrides(request, "bullmq"), NEXT_PRIVATE_JOBS_LEASE_SECONDS="2")
     # A connection docjobs does not manage: its commit is invisible, as is a sender

@@ -8,6 +8,8 @@ from typing import Any
 import psycopg
 import pypdf
 import pytest
+from docjobs_devkit.pdfs import deflate_bomb_pdf, password_protected_pdf, sample_pdf
+from docjobs_devkit.smtp import Mailbox
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
@@ -16,8 +18,6 @@ from docjobs import jobs
 from docjobs.domain import FieldSpec, Flows, RecipientSpec
 from docjobs.pdf.identity import identity_from_pkcs12
 from docjobs.runtime import Runtime
-from docjobs.testing.pdfs import deflate_bomb_pdf, password_protected_pdf, sample_pdf
-from docjobs.testing.smtp import Mailbox
 
 ORIGINAL = sample_pdf(2, title="Tenancy")
 GIB = 1024 * 1024 * 1024

@@ -21,6 +21,9 @@ import argon2
 import httpx
 import psycopg
 import pytest
+from docjobs_devkit.http import Receiver
+from docjobs_devkit.inngest import InngestServer
+from docjobs_devkit.smtp import Mailbox
 
 from docjobs import jobs
 from docjobs.brokers.inngest import signature as inngest_signature
@@ -29,9 +32,6 @@ from docjobs.domain import Flows
 from docjobs.logging import LOG_FORMAT, KeyValueFormatter
 from docjobs.runtime import Runtime
 from docjobs.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from docjobs.testing.http import Receiver
-from docjobs.testing.inngest import InngestServer
-from docjobs.testing.smtp import Mailbox
 from docjobs.webhooks import delivery
 from docjobs.webhooks.events import WebhookEvent
 from tests.conftest import INNGEST_SIGNING_KEY, TEST_SECONDARY_KEY, inngest_call_body, wait_for

@@ -8,12 +8,12 @@ from collections.abc import Callable
 import httpx
 import psycopg
 import pytest
+from docjobs_devkit.http import Receiver, serve
 
 from docjobs import runtime
 from docjobs import signatures as signature
 from docjobs.brokers.local import selftrigger
 from docjobs.runtime import Runtime
-from docjobs.testing.http import Receiver, serve
 from docjobs.web.app import create_app
 from tests.conftest import TEST_SECONDARY_KEY, job_row, wait_for
 from tests.support import actors

@@ -7,13 +7,13 @@ from collections import Counter
 
 import psycopg
 import pytest
+from docjobs_devkit.http import Receiver
+from docjobs_devkit.pdfs import sample_pdf
+from docjobs_devkit.smtp import Mailbox, attachments, html_part, text_part
 
 from docjobs import signatures
 from docjobs.domain import FieldSpec, Flows, Metadata, RecipientSpec
 from docjobs.runtime import Runtime
-from docjobs.testing.http import Receiver
-from docjobs.testing.pdfs import sample_pdf
-from docjobs.testing.smtp import Mailbox, attachments, html_part, text_part
 from docjobs.webhooks import delivery
 from docjobs.webhooks.events import WebhookEvent
 

@@ -17,12 +17,12 @@ from typing import Any
 import dramatiq
 import psycopg
 import pytest
+from docjobs_devkit.http import Received, Receiver
+from docjobs_devkit.pdfs import sample_pdf
 
 from docjobs import jobs, signatures
 from docjobs.domain import Flows
 from docjobs.runtime import Runtime
-from docjobs.testing.http import Received, Receiver
-from docjobs.testing.pdfs import sample_pdf
 from docjobs.webhooks import delivery, ssrf
 from docjobs.webhooks.events import WebhookEvent
 

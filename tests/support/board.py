@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from docjobs_devkit.http import serve
 
 from docjobs.runtime import Runtime
-from docjobs.testing.http import serve
 from docjobs.web.app import create_app
 from docjobs.web.board.access import hash_password
 from tests.conftest import app_port, provider_overrides

@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 
 import psycopg
+from docjobs_devkit.services import free_port
 
 from docjobs import errors
-from docjobs.testing.services import free_port
 
 #: Where Debian's package installs it.
 PGBOUNCER_BINARY = "/usr/sbin/pgbouncer"

@@ -23,8 +23,8 @@ def test_the_base_path_is_added_to_the_self_request_url_once() -> None:
             "NEXT_PRIVATE_INTERNAL_WEBAPP_URL": "http://app:3000/sign/",
         }
     )
-    assert "http://app:3000/sign" == runtime.self_trigger_base_url(with_path)
-    assert "http://app:3000/sign" == runtime.self_trigger_base_url(already)
+    assert "http://app:3000/sign" == with_path.self_trigger_url
+    assert "http://app:3000/sign" == already.self_trigger_url
 
 
 def test_the_development_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:

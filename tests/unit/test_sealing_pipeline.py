@@ -12,6 +12,7 @@ from typing import Any
 import pikepdf
 import pypdf
 import pytest
+from docjobs_devkit.pdfs import sample_pdf
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
@@ -26,7 +27,6 @@ from docjobs.pdf.identity import (
 )
 from docjobs.pdf.seal import SealInput, SignatureSettings, seal_pdf
 from docjobs.settings import Settings
-from docjobs.testing.pdfs import sample_pdf
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 SETTINGS = SignatureSettings(location="https://sign.example.com")
@@ -266,8 +266,8 @@ def test_development_generates_one_certificate_and_keeps_it(tmp_path: Path) -> N
 
 
 def test_a_timestamp_authority_stamps_the_signature(identity: SigningIdentity) -> None:
-    from docjobs.testing.http import serve
-    from docjobs.testing.tsa import tsa_app, tsa_certificate
+    from docjobs_devkit.http import serve
+    from docjobs_devkit.tsa import tsa_app, tsa_certificate
 
     tsa_cert, tsa_key = tsa_certificate()
     app = tsa_app(tsa_cert, tsa_key)

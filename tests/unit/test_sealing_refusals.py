@@ -13,19 +13,19 @@ from typing import Any
 
 import pikepdf
 import pytest
-from PIL import Image
-
-from docjobs.brokers.middleware import NON_RETRYABLE
-from docjobs.pdf.identity import SigningIdentity, identity_from_pkcs12
-from docjobs.pdf.refusal import DocumentRefused
-from docjobs.pdf.seal import SealInput, SignatureSettings, seal_pdf
-from docjobs.testing.pdfs import (
+from docjobs_devkit.pdfs import (
     deflate_bomb_pdf,
     deflated_repeat,
     password_protected_pdf,
     png_bomb,
     sample_pdf,
 )
+from PIL import Image
+
+from docjobs.brokers.middleware import NON_RETRYABLE
+from docjobs.pdf.identity import SigningIdentity, identity_from_pkcs12
+from docjobs.pdf.refusal import DocumentRefused
+from docjobs.pdf.seal import SealInput, SignatureSettings, seal_pdf
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENT = {"id": 73, "title": "Lease", "envelope_id": "envelope_abc"}
@@ -256,7 +256,7 @@ _MEASURE = """
 import json, sys
 from pathlib import Path
 from docjobs.pdf.identity import identity_from_pkcs12
-from docjobs.testing.pdfs import deflate_bomb_pdf, png_bomb, sample_pdf
+from docjobs_devkit.pdfs import deflate_bomb_pdf, png_bomb, sample_pdf
 from tests.unit.test_sealing_refusals import field as name_field, seal as seal_with
 
 identity = identity_from_pkcs12(Path(sys.argv[2]).read_bytes(), None, source="test")

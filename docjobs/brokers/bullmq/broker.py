@@ -39,53 +39,67 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from importlib import resources
-from typing import Any
+from typing import Any, Self
 from uuid import uuid4
 
 import dramatiq
 import psycopg
 import redis
-from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis, dq_name, q_name
 from dramatiq.errors import BrokerConnectionError
 from dramatiq.message import Message
 from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.client import Pipeline
 from redis.retry import Retry
 
 from docjobs import errors
-from docjobs.brokers.base import FastHooks
+from docjobs.brokers.base import Capabilities, JobRef, QueueElsewhere, SharedParts
+from docjobs.brokers.bullmq import health
+from docjobs.brokers.bullmq.commands import DEDUPLICATE_OPTION, RedisCommands, script_source
 from docjobs.brokers.bullmq.consumer import BullmqConsumer
 from docjobs.brokers.bullmq.doorbell import Doorbell, DoorbellShutdown
 from docjobs.brokers.bullmq.holdings import Holdings
 from docjobs.brokers.bullmq.journal import HistoryJournal
 from docjobs.brokers.bullmq.keeper import Keeper
 from docjobs.brokers.history import JobHistory, merge_events
-from docjobs.db.pool import on_commit
+from docjobs.brokers.outbox import Outbox
+from docjobs.db.board import BoardStore
 from docjobs.db.store import JobStore, Row
+from docjobs.settings import Settings
 
 #: A command that fails on a lost connection is tried again with a backoff of
 #: 50 ms doubling up to 1 s, for about 10 s in all: a Redis restart is waited out.
 COMMAND_RETRIES = 14
 DEFAULT_IDLE_POLL_SECONDS = 1.0
-#: Outbox rows older than this were missed by their after-commit send: keepers send them.
-OUTBOX_STALE_SECONDS = 5.0
 #: Messages per enqueue script call: a bigger batch is split, so Redis never blocks long.
 ENQUEUE_CHUNK = 1000
-#: The most due messages one call of ``move_due.lua`` moves (Lua's ``unpack`` has a limit).
-MOVE_CHUNK = 1000
 #: How long an ended job's id stays taken unless told otherwise (the settings' retention).
 DEFAULT_RETENTION_DAYS = 30.0
 SECONDS_PER_DAY = 86_400
-#: The message option of a job sent with an id of the caller's: its id holds a key in Redis.
-DEDUPLICATE_OPTION = "deduplicate"
 
 #: What ``_push`` sends of one message: Redis id, queue, data, due time, id key ("" for none).
 Entry = tuple[str, str, bytes, int | None, str]
 
 
-class BullmqBroker(FastHooks, RedisBroker):
+def _capabilities(with_database: bool) -> Capabilities:
+    # The queue is in Redis: a retry sends a new job, bulk actions go job by job.
+    return Capabilities(
+        workers=True,
+        scheduler=True,
+        served=False,
+        transactional_send=with_database,  # through the job outbox
+        pause=True,
+        cancel=True,
+        run_now=True,
+        join=True,
+        flush=True,
+        retry_in_place=False,
+        bulk_by_filter=False,
+    )
+
+
+class BullmqBroker(QueueElsewhere, RedisBroker):
     """Dramatiq's Redis broker with docjobs' doorbell, batched acks and keeper.
 
     Args:
@@ -96,12 +110,14 @@ class BullmqBroker(FastHooks, RedisBroker):
         idle_poll_seconds: The longest an idle consumer waits without a doorbell.
         store: Where the outbox lives; without it, sending with ``conn=`` is refused.
         retention_days: How long the id of a job sent with ``id=`` stays taken after the job ends.
+        job_rows: The board's view of the jobs' history.
 
     Raises:
         dramatiq.errors.BrokerConnectionError: Redis does not answer.
     """
 
-    supports_transactions = True
+    name = "bullmq"
+    keeps_history = True
 
     def __init__(
         self,
@@ -113,6 +129,7 @@ class BullmqBroker(FastHooks, RedisBroker):
         idle_poll_seconds: float = DEFAULT_IDLE_POLL_SECONDS,
         store: JobStore | None = None,
         retention_days: float = DEFAULT_RETENTION_DAYS,
+        job_rows: BoardStore | None = None,
     ) -> None:
         connection = {"socket_connect_timeout": 2, "socket_keepalive": True, "health_check_interval": 30}
         client = redis.Redis.from_url(
@@ -121,7 +138,7 @@ class BullmqBroker(FastHooks, RedisBroker):
             retry_on_error=[redis.ConnectionError, redis.TimeoutError],
             **connection,
         )
-        super().__init__(
+        super().__init__(  # type: ignore[no-untyped-call]  # Dramatiq's RedisBroker is untyped
             client=client,
             namespace=namespace,
             middleware=middleware,
@@ -130,18 +147,34 @@ class BullmqBroker(FastHooks, RedisBroker):
         )
         self._url = url
         self.store = store
+        self.job_rows = job_rows
+        self.outbox = Outbox(store.outbox, self._push_rows, relayed_by="a keeper") if store else None
         self.id_key_prefix = f"{namespace}:__job_id__."
         self.id_ttl_ms = int(retention_days * SECONDS_PER_DAY * 1000)
         self.fetch_client = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **connection)
         self.idle_poll_seconds = idle_poll_seconds
         self.doorbell = Doorbell(client, namespace)
         self.add_middleware(DoorbellShutdown(self.doorbell))
-        self.keeper = Keeper(self, heartbeat_timeout_seconds)
-        self.ack_script = client.register_script(_script("ack_many.lua"))
-        self.enqueue_script = client.register_script(_script("enqueue.lua"))
-        self.remove_script = client.register_script(_script("remove.lua"))
-        self.schedule_script = client.register_script(_script("schedule.lua"))
-        self.move_due_script = client.register_script(_script("move_due.lua"))
+        self.keeper = Keeper(
+            maintain=self.maintain, relay=self.relay, heartbeat_timeout_seconds=heartbeat_timeout_seconds
+        )
+        self.commands = RedisCommands(
+            client,
+            self.fetch_client,
+            namespace=namespace,
+            broker_id=self.broker_id,
+            dispatch=self.scripts["dispatch"],
+            heartbeat_timeout_ms=self.heartbeat_timeout,
+            dead_message_ttl_ms=self.dead_message_ttl,
+            max_unpack_size=self._max_unpack_size,
+            doorbell_channel=self.doorbell.channel,
+            id_key_prefix=self.id_key_prefix,
+            id_ttl_ms=self.id_ttl_ms,
+            load_scripts=self.load_scripts,
+        )
+        self.enqueue_script = client.register_script(script_source("enqueue.lua"))
+        self.remove_script = client.register_script(script_source("remove.lua"))
+        self.schedule_script = client.register_script(script_source("schedule.lua"))
         #: Queues paused on the board (``set_paused``), as this process last read them.
         self.paused: frozenset[str] = frozenset()
         self.paused_key = f"{self.namespace}:__paused__"
@@ -153,6 +186,55 @@ class BullmqBroker(FastHooks, RedisBroker):
         if self.history is not None and store is not None:
             self.journal = HistoryJournal(client, namespace, store, merge_events)
             self.history.use_journal(self.journal)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, parts: SharedParts) -> Self:
+        """Dramatiq's Redis broker under ``NEXT_PRIVATE_REDIS_PREFIX``, checked to answer.
+
+        Raises:
+            dramatiq.errors.BrokerConnectionError: Redis does not answer.
+        """
+        assert settings.redis_url is not None  # checked by Settings
+        broker = cls(
+            settings.redis_url,
+            namespace=settings.redis_prefix,
+            middleware=parts.middleware,
+            heartbeat_timeout_seconds=settings.lease_seconds,
+            idle_poll_seconds=settings.poll_interval_seconds,
+            store=parts.store,
+            retention_days=settings.retention_days,
+            job_rows=parts.job_rows,
+        )
+        broker.ping()
+        return broker
+
+    @classmethod
+    def capabilities_for(cls, settings: Settings) -> Capabilities:
+        return _capabilities(settings.database_url is not None)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return _capabilities(self.store is not None)
+
+    @classmethod
+    def worker_liveness(cls, settings: Settings) -> tuple[bool, str]:
+        """Some worker heartbeat in Redis within the heartbeat timeout (they name no host)."""
+        return health.check_worker_redis(settings)
+
+    def _withdraw(self, job: JobRef, action: str) -> bool:
+        """Take the job out of Redis, unless a worker fetched it (workers hold fetched and delayed jobs)."""
+        redis_id = job.options.get("redis_message_id")
+        if redis_id is None:
+            raise errors.NotSupportedError(
+                f"{action} of a waiting job is not available on the bullmq provider yet"
+            )
+        return self.remove_waiting(job.queue, redis_id)
+
+    def _promote(self, job: JobRef) -> bool:
+        redis_id = job.options.get("redis_message_id")
+        if redis_id is None:
+            raise errors.NotSupportedError("promote is not available on the bullmq provider yet")
+        return self.promote(job.queue, redis_id)
 
     def ping(self) -> None:
         """Check that Redis answers, once and without the restart retries.
@@ -171,7 +253,16 @@ class BullmqBroker(FastHooks, RedisBroker):
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> BullmqConsumer:
         self.keeper.start()
-        return BullmqConsumer(self, queue_name, prefetch, self.idle_poll_seconds, self.doorbell)
+        return BullmqConsumer(
+            self.commands,
+            queue_name,
+            prefetch,
+            idle_poll_seconds=self.idle_poll_seconds,
+            doorbell=self.doorbell,
+            holdings=self.holdings(queue_name),
+            journaling=self.journaling,
+            paused=lambda: self.paused,
+        )
 
     def enqueue(
         self,
@@ -218,9 +309,7 @@ class BullmqBroker(FastHooks, RedisBroker):
         Returns:
             How many jobs were moved.
         """
-        if self.store is None:
-            return 0
-        return self.store.outbox_take(self._push_rows, ids=ids, stale_seconds=OUTBOX_STALE_SECONDS)
+        return 0 if self.outbox is None else self.outbox.relay(ids)
 
     def _send(
         self,
@@ -231,7 +320,7 @@ class BullmqBroker(FastHooks, RedisBroker):
         deduplicate: bool,
     ) -> tuple[list[Message[Any]], set[str]]:
         """The prepared messages, and the Redis ids of those dropped as duplicates."""
-        if conn is not None and self.store is None:
+        if conn is not None and self.outbox is None:
             raise errors.NotSupportedError(
                 "this Redis broker has no database for sending inside a transaction"
             )
@@ -243,11 +332,8 @@ class BullmqBroker(FastHooks, RedisBroker):
                 if message.options["redis_message_id"] not in skipped:
                     self.emit_after("enqueue", message, delay)
             return prepared, skipped
-        assert self.store is not None
-        self.store.outbox_add(conn, [entry[:3] for entry in entries])  # the rest is in the data
-        ids = [entry[0] for entry in entries]
-        # On a connection docjobs does not manage the commit is invisible: a keeper sends them.
-        on_commit(conn, lambda: self._relay_after_commit(ids))
+        assert self.outbox is not None
+        self.outbox.add(conn, [entry[:3] for entry in entries])  # the rest is in the data
         return prepared, set()
 
     def _prepare(self, message: Message[Any], delay: int | None, deduplicate: bool) -> Message[Any]:
@@ -284,16 +370,7 @@ class BullmqBroker(FastHooks, RedisBroker):
 
     def id_key(self, job_id: str) -> str:
         """The key a job sent with the caller's id holds while its id is taken."""
-        return self.id_key_prefix + job_id
-
-    def holds_id_key(self, message: Message[Any] | MessageProxy) -> bool:
-        """Whether the job was sent with the caller's id, so holds its id's key until it ends."""
-        return bool(message.options.get(DEDUPLICATE_OPTION))
-
-    def expire_ids_to(self, pipeline: Any, job_ids: Sequence[str]) -> None:
-        """Add to ``pipeline`` the expiry of these ended jobs' id keys, after the retention period."""
-        for job_id in job_ids:
-            pipeline.pexpire(self.id_key(job_id), self.id_ttl_ms)
+        return self.commands.id_key(job_id)
 
     def _push(self, entries: Sequence[Entry]) -> set[str]:
         """Enqueue (or schedule, with a due time) each entry, in one round trip.
@@ -323,11 +400,11 @@ class BullmqBroker(FastHooks, RedisBroker):
                 results = [self.client.evalsha(*calls[0])]
         else:
 
-            def build(pipeline: Any) -> None:
+            def build(pipeline: Pipeline) -> None:
                 for call in calls:
                     pipeline.evalsha(*call)
 
-            results = self.run_pipeline(build)
+            results = self.commands.run_pipeline(build)
         return {skipped.decode() for result in results for skipped in result}
 
     def _enqueue_call(self, queue_name: str, delayed: bool, items: list[Any]) -> list[Any]:
@@ -358,47 +435,6 @@ class BullmqBroker(FastHooks, RedisBroker):
             eta = message.options.get("eta")
             self.emit_after("enqueue", message, max(int(eta) - now, 0) if eta is not None else None)
 
-    def _relay_after_commit(self, ids: list[str]) -> None:
-        try:
-            self.relay(ids)
-        except (redis.RedisError, psycopg.Error) as exc:
-            self.logger.warning("%d job(s) wait in the outbox for a keeper to send them: %s", len(ids), exc)
-
-    def run_pipeline(self, build: Callable[[Any], None], client: redis.Redis | None = None) -> list[Any]:
-        """Run the commands ``build`` adds to a pipeline, in one round trip.
-
-        Scripts go by their digest (redis-py would ask ``SCRIPT EXISTS`` first, a
-        second round trip). A Redis that lost its script cache (a restart) answers
-        NOSCRIPT: the scripts are loaded again and only the commands refused are run
-        again, since the others (a fetch, say) already took effect.
-
-        Args:
-            build: Adds the commands to the pipeline it is given.
-            client: The client to use; the broker's (with restart retries) by default.
-        """
-        client = client or self.client
-        pipeline = client.pipeline(transaction=False)
-        build(pipeline)
-        commands = list(pipeline.command_stack)
-        results: list[Any] = pipeline.execute(raise_on_error=False)
-        refused = [
-            index
-            for index, result in enumerate(results)
-            if isinstance(result, redis.exceptions.NoScriptError)
-        ]
-        if refused:
-            self.load_scripts()
-            again = client.pipeline(transaction=False)
-            for index in refused:
-                args, options = commands[index]
-                again.execute_command(*args, **options)
-            for index, result in zip(refused, again.execute(raise_on_error=False), strict=True):
-                results[index] = result
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
-        return results
-
     def remove_waiting(self, queue_name: str, redis_message_id: str) -> bool:
         """Take a message no worker has fetched out of its queue (or delay queue).
 
@@ -417,29 +453,11 @@ class BullmqBroker(FastHooks, RedisBroker):
         Returns:
             ``False`` when it was not scheduled: it is due and moved already, or gone.
         """
-        moved, _ = self._move_due(queue_name, extra=[redis_message_id])
-        return moved == 1
-
-    def move_due_to(self, pipeline: Any, queue_name: str) -> None:
-        """Add the move of ``queue_name``'s due scheduled messages to ``pipeline``.
-
-        Its answer is ``[moved, next due time in epoch ms or -1]``.
-        """
-        pipeline.evalsha(*self._move_due_call(queue_name, []))
-
-    def _move_due(self, queue_name: str, extra: list[str]) -> tuple[int, int]:
-        results = self.run_pipeline(
-            lambda pipeline: pipeline.evalsha(*self._move_due_call(queue_name, extra))
+        results = self.commands.run_pipeline(
+            lambda pipeline: self.commands.move_due_to(pipeline, queue_name, [redis_message_id])
         )
-        moved, next_due = results[0]
-        return int(moved), int(next_due)
-
-    def _move_due_call(self, queue_name: str, extra: list[str]) -> list[Any]:
-        queue_key = f"{self.namespace}:{q_name(queue_name)}"
-        channel = self.doorbell.channel
-        now = current_millis()
-        keys = [f"{queue_key}.delayed", queue_key]
-        return [self.move_due_script.sha, 2, *keys, channel, q_name(queue_name), now, MOVE_CHUNK, *extra]
+        moved, _ = results[0]
+        return int(moved) == 1
 
     def flush(self, queue_name: str) -> None:
         """Drop every message of ``queue_name``, scheduled ones included."""
@@ -447,7 +465,7 @@ class BullmqBroker(FastHooks, RedisBroker):
         self.client.delete(f"{self.namespace}:{q_name(queue_name)}.delayed")
 
     @contextlib.contextmanager
-    def journaling(self) -> Iterator[Callable[[Any], None]]:
+    def journaling(self) -> Iterator[Callable[[Pipeline], None]]:
         """Around a pipeline that sends acks: yields what adds the pending history events to it.
 
         The events go first in the pipeline, so none of them is lost once its job's ack
@@ -470,54 +488,25 @@ class BullmqBroker(FastHooks, RedisBroker):
 
     def load_scripts(self) -> None:
         """Put docjobs' and Dramatiq's scripts in Redis's script cache."""
-        scripts = (self.scripts["dispatch"], self.ack_script, self.enqueue_script)
-        for script in (*scripts, self.schedule_script, self.move_due_script, self.remove_script):
+        scripts = (self.scripts["dispatch"], self.commands.ack_script, self.enqueue_script)
+        for script in (*scripts, self.schedule_script, self.commands.move_due_script, self.remove_script):
             self.client.script_load(script.script)
         if self.journal is not None:
             self.client.script_load(self.journal.trim_script.script)
 
-    def dispatch_to(
-        self, pipeline: Any, command: str, queue_name: str, *args: Any, maintenance: bool = False
-    ) -> None:
-        """Add a call of Dramatiq's dispatch script to ``pipeline``."""
-        pipeline.evalsha(
-            self.scripts["dispatch"].sha,
-            1,
-            self.namespace,
-            command,
-            current_millis(),
-            queue_name,
-            self.broker_id,
-            self.heartbeat_timeout,
-            self.dead_message_ttl,
-            int(maintenance),
-            self._max_unpack_size(),
-            *args,
-        )
-
-    def ack_to(self, pipeline: Any, queue_name: str, message_ids: list[str]) -> None:
-        """Add the acknowledgement of ``message_ids`` (fetched from ``queue_name``) to ``pipeline``."""
-        pipeline.evalsha(
-            self.ack_script.sha,
-            2,
-            f"{self.namespace}:__acks__.{self.broker_id}.{queue_name}",
-            f"{self.namespace}:{queue_name}.msgs",
-            *message_ids,
-        )
-
     def maintain(self) -> None:
         """Heartbeat, give every declared queue back the jobs of dead workers, learn the paused queues."""
 
-        def build(pipeline: Any) -> None:
+        def build(pipeline: Pipeline) -> None:
             for queue_name in sorted(self.queues):
                 for name in (queue_name, dq_name(queue_name)):
                     # "heartbeat" is no command of the script: it only beats and maintains.
-                    self.dispatch_to(pipeline, "heartbeat", name, maintenance=True)
+                    self.commands.dispatch_to(pipeline, "heartbeat", name, maintenance=True)
             if not self.queues:
-                self.dispatch_to(pipeline, "heartbeat", "default")
+                self.commands.dispatch_to(pipeline, "heartbeat", "default")
             pipeline.smembers(self.paused_key)
 
-        results = self.run_pipeline(build)
+        results = self.commands.run_pipeline(build)
         self.paused = frozenset(member.decode() for member in results[-1])
 
     def set_paused(self, queue_name: str, paused: bool) -> None:
@@ -535,27 +524,9 @@ class BullmqBroker(FastHooks, RedisBroker):
         with self._holdings_lock:
             return self._holdings.setdefault(queue_name, Holdings())
 
-    def requeue_unheld(self, queue_name: str, holdings: Holdings) -> int:
-        """Give back the messages of this process's ack set that it does not hold.
-
-        Call with ``holdings.lock`` held. Returns how many went back to the queue.
-        """
-        acks_key = f"{self.namespace}:__acks__.{self.broker_id}.{queue_name}"
-        members: set[bytes] = self.fetch_client.smembers(acks_key)  # type: ignore[assignment]
-        lost = sorted(member.decode() for member in members if member.decode() not in holdings.held)
-        if lost:
-            self.run_pipeline(
-                lambda pipeline: self.dispatch_to(pipeline, "requeue", queue_name, *lost), self.fetch_client
-            )
-        return len(lost)
-
     def close(self) -> None:
         self.keeper.stop()
         self.doorbell.close()
         super().close()
         self.client.close()
         self.fetch_client.close()
-
-
-def _script(name: str) -> bytes:
-    return resources.files("docjobs.brokers.bullmq").joinpath(name).read_bytes()

@@ -19,15 +19,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from typing import Any
 
+import dramatiq
 import redis
 from dramatiq.broker import MessageProxy
-from dramatiq.brokers.redis import _RedisConsumer
 from dramatiq.common import current_millis, q_name
 from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message
+from redis.client import Pipeline
 
+from docjobs.brokers.bullmq.commands import RedisCommands
 from docjobs.brokers.bullmq.doorbell import Doorbell
 from docjobs.brokers.bullmq.holdings import Holdings
 
@@ -41,37 +45,63 @@ MIN_ETA_WAIT_SECONDS = 0.002
 RECONNECT_FIRST_SECONDS = 0.05
 RECONNECT_MAX_SECONDS = 1.0
 
+#: Around a pipeline that sends acks: yields what adds the pending history events to it.
+Journaling = Callable[[], AbstractContextManager[Callable[[Pipeline], None]]]
 
-class BullmqConsumer(_RedisConsumer):
+
+class BullmqConsumer(dramatiq.Consumer):
     """Consumes one queue (or its delay queue) for one worker process.
 
     Args:
-        broker: The docjobs Redis broker.
+        commands: The provider's Redis commands.
         queue_name: The queue.
         prefetch: The most messages held (fetched, not yet acked) at a time.
         idle_poll_seconds: The longest wait on the doorbell before fetching anyway.
         doorbell: The process's doorbell.
+        holdings: What this process holds of the queue, kept by the broker so the
+            queue's next consumer in this process knows what this one fetched or
+            left unacked.
+        journaling: Puts the pending history events ahead of the acks (the broker's).
+        paused: The queues paused on the board, as the keeper last read them.
     """
 
     def __init__(
-        self, broker: Any, queue_name: str, prefetch: int, idle_poll_seconds: float, doorbell: Doorbell
+        self,
+        commands: RedisCommands,
+        queue_name: str,
+        prefetch: int,
+        *,
+        idle_poll_seconds: float,
+        doorbell: Doorbell,
+        holdings: Holdings,
+        journaling: Journaling,
+        paused: Callable[[], frozenset[str]],
     ) -> None:
-        super().__init__(broker, queue_name, prefetch, int(idle_poll_seconds * 1000))
-        self.idle_poll_seconds: float = idle_poll_seconds
+        self.commands = commands
+        self.queue_name = queue_name
+        self.prefetch = prefetch
+        self.idle_poll_seconds = idle_poll_seconds
         self.doorbell = doorbell
-        # Kept by the broker, so what one consumer fetched or left unacked is known
-        # to the next consumer of this queue in this process.
-        self.holdings: Holdings = broker.holdings(queue_name)
+        self.holdings = holdings
+        self.journaling = journaling
+        self.paused = paused
         self.message_cache: list[Message[Any]] = []
+        #: Ids of the messages handed to the worker and not yet acked or nacked.
+        self.queued_message_ids: set[str] = set()
         self._failures = 0
         #: A delay queue's consumer keeps its queue's schedule (see ``schedule.lua``).
         self.keeps_schedule = q_name(queue_name) != queue_name
         #: When the queue's next scheduled job is due (epoch ms), as the last fetch saw.
         self.next_due_ms: int | None = None
 
+    @property
+    def outstanding_message_count(self) -> int:
+        """Messages held: handed to the worker, or fetched and not handed out yet."""
+        return len(self.queued_message_ids) + len(self.message_cache)
+
     def ack(self, message: MessageProxy) -> None:
         # An ack with an exception is of an attempt the retry policy sent again: not an end.
-        if self.broker.holds_id_key(message) and message._exception is None:
+        if self.commands.holds_id_key(message.options) and message._exception is None:
             self.holdings.unsent_ends.append(message.message_id)
         self.holdings.unsent_acks.append(message.options["redis_message_id"])
         self.queued_message_ids.discard(message.message_id)
@@ -82,24 +112,24 @@ class BullmqConsumer(_RedisConsumer):
 
     def nack(self, message: MessageProxy) -> None:
         message_id = message.options["redis_message_id"]
-        if self.broker.holds_id_key(message):
+        if self.commands.holds_id_key(message.options):
             self.holdings.unsent_ends.append(message.message_id)
         try:
             self._send_acks()
-            self.broker.do_nack(self.queue_name, message_id)
+            self.commands.nack(self.queue_name, message_id)
         except redis.ConnectionError as exc:
             raise ConnectionClosed(exc) from None  # Dramatiq tries again until it goes through
         self.holdings.acknowledged([message_id])
         self.queued_message_ids.discard(message.message_id)
         self.holdings.etas.pop(message.message_id, None)
 
-    def requeue(self, messages: Any) -> None:
+    def requeue(self, messages: Iterable[MessageProxy]) -> None:
         messages = list(messages)  # Dramatiq may pass a generator
         message_ids = [message.options["redis_message_id"] for message in messages]
         try:
             self._send_acks()
             if message_ids:
-                self.broker.do_requeue(self.queue_name, *message_ids)
+                self.commands.requeue(self.queue_name, message_ids)
         except redis.ConnectionError as exc:
             raise ConnectionClosed(exc) from None  # still held: recovered with the rest
         self.holdings.acknowledged(message_ids)
@@ -133,7 +163,7 @@ class BullmqConsumer(_RedisConsumer):
                 return None
             time.sleep(BUSY_WAIT_SECONDS)
             return None
-        if self.queue_name in self.broker.paused:
+        if self.queue_name in self.paused():
             # Paused on the board: keep acking what runs, fetch nothing new.
             try:
                 self._send_acks()
@@ -181,9 +211,9 @@ class BullmqConsumer(_RedisConsumer):
 
     def _ack_and_fetch(self, wanted: int) -> list[Message[Any]]:
         holdings = self.holdings
-        with holdings.lock, self.broker.journaling() as journal_to:
+        with holdings.lock, self.journaling() as journal_to:
             if holdings.suspect:
-                recovered = self.broker.requeue_unheld(self.queue_name, holdings)
+                recovered = self.commands.requeue_unheld(self.queue_name, holdings)
                 if recovered:
                     logger.warning(
                         "Gave back %d job(s) of %r whose fetch was cut off by a lost connection.",
@@ -194,17 +224,17 @@ class BullmqConsumer(_RedisConsumer):
             acks = list(holdings.unsent_acks)
             ends = list(holdings.unsent_ends)
 
-            def build(pipeline: Any) -> None:
+            def build(pipeline: Pipeline) -> None:
                 journal_to(pipeline)
                 if acks:
-                    self.broker.ack_to(pipeline, self.queue_name, acks)
-                self.broker.expire_ids_to(pipeline, ends)
+                    self.commands.ack_to(pipeline, self.queue_name, acks)
+                self.commands.expire_ids_to(pipeline, ends)
                 if self.keeps_schedule:
-                    self.broker.move_due_to(pipeline, self.queue_name)
-                self.broker.dispatch_to(pipeline, "fetch", self.queue_name, wanted)
+                    self.commands.move_due_to(pipeline, self.queue_name)
+                self.commands.dispatch_to(pipeline, "fetch", self.queue_name, wanted)
 
             try:
-                results = self.broker.run_pipeline(build, self.broker.fetch_client)
+                results = self.commands.run_pipeline(build, fetching=True)
             except redis.ConnectionError:
                 holdings.suspect = True  # Redis may have run the fetch
                 raise
@@ -222,17 +252,17 @@ class BullmqConsumer(_RedisConsumer):
     def _send_acks(self) -> None:
         """Send the unsent acks, behind the history events (a nack's failure among them)."""
         holdings = self.holdings
-        with holdings.lock, self.broker.journaling() as journal_to:
+        with holdings.lock, self.journaling() as journal_to:
             acks = list(holdings.unsent_acks)
             ends = list(holdings.unsent_ends)
 
-            def build(pipeline: Any) -> None:
+            def build(pipeline: Pipeline) -> None:
                 journal_to(pipeline)
                 if acks:
-                    self.broker.ack_to(pipeline, self.queue_name, acks)
-                self.broker.expire_ids_to(pipeline, ends)
+                    self.commands.ack_to(pipeline, self.queue_name, acks)
+                self.commands.expire_ids_to(pipeline, ends)
 
-            self.broker.run_pipeline(build)
+            self.commands.run_pipeline(build)
             del holdings.unsent_ends[: len(ends)]
             del holdings.unsent_acks[: len(acks)]
             holdings.acknowledged(acks)

@@ -11,21 +11,26 @@ is then lost only with its ack, and a job whose ack is lost runs again and recor
 anew. Each entry is one batch taken from one process (its events and its failed
 attempts together, as ``record_history`` wants them); applying an entry twice
 changes nothing, since a row only moves forward.
+
+The history knows this journal only as ``brokers.journal.Journal``: Redis's errors
+become docjobs' here, in :func:`_redis_errors`.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import uuid
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Iterator
 from importlib import resources
 from typing import Any
 
 import psycopg
 import redis
+from redis.client import Pipeline
 
+from docjobs import errors
+from docjobs.brokers.journal import Failures, decode
 from docjobs.db.store import JobStore
 
 logger = logging.getLogger(__name__)
@@ -35,11 +40,8 @@ DRAIN_BATCH = 200
 #: How long the right to move entries outlives its holder's last batch: a killed
 #: holder blocks the journal no longer than this.
 LEASE_MILLISECONDS = 5_000
-_EVENT_TIMES = ("run_at", "at", "submitted_at", "started_at", "completed_at")
-_FAILURE_TIMES = ("started_at", "finished_at")
 
 Events = dict[str, dict[str, Any]]
-Failures = list[dict[str, Any]]
 #: Merges one job's two events into one (the history's ``_merge``).
 Merge = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 
@@ -64,21 +66,33 @@ class HistoryJournal:
             resources.files("docjobs.brokers.bullmq").joinpath("journal_trim.lua").read_bytes()
         )
 
-    def push_to(self, pipeline: Any, entry: bytes) -> None:
+    def push_to(self, pipeline: Pipeline, entry: bytes) -> None:
         """Add the push of one batch to ``pipeline`` (ahead of the acks it covers)."""
         pipeline.rpush(self.key, entry)
 
     def push(self, entry: bytes) -> None:
-        """Push one batch now."""
-        self.client.rpush(self.key, entry)
+        """Push one batch now.
+
+        Raises:
+            errors.BrokerError: Redis did not take it.
+        """
+        with _redis_errors():
+            self.client.rpush(self.key, entry)
 
     def drain(self) -> int:
         """Move entries to PostgreSQL until none is left or another process holds the lease.
 
         Returns:
-            How many entries were moved. Raises the database's or Redis's error when
-            either fails; the entries stay in the list.
+            How many entries were moved.
+
+        Raises:
+            errors.BrokerError: Redis failed; the entries stay in the list.
+            psycopg.Error: The database failed; the entries stay in the list.
         """
+        with _redis_errors():
+            return self._drain()
+
+    def _drain(self) -> int:
         token = uuid.uuid4().hex
         if not self.client.set(self.lease_key, token, nx=True, px=LEASE_MILLISECONDS):
             return 0
@@ -119,8 +133,13 @@ class HistoryJournal:
                     logger.error("Dropped a job history entry the database refused: %s", exc)
 
     def pending(self) -> int:
-        """Entries not moved yet."""
-        return int(self.client.llen(self.key))
+        """Entries not moved yet.
+
+        Raises:
+            errors.BrokerError: Redis did not answer.
+        """
+        with _redis_errors():
+            return int(self.client.llen(self.key))
 
     def _collapse(self, raw: list[bytes]) -> tuple[Events, Failures]:
         events: Events = {}
@@ -134,28 +153,12 @@ class HistoryJournal:
         return events, failures
 
 
-def encode(events: list[dict[str, Any]], failures: Failures) -> bytes:
-    """One journal entry."""
-    return json.dumps({"events": events, "failures": failures}, default=_iso).encode()
-
-
-def decode(entry: bytes) -> tuple[list[dict[str, Any]], Failures]:
-    """A journal entry's events and failures, with their times as datetimes again."""
-    data = json.loads(entry)
-    for event in data["events"]:
-        _times(event, _EVENT_TIMES)
-    for failure in data["failures"]:
-        _times(failure, _FAILURE_TIMES)
-    return data["events"], data["failures"]
-
-
-def _times(record: dict[str, Any], names: tuple[str, ...]) -> None:
-    for name in names:
-        if record.get(name) is not None:
-            record[name] = datetime.fromisoformat(record[name])
-
-
-def _iso(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot journal a {type(value).__name__}")
+@contextlib.contextmanager
+def _redis_errors() -> Iterator[None]:
+    """Redis's errors as docjobs' (the one place): the history handles those, and knows no Redis."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise errors.BrokerConnectionError(f"Redis is unreachable: {exc}") from exc
+    except redis.RedisError as exc:
+        raise errors.BrokerError(f"Redis refused a job history journal command: {exc}") from exc

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from collections.abc import Callable
 
 import psycopg
 import redis
@@ -25,15 +25,19 @@ MAX_INTERVAL_SECONDS = 5.0
 
 
 class Keeper:
-    """Calls ``broker.maintain()`` every ``min(timeout / 4, 5 s)`` from a daemon thread.
+    """Calls ``maintain()`` and ``relay()`` every ``min(timeout / 4, 5 s)`` from a daemon thread.
 
     Args:
-        broker: The Redis broker (anything with ``maintain()`` and ``relay()``).
+        maintain: Heartbeats and gives back the jobs of dead workers (the broker's).
+        relay: Sends the outbox rows an after-commit send missed (the broker's).
         heartbeat_timeout_seconds: The broker's heartbeat timeout.
     """
 
-    def __init__(self, broker: Any, heartbeat_timeout_seconds: float) -> None:
-        self.broker = broker
+    def __init__(
+        self, *, maintain: Callable[[], object], relay: Callable[[], object], heartbeat_timeout_seconds: float
+    ) -> None:
+        self.maintain = maintain
+        self.relay = relay
         self.interval = min(heartbeat_timeout_seconds / ROUNDS_PER_TIMEOUT, MAX_INTERVAL_SECONDS)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -58,11 +62,11 @@ class Keeper:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.broker.maintain()
+                self.maintain()
             except redis.RedisError as exc:
                 logger.warning("Redis maintenance failed, retrying in %.1f s: %s", self.interval, exc)
             try:
-                self.broker.relay()
+                self.relay()
             except (redis.RedisError, psycopg.Error) as exc:
                 logger.warning("Sending the job outbox failed, retrying in %.1f s: %s", self.interval, exc)
             self._stop.wait(self.interval)

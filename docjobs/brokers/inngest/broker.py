@@ -7,9 +7,9 @@ the app's serve endpoint (``docjobs.brokers.inngest.serve``) to run each functio
 
 A send inside an app transaction (``conn=``) is written to the ``job_outbox``
 table in that transaction and sent once it commits; rows whose after-commit send
-failed or never ran (a crash) are sent by the web process's relay
-(:class:`OutboxRelay`). Sending a row twice is harmless: Inngest deduplicates by
-event id.
+failed or never ran (a crash) are sent by the web process's relay (one of
+:meth:`InngestBroker.services`). Sending a row twice is harmless: Inngest
+deduplicates by event id.
 
 A job sent with an id of the caller's (``jobs.trigger(..., id=...)``) is an event
 with that id: Inngest drops a second one within 24 hours, atomically. Beyond that,
@@ -20,23 +20,31 @@ providers: until retention deletes the row.
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 import dramatiq
 import httpx
 import inngest
 import psycopg
-from dramatiq.errors import BrokerConnectionError, QueueJoinTimeout
+from dramatiq.errors import BrokerConnectionError
 from inngest._internal import errors as inngest_errors
+from starlette.routing import BaseRoute
 
-from docjobs import errors
-from docjobs.brokers.base import FastHooks
+from docjobs import errors, registry
+from docjobs.brokers.base import (
+    Capabilities,
+    JobRef,
+    QueueElsewhere,
+    Service,
+    SharedParts,
+    SyncedFunction,
+    join_unfinished,
+)
 from docjobs.brokers.history import JobHistory
+from docjobs.brokers.inngest import sync
+from docjobs.brokers.inngest.client import inngest_client, signing_keys
 from docjobs.brokers.inngest.functions import (
     CANCEL_EVENT,
     MESSAGE_ID_FIELD,
@@ -44,47 +52,93 @@ from docjobs.brokers.inngest.functions import (
     QUEUE_FIELD,
     RESUME_EVENT,
     RUN_AT_FIELD,
+    PausedQueues,
+    build_functions,
 )
-from docjobs.db.pool import on_commit
+from docjobs.brokers.inngest.serve import serve_routes
+from docjobs.brokers.outbox import Outbox
+from docjobs.db.board import BoardStore
 from docjobs.db.store import JobStore, Row
-
-logger = logging.getLogger(__name__)
-
-#: An outbox row older than this missed its after-commit send: the relay sends it.
-OUTBOX_STALE_SECONDS = 5.0
-#: How often the relay looks for such rows.
-RELAY_INTERVAL_SECONDS = 5.0
-#: How often ``join`` looks at the job history.
-JOIN_POLL_SECONDS = 0.05
+from docjobs.scheduler.table import CronTable
+from docjobs.settings import INNGEST_SERVE_PATH, Settings
 
 
-class InngestBroker(FastHooks, dramatiq.Broker):
+def _capabilities(with_database: bool) -> Capabilities:
+    # Without a database there is no outbox, no history to join on, no paused-queue table.
+    return Capabilities(
+        workers=False,
+        scheduler=False,
+        served=True,
+        transactional_send=with_database,
+        pause=with_database,
+        cancel=True,
+        run_now=True,
+        join=with_database,
+        flush=False,
+        retry_in_place=False,
+        bulk_by_filter=False,
+    )
+
+
+class InngestBroker(QueueElsewhere):
     """Sends events; runs nothing itself.
 
     Args:
         client: The app's Inngest client (event key, origins).
         middleware: The middleware stack (send-side hooks only run here).
+        settings: The settings the functions are built with (retries, app id, serve URL).
+        cron: The cron table (the functions' cron triggers).
         store: Where the outbox and the job history live; without it, sending
             with ``conn=`` and ``join`` are refused.
         history: The job history the functions write (``join`` reads it).
+        job_rows: The board's view of the history rows.
     """
 
-    #: Sends made with ``conn=`` go once the transaction commits.
-    supports_transactions = True
+    name = "inngest"
+    keeps_history = True
+    runs_jobs = "Inngest runs the jobs and fires the cron triggers by calling `docjobs web` at /api/jobs"
 
     def __init__(
         self,
         client: inngest.Inngest,
         *,
         middleware: list[dramatiq.Middleware],
+        settings: Settings,
+        cron: CronTable,
         store: JobStore | None = None,
         history: JobHistory | None = None,
+        job_rows: BoardStore | None = None,
     ) -> None:
         super().__init__(middleware=middleware)
         self.client = client
+        self.settings = settings
+        self.cron = cron
         self.store = store
         self.history = history
+        self.job_rows = job_rows
+        self.outbox = Outbox(store.outbox, self._send_rows, relayed_by="the relay") if store else None
         self.queues: dict[str, None] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, parts: SharedParts) -> Self:
+        """Inngest runs the jobs; this process sends events and serves the functions."""
+        return cls(
+            inngest_client(settings),
+            middleware=parts.middleware,
+            settings=settings,
+            cron=parts.cron,
+            store=parts.store,
+            history=parts.history,
+            job_rows=parts.job_rows,
+        )
+
+    @classmethod
+    def capabilities_for(cls, settings: Settings) -> Capabilities:
+        return _capabilities(settings.database_url is not None)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return _capabilities(self.store is not None)
 
     def enqueue(
         self,
@@ -113,7 +167,7 @@ class InngestBroker(FastHooks, dramatiq.Broker):
         Returns:
             How many were sent (or written to the outbox).
         """
-        if conn is not None and self.store is None:
+        if conn is not None and (self.store is None or self.outbox is None):
             raise errors.NotSupportedError(
                 "sending inside a transaction on inngest needs NEXT_PRIVATE_DATABASE_URL (the job outbox)"
             )
@@ -125,17 +179,13 @@ class InngestBroker(FastHooks, dramatiq.Broker):
             self.emit_before("enqueue", message, delay)  # the checks first: the ids are looked up next
             prepared.append(message)
         if deduplicate and self.store is not None:
-            known = {row["id"] for row in self.store.get_many([m.message_id for m in prepared])}
+            known = {row["id"] for row in self.store.jobs.get_many([m.message_id for m in prepared])}
             prepared = [message for message in prepared if message.message_id not in known]
         if conn is None:
             self._send(prepared)
-            return len(prepared)
-        assert self.store is not None
-        entries = [(m.message_id, m.queue_name, m.encode()) for m in prepared]
-        self.store.outbox_add(conn, entries)
-        ids = [m.message_id for m in prepared]
-        # On a connection docjobs does not manage the commit is invisible: the relay sends them.
-        on_commit(conn, lambda: self._relay_after_commit(ids))
+        else:
+            assert self.outbox is not None
+            self.outbox.add(conn, [(m.message_id, m.queue_name, m.encode()) for m in prepared])
         return len(prepared)
 
     def relay(self, ids: Sequence[str] | None = None) -> int:
@@ -144,9 +194,7 @@ class InngestBroker(FastHooks, dramatiq.Broker):
         Returns:
             How many jobs were sent.
         """
-        if self.store is None:
-            return 0
-        return self.store.outbox_take(self._send_rows, ids=ids, stale_seconds=OUTBOX_STALE_SECONDS)
+        return 0 if self.outbox is None else self.outbox.relay(ids)
 
     def _send(self, messages: Sequence[dramatiq.Message[Any]]) -> None:
         self._send_events([self._event(message) for message in messages])
@@ -172,12 +220,6 @@ class InngestBroker(FastHooks, dramatiq.Broker):
     def _send_rows(self, rows: list[Row]) -> None:
         self._send([dramatiq.Message.decode(bytes(row["data"])) for row in rows])
 
-    def _relay_after_commit(self, ids: list[str]) -> None:
-        try:
-            self.relay(ids)
-        except Exception as exc:  # noqa: BLE001 - the commit stands; the rows wait for the relay
-            logger.warning("%d job(s) wait in the outbox for the relay to send them: %s", len(ids), exc)
-
     def _event(self, message: dramatiq.Message[Any]) -> inngest.Event:
         data: dict[str, Any] = {**message.kwargs, MESSAGE_ID_FIELD: message.message_id}
         run_at = message.options.get(RUN_AT_FIELD)
@@ -185,15 +227,19 @@ class InngestBroker(FastHooks, dramatiq.Broker):
             data[RUN_AT_FIELD] = run_at
         return inngest.Event(name=message.actor_name, data=data, id=message.message_id)
 
-    def cancel_run(self, message_id: str) -> None:
-        """Ask Inngest to cancel the run of this job (each function cancels on ``CANCEL_EVENT``)."""
-        self._send_events([inngest.Event(name=CANCEL_EVENT, data={MESSAGE_ID_FIELD: message_id})])
+    # The board's actions (the history rows are written by ``QueueElsewhere``).
 
-    def promote_run(self, message_id: str) -> None:
-        """End the delay of this job's run now (a delayed job waits for ``PROMOTE_EVENT``)."""
-        self._send_events([inngest.Event(name=PROMOTE_EVENT, data={MESSAGE_ID_FIELD: message_id})])
+    def _withdraw(self, job: JobRef, action: str) -> bool:
+        """Ask Inngest to cancel the job's run (each function cancels on ``CANCEL_EVENT``)."""
+        self._send_events([inngest.Event(name=CANCEL_EVENT, data={MESSAGE_ID_FIELD: job.id})])
+        return True
 
-    def set_paused(self, queue_name: str, paused: bool) -> None:
+    def _promote(self, job: JobRef) -> bool:
+        """End the delay of the job's run now (a delayed job waits for ``PROMOTE_EVENT``)."""
+        self._send_events([inngest.Event(name=PROMOTE_EVENT, data={MESSAGE_ID_FIELD: job.id})])
+        return True
+
+    def set_paused(self, queue: str, paused: bool) -> None:
         """Let the runs held by a paused queue go on, once it is resumed in ``queue_state``.
 
         Functions read the paused queues from the table themselves; a run held by
@@ -201,7 +247,47 @@ class InngestBroker(FastHooks, dramatiq.Broker):
         began waiting just after the event went out). Pausing sends nothing.
         """
         if not paused:
-            self._send_events([inngest.Event(name=RESUME_EVENT, data={QUEUE_FIELD: queue_name})])
+            self._send_events([inngest.Event(name=RESUME_EVENT, data={QUEUE_FIELD: queue})])
+
+    # The web app.
+
+    def functions(self) -> list[inngest.Function[Any]]:
+        """The functions of every declared actor, as the app serves (and syncs) them."""
+        store = self.store
+        return build_functions(
+            self.client,
+            registry.declared().values(),
+            cron=self.cron,
+            default_retries=self.settings.retries,
+            history=self.history,
+            broker=self,
+            paused=PausedQueues(store.queues.paused_queues) if store is not None else None,
+            app_id=self.settings.inngest_app_id,
+        )
+
+    def routes(self) -> list[BaseRoute]:
+        """Inngest's serve endpoint: GET introspection, PUT sync, POST call."""
+        settings = self.settings
+        return list(
+            serve_routes(
+                self.client,
+                self.functions(),
+                path=INNGEST_SERVE_PATH,
+                signing_keys=signing_keys(settings),
+                # Production registers the configured URL; the dev server's request says
+                # where it reached the app.
+                serve_url=None if settings.is_development else settings.inngest_serve_url,
+            )
+        )
+
+    def services(self) -> list[Service]:
+        """With a database, the thread that sends the outbox rows a commit hook missed."""
+        return [] if self.outbox is None else [self.outbox.relay_thread()]
+
+    def sync_app(self, serve_url: str) -> list[SyncedFunction]:
+        return sync.sync_app(self.client, self.functions(), serve_url)
+
+    # What Dramatiq expects of a broker.
 
     def declare_queue(self, queue_name: str) -> None:
         if queue_name not in self.queues:
@@ -239,45 +325,6 @@ class InngestBroker(FastHooks, dramatiq.Broker):
             raise errors.NotSupportedError(
                 "joining on inngest needs NEXT_PRIVATE_DATABASE_URL (the job history)"
             )
-        deadline = time.monotonic() + (timeout / 1000 if timeout is not None else float("inf"))
-        while True:
-            self.history.flush()
-            if self.store.count_unfinished(queue_name) == 0:
-                return
-            if time.monotonic() >= deadline:
-                raise QueueJoinTimeout(queue_name)
-            time.sleep(JOIN_POLL_SECONDS)
-
-
-class OutboxRelay:
-    """Sends the outbox rows no after-commit send took, every few seconds, from a daemon thread.
-
-    Args:
-        broker: The inngest broker.
-        interval_seconds: Time between two rounds (default ``RELAY_INTERVAL_SECONDS``).
-    """
-
-    def __init__(self, broker: InngestBroker, interval_seconds: float | None = None) -> None:
-        self.broker = broker
-        self.interval = RELAY_INTERVAL_SECONDS if interval_seconds is None else interval_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="docjobs-inngest-relay", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self._stop.set()
-            thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.broker.relay()
-            except Exception as exc:  # noqa: BLE001 - the thread must outlive a bad round
-                logger.warning("Sending the job outbox failed, retrying in %.1f s: %s", self.interval, exc)
+        join_unfinished(
+            self.store.jobs.count_unfinished, queue_name, timeout_ms=timeout, before_each=self.history.flush
+        )

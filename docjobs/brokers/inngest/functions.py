@@ -25,21 +25,18 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import dramatiq
 import inngest
 import psycopg
 from dramatiq.middleware import CurrentMessage
 
-from docjobs import errors, registry, tasks
+from docjobs import tasks
 from docjobs.brokers.history import JobHistory
 from docjobs.brokers.middleware import NON_RETRYABLE
 from docjobs.registry import JobActor
 from docjobs.scheduler.table import CronTable
-
-if TYPE_CHECKING:
-    from docjobs.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -70,24 +67,6 @@ FAILED_EVENT = "inngest/function.failed"
 FAILURE_FUNCTION_ID = "docjobs.run-failed"
 #: Its retries: enough to outlast a database outage (Inngest's backoff grows to hours).
 FAILURE_FUNCTION_RETRIES = 10
-
-
-def app_functions(runtime: Runtime) -> list[inngest.Function[Any]]:
-    """The functions of every declared actor, as the app serves (and syncs) them."""
-    client = getattr(runtime.broker, "client", None)  # the InngestBroker's
-    if not isinstance(client, inngest.Inngest):
-        raise errors.NotSupportedError("Inngest functions need NEXT_PRIVATE_JOBS_PROVIDER=inngest")
-    store = runtime.store
-    return build_functions(
-        client,
-        registry.declared().values(),
-        cron=runtime.cron,
-        default_retries=runtime.settings.retries,
-        history=runtime.history,
-        broker=runtime.broker,
-        paused=PausedQueues(store.paused_queues) if store is not None else None,
-        app_id=runtime.settings.inngest_app_id,
-    )
 
 
 class PausedCheck(Protocol):

@@ -7,50 +7,39 @@ useful in a deploy step, before the new version takes traffic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
+import inngest
 from inngest._internal import comm_lib
 
 from docjobs import errors
-from docjobs.brokers.inngest.broker import InngestBroker
-from docjobs.brokers.inngest.functions import app_functions
+from docjobs.brokers.base import SyncedFunction
 from docjobs.brokers.inngest.serve import FRAMEWORK, serve_location
-from docjobs.runtime import Runtime
 
 
-@dataclass(frozen=True)
-class Registered:
-    """One function as Inngest now knows it."""
-
-    id: str
-    triggers: tuple[str, ...]
-
-
-def sync_app(runtime: Runtime, url: str) -> list[Registered]:
-    """Register every declared actor as a function served at ``url``.
+def sync_app(
+    client: inngest.Inngest, functions: Sequence[inngest.Function[Any]], url: str
+) -> list[SyncedFunction]:
+    """Register ``functions`` (``InngestBroker.functions()``) as served at ``url``.
 
     Args:
-        runtime: The app's runtime, on the inngest provider.
+        client: The app's Inngest client.
+        functions: Every declared actor's function.
         url: Where Inngest is to call the app (``docjobs inngest sync`` gives
             ``Settings.inngest_serve_url`` unless told otherwise).
 
     Raises:
-        errors.NotSupportedError: The provider is not inngest.
         errors.ServiceError: Inngest refused the registration or could not be reached.
     """
-    broker = runtime.broker
-    if not isinstance(broker, InngestBroker):
-        raise errors.NotSupportedError("docjobs inngest sync needs NEXT_PRIVATE_JOBS_PROVIDER=inngest")
-    functions = app_functions(runtime)
     origin, path = serve_location(url)
     handler = comm_lib.CommHandler(
-        client=broker.client,
+        client=client,
         # No request to authenticate: whoever runs this holds the keys, and the
         # registration it sends Inngest is authenticated with the signing key.
         enable_unauthed_sync=True,
         framework=FRAMEWORK,
-        functions=functions,
+        functions=list(functions),
         streaming=None,
     )
     answer = handler.put_sync(
@@ -77,7 +66,7 @@ def sync_app(runtime: Runtime, url: str) -> list[Registered]:
             f"event {trigger.event}" if hasattr(trigger, "event") else f"cron {trigger.cron}"
             for trigger in config.triggers
         )
-        registered.append(Registered(function.get_id(), triggers))
+        registered.append(SyncedFunction(function.get_id(), triggers))
     return registered
 
 

@@ -15,31 +15,43 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Self
 
 import dramatiq
 import orjson
 import psycopg
 from dramatiq import Message
-from dramatiq.errors import BrokerConnectionError, QueueJoinTimeout, QueueNotFound
+from dramatiq.errors import BrokerConnectionError, QueueNotFound
+from starlette.routing import BaseRoute, Route
 
-from docjobs.brokers.base import FastHooks
+from docjobs import secrets, signatures
+from docjobs.brokers.base import (
+    ActionRefused,
+    Broker,
+    Capabilities,
+    JobRef,
+    SharedParts,
+    join_unfinished,
+    refusal,
+)
+from docjobs.brokers.local import health
 from docjobs.brokers.local.consumer import ClaimedMessage, LocalConsumer, describe_failure
-from docjobs.brokers.local.maintenance import WorkerServices
+from docjobs.brokers.local.consumers import ClaimSettings, ConsumerRegistry, HeldJobs
+from docjobs.brokers.local.endpoint import SelfTriggerEndpoint
+from docjobs.brokers.local.maintenance import Maintainer, WorkerServices
 from docjobs.brokers.local.selftrigger import SelfTrigger
 from docjobs.brokers.local.wakeups import Alarm, Doorbell, Listener
 from docjobs.db import pool
-from docjobs.db.store import Claim, JobStore, NewJob
+from docjobs.db.board import BoardStore, JobFilter
+from docjobs.db.store import JobStore, NewJob
+from docjobs.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 #: Options that only mean something inside one delivery, never stored with the job.
 _TRANSIENT_OPTIONS = frozenset({"traceback", "eta", "redis_message_id", "retries"})
-JOIN_POLL_SECONDS = 0.05
 
 
 #: Display name, version, priority and retries of an actor's jobs.
@@ -55,7 +67,23 @@ def _json(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-class LocalBroker(FastHooks, dramatiq.Broker):
+#: The table is the queue: every action is a row update, and a send can join the app's transaction.
+CAPABILITIES = Capabilities(
+    workers=True,
+    scheduler=True,
+    served=False,
+    transactional_send=True,
+    pause=True,
+    cancel=True,
+    run_now=True,
+    join=True,
+    flush=True,
+    retry_in_place=True,
+    bulk_by_filter=True,
+)
+
+
+class LocalBroker(Broker):
     """A Dramatiq broker over ``background_job``.
 
     Args:
@@ -67,9 +95,12 @@ class LocalBroker(FastHooks, dramatiq.Broker):
         listen: Whether consumers LISTEN for doorbells (off behind PgBouncer).
         self_trigger: The web app's wake-up client, or ``None`` for none.
         retention_days: Finished jobs are deleted after this many days.
+        job_rows: The board's view of the job table (its actions).
+        self_trigger_key: Verifies the self-trigger requests this process serves
+            (``None``: it serves none).
     """
 
-    supports_transactions = True
+    name = "local"
 
     def __init__(
         self,
@@ -82,26 +113,103 @@ class LocalBroker(FastHooks, dramatiq.Broker):
         listen: bool = True,
         self_trigger: SelfTrigger | None = None,
         retention_days: float = 30.0,
+        job_rows: BoardStore | None = None,
+        self_trigger_key: bytes | None = None,
     ) -> None:
         super().__init__(middleware=middleware)
         self.store = store
-        self.worker_id = uuid.uuid4().hex
-        self.poll_interval_seconds = poll_interval_seconds
-        self.lease_seconds = lease_seconds
+        self.job_rows = job_rows
+        self._self_trigger_key = self_trigger_key
+        self.claim_settings = ClaimSettings(
+            worker_id=uuid.uuid4().hex,
+            lease_seconds=lease_seconds,
+            poll_interval_seconds=poll_interval_seconds,
+            retention_days=retention_days,
+        )
+        self.worker_id = self.claim_settings.worker_id
         self.max_retries = max_retries
-        self.retention_days = retention_days
         self.queues: dict[str, None] = {}
         self.self_trigger = self_trigger
         self.doorbell = Doorbell(store) if listen else None
         self._listener = Listener(store, self.wake) if listen else None
         self._alarm = Alarm(self.wake)
-        self._consumers: dict[str, set[LocalConsumer]] = {}
-        self._consumers_lock = threading.Lock()
-        self._held: set[str] = set()
-        self._held_lock = threading.Lock()
-        #: Acks a closed consumer could not write, for the next consumer of their queue.
-        self._handed_over: dict[str, list[Claim]] = {}
-        self.add_middleware(WorkerServices())
+        self.consumers = ConsumerRegistry()
+        self.held_jobs = HeldJobs()
+        self.add_middleware(WorkerServices(self._maintainer))
+
+    @classmethod
+    def from_settings(cls, settings: Settings, parts: SharedParts) -> Self:
+        """The job table of the app's database as the queue."""
+        assert parts.database is not None and parts.store is not None  # Settings requires a database
+        key = secrets.secondary_key(settings)
+        return cls(
+            parts.store,
+            middleware=parts.middleware,
+            poll_interval_seconds=settings.poll_interval_seconds,
+            lease_seconds=settings.lease_seconds,
+            max_retries=settings.retries,
+            listen=parts.database.listens,
+            self_trigger=SelfTrigger(settings.self_trigger_url, key),
+            retention_days=settings.retention_days,
+            job_rows=parts.job_rows,
+            self_trigger_key=key,
+        )
+
+    @classmethod
+    def capabilities_for(cls, settings: Settings) -> Capabilities:
+        return CAPABILITIES
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return CAPABILITIES
+
+    @classmethod
+    def worker_liveness(cls, settings: Settings) -> tuple[bool, str]:
+        """A worker process on this host heartbeat within one lease."""
+        return health.check_worker(settings)
+
+    def routes(self) -> list[BaseRoute]:
+        """The signed self-trigger endpoint that wakes this process's consumers."""
+        if self._self_trigger_key is None:
+            return []
+        endpoint = SelfTriggerEndpoint(self, signatures.SignatureVerifier(self._self_trigger_key))
+        return [Route("/api/jobs/{actor}/{job_id}", endpoint.handle, methods=["POST"])]
+
+    # The board's actions: row updates, then the consumers woken as a send would.
+
+    def set_paused(self, queue: str, paused: bool) -> None:
+        """The claim reads the board's row; a resumed queue's consumers are woken."""
+        if not paused:
+            self.wake(queue)  # this process's consumers, then everyone listening
+            self.store.queues.notify(queue)
+
+    def cancel(self, job: JobRef) -> None:
+        if self._rows().cancel(job.id) is None:
+            raise ActionRefused(refusal("cancel", job))
+
+    def delete(self, job: JobRef) -> None:
+        if self._rows().delete(job.id) is None:
+            raise ActionRefused(refusal("delete", job))
+
+    def run_now(self, job: JobRef) -> None:
+        row = self._rows().promote(job.id)
+        if row is None:
+            raise ActionRefused(refusal("promote", job))
+        self.announce(row["queue"], row["actor"], row["id"])
+
+    def retry(self, job: JobRef, payload: Mapping[str, Any] | None) -> str:
+        row = self._rows().retry(job.id, payload)
+        if row is None:  # it changed state since it was read
+            raise ActionRefused(refusal("retry", job))
+        self.announce(row["queue"], row["actor"], row["id"])
+        return job.id
+
+    def bulk(self, action: Literal["retry", "delete"], where: JobFilter, ids: list[str] | None) -> int:
+        changed = self._rows().bulk(action, where, ids)
+        if action == "retry":
+            for row in {row["queue"]: row for row in changed}.values():  # one per queue wakes it
+                self.announce(row["queue"], row["actor"], row["id"])
+        return len(changed)
 
     # Queues and consumers.
 
@@ -116,59 +224,34 @@ class LocalBroker(FastHooks, dramatiq.Broker):
             raise QueueNotFound(queue_name)
         if self._listener is not None:
             self._listener.start()
-        return LocalConsumer(self, queue_name, prefetch, timeout)
+        return LocalConsumer(
+            self.store,
+            queue_name,
+            prefetch,
+            timeout,
+            consumers=self.consumers,
+            held=self.held_jobs,
+            settings=self.claim_settings,
+        )
 
-    def register_consumer(self, consumer: LocalConsumer) -> None:
-        """Make a consumer reachable by :meth:`wake`; it takes the acks handed over for its queue."""
-        with self._consumers_lock:
-            self._consumers.setdefault(consumer.queue_name, set()).add(consumer)
-            handed = self._handed_over.pop(consumer.queue_name, [])
-        if handed:
-            consumer.adopt_acks(handed)
-
-    def hand_over_acks(self, queue_name: str, claims: list[Claim]) -> None:
-        """Give acks a closed consumer could not write to a live consumer of the queue, or the next one."""
-        with self._consumers_lock:
-            live = next(iter(self._consumers.get(queue_name, ())), None)
-            if live is None:
-                self._handed_over.setdefault(queue_name, []).extend(claims)
-        if live is not None:
-            live.adopt_acks(claims)
-
-    def unregister_consumer(self, consumer: LocalConsumer) -> None:
-        """Forget a closed consumer."""
-        with self._consumers_lock:
-            self._consumers.get(consumer.queue_name, set()).discard(consumer)
-
-    def has_consumer(self, queue_name: str) -> bool:
-        """Whether this process consumes ``queue_name``."""
-        with self._consumers_lock:
-            return bool(self._consumers.get(queue_name))
-
-    def hold(self, job_ids: Iterable[str]) -> None:
-        """Record jobs this process claimed: the heartbeat extends their leases."""
-        with self._held_lock:
-            self._held.update(job_ids)
-
-    def release(self, job_ids: Iterable[str]) -> None:
-        """Forget jobs whose outcome was written (or can no longer be)."""
-        with self._held_lock:
-            self._held.difference_update(job_ids)
+    def _maintainer(self, concurrency: int) -> Maintainer:
+        return Maintainer(
+            self.store,
+            self.claim_settings,
+            held=self.held_jobs,
+            consumers=self.consumers,
+            queues=self.get_declared_queues,
+            doorbell=self.doorbell,
+            concurrency=concurrency,
+        )
 
     def held(self) -> list[str]:
         """The jobs this process holds: claimed and not yet acked, nacked or requeued."""
-        with self._held_lock:
-            return list(self._held)
+        return self.held_jobs.held()
 
     def wake(self, queue_name: str | None = None) -> None:
         """Wake this process's consumers of a queue (of every queue when ``None``)."""
-        with self._consumers_lock:
-            if queue_name is None:
-                consumers = [c for group in self._consumers.values() for c in group]
-            else:
-                consumers = list(self._consumers.get(queue_name, ()))
-        for consumer in consumers:
-            consumer.wakeup.set()
+        self.consumers.wake(queue_name)
 
     # Enqueue.
 
@@ -323,10 +406,10 @@ class LocalBroker(FastHooks, dramatiq.Broker):
         else the web app (self-request), and other processes (doorbell)."""
         if delay_ms:
             # Not due yet: only this process knows when it will be; others poll.
-            if self.has_consumer(queue):
+            if self.consumers.has_consumer(queue):
                 self._alarm.set(queue, delay_ms / 1000)
             return
-        if self.has_consumer(queue):
+        if self.consumers.has_consumer(queue):
             self.wake(queue)
         elif self.self_trigger is not None:
             self.self_trigger.wake(actor, job_id)
@@ -351,11 +434,7 @@ class LocalBroker(FastHooks, dramatiq.Broker):
         Raises:
             QueueJoinTimeout: The queue was still busy at the deadline.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout / 1000
-        while self.store.count_unfinished(queue_name):
-            if deadline is not None and time.monotonic() >= deadline:
-                raise QueueJoinTimeout(queue_name)
-            time.sleep(JOIN_POLL_SECONDS)
+        join_unfinished(self.store.jobs.count_unfinished, queue_name, timeout_ms=timeout)
 
     def close(self) -> None:
         self._alarm.close()

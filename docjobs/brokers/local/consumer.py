@@ -20,17 +20,15 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dramatiq
 import psycopg
 from dramatiq import Message, MessageProxy
 from dramatiq.errors import BrokerConnectionError
 
-from docjobs.db.store import Claim, Row
-
-if TYPE_CHECKING:
-    from docjobs.brokers.local.broker import LocalBroker
+from docjobs.brokers.local.consumers import ClaimSettings, ConsumerRegistry, HeldJobs
+from docjobs.db.store import Claim, JobStore, Row
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +45,30 @@ class LocalConsumer(dramatiq.Consumer):
     """Claims jobs of one queue for one Dramatiq worker.
 
     Args:
-        broker: The owning broker (store, worker id, lease and poll settings).
+        store: The job store it claims from and writes outcomes to.
         queue_name: The queue to consume.
         prefetch: The most jobs this consumer holds at once.
         timeout_ms: How long ``__next__`` waits before returning ``None``.
+        consumers: The process's consumers; this one joins them until closed.
+        held: The jobs the process holds, which the heartbeat keeps leased.
+        settings: The worker id, lease and poll interval.
     """
 
-    def __init__(self, broker: LocalBroker, queue_name: str, prefetch: int, timeout_ms: int) -> None:
-        self.broker = broker
+    def __init__(
+        self,
+        store: JobStore,
+        queue_name: str,
+        prefetch: int,
+        timeout_ms: int,
+        *,
+        consumers: ConsumerRegistry,
+        held: HeldJobs,
+        settings: ClaimSettings,
+    ) -> None:
+        self.store = store
+        self.consumers = consumers
+        self.held_jobs = held
+        self.settings = settings
         self.queue_name = queue_name
         self.prefetch = prefetch
         self.timeout = timeout_ms / 1000
@@ -68,7 +82,7 @@ class LocalConsumer(dramatiq.Consumer):
         self._batch = max(prefetch // 2, 1)
         self._lock = threading.Lock()
         self._closed = False
-        broker.register_consumer(self)
+        consumers.register(self)
 
     def __next__(self) -> ClaimedMessage | None:
         if self._buffer:
@@ -91,7 +105,7 @@ class LocalConsumer(dramatiq.Consumer):
             flush = acks > 0 and (
                 held == 0
                 or acks >= self.prefetch
-                or now - self._oldest_ack >= self.broker.poll_interval_seconds
+                or now - self._oldest_ack >= self.settings.poll_interval_seconds
             )
             if wanted or flush:
                 # Clear before looking, so a wake-up that lands during the claim is kept.
@@ -102,7 +116,7 @@ class LocalConsumer(dramatiq.Consumer):
                 rows = self._complete_and_claim(acked, limit)
                 if limit:
                     self._more = len(rows) == limit
-                    self._next_poll = now + self.broker.poll_interval_seconds
+                    self._next_poll = now + self.settings.poll_interval_seconds
                 if rows:
                     with self._lock:
                         self._held += len(rows)
@@ -130,7 +144,7 @@ class LocalConsumer(dramatiq.Consumer):
         if closed:
             # Dramatiq's worker threads ack through the consumer they know, which may
             # have been closed after a connection error: the queue's next one writes it.
-            self.broker.hand_over_acks(self.queue_name, [claim])
+            self.consumers.hand_over_acks(self.queue_name, [claim])
             return
         self.wakeup.set()
 
@@ -149,12 +163,12 @@ class LocalConsumer(dramatiq.Consumer):
         claim = _claim_of(message)
         error, trace = describe_failure(message)
         try:
-            self.broker.store.fail(claim, error=error, traceback=trace)
+            self.store.fail(claim, error=error, traceback=trace)
         except psycopg.OperationalError as exc:
             # Dramatiq nacks again (every 5 s) until it goes through. Until then the job
             # stays held, so its lease is kept: the rescuer must not end it without its error.
             raise BrokerConnectionError(str(exc)) from exc
-        self.broker.release([claim.id])
+        self.held_jobs.release([claim.id])
         with self._lock:
             self._held -= 1
         self.wakeup.set()
@@ -162,16 +176,16 @@ class LocalConsumer(dramatiq.Consumer):
     def requeue(self, messages: Iterable[MessageProxy]) -> None:
         claims = [_claim_of(message) for message in messages]
         try:
-            self.broker.store.requeue(claims)
+            self.store.requeue(claims)
         except psycopg.OperationalError as exc:
             raise BrokerConnectionError(str(exc)) from exc
         finally:
-            self.broker.release(claim.id for claim in claims)
+            self.held_jobs.release(claim.id for claim in claims)
             with self._lock:
                 self._held -= len(claims)
 
     def close(self) -> None:
-        self.broker.unregister_consumer(self)
+        self.consumers.unregister(self)
         with self._lock:
             self._closed = True
             acked, self._acked = self._acked, []
@@ -190,22 +204,22 @@ class LocalConsumer(dramatiq.Consumer):
             with self._lock:
                 unwritten, self._acked = self._acked, []
             if unwritten:
-                self.broker.hand_over_acks(self.queue_name, unwritten)
+                self.consumers.hand_over_acks(self.queue_name, unwritten)
             # Jobs never started are no longer ours: the rescuer returns them to the queue.
-            self.broker.release(message.claim.id for message in leftover)
+            self.held_jobs.release(message.claim.id for message in leftover)
 
     def _complete_and_claim(self, acked: list[Claim], limit: int) -> list[Row]:
         try:
             # A pooled connection, not one of its own: the process's connections stay
             # within NEXT_PRIVATE_JOBS_DB_POOL_SIZE however many queues it consumes.
-            with self.broker.store.database.connection() as conn:
-                rows = self.broker.store.complete_and_claim(
+            with self.store.database.connection() as conn:
+                rows = self.store.complete_and_claim(
                     conn,
                     queue=self.queue_name,
                     done=acked,
                     limit=limit,
-                    worker=self.broker.worker_id,
-                    lease_seconds=self.broker.lease_seconds,
+                    worker=self.settings.worker_id,
+                    lease_seconds=self.settings.lease_seconds,
                 )
         except psycopg.OperationalError as exc:
             # Keep the acks for close() to try once more; if that fails too they go
@@ -213,8 +227,8 @@ class LocalConsumer(dramatiq.Consumer):
             with self._lock:
                 self._acked[:0] = acked
             raise BrokerConnectionError(str(exc)) from exc
-        self.broker.release(claim.id for claim in acked)
-        self.broker.hold(row["id"] for row in rows)
+        self.held_jobs.release(claim.id for claim in acked)
+        self.held_jobs.hold(row["id"] for row in rows)
         return rows
 
     def _to_message(self, row: Row) -> ClaimedMessage:

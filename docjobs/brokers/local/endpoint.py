@@ -11,14 +11,15 @@ Order of checks: body size (413), signature (401), body shape (400), job (404).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
+import dramatiq
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from docjobs import signatures, strictjson
-from docjobs.brokers.local.broker import LocalBroker
+from docjobs.db.store import JobStore
 from docjobs.web import bodies
 
 logger = logging.getLogger(__name__)
@@ -27,10 +28,21 @@ logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024
 
 
+class WakesConsumers(Protocol):
+    """What the endpoint needs of the local broker (which mounts it, so cannot be imported here)."""
+
+    actors: dict[str, dramatiq.Actor[Any, Any]]
+    store: JobStore
+
+    def wake(self, queue_name: str | None = None) -> None:
+        """Wake this process's consumers of ``queue_name``."""
+        ...
+
+
 class SelfTriggerEndpoint:
     """The endpoint, bound to a broker and a verifier."""
 
-    def __init__(self, broker: LocalBroker, verifier: signatures.SignatureVerifier) -> None:
+    def __init__(self, broker: WakesConsumers, verifier: signatures.SignatureVerifier) -> None:
         self.broker = broker
         self.verifier = verifier
 

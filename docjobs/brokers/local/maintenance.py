@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
 
 import dramatiq
 import psycopg
 
+from docjobs.brokers.local.consumers import ClaimSettings, ConsumerRegistry, HeldJobs
+from docjobs.brokers.local.wakeups import Doorbell
 from docjobs.db import pool
-
-if TYPE_CHECKING:
-    from docjobs.brokers.local.broker import LocalBroker
+from docjobs.db.store import JobStore
 
 logger = logging.getLogger(__name__)
 
@@ -37,15 +37,35 @@ class Maintainer:
     """The heartbeat-and-rescue thread of one worker process.
 
     Args:
-        broker: The broker whose worker id, store and lease to use.
+        store: The job store it beats and rescues through.
+        settings: The worker id, lease and retention.
+        held: The jobs whose leases each beat extends.
+        consumers: Woken when a rescued job is back in their queue.
+        queues: The queues this process declared, shown on the board.
+        doorbell: Rings other processes for rescued jobs; ``None`` without LISTEN.
         concurrency: Worker threads, shown on the board.
     """
 
-    def __init__(self, broker: LocalBroker, concurrency: int) -> None:
-        self.broker = broker
+    def __init__(
+        self,
+        store: JobStore,
+        settings: ClaimSettings,
+        *,
+        held: HeldJobs,
+        consumers: ConsumerRegistry,
+        queues: Callable[[], Iterable[str]],
+        doorbell: Doorbell | None,
+        concurrency: int,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.held = held
+        self.consumers = consumers
+        self.queues = queues
+        self.doorbell = doorbell
         self.concurrency = concurrency
-        self.heartbeat_seconds = broker.lease_seconds / 3
-        self.maintenance_seconds = broker.lease_seconds / 2
+        self.heartbeat_seconds = settings.lease_seconds / 3
+        self.maintenance_seconds = settings.lease_seconds / 2
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -65,7 +85,7 @@ class Maintainer:
             return
         thread.join(timeout)
         try:
-            self.broker.store.delete_worker(self.broker.worker_id)
+            self.store.delete_worker(self.settings.worker_id)
         except psycopg.Error as exc:
             logger.warning("Could not remove worker row: %s", exc)
 
@@ -80,12 +100,12 @@ class Maintainer:
 
     def _beat(self) -> None:
         try:
-            self.broker.store.heartbeat(
-                worker=self.broker.worker_id,
-                held=self.broker.held(),
-                queues=sorted(self.broker.queues),
+            self.store.heartbeat(
+                worker=self.settings.worker_id,
+                held=self.held.held(),
+                queues=sorted(self.queues()),
                 concurrency=self.concurrency,
-                lease_seconds=self.broker.lease_seconds,
+                lease_seconds=self.settings.lease_seconds,
             )
         except psycopg.Error as exc:
             logger.warning("Heartbeat failed: %s", exc, extra={"action": "heartbeat_failed"})
@@ -93,9 +113,9 @@ class Maintainer:
     def maintain(self) -> None:
         """Run one maintenance round if no other process is running one."""
         try:
-            rescued = self.broker.store.maintain(
-                stale_worker_seconds=self.broker.lease_seconds * STALE_WORKER_LEASES,
-                retention_days=self.broker.retention_days,
+            rescued = self.store.maintain(
+                stale_worker_seconds=self.settings.lease_seconds * STALE_WORKER_LEASES,
+                retention_days=self.settings.retention_days,
             )
         except psycopg.Error as exc:
             logger.warning("Maintenance round failed: %s", exc, extra={"action": "maintenance_failed"})
@@ -109,28 +129,33 @@ class Maintainer:
                 extra={"action": "job_rescued", "message_id": job["id"], "status": job["status"]},
             )
         for queue in {job["queue"] for job in rescued or () if job["status"] == "PENDING"}:
-            self.broker.wake(queue)
-            if self.broker.doorbell is not None:
-                self.broker.doorbell.ring(queue)
+            self.consumers.wake(queue)
+            if self.doorbell is not None:
+                self.doorbell.ring(queue)
 
 
 class WorkerServices(dramatiq.Middleware):
-    """Starts the :class:`Maintainer` with every Dramatiq worker using the broker."""
+    """Starts the :class:`Maintainer` with every Dramatiq worker using the broker.
 
-    def __init__(self) -> None:
+    Args:
+        maintainer_for: Builds the maintainer of a worker with this many threads.
+    """
+
+    def __init__(self, maintainer_for: Callable[[int], Maintainer]) -> None:
+        self.maintainer_for = maintainer_for
         self._maintainers: dict[int, Maintainer] = {}
 
-    def after_process_boot(self, broker: Any) -> None:
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
         # Dramatiq's worker processes (`docjobs worker`, `dramatiq ...`) emit this before
         # they connect: their connections show as docjobs-worker-<host>-<pid>.
         pool.suggest_process_role("worker")
 
-    def after_worker_boot(self, broker: Any, worker: dramatiq.Worker) -> None:
-        maintainer = Maintainer(broker, concurrency=worker.worker_threads)
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        maintainer = self.maintainer_for(worker.worker_threads)
         self._maintainers[id(worker)] = maintainer
         maintainer.start()
 
-    def after_worker_shutdown(self, broker: Any, worker: dramatiq.Worker) -> None:
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         # Beat until the worker threads have finished, so running jobs keep their lease.
         maintainer = self._maintainers.pop(id(worker), None)
         if maintainer is not None:

@@ -1,25 +1,24 @@
-"""What the board does to jobs, on each provider.
+"""What the board does to jobs, through the provider's broker (``brokers.base.Broker``).
 
-On ``local`` the table is the queue: an action is a row update, and consumers are
-woken. On ``bullmq`` and ``inngest`` the table is the jobs' history and the queue
-is elsewhere: a retry sends the job again as a new job (the answer names it); a
-waiting job is cancelled or deleted by taking it out of Redis (unless a worker
-already holds it) or by cancelling its Inngest run; an Inngest delay ends early on
-a promote event, a scheduled bullmq job is moved to its queue; a paused queue is a
-Redis set workers read, or a row Inngest functions read before they start; bulk
-actions go job by job.
+The board checks the request (the job exists, a payload fits its job) and writes
+what it owns (the paused-queue row); the provider does the action. Where the
+table is the queue (local) an action is a row update and a retry reruns the same
+job; where the queue is elsewhere (bullmq, inngest) a retry sends the job again as
+a new job (the answer names it), and bulk actions go job by job, each job's state
+deciding. ``capabilities`` says which.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar
 
 from docjobs import errors, registry
-from docjobs.brokers.local.broker import LocalBroker
+from docjobs.brokers.base import FINISHED, ActionRefused, JobRef, refusal
 from docjobs.db.board import BoardStore, JobFilter
 from docjobs.runtime import Runtime
+
+T = TypeVar("T")
 
 ACTIONS = ("retry", "cancel", "promote", "delete")
 BULK_ACTIONS = ("retry", "delete")
@@ -44,14 +43,13 @@ class BoardActions:
     """Retry, cancel, promote and delete one job.
 
     Args:
-        runtime: The process's runtime (its broker decides how).
+        runtime: The process's runtime (its broker does the actions).
         store: The board's store.
     """
 
     def __init__(self, runtime: Runtime, store: BoardStore) -> None:
         self.runtime = runtime
         self.store = store
-        self.local = isinstance(runtime.broker, LocalBroker)
 
     def run(self, action: str, job_id: str, payload: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Do ``action`` to ``job_id``; returns what happened, for the audit log and the answer.
@@ -59,23 +57,17 @@ class BoardActions:
         Raises:
             ActionError: The job is missing, in the wrong state, or the payload is bad.
         """
-        job = self.store.job(job_id)
-        if job is None:
+        row = self.store.job(job_id)
+        if row is None:
             raise ActionError(404, f"no job {job_id}")
+        job = JobRef.from_row(row)
         if action == "retry":
             return self._retry(job, payload)
         if payload is not None:
             raise ActionError(422, f"{action} takes no payload")
-        if not self.local:
-            return self._elsewhere(action, job)
-        done = {"cancel": self.store.cancel, "promote": self.store.promote, "delete": self.store.delete}[
-            action
-        ]
-        row = done(job_id)
-        if row is None:
-            raise ActionError(409, _refusal(action, job))
-        if action == "promote":
-            self._wake(row)
+        broker = self.runtime.broker
+        do = {"cancel": broker.cancel, "promote": broker.run_now, "delete": broker.delete}[action]
+        _refused_as_409(lambda: do(job))
         return {"job": job_id, "status": _status_after(action)}
 
     def bulk(self, action: str, where: JobFilter, ids: list[str] | None) -> dict[str, Any]:
@@ -90,25 +82,24 @@ class BoardActions:
             raise ActionError(400, "select at least one job")
         if ids is not None and len(ids) > MAX_SELECTION:
             raise ActionError(413, f"select at most {MAX_SELECTION} jobs, or act on the filter instead")
-        if not self.local:
-            if ids is None:
-                ids = self._matching(where)
-            # One by one: each job's state decides what can be done to it, and the
-            # answer tells which were refused and why.
-            done: list[dict[str, Any]] = []
-            refused: dict[str, str] = {}
-            for job_id in ids:
-                try:
-                    done.append(self.run(action, job_id))
-                except ActionError as exc:
-                    refused[job_id] = exc.reason
-            retried_as = [outcome["retried_as"] for outcome in done if "retried_as" in outcome]
-            return {"action": action, "count": len(done), "refused": refused, "retried_as": retried_as}
-        changed = self.store.bulk(action, where, ids)
-        if action == "retry":
-            for row in {row["queue"]: row for row in changed}.values():  # one per queue wakes it
-                self._wake(row)
-        return {"action": action, "count": len(changed), "filter": _described(where, ids)}
+        broker = self.runtime.broker
+        if broker.capabilities.bulk_by_filter:
+            chosen: Literal["retry", "delete"] = "retry" if action == "retry" else "delete"
+            count = broker.bulk(chosen, where, ids)
+            return {"action": action, "count": count, "filter": _described(where, ids)}
+        if ids is None:
+            ids = self._matching(where)
+        # One by one: each job's state decides what can be done to it, and the
+        # answer tells which were refused and why.
+        done: list[dict[str, Any]] = []
+        refused: dict[str, str] = {}
+        for job_id in ids:
+            try:
+                done.append(self.run(action, job_id))
+            except ActionError as exc:
+                refused[job_id] = exc.reason
+        retried_as = [outcome["retried_as"] for outcome in done if "retried_as" in outcome]
+        return {"action": action, "count": len(done), "refused": refused, "retried_as": retried_as}
 
     def _matching(self, where: JobFilter) -> list[str]:
         """The ids a filter matches, for providers that act job by job (at most ``MAX_FILTERED``)."""
@@ -134,13 +125,7 @@ class BoardActions:
         # What the board shows, what the local claim and Inngest functions read: written
         # first, so a run woken by the resume event finds its queue running.
         self.store.set_paused(queue, paused)
-        set_paused = getattr(self.runtime.broker, "set_paused", None)  # Redis's and Inngest's
-        if set_paused is not None:
-            set_paused(queue, paused)
-        broker, store = self.runtime.broker, self.runtime.store
-        if isinstance(broker, LocalBroker) and store is not None and not paused:
-            broker.wake(queue)  # this process's consumers, then everyone listening
-            store.notify(queue)
+        _refused_as_409(lambda: self.runtime.broker.set_paused(queue, paused))
         return {"queue": queue, "paused": paused}
 
     def trigger(self, job_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,93 +137,28 @@ class BoardActions:
             raise ActionError(422, str(exc)) from exc
         return {"job": message.message_id, "actor": job_id}
 
-    def _elsewhere(self, action: str, job: dict[str, Any]) -> dict[str, Any]:
-        """Cancel, delete or promote where the queue is not the table.
-
-        A finished job is only history. A waiting bullmq job is taken out of Redis,
-        unless a worker has fetched it already (workers hold fetched and delayed
-        messages in memory, out of reach); a waiting inngest job's run is cancelled.
-        A running job is left alone.
-        """
-        if action == "promote":
-            return self._promote_elsewhere(job)
-        if job["status"] == "PROCESSING" or (action == "cancel" and job["status"] != "PENDING"):
-            raise ActionError(409, _refusal(action, job))
-        if job["status"] == "PENDING":
-            if self.runtime.history is not None:
-                self.runtime.history.flush()  # so no event of this job is written after the change
-            self._withdraw(action, job)
-        if action == "delete":
-            self.store.delete(job["id"])
-            return {"job": job["id"], "status": "DELETED"}
-        self.store.set_history_status(job["id"], "CANCELLED", "cancelled on the board")
-        return {"job": job["id"], "status": "CANCELLED"}
-
-    def _promote_elsewhere(self, job: dict[str, Any]) -> dict[str, Any]:
-        if job["status"] != "PENDING" or job["run_at"] <= datetime.now(UTC):
-            raise ActionError(409, _refusal("promote", job))
-        broker = self.runtime.broker
-        promote_run = getattr(broker, "promote_run", None)  # the inngest broker's
-        if promote_run is not None:
-            promote_run(job["id"])
-            return {"job": job["id"], "status": "PENDING"}
-        promote = getattr(broker, "promote", None)  # the Redis broker's
-        redis_id = (job["options"] or {}).get("redis_message_id")
-        if promote is None or redis_id is None:
-            raise ActionError(409, self._not_yet("promote"))
-        if not promote(job["queue"], redis_id):
-            raise ActionError(409, f"cannot promote job {job['id']}: it is not scheduled any more")
-        return {"job": job["id"], "status": "PENDING"}
-
-    def _withdraw(self, action: str, job: dict[str, Any]) -> None:
-        """Make sure a waiting job never runs: out of Redis (bullmq), or its run cancelled (inngest)."""
-        broker = self.runtime.broker
-        cancel_run = getattr(broker, "cancel_run", None)  # the inngest broker's
-        if cancel_run is not None:
-            cancel_run(job["id"])
-            return
-        take_out = getattr(broker, "remove_waiting", None)  # the Redis broker's
-        redis_id = (job["options"] or {}).get("redis_message_id")
-        if take_out is None or redis_id is None:
-            raise ActionError(409, self._not_yet(f"{action} of a waiting job"))
-        if not take_out(job["queue"], redis_id):
-            raise ActionError(409, f"cannot {action} job {job['id']}: a worker has already fetched it")
-
-    def _not_yet(self, what: str) -> str:
-        return f"{what} is not available on the {self.runtime.settings.provider} provider yet"
-
-    def _retry(self, job: dict[str, Any], payload: Mapping[str, Any] | None) -> dict[str, Any]:
-        if job["status"] not in ("FAILED", "CANCELLED", "COMPLETED"):
-            raise ActionError(409, _refusal("retry", job))
+    def _retry(self, job: JobRef, payload: Mapping[str, Any] | None) -> dict[str, Any]:
+        if job.status not in FINISHED:  # before the payload: a running job is a 409 whatever it is sent
+            raise ActionError(409, refusal("retry", job))
         canonical = None
         if payload is not None:
             try:
-                canonical = registry.get(job["actor"]).validate(payload)
+                canonical = registry.get(job.actor).validate(payload)
             except (errors.PayloadError, errors.ActorNotFound) as exc:
                 raise ActionError(422, str(exc)) from exc
-        if self.local:
-            row = self.store.retry(job["id"], canonical)
-            if row is None:  # it changed state since it was read
-                raise ActionError(409, _refusal("retry", job))
-            self._wake(row)
-            return {"job": job["id"], "status": "PENDING", "edited": canonical is not None}
-        # The queue is elsewhere: send the job again, as a new job.
-        try:
-            actor = registry.get(job["actor"])
-        except errors.ActorNotFound as exc:
-            raise ActionError(409, str(exc)) from exc
-        try:
-            message = actor.message_with_options(kwargs=canonical or job["payload"])
-            self.runtime.broker.enqueue(message)
-        except errors.PayloadError as exc:  # stored before the job's payload model (or limits) changed
-            raise ActionError(409, f"its stored payload no longer validates: {exc}") from exc
-        return {"job": job["id"], "retried_as": message.message_id, "edited": canonical is not None}
-
-    def _wake(self, row: Mapping[str, Any]) -> None:
-        """Wake the consumers of a job made runnable, as a send would."""
         broker = self.runtime.broker
-        assert isinstance(broker, LocalBroker)  # only the local provider's rows are its queue
-        broker.announce(row["queue"], row["actor"], row["id"])
+        runs = _refused_as_409(lambda: broker.retry(job, canonical))
+        if broker.capabilities.retry_in_place:
+            return {"job": job.id, "status": "PENDING", "edited": canonical is not None}
+        return {"job": job.id, "retried_as": runs, "edited": canonical is not None}
+
+
+def _refused_as_409(act: Callable[[], T]) -> T:
+    """Run a provider's action; its refusals (a state, an action it lacks) are 409s."""
+    try:
+        return act()
+    except (ActionRefused, errors.NotSupportedError) as exc:
+        raise ActionError(409, str(exc)) from exc
 
 
 def _described(where: JobFilter, ids: list[str] | None) -> dict[str, Any]:
@@ -249,13 +169,3 @@ def _described(where: JobFilter, ids: list[str] | None) -> dict[str, Any]:
 
 def _status_after(action: str) -> str:
     return {"cancel": "CANCELLED", "promote": "PENDING", "delete": "DELETED"}[action]
-
-
-def _refusal(action: str, job: Mapping[str, Any]) -> str:
-    allowed = {
-        "retry": "a completed, failed or cancelled job",
-        "cancel": "a job that has not started",
-        "promote": "a delayed job",
-        "delete": "a job that is not running",
-    }[action]
-    return f"cannot {action} job {job['id']}: it is {job['status']}; {action} works on {allowed}"

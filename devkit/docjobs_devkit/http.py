@@ -12,7 +12,7 @@ from typing import Any
 
 import uvicorn
 
-from docjobs.testing.services import free_port
+from docjobs_devkit.services import free_port
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from docjobs.testing.services import free_port
+from docjobs_devkit.services import free_port
 
 
 @dataclass

@@ -1,1 +1,0 @@
-"""The demo: a few jobs that show the local provider at work (``docjobs demo``)."""
