@@ -49,6 +49,7 @@ load: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check docjobs devkit tests bench
+	$(BIN)/ruff format --check docjobs devkit tests bench
 	$(BIN)/mypy
 	$(BIN)/mypy devkit/docjobs_devkit
 

@@ -194,7 +194,7 @@ class Cluster:
             self.start_worker()
         _wait(lambda: all(map(self.booted, self.workers)), 60, "the workers did not start")
         if self.emulator is not None:
-            from docjobs.settings import INNGEST_SERVE_PATH
+            from docjobs.defaults import INNGEST_SERVE_PATH
 
             synced = self.emulator.sync(f"{self.proxy.url}{INNGEST_SERVE_PATH}")
             if synced.status_code != 200:

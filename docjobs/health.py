@@ -1,4 +1,7 @@
-"""``docjobs health``: is this container's docjobs process alive? Exit 0 or 1 with one line.
+"""``docjobs health``: is this container's docjobs process alive? One line; exit 0, 1 or 2.
+
+Exit 0 when healthy, 1 when not, 2 when the check cannot be made (a bad setting, or a
+role the provider has not: inngest and the stub run no scheduler, inngest no workers).
 
 Container engines run it as the health check of each role:
 
@@ -89,6 +92,7 @@ def run(role: str | None) -> int:
 
     Raises:
         errors.SettingsError: A bad setting, or no role given and none to read.
+        errors.NotSupportedError: The provider has no such role (the CLI exits 2).
     """
     settings = Settings.from_environ()
     chosen: Role = detect_role() if role is None else _role(role)
@@ -109,13 +113,23 @@ def _role(name: str) -> Role:
 
 
 def check(role: Role, settings: Settings) -> Verdict:
-    """Run ``role``'s liveness check with ``settings``."""
+    """Run ``role``'s liveness check with ``settings``.
+
+    Raises:
+        errors.NotSupportedError: The provider has no such role (its capabilities say so).
+    """
     if role == "web":
         return check_web(settings)
-    if role == "worker":
-        from docjobs import runtime  # the provider's check; a check of another role loads none
+    from docjobs import runtime  # the provider's class only: nothing is built or connected
 
-        return Verdict(*runtime.provider_class(settings.provider).worker_liveness(settings))
+    provider = runtime.provider_class(settings.provider)
+    capabilities = provider.capabilities_for(settings)
+    if role == "worker":
+        if not capabilities.workers:
+            raise errors.NotSupportedError(f"the {provider.name} provider has no workers to check")
+        return Verdict(*provider.worker_liveness(settings))
+    if not capabilities.scheduler:
+        raise errors.NotSupportedError(f"the {provider.name} provider has no scheduler to check")
     return check_scheduler(settings)
 
 
@@ -142,11 +156,10 @@ def check_scheduler(
     now = now or datetime.now(UTC)
     started_at = started_at or process_started_at()
     table = build(settings)
-    assert settings.database_url is not None  # _connect's check comes first
     with _connect(settings):
         pass  # the database answers: a clearer line than the ledger's pool error
     database = Database(
-        settings.database_url,
+        _database_url(settings),
         max_size=1,
         name="docjobs-health",
         transaction_pooling=settings.transaction_pooling,
@@ -180,10 +193,14 @@ def process_started_at(pid: int = 1) -> datetime:
     return datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"), UTC)
 
 
-def _connect(settings: Settings) -> psycopg.Connection[dict[str, Any]]:
+def _database_url(settings: Settings) -> str:
     if settings.database_url is None:
         raise errors.SettingsError("NEXT_PRIVATE_DATABASE_URL is required for the health check")
+    return settings.database_url
+
+
+def _connect(settings: Settings) -> psycopg.Connection[dict[str, Any]]:
     # docjobs' connection options (its name, autocommit, dict rows), with the check's own
     # time-out; no prepared statements, as the URL may go through a transaction pooler.
     options = {**connect_kwargs(transaction_pooling=True), "connect_timeout": int(CHECK_TIMEOUT_SECONDS)}
-    return psycopg.connect(settings.database_url, **options)
+    return psycopg.connect(_database_url(settings), **options)

@@ -117,6 +117,7 @@ PROVIDER_CLASSES: dict[str, tuple[str, str]] = {
     "local": ("docjobs.brokers.local.broker", "LocalBroker"),
     "bullmq": ("docjobs.brokers.bullmq.broker", "BullmqBroker"),
     "inngest": ("docjobs.brokers.inngest.broker", "InngestBroker"),
+    "stub": ("docjobs.brokers.stub", "StubBroker"),
 }
 
 
@@ -157,7 +158,7 @@ def build(settings: Settings) -> Runtime:
         database = Database.from_settings(settings, listen=cls.name == "local")
         # The app's transactions keep their durability; docjobs' own writes where workers
         # make them (enqueues, claims, acks, history) may skip the WAL flush wait, see the settings.
-        store = JobStore(database.for_own_writes() if capabilities.workers else database)
+        store = JobStore.over(database.for_own_writes() if capabilities.workers else database)
         job_rows = BoardStore(database)
         if capabilities.scheduler:
             ledger = CronLedger(database)

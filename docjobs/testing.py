@@ -17,6 +17,10 @@
 
 Actors declared with ``docjobs.actor`` (and plain ``@dramatiq.actor`` ones) are bound
 to the stub while it is installed, so ``send`` and ``jobs.trigger`` land on its queues.
+Installing it boots the process as the ``dramatiq`` command does (``process_boot``), so
+``time_limit`` interrupts a job as on a worker. Groups, pipelines' results and
+``store_results`` need Dramatiq's ``Results``: pass
+``stub_runtime(middleware=[Results(backend=StubBackend())])``.
 What needs a database (``conn=``, the domain tables, the board) is refused with
 ``errors.NotSupportedError``. The servers docjobs' own tests start (PostgreSQL, Redis,
 the Inngest emulator) are in the separate ``docjobs-devkit`` distribution.
@@ -24,7 +28,12 @@ the Inngest emulator) are in the separate ``docjobs-devkit`` distribution.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from types import TracebackType
+
+import dramatiq
+from dramatiq.middleware import TimeLimit
 
 from docjobs import globalbroker, runtime
 from docjobs.brokers.middleware import default_middleware
@@ -33,6 +42,31 @@ from docjobs.scheduler import table as cron_table
 from docjobs.settings import Settings
 
 __all__ = ["MemoryTasks", "StubBroker", "StubRuntime", "stub_runtime"]
+
+
+class _ProcessTimeLimit(TimeLimit):
+    """Dramatiq's ``TimeLimit`` whose timer thread starts at the process's first boot only.
+
+    The thread never ends; a worker process, which the ``dramatiq`` command boots once,
+    has one. A test process installs many stub runtimes, so they share one of these, and
+    a later ``process_boot`` (each runtime's, or a test's own) starts nothing more.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._boot_lock = threading.Lock()
+        self._booted = False
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        with self._boot_lock:
+            if self._booted:
+                return
+            self._booted = True
+        super().after_process_boot(broker)  # type: ignore[no-untyped-call]
+
+
+#: The time limits of every stub runtime of this process (Dramatiq's defaults, as docjobs' stack).
+_TIME_LIMIT = _ProcessTimeLimit()
 
 
 class StubRuntime(runtime.Runtime):
@@ -56,38 +90,59 @@ class StubRuntime(runtime.Runtime):
         runtime.reset()
 
 
-def stub_runtime(settings: Settings | None = None, *, fail_fast: bool = True) -> StubRuntime:
-    """Build a runtime on the in-memory stub provider and make it the process's runtime.
+def stub_runtime(
+    settings: Settings | None = None,
+    *,
+    fail_fast: bool = True,
+    middleware: Sequence[dramatiq.Middleware] = (),
+) -> StubRuntime:
+    """Build a runtime on the in-memory stub provider, make it the process's runtime and boot it.
+
+    Booting emits ``process_boot``, as the ``dramatiq`` command does in a worker
+    process, so ``time_limit`` interrupts a job (Dramatiq's ``TimeLimit`` starts its
+    timer then). Dramatiq has no signal for a process's end: leaving the runtime
+    resets it, and the time limits' timer, shared by the process's stub runtimes, stays.
 
     Args:
         settings: What the stub's middleware reads: retries, backoff, the payload limit
-            and the log level (and mail and signing, for the actors that use them). The
-            provider they name is not used. By default, docjobs' defaults in development.
+            and the log level (and mail and signing, for the actors that use them). Their
+            provider becomes ``stub``, keeping the retries they give. By default, docjobs'
+            defaults in development, with the stub's retries (Dramatiq's 20).
         fail_fast: ``broker.join`` raises the error of a job that ended in
             ``broker.dead_letters`` (Dramatiq's default); ``False`` only waits.
+        middleware: More middleware, after docjobs' stack and in place before any
+            actor is bound, so the options they declare are known: pass
+            ``[Results(backend=StubBackend())]`` for groups, pipelines' results and
+            ``store_results``.
 
     Returns:
         The installed runtime; ``with stub_runtime() as runtime:`` resets it at exit.
     """
-    settings = settings or _development_defaults()
-    middleware = default_middleware(
+    settings = _development_defaults() if settings is None else _as_stub(settings)
+    stack = default_middleware(
         max_retries=settings.retries,
         min_backoff_seconds=settings.min_backoff_seconds,
         max_backoff_seconds=settings.max_backoff_seconds,
         max_payload_bytes=settings.max_payload_bytes,
         task_store=MemoryTasks(),
     )
+    stack = [_TIME_LIMIT if type(each) is TimeLimit else each for each in stack]
     built = StubRuntime(
         settings=settings,
-        broker=StubBroker(middleware=middleware, fail_fast_default=fail_fast),
+        broker=StubBroker(middleware=[*stack, *middleware], fail_fast_default=fail_fast),
         cron=cron_table.build(settings),
     )
     globalbroker.own(built.broker)  # docjobs' broker, as the runtime's factory marks its own
     runtime.install(built)
+    built.broker.emit_after("process_boot")
     return built
 
 
 def _development_defaults() -> Settings:
     # No variable read: the environment's NEXT_PRIVATE_* are the app's, not this test's.
-    # The cross-field checks are those of a provider with a database, which the stub is not.
-    return Settings.model_validate({"NODE_ENV": "development"})
+    return Settings.model_validate({"NODE_ENV": "development", "NEXT_PRIVATE_JOBS_PROVIDER": "stub"})
+
+
+def _as_stub(settings: Settings) -> Settings:
+    # The runtime's settings name its provider; the retries stay those the caller's settings give.
+    return settings.replace(provider="stub", max_retries=settings.retries)

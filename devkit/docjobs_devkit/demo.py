@@ -33,8 +33,9 @@ import uvicorn
 from docjobs import db, errors, jobs, runtime
 from docjobs import logging as docjobs_logging
 from docjobs.db.migrate import migrate
+from docjobs.defaults import DEFAULT_DATA_DIR
 from docjobs.pdf.verify import Verification, verify
-from docjobs.settings import DEFAULT_DATA_DIR, Settings
+from docjobs.settings import Settings
 from docjobs.web.app import create_app
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def run_demo(*, once: bool) -> int:
             print(f"demo: the web app could not start on port {settings.port}", file=sys.stderr)
             return 1
         if on_inngest:
-            from docjobs.settings import INNGEST_SERVE_PATH
+            from docjobs.defaults import INNGEST_SERVE_PATH
 
             try:
                 registered = current.broker.sync_app(f"http://127.0.0.1:{settings.port}{INNGEST_SERVE_PATH}")
@@ -301,7 +302,7 @@ class Reporter:
         store = runtime.current().store
         if store is None:
             return
-        self._rows = store.recent(500)
+        self._rows = store.jobs.recent(500)
         for row in self._rows:
             state = f"{row['status']} attempt {row['attempts']}"
             if self._states.get(row["id"]) != state:

@@ -160,7 +160,7 @@ def cleanup_background_jobs() -> None:
         logger.info("Deleted %d cron firing(s).", firings, extra={"action": "cleanup_done"})
     if current.store is None:
         return  # other providers keep their own history
-    deleted = current.store.delete_finished(days)
+    deleted = current.store.jobs.delete_finished(days)
     logger.info("Deleted %d finished job(s).", deleted, extra={"action": "cleanup_done"})
 
 

@@ -14,14 +14,14 @@ import abc
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
 
 import dramatiq
 import psycopg
 from dramatiq.errors import QueueJoinTimeout
 
-from docjobs import errors, registry
+from docjobs import errors
 from docjobs.brokers.hooks import FastHooks
 
 if TYPE_CHECKING:
@@ -314,64 +314,6 @@ class Broker(FastHooks, dramatiq.Broker, abc.ABC):
                 f"the {self.name} provider has no database for the board's actions"
             )
         return self.job_rows
-
-
-class QueueElsewhere(Broker):
-    """A provider whose queue is not the job table (bullmq, inngest): the table is the history.
-
-    A retry sends the job again as a new job; a waiting job is cancelled or deleted
-    by taking it out of the queue (:meth:`_withdraw`), unless a worker holds it; a
-    delayed one is run now by :meth:`_promote`. The history row records the outcome.
-    """
-
-    history: JobHistory | None = None
-
-    @abc.abstractmethod
-    def _withdraw(self, job: JobRef, action: str) -> bool:
-        """Take a waiting job out of the queue; ``False`` when a worker already holds it."""
-
-    @abc.abstractmethod
-    def _promote(self, job: JobRef) -> bool:
-        """Make a delayed job due now; ``False`` when it is no longer scheduled."""
-
-    def cancel(self, job: JobRef) -> None:
-        if job.status != "PENDING":
-            raise ActionRefused(refusal("cancel", job))
-        self._take_out(job, "cancel")
-        self._rows().set_history_status(job.id, "CANCELLED", "cancelled on the board")
-
-    def delete(self, job: JobRef) -> None:
-        if job.status == "PROCESSING":
-            raise ActionRefused(refusal("delete", job))
-        if job.status == "PENDING":
-            self._take_out(job, "delete")
-        self._rows().delete(job.id)
-
-    def run_now(self, job: JobRef) -> None:
-        if job.status != "PENDING" or job.run_at is None or job.run_at <= datetime.now(UTC):
-            raise ActionRefused(refusal("promote", job))
-        if not self._promote(job):
-            raise ActionRefused(f"cannot promote job {job.id}: it is not scheduled any more")
-
-    def retry(self, job: JobRef, payload: Mapping[str, Any] | None) -> str:
-        if job.status not in FINISHED:
-            raise ActionRefused(refusal("retry", job))
-        try:
-            actor = registry.get(job.actor)
-        except errors.ActorNotFound as exc:
-            raise ActionRefused(str(exc)) from exc
-        try:
-            message = actor.message_with_options(kwargs=dict(payload or job.payload))
-            self.enqueue(message)
-        except errors.PayloadError as exc:  # stored before the job's payload model (or limits) changed
-            raise ActionRefused(f"its stored payload no longer validates: {exc}") from exc
-        return message.message_id
-
-    def _take_out(self, job: JobRef, action: str) -> None:
-        if self.history is not None:
-            self.history.flush()  # so no event of this job is written after the change
-        if not self._withdraw(job, action):
-            raise ActionRefused(f"cannot {action} job {job.id}: a worker has already fetched it")
 
 
 def join_unfinished(

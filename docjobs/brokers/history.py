@@ -198,7 +198,7 @@ class JobHistory(dramatiq.Middleware):
             if not events:
                 return
             try:
-                self.store.record_history(list(events.values()), failures)
+                self.store.history.record(list(events.values()), failures)
             except psycopg.Error as exc:
                 logger.warning("Could not record %d job event(s), keeping them: %s", len(events), exc)
                 with self._lock:

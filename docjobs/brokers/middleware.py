@@ -21,7 +21,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from docjobs import errors, strictjson, tasks
+from docjobs import errors, registry, strictjson, tasks
 
 logger = logging.getLogger("docjobs.jobs")
 
@@ -105,6 +105,7 @@ class MessageLimits(dramatiq.Middleware):
             return
         try:
             check_message(message, self.max_payload_bytes)
+            check_payload(broker, message)
         except PayloadRefused:
             raise
         except Exception as exc:  # noqa: BLE001 - fail closed: emit_before would log it and send anyway
@@ -112,6 +113,21 @@ class MessageLimits(dramatiq.Middleware):
                 f"{message.actor_name}: the payload cannot be checked: {type(exc).__name__}: {exc}",
                 job_id=message.actor_name,
             ) from exc
+
+
+def check_payload(broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+    """A job actor's payload check at send (a pipeline step gets its last argument only then).
+
+    Raises:
+        PayloadRefused: Naming the job and the first offending field.
+    """
+    actor = broker.actors.get(message.actor_name)
+    try:
+        registry.check_links(broker, message)  # callbacks and pipeline steps, whoever sends them
+        if isinstance(actor, registry.JobActor):
+            actor.check_message(message)
+    except errors.PayloadError as exc:
+        raise PayloadRefused(str(exc), job_id=exc.job_id, field=exc.field) from None
 
 
 def check_message(message: dramatiq.Message[Any], max_payload_bytes: int) -> None:

@@ -18,7 +18,7 @@ from docjobs.db.direct import DirectStatement
 from docjobs.db.pool import Database
 
 #: NewJob fields that job_copy_in loads (all but the delay).
-_COPY_COLUMNS = 10
+_COPY_COLUMNS = 11
 #: Finished jobs deleted per statement, so each transaction stays short.
 RETENTION_BATCH = 5_000
 #: Longest a maintenance round spends deleting finished jobs.
@@ -30,8 +30,9 @@ Row = dict[str, Any]
 class NewJob(NamedTuple):
     """A job row about to be inserted. JSON columns are already encoded.
 
-    A named tuple: bulk enqueues build tens of thousands per call, and its first ten
-    fields are the COPY row as they are.
+    A named tuple: bulk enqueues build tens of thousands per call, and its first
+    eleven fields are the COPY row as they are. ``message_ts_ms`` is the message's
+    ``message_timestamp``: Dramatiq's ``max_age`` counts from it.
     """
 
     id: str
@@ -44,6 +45,7 @@ class NewJob(NamedTuple):
     options: str
     max_retries: int
     priority: int
+    message_ts_ms: int
     delay_ms: int
 
 
@@ -92,6 +94,7 @@ class JobRows:
             "options": [job.options for job in jobs],
             "max_retries": [job.max_retries for job in jobs],
             "priorities": [job.priority for job in jobs],
+            "message_ts_ms": [job.message_ts_ms for job in jobs],
             "delays_ms": [job.delay_ms for job in jobs],
         }
         if conn is not None:
@@ -183,5 +186,6 @@ def _job_params(job: NewJob) -> dict[str, Any]:
         "options": job.options,
         "max_retries": job.max_retries,
         "priority": job.priority,
+        "message_ts_ms": job.message_ts_ms,
         "delay_ms": job.delay_ms,
     }

@@ -5,41 +5,47 @@
 -- job_insert --
 -- Insert one job; fails with a unique violation when its id exists (the fast path).
 INSERT INTO background_job
-    (id, queue, actor, name, version, payload, args, options, max_retries, priority, run_at)
+    (id, queue, actor, name, version, payload, args, options, max_retries, priority, message_ts_ms, run_at)
 VALUES
     (%(id)s, %(queue)s, %(actor)s, %(name)s, %(version)s, %(payload)s::jsonb, %(args)s::jsonb,
-     %(options)s::jsonb, %(max_retries)s, %(priority)s, now() + %(delay_ms)s * interval '1 millisecond');
+     %(options)s::jsonb, %(max_retries)s, %(priority)s, %(message_ts_ms)s,
+     now() + %(delay_ms)s * interval '1 millisecond');
 
 -- job_insert_unless_exists --
 -- Insert one job unless a job with that id exists; returns the id when inserted.
 INSERT INTO background_job
-    (id, queue, actor, name, version, payload, args, options, max_retries, priority, run_at)
+    (id, queue, actor, name, version, payload, args, options, max_retries, priority, message_ts_ms, run_at)
 VALUES
     (%(id)s, %(queue)s, %(actor)s, %(name)s, %(version)s, %(payload)s::jsonb, %(args)s::jsonb,
-     %(options)s::jsonb, %(max_retries)s, %(priority)s, now() + %(delay_ms)s * interval '1 millisecond')
+     %(options)s::jsonb, %(max_retries)s, %(priority)s, %(message_ts_ms)s,
+     now() + %(delay_ms)s * interval '1 millisecond')
 ON CONFLICT (id) DO NOTHING
 RETURNING id;
 
 -- job_insert_many --
 -- Insert many jobs in one statement, skipping ids that exist; returns the inserted ids.
 INSERT INTO background_job
-    (id, queue, actor, name, version, payload, args, options, max_retries, priority, run_at)
+    (id, queue, actor, name, version, payload, args, options, max_retries, priority, message_ts_ms, run_at)
 SELECT id, queue, actor, name, version, payload::jsonb, args::jsonb, options::jsonb, max_retries,
-       priority, now() + delay_ms * interval '1 millisecond'
+       priority, message_ts_ms, now() + delay_ms * interval '1 millisecond'
 FROM unnest(%(ids)s::text[], %(queues)s::text[], %(actors)s::text[], %(names)s::text[],
             %(versions)s::text[], %(payloads)s::text[], %(args)s::text[], %(options)s::text[],
-            %(max_retries)s::int[], %(priorities)s::int[], %(delays_ms)s::bigint[])
-    AS job(id, queue, actor, name, version, payload, args, options, max_retries, priority, delay_ms)
+            %(max_retries)s::int[], %(priorities)s::int[], %(message_ts_ms)s::bigint[],
+            %(delays_ms)s::bigint[])
+    AS job(id, queue, actor, name, version, payload, args, options, max_retries, priority, message_ts_ms,
+           delay_ms)
 ON CONFLICT (id) DO NOTHING
 RETURNING id;
 
 -- job_copy_in --
 -- Bulk-load new jobs (fresh ids, no delay: run_at defaults to now).
-COPY background_job (id, queue, actor, name, version, payload, args, options, max_retries, priority)
+COPY background_job
+    (id, queue, actor, name, version, payload, args, options, max_retries, priority, message_ts_ms)
 FROM STDIN;
 
 -- job_complete_and_claim --
--- Mark acked jobs COMPLETED (only the attempt that was claimed) and claim up to %(limit)s due jobs.
+-- Mark acked jobs COMPLETED (only the attempt that was claimed) and claim up to %(limit)s due jobs;
+-- message_ts_ms is the message's own timestamp (submitted_at for rows from before migration 0007).
 WITH completed AS (
     UPDATE background_job AS job
     SET status = 'COMPLETED', completed_at = now(), updated_at = now(), locked_by = NULL,
@@ -62,7 +68,8 @@ SET status = 'PROCESSING', attempts = job.attempts + 1, locked_by = %(worker)s, 
 FROM next
 WHERE job.id = next.id
 RETURNING job.id, job.actor, job.args, job.payload, job.options, job.retried, job.attempts,
-          job.priority, job.seq, (extract(epoch FROM job.submitted_at) * 1000)::bigint AS submitted_ms;
+          job.priority, job.seq,
+          coalesce(job.message_ts_ms, (extract(epoch FROM job.submitted_at) * 1000)::bigint) AS message_ts_ms;
 
 -- job_retry --
 -- Put a failed attempt back to PENDING after a backoff, if that attempt still holds the job;

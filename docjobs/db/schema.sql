@@ -32,7 +32,10 @@ CREATE TABLE background_job (
     locked_by       text,
     lease_until     timestamptz,
     last_error      text,
-    last_traceback  text
+    last_traceback  text,
+    -- The message's message_timestamp (ms since the epoch, when it was built): max_age
+    -- counts from it. NULL on rows older than migration 0007: submitted_at stands in.
+    message_ts_ms   bigint
 ) WITH (
     -- The table churns: vacuum it early and often.
     autovacuum_vacuum_scale_factor = 0.01,

@@ -28,14 +28,16 @@ from tests.conftest import (
     wait_for,
 )
 from tests.support import actors
-from tests.support.processes import Processes, answers, assert_demo_completed, cli_env, docjobs
+from tests.support.processes import Processes, assert_demo_completed, cli_env, docjobs
 
 
 def test_a_bad_setting_stops_start_up_with_one_line_naming_it(environ: dict[str, str]) -> None:
     for command in (["web"], ["worker"], ["migrate"], ["trigger", "test.record", "{}"]):
         result = docjobs(*command, env=cli_env(environ, NEXT_PRIVATE_JOBS_PROVIDER="kafka"))
         assert 2 == result.returncode, command
-        expected = "NEXT_PRIVATE_JOBS_PROVIDER: Input should be 'local', 'bullmq' or 'inngest' (got 'kafka')"
+        expected = (
+            "NEXT_PRIVATE_JOBS_PROVIDER: Input should be 'local', 'bullmq', 'inngest' or 'stub' (got 'kafka')"
+        )
         assert [f"docjobs: error: {expected}"] == result.stderr.splitlines(), command
     result = docjobs("web", env=cli_env(environ, NEXT_PRIVATE_JOBS_CONCURRENCY="many"))
     assert 2 == result.returncode
@@ -147,11 +149,14 @@ def test_a_job_sent_to_the_web_app_runs_through_the_self_request(
         NEXT_PRIVATE_JOBS_LISTEN="false",
         NEXT_PRIVATE_JOBS_POLL_INTERVAL_SECONDS="60",
     )
+    # A job waiting before the web app starts: its worker's first claim takes it, and once
+    # it has run, the worker sleeps until the poll (60 s) or a wake-up.
+    first = docjobs("trigger", "test.record", '{"key": "first"}', "--actors", "tests.support.actors", env=env)
+    assert 0 == first.returncode, first.stderr
     processes.start(
         "web", "--actors", "tests.support.actors", "--host", "127.0.0.1", env=env, log=tmp_path / "web.log"
     )
-    wait_for(lambda: answers(f"http://127.0.0.1:{port}/healthz"), timeout=30)
-    time.sleep(0.3)  # the worker's first empty claim is done; from now on it sleeps
+    wait_for(lambda: job_row(database_url, first.stdout.strip())["status"] == "COMPLETED", timeout=30)
     sent = time.monotonic()
     result = docjobs(
         "trigger", "test.record", '{"key": "via-web"}', "--actors", "tests.support.actors", env=env

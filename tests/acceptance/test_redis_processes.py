@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import psycopg
+import redis
 from docjobs_devkit.services import free_port
 
 from docjobs import runtime
@@ -37,7 +37,11 @@ def test_a_killed_workers_job_runs_again_within_the_heartbeat_timeout(
     )
     processes.start("worker", "tests.support.actors", "--threads", "2", env=env, log=tmp_path / "b.log")
     runtime.configure(Settings.from_environ(settings))
-    time.sleep(3)  # both workers are consuming
+    # Both workers are consuming: each one's consumer beats in Redis on its first fetch.
+    heartbeats = redis.Redis.from_url(settings["NEXT_PRIVATE_REDIS_URL"])
+    key = f"{settings['NEXT_PRIVATE_REDIS_PREFIX']}:__heartbeats__"
+    wait_for(lambda: heartbeats.zcard(key) >= 2, timeout=30)
+    heartbeats.close()
     for index in range(4):
         actors.sleep_job.send(key=f"killed{index}", seconds=3.0)
     victim_start = wait_for(

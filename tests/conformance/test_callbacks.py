@@ -4,24 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conformance.conftest import gap
 from tests.support.providers import Calls, Harness
 
-#: Dramatiq's Callbacks send (message data, result or exception data) as positional arguments.
-POSITIONAL = (
-    "a callback job actor refuses Dramatiq's positional arguments (registry.py JobActor._refuse_positional)"
-)
-INNGEST = "no callbacks: the function runs the history's hooks only, not Callbacks"
 
-
-def callbacks_gap(test: Any) -> Any:
-    """The docjobs providers' gaps, the same for both callbacks."""
-    for name in ("local", "bullmq", "stub"):
-        test = gap(name, POSITIONAL)(test)
-    return gap("inngest", INNGEST)(test)
-
-
-@callbacks_gap
 def test_on_success_gets_the_message_and_its_result(provider: Harness) -> None:
     calls = Calls()
 
@@ -39,7 +24,6 @@ def test_on_success_gets_the_message_and_its_result(provider: Harness) -> None:
     assert [(message.message_id, 42)] == calls.values()
 
 
-@callbacks_gap
 def test_on_failure_gets_the_message_and_its_exception(provider: Harness) -> None:
     calls = Calls()
 

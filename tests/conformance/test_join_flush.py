@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
 import pytest
+from docjobs_devkit.inngest import InngestServer
 from dramatiq.errors import QueueJoinTimeout
 
-from docjobs import errors
+from docjobs import errors, jobs
+from docjobs.runtime import Runtime
+from tests.conftest import inngest_overrides
 from tests.support.providers import Calls, Harness
 
 
@@ -65,3 +70,14 @@ def test_flush_drops_the_waiting_messages_of_a_queue(provider: Harness) -> None:
 
 def test_flush_all_drops_every_waiting_message(provider: Harness) -> None:
     _flush_test(provider, "flush_all")
+
+
+def test_on_inngest_join_gives_up_on_a_job_nobody_runs(
+    make_runtime: Callable[..., Runtime], inngest_emulator: InngestServer
+) -> None:
+    current = make_runtime(**inngest_overrides(inngest_emulator))
+    jobs.trigger("test.record", {"key": "unserved"})  # the app never synced: no function takes the event
+    started = time.monotonic()
+    with pytest.raises(QueueJoinTimeout):
+        current.join(timeout_seconds=0.5)
+    assert time.monotonic() - started >= 0.5

@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import dramatiq
 
-from tests.conformance.conftest import gap
 from tests.support.providers import Harness
 
 RESULT_TIMEOUT_MS = 3_000
 
-NO_RESULTS = gap(
-    "inngest", "no results: the function runs the history's hooks only, not Results or Pipelines"
-)
-#: Dramatiq passes a result to the next message as a positional argument.
-POSITIONAL = (
-    "a job actor's message takes keyword arguments only and checks them when built "
-    "(registry.py JobActor.message_with_options), so no result can be handed on"
-)
 
-
-@NO_RESULTS
 def test_a_group_runs_every_message_and_gives_their_results(provider: Harness) -> None:
     provider.with_results()
 
@@ -32,10 +21,6 @@ def test_a_group_runs_every_message_and_gives_their_results(provider: Harness) -
     assert [0, 2, 4] == list(group.get_results(block=True, timeout=RESULT_TIMEOUT_MS))
 
 
-@gap("local", POSITIONAL)
-@gap("bullmq", POSITIONAL)
-@gap("stub", POSITIONAL)
-@NO_RESULTS
 def test_a_pipeline_passes_each_result_to_the_next_message(provider: Harness) -> None:
     provider.with_results()
 
@@ -51,7 +36,6 @@ def test_a_pipeline_passes_each_result_to_the_next_message(provider: Harness) ->
     assert 113 == pipe.get_result(block=True, timeout=RESULT_TIMEOUT_MS)
 
 
-@NO_RESULTS
 def test_a_pipeline_of_messages_that_ignore_results_runs_in_order(provider: Harness) -> None:
     provider.with_results()
     seen: list[str] = []

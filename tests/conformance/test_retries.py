@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from tests.conformance.conftest import gap
 from tests.support.providers import Calls, Harness
 
 #: Dramatiq's backoff before retry n (from 0) is between half and all of BACKOFF_MS * 2**n.
@@ -44,7 +43,6 @@ def test_an_actor_s_max_retries_bounds_its_attempts_then_the_message_is_dead(pro
     assert provider.dead(message)
 
 
-@gap("inngest", "a message's own max_retries never reaches Inngest (the function's retries are the actor's)")
 def test_a_message_s_max_retries_overrides_the_actor_s(provider: Harness) -> None:
     calls = Calls()
 

@@ -5,16 +5,11 @@ from __future__ import annotations
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
-from tests.conformance.conftest import gap
 from tests.support.providers import Calls, Harness
 
 RETRY_DELAY_MS = 400
 
 
-@gap(
-    "inngest",
-    "Retry(delay=) is an error to Inngest, retried on Inngest's own backoff (functions.py _handler)",
-)
 def test_retry_reschedules_the_message_after_its_delay(provider: Harness) -> None:
     calls = Calls()
 

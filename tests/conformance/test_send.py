@@ -6,7 +6,6 @@ from typing import Any
 
 from dramatiq.middleware import CurrentMessage
 
-from tests.conformance.conftest import gap
 from tests.support.providers import Calls, Harness
 
 MANY_MESSAGES = 200
@@ -39,10 +38,6 @@ def test_many_messages_run_once_each(provider: Harness) -> None:
     assert list(range(MANY_MESSAGES)) == sorted(calls.values())
 
 
-@gap(
-    "inngest",
-    "the event carries the payload and message id only (inngest/broker.py _event): options are lost",
-)
 def test_send_with_options_keeps_the_options(provider: Harness) -> None:
     calls = Calls()
 

@@ -7,7 +7,6 @@ from dramatiq.middleware import CurrentMessage
 
 import docjobs
 from docjobs.tasks import TASK_MAX_RETRIES
-from tests.conformance.conftest import gap
 from tests.support.providers import Calls, Harness
 
 pytestmark = pytest.mark.docjobs_only
@@ -32,10 +31,6 @@ def test_a_task_finished_before_a_failure_is_not_run_again(provider: Harness) ->
     assert not provider.dead(message)
 
 
-@gap(
-    "inngest",
-    "a step is retried as often as its function (the actor's max_retries), not TASK_MAX_RETRIES times",
-)
 def test_a_task_that_keeps_failing_fails_the_job_after_its_retries(provider: Harness) -> None:
     calls = Calls()
 

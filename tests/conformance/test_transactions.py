@@ -68,3 +68,26 @@ def test_a_job_whose_after_commit_send_was_lost_is_relayed(provider: Harness) ->
     assert ["relayed"] == calls.wait(1)
     provider.join()
     assert ["relayed"] == calls.values()
+
+
+def test_until_its_commit_a_sent_job_is_only_a_row_of_the_transaction(provider: Harness) -> None:
+    assert isinstance(provider, RuntimeHarness)
+    calls = Calls()
+    declare(provider, calls)
+    if refused_on_the_stub(provider):
+        return
+    provider.run()
+    with db.transaction() as conn:
+        sent = jobs.trigger("conformance.saved", {"key": "committed"}, conn=conn)
+        # local writes the job row itself; elsewhere an outbox row, sent after the commit.
+        table = "background_job" if provider.name == "local" else "job_outbox"
+        assert {"count": 1} == conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608 - a constant
+        with psycopg.connect(provider.database_url) as other:
+            seen = other.execute("SELECT 1 FROM background_job WHERE id = %s", (sent.message_id,)).fetchone()
+            assert seen is None
+            assert (0,) == other.execute("SELECT count(*) FROM job_outbox").fetchone()
+        assert [] == calls.values()
+    assert ["committed"] == calls.wait(1)
+    provider.join()
+    with psycopg.connect(provider.database_url) as conn:
+        assert (0,) == conn.execute("SELECT count(*) FROM job_outbox").fetchone()  # sent, so taken out

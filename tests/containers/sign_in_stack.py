@@ -1,9 +1,11 @@
-"""Run inside the compose stack's web container (``podman exec -i <web> python - < this``).
+"""Run inside the compose stack's web container (``podman exec -i <web> python -c "$(cat this)" < document.pdf``).
 
 Sends a document to two signers, signs it as both, and waits for the stack to seal it: this
 process only writes the domain rows and enqueues (the jobs run in the stack's worker
 container). Prints one JSON line: the document's final status, how long the sealing took and
 the sealed PDF in base64. Exits 1 if the document is not sealed within the deadline.
+
+The document comes on stdin: the image ships docjobs alone, not the devkit that makes samples.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ import base64
 import json
 import sys
 import time
-
-from docjobs_devkit.pdfs import sample_pdf
 
 from docjobs import runtime
 from docjobs.domain import FieldSpec, Flows, Metadata, RecipientSpec
@@ -30,7 +30,7 @@ def main() -> int:
     flows = Flows()
     owner = flows.create_user(f"owner.{time.time_ns()}@example.com", "Olivia Owner")
     document = flows.create_document(
-        owner["id"], "Compose lease", sample_pdf(2, title="Compose lease"),
+        owner["id"], "Compose lease", sys.stdin.buffer.read(),
         [RecipientSpec("alice@example.com", "Alice"), RecipientSpec("bob@example.com", "Bob")],
         [FieldSpec(recipient=0, type="SIGNATURE", page=2, position_x=10, position_y=75, width=30, height=6),
          FieldSpec(recipient=1, type="SIGNATURE", page=2, position_x=55, position_y=75, width=30, height=6)],

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from docjobs_devkit.pdfs import sample_pdf
 from docjobs_devkit.services import free_port
 
 from docjobs.pdf.identity import identity_from_pkcs12
@@ -97,8 +98,9 @@ def test_compose_stack_starts_healthy_and_seals_a_document(
         assert json.loads(response.read())["status"] == "ok"
 
     signing_started = time.monotonic()
+    document = sample_pdf(2, title="Compose lease")
     output = compose_stack.exec(
-        "web", "python", "-", stdin=SIGN_SCRIPT.read_bytes(), timeout=SIGN_DEADLINE_SECONDS
+        "web", "python", "-c", SIGN_SCRIPT.read_text(), stdin=document, timeout=SIGN_DEADLINE_SECONDS
     )
     end_to_end = time.monotonic() - signing_started
     result = json.loads(output.decode().strip().splitlines()[-1])

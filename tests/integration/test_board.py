@@ -356,13 +356,6 @@ def test_a_scheduled_bullmq_job_is_run_now_or_taken_out_while_workers_run(
     assert 409 == again.status_code
 
 
-def _waiting_run(emulator: Any, job_id: str) -> Any:
-    """The emulator's run of this job, once it waits for an event (a delay, a paused queue)."""
-    (run,) = [run for run in emulator.runs if run.event["id"] == job_id]
-    wait_for(lambda: run.waiting is not None)
-    return run
-
-
 def _status(url: str, job_id: str) -> str | None:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT status FROM background_job WHERE id = %s", (job_id,)).fetchone()
@@ -431,7 +424,8 @@ def test_clean_pause_resume_and_trigger(open_board: Callable[..., Board]) -> Non
     held = jobs.trigger("test.record", {"key": "held"})
     overview = client.get(f"{BOARD}/api/overview").json()
     assert [True] == [q["paused"] for q in overview["queues"] if q["queue"] == "default"]
-    time.sleep(0.5)  # consumers poll and listen: long enough for either to have claimed it
+    # Nothing shows that a claim did not happen: give a wrong one time to (consumers poll and listen).
+    time.sleep(0.5)
     assert "PENDING" == _status(url, held.message_id)
     assert 303 == client.post(f"{BOARD}/queues/default/resume", data={"csrf": csrf}).status_code
     wait_for(lambda: _status(url, held.message_id) == "COMPLETED")
@@ -516,67 +510,6 @@ def test_a_jobs_page_shows_every_failed_attempt_with_its_error(
     assert "Attempt 2: <strong>completed</strong>" in page
 
 
-def test_a_paused_bullmq_queue_is_not_fetched_from_until_resumed(open_board: Callable[..., Board]) -> None:
-    # A 2 s lease: each worker's keeper reads the paused queues every 0.5 s.
-    board = open_board(provider="bullmq", NEXT_PRIVATE_JOBS_LEASE_SECONDS="2")
-    url = board.database_url
-    history = board.runtime.history
-    assert history is not None
-    client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
-    warm = jobs.trigger("test.record", {"key": "before"})  # the worker is up and fetching
-    wait_for(lambda: (history.flush() or True) and _status(url, warm.message_id) == "COMPLETED")
-    assert {"queue": "default", "paused": True} == client.post(f"{BOARD}/api/queues/default/pause").json()
-    time.sleep(1.5)  # three keeper rounds
-    held = jobs.trigger("test.record", {"key": "held"})
-    time.sleep(1.5)
-    history.flush()
-    assert "PENDING" == _status(url, held.message_id)
-    assert ["before"] == [event["key"] for event in events(url)]
-    overview = client.get(f"{BOARD}/api/overview").json()
-    assert [True] == [q["paused"] for q in overview["queues"] if q["queue"] == "default"]
-    client.post(f"{BOARD}/api/queues/default/resume")
-    wait_for(lambda: (history.flush() or True) and _status(url, held.message_id) == "COMPLETED", 10)
-
-
-def test_a_waiting_inngest_job_is_cancelled_through_its_run(
-    open_board: Callable[..., Board], request: pytest.FixtureRequest
-) -> None:
-    board = open_board(provider="inngest")
-    emulator = request.getfixturevalue("inngest_emulator")
-    url = board.database_url
-    delayed = jobs.trigger("test.record", {"key": "never"}, delay=3600)  # its run sleeps until then
-    run = _waiting_run(emulator, delayed.message_id)
-    client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
-    answer = client.post(f"{BOARD}/api/jobs/{delayed.message_id}/cancel")
-    assert 200 == answer.status_code, answer.text
-    assert run.done.wait(5)
-    assert "cancelled" == run.status
-    assert "CANCELLED" == _status(url, delayed.message_id)
-    assert [] == events(url)
-
-
-def test_a_paused_inngest_queue_holds_its_runs_until_resumed(
-    open_board: Callable[..., Board], request: pytest.FixtureRequest
-) -> None:
-    board = open_board(provider="inngest")
-    emulator = request.getfixturevalue("inngest_emulator")
-    url = board.database_url
-    history = board.runtime.history
-    assert history is not None
-    client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
-    assert {"queue": "default", "paused": True} == client.post(f"{BOARD}/api/queues/default/pause").json()
-    held = jobs.trigger("test.record", {"key": "held"})
-    run = _waiting_run(emulator, held.message_id)
-    time.sleep(0.3)
-    history.flush()
-    assert ("PENDING", []) == (_status(url, held.message_id), events(url))
-    assert {"queue": "default", "paused": False} == client.post(f"{BOARD}/api/queues/default/resume").json()
-    assert run.done.wait(10)
-    assert "completed" == run.status
-    board.runtime.join(timeout_seconds=10)
-    assert ["held"] == [event["key"] for event in events(url)]
-
-
 def test_bulk_by_filter_on_bullmq_goes_job_by_job(open_board: Callable[..., Board]) -> None:
     board = open_board(provider="bullmq", worker=False)
     url = board.database_url
@@ -595,21 +528,3 @@ def test_bulk_by_filter_on_bullmq_goes_job_by_job(open_board: Callable[..., Boar
     refused = client.post(f"{BOARD}/api/bulk", json={"action": "retry", "ids": [kept]}).json()
     assert 0 == refused["count"]
     assert "it is PENDING" in refused["refused"][kept]
-
-
-def test_a_delayed_inngest_job_runs_now_when_promoted(
-    open_board: Callable[..., Board], request: pytest.FixtureRequest
-) -> None:
-    board = open_board(provider="inngest")
-    emulator = request.getfixturevalue("inngest_emulator")
-    url = board.database_url
-    delayed = jobs.trigger("test.record", {"key": "promoted"}, delay=3600)
-    run = _waiting_run(emulator, delayed.message_id)
-    client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
-    assert 200 == client.post(f"{BOARD}/api/jobs/{delayed.message_id}/promote").status_code
-    assert run.done.wait(10)
-    assert "completed" == run.status
-    board.runtime.join(timeout_seconds=10)
-    assert ["promoted"] == [event["key"] for event in events(url)]
-    again = client.post(f"{BOARD}/api/jobs/{delayed.message_id}/promote")
-    assert 409 == again.status_code

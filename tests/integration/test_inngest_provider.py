@@ -13,14 +13,11 @@ import psycopg
 import pytest
 from docjobs_devkit.http import serve
 from docjobs_devkit.inngest import CallFaults, InngestServer
-from dramatiq.errors import QueueJoinTimeout
 
-from docjobs import db, jobs
-from docjobs.brokers import outbox
 from docjobs.brokers.inngest.broker import InngestBroker
+from docjobs.defaults import DEFAULT_INNGEST_APP_ID as APP_ID
 from docjobs.runtime import Runtime
-from docjobs.settings import DEFAULT_INNGEST_APP_ID as APP_ID
-from docjobs.settings import PROVIDER_MAX_RETRIES
+from docjobs.settings_rules import PROVIDER_MAX_RETRIES
 from docjobs.web.app import create_app
 from tests.conftest import (
     INNGEST_SIGNING_KEY,
@@ -60,7 +57,7 @@ def broker(inngest_runtime: Runtime, inngest_emulator: InngestServer, app_url: s
     return inngest_runtime.broker
 
 
-def test_a_send_becomes_an_event_and_the_job_runs_once_per_message(
+def test_a_send_becomes_one_event_named_after_the_job_and_a_repeated_send_runs_once(
     broker: InngestBroker, inngest_emulator: InngestServer, database_url: str
 ) -> None:
     message = actors.record_job.message(key="via-inngest")
@@ -188,56 +185,6 @@ def test_the_failure_function_leaves_other_apps_failures_alone(
     assert ["completed"] * 4 == [run.status for run in runs]
     row = job_row(database_url, message.message_id)
     assert ("COMPLETED", None) == (row["status"], row["last_error"])
-
-
-def test_a_job_sent_in_a_transaction_is_sent_only_if_it_commits(
-    broker: InngestBroker, inngest_runtime: Runtime, inngest_emulator: InngestServer, database_url: str
-) -> None:
-    with pytest.raises(RuntimeError), db.transaction() as conn:
-        jobs.trigger("test.record", {"key": "rolled-back"}, conn=conn)
-        raise RuntimeError("the change fails")
-    with db.transaction() as conn:
-        kept = jobs.trigger("test.record", {"key": "committed"}, conn=conn, delay=0.2)
-        # Until the commit the job is only a row of this transaction.
-        assert {"count": 1} == conn.execute("SELECT count(*) FROM job_outbox").fetchone()
-        assert [] == inngest_emulator.events
-    inngest_runtime.join(timeout_seconds=20)
-    assert ["committed"] == [event["key"] for event in events(database_url)]
-    (event,) = inngest_emulator.events
-    assert kept.message_id == event["id"]
-    assert "runAt" in event["data"]  # the delay went through the outbox
-    assert [] == _outbox(database_url)
-
-
-def test_a_job_whose_after_commit_send_never_happened_is_sent_by_the_web_process(
-    broker: InngestBroker,
-    inngest_runtime: Runtime,
-    inngest_emulator: InngestServer,
-    database_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(outbox, "OUTBOX_STALE_SECONDS", 0.2)
-    monkeypatch.setattr(outbox, "RELAY_INTERVAL_SECONDS", 0.2)
-    # A connection docjobs does not manage: its commit is invisible, as is a sender
-    # that crashed between its commit and the send.
-    with psycopg.connect(database_url) as conn:
-        sent = jobs.trigger("test.record", {"key": "from-the-outbox"}, conn=conn)
-    assert [sent.message_id] == [row["id"] for row in _outbox(database_url)]
-    with serve(create_app(inngest_runtime)):  # a web process, whose relay finds the row
-        (run,) = inngest_emulator.wait_for_runs(1)
-    assert "completed" == run.status
-    assert ["from-the-outbox"] == [event["key"] for event in events(database_url)]
-    assert [] == _outbox(database_url)
-
-
-def test_join_waits_for_the_history_and_gives_up_on_a_job_nobody_runs(
-    inngest_runtime: Runtime, inngest_emulator: InngestServer
-) -> None:
-    actors.record_job.send(key="unserved")  # the app never synced: no function takes the event
-    started = time.monotonic()
-    with pytest.raises(QueueJoinTimeout):
-        inngest_runtime.join(timeout_seconds=0.5)
-    assert time.monotonic() - started >= 0.5
 
 
 def _outbox(url: str) -> list[dict[str, Any]]:

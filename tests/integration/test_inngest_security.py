@@ -20,8 +20,8 @@ import pytest
 from docjobs_devkit.http import serve
 from docjobs_devkit.inngest import InngestServer
 
+from docjobs.defaults import DEFAULT_INNGEST_APP_ID as APP_ID
 from docjobs.runtime import Runtime
-from docjobs.settings import DEFAULT_INNGEST_APP_ID as APP_ID
 from docjobs.web.app import create_app
 from tests.conftest import (
     INNGEST_SIGNING_KEY,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,12 +12,11 @@ from docjobs_devkit.http import serve
 from docjobs_devkit.inngest import InngestServer
 from dramatiq import Message
 
-from docjobs import db, jobs
+from docjobs import jobs
 from docjobs.brokers.bullmq.broker import BullmqBroker
 from docjobs.runtime import Runtime
 from docjobs.web.app import create_app
 from tests.conftest import app_port, events, job_row, provider_overrides, wait_for
-from tests.support.processes import cli_env, docjobs
 
 JOIN_SECONDS = 20.0
 #: The retention of the bullmq test whose id must become free again: short, so it does.
@@ -50,32 +48,6 @@ def provider(
     with serve(create_app(current), port=app_port(current)) as base:
         assert 200 == emulator.sync(f"{base}/api/jobs").status_code
         yield Provider(request.param, current, overrides, emulator)
-
-
-def test_a_second_send_of_an_id_is_a_no_op_while_the_first_job_exists(
-    provider: Provider, environ: dict[str, str], database_url: str
-) -> None:
-    first = jobs.trigger("test.record", {"key": "first"}, id="seal-73")
-    second = jobs.trigger("test.record", {"key": "second"}, id="seal-73")
-    with db.transaction() as conn:
-        in_a_transaction = jobs.trigger("test.record", {"key": "in-a-transaction"}, id="seal-73", conn=conn)
-    assert "seal-73" == first.message_id == second.message_id == in_a_transaction.message_id
-    # From another process, as an operator does: it prints the id and sends nothing.
-    result = docjobs(
-        "trigger", "test.record", json.dumps({"key": "from-the-cli"}), "--id", "seal-73",
-        "--actors", "tests.support.actors", env=cli_env(environ, **provider.overrides),
-    )  # fmt: skip
-    assert (0, "seal-73") == (result.returncode, result.stdout.strip()), result.stderr
-    provider.runtime.join(timeout_seconds=JOIN_SECONDS)
-    if provider.emulator is not None:
-        # Inngest forgets event ids after 24 hours: the job's row keeps the id taken.
-        provider.emulator.event_id_window_seconds = 0
-    after_it_ended = jobs.trigger("test.record", {"key": "after-it-ended"}, id="seal-73")
-    assert "seal-73" == after_it_ended.message_id
-    provider.runtime.join(timeout_seconds=JOIN_SECONDS)
-    assert [("seal-73", "first")] == [(event["job_id"], event["key"]) for event in events(database_url)]
-    row = job_row(database_url, "seal-73")
-    assert ("COMPLETED", "first") == (row["status"], row["payload"]["key"])
 
 
 @pytest.fixture
@@ -150,7 +122,7 @@ def test_on_bullmq_a_job_taken_out_on_the_board_keeps_its_id_for_the_retention(
     assert isinstance(broker, BullmqBroker)
     jobs.trigger("test.record", {"key": "cancelled"}, id="seal-10", delay=60)
     (waiting,) = _waiting(broker)
-    assert broker.remove_waiting("default", waiting.options["redis_message_id"])
+    assert broker.commands.remove_waiting("default", waiting.options["redis_message_id"])
     assert [] == _waiting(broker)
     # Cancelled, as the board records it: taken until retention, as an ended job's id.
     assert 0 < broker.client.pttl(broker.id_key("seal-10")) <= SHORT_RETENTION_SECONDS * 1000

@@ -41,8 +41,8 @@ def test_an_expired_lease_puts_the_job_back_to_pending_as_a_retry(
     message = actors.record_job.send(key="stuck")
     consumer, claimed = claim_one(pg_runtime.broker)
     assert "PROCESSING" == job_row(database_url, message.message_id)["status"]
-    assert [] == store.maintain(stale_worker_seconds=60, retention_days=30, now=later(1))
-    rescued = store.maintain(stale_worker_seconds=60, retention_days=30, now=later(31))
+    assert [] == store.workers.maintain(stale_worker_seconds=60, retention_days=30, now=later(1))
+    rescued = store.workers.maintain(stale_worker_seconds=60, retention_days=30, now=later(31))
     assert [message.message_id] == [job["id"] for job in rescued or []]
     row = job_row(database_url, message.message_id)
     assert "PENDING" == row["status"]
@@ -58,7 +58,7 @@ def test_a_job_that_keeps_killing_its_worker_ends_failed(pg_runtime: Runtime, da
     message = actors.record_job.send_with_options(kwargs={"key": "poison"}, max_retries=1)
     for _ in range(2):
         consumer, _claimed = claim_one(pg_runtime.broker)
-        store.maintain(stale_worker_seconds=60, retention_days=30, now=later(31))
+        store.workers.maintain(stale_worker_seconds=60, retention_days=30, now=later(31))
         consumer.close()
     row = job_row(database_url, message.message_id)
     assert "FAILED" == row["status"]
@@ -71,7 +71,7 @@ def test_a_late_ack_from_a_rescued_attempt_changes_nothing(pg_runtime: Runtime, 
     broker = pg_runtime.broker
     message = actors.record_job.send(key="fenced")
     first_consumer, first = claim_one(broker)
-    store.maintain(stale_worker_seconds=60, retention_days=30, now=later(31))
+    store.workers.maintain(stale_worker_seconds=60, retention_days=30, now=later(31))
     second_consumer, second = claim_one(broker)
     first_consumer.ack(first)
     first_consumer.close()  # flushes the stale ack
@@ -91,7 +91,7 @@ def test_a_late_retry_or_nack_from_a_rescued_attempt_changes_nothing(
     broker = pg_runtime.broker
     message = actors.record_job.send(key="fenced-nack")
     first_consumer, first = claim_one(broker)
-    store.maintain(stale_worker_seconds=60, retention_days=30, now=later(31))
+    store.workers.maintain(stale_worker_seconds=60, retention_days=30, now=later(31))
     second_consumer, _second = claim_one(broker)
     broker.enqueue(first, delay=0)  # what the Retries middleware does after a failure
     first.fail()
@@ -111,7 +111,7 @@ def test_heartbeats_extend_the_leases_of_held_jobs(pg_runtime: Runtime, database
     consumer, _claimed = claim_one(broker)
     before = job_row(database_url, message.message_id)["lease_until"]
     assert [message.message_id] == broker.held()
-    store.heartbeat(
+    store.workers.heartbeat(
         worker=broker.worker_id, held=broker.held(), queues=["default"], concurrency=4, lease_seconds=120
     )
     after = job_row(database_url, message.message_id)["lease_until"]
@@ -135,7 +135,7 @@ def test_acks_a_database_outage_kept_from_a_consumer_are_written_by_its_successo
     claimed = [next(consumer), next(consumer)]
     consumer.ack(claimed[0])
 
-    monkeypatch.setattr(store, "complete_and_claim", database_gone)
+    monkeypatch.setattr(store.claims, "complete_and_claim", database_gone)
     with pytest.raises(dramatiq.errors.BrokerConnectionError):
         next(consumer)
     with pytest.raises(dramatiq.errors.BrokerConnectionError):
@@ -164,14 +164,14 @@ def test_a_failure_the_database_missed_keeps_its_lease_until_dramatiq_nacks_agai
     consumer, claimed = claim_one(broker)
     claimed.fail()
     claimed.stuff_exception(ValueError("failed in an outage was told to fail"))
-    real_fail = store.fail
+    real_fail = store.claims.fail
 
-    monkeypatch.setattr(store, "fail", database_gone)
+    monkeypatch.setattr(store.claims, "fail", database_gone)
     with pytest.raises(dramatiq.errors.BrokerConnectionError):
         consumer.nack(claimed)
     # Still held: the heartbeat extends its lease, and the rescuer leaves it alone.
     assert [message.message_id] == broker.held()
-    monkeypatch.setattr(store, "fail", real_fail)
+    monkeypatch.setattr(store.claims, "fail", real_fail)
     consumer.nack(claimed)  # Dramatiq's retry, once the database is back
     row = job_row(database_url, message.message_id)
     assert ("FAILED", "ValueError: failed in an outage was told to fail") == (
@@ -187,8 +187,8 @@ def test_only_one_process_maintains_at_a_time(pg_runtime: Runtime, database_url:
     assert store is not None
     with psycopg.connect(database_url, autocommit=True) as holder, holder.transaction():
         holder.execute("SELECT pg_advisory_xact_lock(%s)", (0x646F636A6F6273,))
-        assert store.maintain(stale_worker_seconds=60, retention_days=30) is None
-    assert [] == store.maintain(stale_worker_seconds=60, retention_days=30)
+        assert store.workers.maintain(stale_worker_seconds=60, retention_days=30) is None
+    assert [] == store.workers.maintain(stale_worker_seconds=60, retention_days=30)
 
 
 def test_retention_deletes_old_finished_jobs_only(
@@ -200,9 +200,9 @@ def test_retention_deletes_old_finished_jobs_only(
     done = actors.record_job.send(key="old")
     waiting = jobs.trigger("test.record", {"key": "waiting"}, delay=3600)
     wait_for(lambda: job_row(database_url, done.message_id)["status"] == "COMPLETED")
-    store.maintain(stale_worker_seconds=60, retention_days=7, now=later(6 * 86400))
+    store.workers.maintain(stale_worker_seconds=60, retention_days=7, now=later(6 * 86400))
     assert job_row(database_url, done.message_id)
-    store.maintain(stale_worker_seconds=60, retention_days=7, now=later(8 * 86400))
+    store.workers.maintain(stale_worker_seconds=60, retention_days=7, now=later(8 * 86400))
     with psycopg.connect(database_url) as conn:
         remaining = [row[0] for row in conn.execute("SELECT id FROM background_job").fetchall()]
     assert [waiting.message_id] == remaining
@@ -217,7 +217,7 @@ def test_retention_keeps_up_with_more_than_one_batch(pg_runtime: Runtime, databa
             "SELECT 'old-' || n, 'test.record', 'Record', 'COMPLETED', now() - interval '10 days' "
             "FROM generate_series(1, 12000) AS n"
         )
-    store.maintain(stale_worker_seconds=60, retention_days=7)
+    store.workers.maintain(stale_worker_seconds=60, retention_days=7)
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM background_job").fetchone() == (0,)
 

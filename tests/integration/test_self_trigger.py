@@ -17,6 +17,7 @@ from docjobs.runtime import Runtime
 from docjobs.web.app import create_app
 from tests.conftest import TEST_SECONDARY_KEY, job_row, wait_for
 from tests.support import actors
+from tests.support.waits import settle_local_consumer
 
 KEY = TEST_SECONDARY_KEY.encode()
 #: Consumers of these tests only wake on the self-request (no LISTEN, a 30 s poll).
@@ -39,16 +40,16 @@ def store_job(sender: Runtime, key: str, actor: object = actors.record_job, **pa
     """Write a job row without waking anyone (as if every wake-up were lost)."""
     message = actor.message(key=key, **payload)  # type: ignore[attr-defined]
     assert sender.store is not None
-    sender.store.insert(sender.broker._new_job(message, None))
+    sender.store.jobs.insert(sender.broker._new_job(message, None))
     return str(message.message_id)
 
 
 @pytest.fixture
-def web(make_runtime: Callable[..., Runtime]) -> tuple[Runtime, str]:
+def web(make_runtime: Callable[..., Runtime], database_url: str) -> tuple[Runtime, str]:
     current = make_runtime(**ONLY_SELF_REQUESTS)
     with serve(create_app(current, embedded_worker=True)) as base_url:
-        # Let the embedded consumer make its first (empty) claim and go to sleep.
-        time.sleep(0.3)
+        # From now on the embedded consumer sleeps until a wake-up or its 30 s poll.
+        settle_local_consumer(current, database_url)
         yield current, base_url
 
 
@@ -100,7 +101,8 @@ def test_a_bad_or_missing_signature_gets_401_and_changes_nothing(
     assert 401 == response.status_code
     assert "Unauthorized" == response.text
     before = job_row(database_url, job_id)
-    time.sleep(0.5)  # a woken consumer would have claimed it by now
+    # Nothing shows that a wake-up did not happen: give a wrong one the time it would need.
+    time.sleep(0.5)
     assert before == job_row(database_url, job_id)
     assert "PENDING" == before["status"]
 

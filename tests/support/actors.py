@@ -47,7 +47,7 @@ def record_job(*, key: str, document_id: int = 0) -> None:
 @docjobs.actor("test.sleep", display_name="Sleep")
 def sleep_job(*, key: str, seconds: float) -> None:
     record(key, "started")
-    time.sleep(seconds)
+    time.sleep(seconds)  # the job under test must take this long
     record(key, "finished")
 
 
@@ -113,7 +113,7 @@ def wait_for_gate(key: str, timeout: float = 30.0) -> None:
             ).fetchone():
                 record(key, "ran")
                 return
-            time.sleep(0.02)
+            time.sleep(0.02)  # the poll of a wait with a deadline (workers cannot import conftest)
     raise TimeoutError(f"the gate of {key} stayed closed")
 
 
@@ -147,5 +147,5 @@ def gated_job(*, key: str, seconds: float = 0.0) -> None:
     if opened is None:
         record(key, "refused")
         raise RuntimeError(f"the gate of {key} is closed")
-    time.sleep(seconds)
+    time.sleep(seconds)  # the job under test must take this long
     record(key, "ran")

@@ -39,6 +39,7 @@ from dramatiq.results.backends import RedisBackend, StubBackend
 
 import docjobs
 from docjobs import registry, runtime, testing
+from docjobs.brokers.base import JobRef
 from docjobs.brokers.middleware import default_middleware
 from docjobs.runtime import Runtime
 from docjobs.web.app import create_app
@@ -229,6 +230,21 @@ class RuntimeHarness(Harness):
     def dead(self, message: dramatiq.Message[Any]) -> bool:
         return self.status(message) == "FAILED"
 
+    def row(self, job_id: str) -> dict[str, Any] | None:
+        """The job's row as the board reads it (the history written first), or None without one."""
+        assert self.runtime is not None
+        if self.runtime.history is not None:
+            self.runtime.history.flush()
+        rows = self.runtime.broker.job_rows
+        assert rows is not None, f"the {self.name} provider has no job rows"
+        return rows.job(job_id)
+
+    def job(self, message: dramatiq.Message[Any]) -> JobRef:
+        """The job as the board hands it to the broker's actions (web/board/actions.py)."""
+        row = self.row(message.message_id)
+        assert row is not None, f"no row of job {message.message_id}"
+        return JobRef.from_row(row)
+
 
 class InngestHarness(RuntimeHarness):
     """The inngest runtime: the app served on loopback, synced with the emulator, which calls it."""
@@ -259,6 +275,18 @@ class StubHarness(RuntimeHarness):
     def dead(self, message: dramatiq.Message[Any]) -> bool:
         assert isinstance(self.broker, testing.StubBroker)
         return message.message_id in {dead.message_id for dead in self.broker.dead_letters}
+
+    def job(self, message: dramatiq.Message[Any]) -> JobRef:
+        """The stub keeps no rows: the job as a board would see it, waiting."""
+        return JobRef(
+            id=message.message_id,
+            queue=message.queue_name,
+            actor=message.actor_name,
+            status="PENDING",
+            run_at=None,
+            options=message.options,
+            payload=message.kwargs,
+        )
 
     def close(self) -> None:
         super().close()

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dramatiq.middleware import Retries
 
-from docjobs import errors, runtime
+from docjobs import errors, runtime, testing
 from docjobs.brokers.base import Capabilities, JobRef
 from docjobs.brokers.stub import StubBroker
 from docjobs.db.board import JobFilter
@@ -110,9 +111,26 @@ def test_a_provider_without_workers_has_no_worker_to_check() -> None:
 
 def test_an_unknown_provider_name_is_refused_in_one_line() -> None:
     with pytest.raises(
-        errors.SettingsError, match="no provider is called 'redis'; there are local, bullmq, inngest"
+        errors.SettingsError, match="no provider is called 'redis'; there are local, bullmq, inngest, stub"
     ):
         runtime.provider_class("redis")
+
+
+def test_stub_is_a_provider_name_needing_no_server_that_retries_as_dramatiq_does() -> None:
+    dramatiq_retries = Retries().max_retries
+    settings = Settings.from_environ({"NEXT_PRIVATE_JOBS_PROVIDER": "stub"})
+    assert ("stub", dramatiq_retries) == (settings.provider, settings.retries)
+    built = runtime.build(settings)
+    try:
+        assert isinstance(built.broker, StubBroker)
+        assert (None, None) == (built.database, built.store)
+    finally:
+        built.close()
+    with testing.stub_runtime() as stub:
+        assert ("stub", dramatiq_retries) == (stub.settings.provider, stub.settings.retries)
+    # The caller's settings keep the retries they give; the runtime still names its provider.
+    with testing.stub_runtime(Settings.from_environ(ENVIRON["local"])) as stub:
+        assert ("stub", 3) == (stub.settings.provider, stub.settings.retries)
 
 
 def test_the_worker_threads_setting_is_the_one_the_provider_reads() -> None:

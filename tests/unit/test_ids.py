@@ -8,7 +8,7 @@ from docjobs.ids import new_job_id, new_job_ids
 
 def test_job_ids_are_uuid7_and_time_ordered() -> None:
     first = new_job_id()
-    time.sleep(0.002)
+    time.sleep(0.002)  # ids are ordered by their milliseconds: let one pass
     second = new_job_id()
     parsed = uuid.UUID(first)
     assert 7 == parsed.version

@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from docjobs.brokers.inngest import functions
-from docjobs.brokers.inngest.functions import PausedQueues
+from docjobs.brokers.inngest import waits
+from docjobs.brokers.inngest.waits import PausedQueues
 
 
 def test_the_paused_queues_are_read_at_most_once_a_second_unless_asked_fresh() -> None:
@@ -21,7 +21,7 @@ def test_the_paused_queues_are_read_at_most_once_a_second_unless_asked_fresh() -
 def test_a_failed_read_keeps_the_last_state_instead_of_failing_the_job(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(functions, "PAUSED_CACHE_SECONDS", 0.0)
+    monkeypatch.setattr(waits, "PAUSED_CACHE_SECONDS", 0.0)
     answers: list[frozenset[str] | Exception] = [
         frozenset({"emails"}),
         psycopg.OperationalError("connection refused"),

@@ -26,7 +26,7 @@ def test_an_unknown_provider_is_an_error_naming_the_variable_and_the_choices() -
         Settings.from_environ({**BASE, "NEXT_PRIVATE_JOBS_PROVIDER": "kafka"})
     message = str(raised.value)
     assert message.startswith("NEXT_PRIVATE_JOBS_PROVIDER:")
-    assert "'local', 'bullmq' or 'inngest'" in message
+    assert "'local', 'bullmq', 'inngest' or 'stub'" in message
     assert "\n" not in message
 
 

@@ -130,4 +130,7 @@ def test_docjobs_demo_without_the_devkit_says_how_to_get_it_in_one_line(
     monkeypatch.setitem(sys.modules, "docjobs_devkit", None)
     monkeypatch.delitem(sys.modules, "docjobs_devkit.demo", raising=False)
     assert 2 == cli.main(["demo", "--once"])
-    assert "docjobs demo needs docjobs-devkit (make demo installs it)\n" == capsys.readouterr().err
+    assert (
+        "docjobs demo needs docjobs-devkit: in a checkout of docjobs, pip install -e ./devkit "
+        "(make demo does it)\n"
+    ) == capsys.readouterr().err

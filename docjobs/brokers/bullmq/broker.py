@@ -38,15 +38,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Self
-from uuid import uuid4
 
 import dramatiq
 import psycopg
 import redis
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.common import current_millis, dq_name, q_name
+from dramatiq.common import q_name
 from dramatiq.errors import BrokerConnectionError
 from dramatiq.message import Message
 from redis.backoff import ExponentialBackoff, NoBackoff
@@ -54,14 +53,16 @@ from redis.client import Pipeline
 from redis.retry import Retry
 
 from docjobs import errors
-from docjobs.brokers.base import Capabilities, JobRef, QueueElsewhere, SharedParts
+from docjobs.brokers.base import Capabilities, JobRef, SharedParts
 from docjobs.brokers.bullmq import health
-from docjobs.brokers.bullmq.commands import DEDUPLICATE_OPTION, RedisCommands, script_source
+from docjobs.brokers.bullmq.commands import RedisCommands
 from docjobs.brokers.bullmq.consumer import BullmqConsumer
 from docjobs.brokers.bullmq.doorbell import Doorbell, DoorbellShutdown
+from docjobs.brokers.bullmq.enqueue import QueueWriter
 from docjobs.brokers.bullmq.holdings import Holdings
-from docjobs.brokers.bullmq.journal import HistoryJournal
+from docjobs.brokers.bullmq.journal import HistoryJournal, journaling
 from docjobs.brokers.bullmq.keeper import Keeper
+from docjobs.brokers.elsewhere import QueueElsewhere
 from docjobs.brokers.history import JobHistory, merge_events
 from docjobs.brokers.outbox import Outbox
 from docjobs.db.board import BoardStore
@@ -72,14 +73,9 @@ from docjobs.settings import Settings
 #: 50 ms doubling up to 1 s, for about 10 s in all: a Redis restart is waited out.
 COMMAND_RETRIES = 14
 DEFAULT_IDLE_POLL_SECONDS = 1.0
-#: Messages per enqueue script call: a bigger batch is split, so Redis never blocks long.
-ENQUEUE_CHUNK = 1000
 #: How long an ended job's id stays taken unless told otherwise (the settings' retention).
 DEFAULT_RETENTION_DAYS = 30.0
 SECONDS_PER_DAY = 86_400
-
-#: What ``_push`` sends of one message: Redis id, queue, data, due time, id key ("" for none).
-Entry = tuple[str, str, bytes, int | None, str]
 
 
 def _capabilities(with_database: bool) -> Capabilities:
@@ -172,12 +168,11 @@ class BullmqBroker(QueueElsewhere, RedisBroker):
             id_ttl_ms=self.id_ttl_ms,
             load_scripts=self.load_scripts,
         )
-        self.enqueue_script = client.register_script(script_source("enqueue.lua"))
-        self.remove_script = client.register_script(script_source("remove.lua"))
-        self.schedule_script = client.register_script(script_source("schedule.lua"))
+        self.writer = QueueWriter(
+            client, self.commands, namespace=namespace, doorbell_channel=self.doorbell.channel
+        )
         #: Queues paused on the board (``set_paused``), as this process last read them.
         self.paused: frozenset[str] = frozenset()
-        self.paused_key = f"{self.namespace}:__paused__"
         self._holdings: dict[str, Holdings] = {}
         self._holdings_lock = threading.Lock()
         #: The history middleware, and the journal its events go through (see ``journal``).
@@ -228,13 +223,13 @@ class BullmqBroker(QueueElsewhere, RedisBroker):
             raise errors.NotSupportedError(
                 f"{action} of a waiting job is not available on the bullmq provider yet"
             )
-        return self.remove_waiting(job.queue, redis_id)
+        return self.commands.remove_waiting(job.queue, redis_id)
 
     def _promote(self, job: JobRef) -> bool:
         redis_id = job.options.get("redis_message_id")
         if redis_id is None:
             raise errors.NotSupportedError("promote is not available on the bullmq provider yet")
-        return self.promote(job.queue, redis_id)
+        return self.commands.promote(job.queue, redis_id)
 
     def ping(self) -> None:
         """Check that Redis answers, once and without the restart retries.
@@ -325,9 +320,9 @@ class BullmqBroker(QueueElsewhere, RedisBroker):
                 "this Redis broker has no database for sending inside a transaction"
             )
         prepared = [self._prepare(message, delay, deduplicate) for message in messages]
-        entries = [self._entry(message, check_id=deduplicate) for message in prepared]
+        entries = [self.writer.entry(message, check_id=deduplicate) for message in prepared]
         if conn is None:
-            skipped = self._push(entries)
+            skipped = self.writer.push(entries)
             for message in prepared:
                 if message.options["redis_message_id"] not in skipped:
                     self.emit_after("enqueue", message, delay)
@@ -337,187 +332,47 @@ class BullmqBroker(QueueElsewhere, RedisBroker):
         return prepared, set()
 
     def _prepare(self, message: Message[Any], delay: int | None, deduplicate: bool) -> Message[Any]:
-        """Dramatiq's preparation: a Redis id of its own (a retry is a new entry), a due time if delayed.
-
-        A delayed message keeps its queue's name (it is scheduled, not put on the
-        delay queue); its ``eta`` is dropped by the consumer that runs it. A message
-        sent with the caller's id is marked, so its outbox row, its end and its
-        removal find its id's key.
-        """
-        options: dict[str, Any] = {"redis_message_id": str(uuid4())}
-        if deduplicate:
-            options[DEDUPLICATE_OPTION] = True
-        if delay is not None:
-            options["eta"] = current_millis() + delay
-        message = message.copy(queue_name=q_name(message.queue_name), options=options)
+        message = self.writer.prepare(message, delay, deduplicate)
         self.emit_before("enqueue", message, delay)
         return message
-
-    def _entry(self, message: Message[Any], *, check_id: bool, data: bytes | None = None) -> Entry:
-        """What ``_push`` sends of a prepared message; with ``check_id``, only if it takes its id's key.
-
-        A retry keeps the mark of its first send, but is not checked: it is the job
-        that holds the key.
-        """
-        eta = message.options.get("eta")
-        return (
-            message.options["redis_message_id"],
-            message.queue_name,
-            message.encode() if data is None else data,
-            None if eta is None else int(eta),
-            self.id_key(message.message_id) if check_id else "",
-        )
 
     def id_key(self, job_id: str) -> str:
         """The key a job sent with the caller's id holds while its id is taken."""
         return self.commands.id_key(job_id)
 
-    def _push(self, entries: Sequence[Entry]) -> set[str]:
-        """Enqueue (or schedule, with a due time) each entry, in one round trip.
-
-        One message (a plain send) is one EVALSHA; more go in a pipeline of one
-        script call per queue and chunk. Each call rings its queue's doorbell.
-
-        Returns:
-            The Redis ids of the messages dropped because their id's key was taken.
-        """
-        calls: list[list[Any]] = []
-        by_queue: dict[tuple[str, bool], list[Any]] = {}
-        for message_id, queue_name, data, eta, id_key in entries:
-            if eta is None:
-                by_queue.setdefault((queue_name, False), []).extend((message_id, data, id_key))
-            else:
-                by_queue.setdefault((queue_name, True), []).extend((message_id, data, eta, id_key))
-        for (queue_name, delayed), items in by_queue.items():
-            step = (4 if delayed else 3) * ENQUEUE_CHUNK
-            for start in range(0, len(items), step):
-                calls.append(self._enqueue_call(queue_name, delayed, items[start : start + step]))
-        if len(calls) == 1:
-            try:
-                results = [self.client.evalsha(*calls[0])]
-            except redis.exceptions.NoScriptError:  # refused, so not run: load and run it
-                self.load_scripts()
-                results = [self.client.evalsha(*calls[0])]
-        else:
-
-            def build(pipeline: Pipeline) -> None:
-                for call in calls:
-                    pipeline.evalsha(*call)
-
-            results = self.commands.run_pipeline(build)
-        return {skipped.decode() for result in results for skipped in result}
-
-    def _enqueue_call(self, queue_name: str, delayed: bool, items: list[Any]) -> list[Any]:
-        queue_key = f"{self.namespace}:{queue_name}"
-        channel = self.doorbell.channel
-        if delayed:  # the delay queue's consumers keep the schedule: wake them to look again
-            keys = [f"{queue_key}.delayed", f"{queue_key}.msgs"]
-            return [self.schedule_script.sha, 2, *keys, channel, dq_name(queue_name), *items]
-        return [self.enqueue_script.sha, 2, queue_key, f"{queue_key}.msgs", channel, queue_name, *items]
-
     def _push_rows(self, rows: list[Row]) -> None:
-        messages = [Message.decode(bytes(row["data"])) for row in rows]
-        # Rows written before delayed jobs were scheduled name the delay queue: same thing.
-        # Retries are never sent through the outbox: a marked message there is a first send.
-        skipped = self._push(
-            [
-                (row["id"], q_name(row["queue"]))
-                + self._entry(
-                    message, check_id=bool(message.options.get(DEDUPLICATE_OPTION)), data=bytes(row["data"])
-                )[2:]
-                for row, message in zip(rows, messages, strict=True)
-            ]
-        )
-        now = current_millis()
-        for row, message in zip(rows, messages, strict=True):
-            if row["id"] in skipped:
-                continue
-            eta = message.options.get("eta")
-            self.emit_after("enqueue", message, max(int(eta) - now, 0) if eta is not None else None)
-
-    def remove_waiting(self, queue_name: str, redis_message_id: str) -> bool:
-        """Take a message no worker has fetched out of its queue (or delay queue).
-
-        Returns:
-            ``False`` when it was not waiting: a worker holds it, or it is gone.
-        """
-        queue_key = f"{self.namespace}:{q_name(queue_name)}"
-        delay_key = f"{self.namespace}:{dq_name(q_name(queue_name))}"
-        keys = [queue_key, f"{queue_key}.msgs", delay_key, f"{delay_key}.msgs", f"{queue_key}.delayed"]
-        args: list[str | int] = [redis_message_id, self.id_key_prefix, self.id_ttl_ms]
-        return bool(self.remove_script(keys=keys, args=args))
-
-    def promote(self, queue_name: str, redis_message_id: str) -> bool:
-        """Move a scheduled message to the end of its queue now, whatever its due time.
-
-        Returns:
-            ``False`` when it was not scheduled: it is due and moved already, or gone.
-        """
-        results = self.commands.run_pipeline(
-            lambda pipeline: self.commands.move_due_to(pipeline, queue_name, [redis_message_id])
-        )
-        moved, _ = results[0]
-        return int(moved) == 1
+        for message, delay in self.writer.push_rows(rows):
+            self.emit_after("enqueue", message, delay)
 
     def flush(self, queue_name: str) -> None:
         """Drop every message of ``queue_name``, scheduled ones included."""
         super().flush(queue_name)
         self.client.delete(f"{self.namespace}:{q_name(queue_name)}.delayed")
 
-    @contextlib.contextmanager
-    def journaling(self) -> Iterator[Callable[[Pipeline], None]]:
-        """Around a pipeline that sends acks: yields what adds the pending history events to it.
-
-        The events go first in the pipeline, so none of them is lost once its job's ack
-        went through; if the pipeline fails they are kept for the next one.
-        """
-        history, journal = self.history, self.journal
-        if history is None or journal is None:
-            yield lambda pipeline: None
-            return
-        with history.pushing:
-            entry = history.take()
-            if entry is None:
-                yield lambda pipeline: None
-                return
-            try:
-                yield lambda pipeline: journal.push_to(pipeline, entry)
-            except BaseException:
-                history.put_back(entry)
-                raise
+    def journaling(self) -> contextlib.AbstractContextManager[Callable[[Pipeline], None]]:
+        """Around a pipeline that sends acks: yields what adds the pending history events to it."""
+        if self.history is None or self.journal is None:
+            return contextlib.nullcontext(lambda pipeline: None)
+        return journaling(self.history, self.journal)
 
     def load_scripts(self) -> None:
         """Put docjobs' and Dramatiq's scripts in Redis's script cache."""
-        scripts = (self.scripts["dispatch"], self.commands.ack_script, self.enqueue_script)
-        for script in (*scripts, self.schedule_script, self.commands.move_due_script, self.remove_script):
+        scripts = (self.scripts["dispatch"], self.commands.ack_script, *self.writer.scripts)
+        for script in (*scripts, self.commands.move_due_script, self.commands.remove_script):
             self.client.script_load(script.script)
         if self.journal is not None:
             self.client.script_load(self.journal.trim_script.script)
 
     def maintain(self) -> None:
         """Heartbeat, give every declared queue back the jobs of dead workers, learn the paused queues."""
-
-        def build(pipeline: Pipeline) -> None:
-            for queue_name in sorted(self.queues):
-                for name in (queue_name, dq_name(queue_name)):
-                    # "heartbeat" is no command of the script: it only beats and maintains.
-                    self.commands.dispatch_to(pipeline, "heartbeat", name, maintenance=True)
-            if not self.queues:
-                self.commands.dispatch_to(pipeline, "heartbeat", "default")
-            pipeline.smembers(self.paused_key)
-
-        results = self.commands.run_pipeline(build)
-        self.paused = frozenset(member.decode() for member in results[-1])
+        self.paused = self.commands.maintain(self.queues)
 
     def set_paused(self, queue_name: str, paused: bool) -> None:
         """Pause a queue (consumers fetch nothing from it) or resume it, for every worker.
 
         Workers learn it at their keeper's next round (within a few seconds).
         """
-        if paused:
-            self.client.sadd(self.paused_key, queue_name)
-        else:
-            self.client.srem(self.paused_key, queue_name)
+        self.commands.set_paused(queue_name, paused)
 
     def holdings(self, queue_name: str) -> Holdings:
         """What this process holds of ``queue_name``, shared by its successive consumers."""

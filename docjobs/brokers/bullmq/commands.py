@@ -8,12 +8,12 @@ these commands rather than the whole broker.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
 from typing import Any
 
 import redis
-from dramatiq.common import current_millis, q_name
+from dramatiq.common import current_millis, dq_name, q_name
 from redis.client import Pipeline
 from redis.commands.core import Script
 
@@ -79,6 +79,9 @@ class RedisCommands:
         self.load_scripts = load_scripts
         self.ack_script = client.register_script(script_source("ack_many.lua"))
         self.move_due_script = client.register_script(script_source("move_due.lua"))
+        self.remove_script = client.register_script(script_source("remove.lua"))
+        #: The set of queues paused on the board.
+        self.paused_key = f"{namespace}:__paused__"
 
     def run_pipeline(self, build: Callable[[Pipeline], None], *, fetching: bool = False) -> list[Any]:
         """Run the commands ``build`` adds to a pipeline, in one round trip.
@@ -196,3 +199,50 @@ class RedisCommands:
                 lambda pipeline: self.dispatch_to(pipeline, "requeue", queue_name, *lost), fetching=True
             )
         return len(lost)
+
+    def remove_waiting(self, queue_name: str, redis_message_id: str) -> bool:
+        """Take a message no worker has fetched out of its queue (or delay queue).
+
+        Returns:
+            ``False`` when it was not waiting: a worker holds it, or it is gone.
+        """
+        queue_key = f"{self.namespace}:{q_name(queue_name)}"
+        delay_key = f"{self.namespace}:{dq_name(q_name(queue_name))}"
+        keys = [queue_key, f"{queue_key}.msgs", delay_key, f"{delay_key}.msgs", f"{queue_key}.delayed"]
+        args: list[str | int] = [redis_message_id, self.id_key_prefix, self.id_ttl_ms]
+        return bool(self.remove_script(keys=keys, args=args))
+
+    def promote(self, queue_name: str, redis_message_id: str) -> bool:
+        """Move a scheduled message to the end of its queue now, whatever its due time.
+
+        Returns:
+            ``False`` when it was not scheduled: it is due and moved already, or gone.
+        """
+        results = self.run_pipeline(
+            lambda pipeline: self.move_due_to(pipeline, queue_name, [redis_message_id])
+        )
+        moved, _ = results[0]
+        return int(moved) == 1
+
+    def maintain(self, queues: Iterable[str]) -> frozenset[str]:
+        """Heartbeat, give ``queues`` back the jobs of dead workers; returns the paused queues."""
+        declared = sorted(queues)
+
+        def build(pipeline: Pipeline) -> None:
+            for queue_name in declared:
+                for name in (queue_name, dq_name(queue_name)):
+                    # "heartbeat" is no command of the script: it only beats and maintains.
+                    self.dispatch_to(pipeline, "heartbeat", name, maintenance=True)
+            if not declared:
+                self.dispatch_to(pipeline, "heartbeat", "default")
+            pipeline.smembers(self.paused_key)
+
+        results = self.run_pipeline(build)
+        return frozenset(member.decode() for member in results[-1])
+
+    def set_paused(self, queue_name: str, paused: bool) -> None:
+        """Add ``queue_name`` to the paused set, or take it out."""
+        if paused:
+            self.client.sadd(self.paused_key, queue_name)
+        else:
+            self.client.srem(self.paused_key, queue_name)

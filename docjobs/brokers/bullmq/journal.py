@@ -9,7 +9,7 @@ describe and ahead of them (a consumer sends both in one pipeline, in order), an
 any process moves the list into PostgreSQL, one at a time under a lease. An event
 is then lost only with its ack, and a job whose ack is lost runs again and records
 anew. Each entry is one batch taken from one process (its events and its failed
-attempts together, as ``record_history`` wants them); applying an entry twice
+attempts together, as ``store.history.record`` wants them); applying an entry twice
 changes nothing, since a row only moves forward.
 
 The history knows this journal only as ``brokers.journal.Journal``: Redis's errors
@@ -23,7 +23,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import redis
@@ -32,6 +32,9 @@ from redis.client import Pipeline
 from docjobs import errors
 from docjobs.brokers.journal import Failures, decode
 from docjobs.db.store import JobStore
+
+if TYPE_CHECKING:
+    from docjobs.brokers.history import JobHistory
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +120,7 @@ class HistoryJournal:
     def _apply(self, raw: list[bytes]) -> None:
         events, failures = self._collapse(raw)
         try:
-            self.store.record_history(list(events.values()), failures)
+            self.store.history.record(list(events.values()), failures)
         except psycopg.OperationalError:
             raise  # the database is away: the entries wait
         except psycopg.Error:
@@ -126,7 +129,7 @@ class HistoryJournal:
             for item in raw:
                 events, failures = self._collapse([item])
                 try:
-                    self.store.record_history(list(events.values()), failures)
+                    self.store.history.record(list(events.values()), failures)
                 except psycopg.OperationalError:
                     raise
                 except psycopg.Error as exc:
@@ -151,6 +154,25 @@ class HistoryJournal:
                 events[event["id"]] = event if earlier is None else self.merge(earlier, event)
             failures.extend(batch_failures)
         return events, failures
+
+
+@contextlib.contextmanager
+def journaling(history: JobHistory, journal: HistoryJournal) -> Iterator[Callable[[Pipeline], None]]:
+    """Around a pipeline that sends acks: yields what adds the pending history events to it.
+
+    The events go first in the pipeline, so none of them is lost once its job's ack
+    went through; if the pipeline fails they are kept for the next one.
+    """
+    with history.pushing:
+        entry = history.take()
+        if entry is None:
+            yield lambda pipeline: None
+            return
+        try:
+            yield lambda pipeline: journal.push_to(pipeline, entry)
+        except BaseException:
+            history.put_back(entry)
+            raise
 
 
 @contextlib.contextmanager

@@ -36,31 +36,35 @@ from docjobs import errors, registry
 from docjobs.brokers.base import (
     Capabilities,
     JobRef,
-    QueueElsewhere,
     Service,
     SharedParts,
     SyncedFunction,
     join_unfinished,
 )
+from docjobs.brokers.elsewhere import QueueElsewhere
 from docjobs.brokers.history import JobHistory
 from docjobs.brokers.inngest import sync
 from docjobs.brokers.inngest.client import inngest_client, signing_keys
-from docjobs.brokers.inngest.functions import (
+from docjobs.brokers.inngest.events import (
+    ARGS_FIELD,
     CANCEL_EVENT,
     MESSAGE_ID_FIELD,
+    OPTIONS_FIELD,
     PROMOTE_EVENT,
     QUEUE_FIELD,
     RESUME_EVENT,
     RUN_AT_FIELD,
-    PausedQueues,
-    build_functions,
 )
+from docjobs.brokers.inngest.functions import build_functions
+from docjobs.brokers.inngest.outcomes import follow_up_ids
 from docjobs.brokers.inngest.serve import serve_routes
+from docjobs.brokers.inngest.waits import PausedQueues
 from docjobs.brokers.outbox import Outbox
 from docjobs.db.board import BoardStore
 from docjobs.db.store import JobStore, Row
+from docjobs.defaults import INNGEST_SERVE_PATH
 from docjobs.scheduler.table import CronTable
-from docjobs.settings import INNGEST_SERVE_PATH, Settings
+from docjobs.settings import Settings
 
 
 def _capabilities(with_database: bool) -> Capabilities:
@@ -172,8 +176,13 @@ class InngestBroker(QueueElsewhere):
                 "sending inside a transaction on inngest needs NEXT_PRIVATE_DATABASE_URL (the job outbox)"
             )
         run_at = datetime.now(UTC) + timedelta(milliseconds=delay) if delay else None
+        for message in messages:  # all refused before any is sent
+            self._refuse_unsupported(message)
+        keyed = follow_up_ids.get()
         prepared = []
         for message in messages:
+            if keyed is not None:  # a callback sent by a job's outcome: the same id on a replayed call
+                message = message.copy(message_id=keyed.next())
             if run_at is not None:
                 message = message.copy(options={RUN_AT_FIELD: run_at.isoformat()})
             self.emit_before("enqueue", message, delay)  # the checks first: the ids are looked up next
@@ -220,12 +229,50 @@ class InngestBroker(QueueElsewhere):
     def _send_rows(self, rows: list[Row]) -> None:
         self._send([dramatiq.Message.decode(bytes(row["data"])) for row in rows])
 
+    def _refuse_unsupported(self, message: dramatiq.Message[Any]) -> None:
+        """Refuse what an Inngest function cannot honour, naming the option.
+
+        Raises:
+            errors.NotSupportedError: The actor has a priority or a time limit, or
+                the message asks for more retries than its function has.
+        """
+        actor = self.actors.get(message.actor_name)
+        actor_options = actor.options if actor is not None else {}
+        if actor is not None and actor.priority:
+            raise errors.NotSupportedError(
+                f"{message.actor_name}: priority is not supported by the inngest provider "
+                "(Inngest starts every run at once)"
+            )
+        if message.options.get("time_limit") or actor_options.get("time_limit"):
+            raise errors.NotSupportedError(
+                f"{message.actor_name}: time_limit is not supported by the inngest provider "
+                "(Inngest cannot interrupt a running call)"
+            )
+        asked = message.options.get("max_retries")
+        function_retries = int(actor_options.get("max_retries", self.settings.retries))
+        if asked is not None and int(asked) > function_retries:
+            raise errors.NotSupportedError(
+                f"{message.actor_name}: max_retries={asked} is more than its actor's {function_retries}, "
+                "which the inngest provider registers with Inngest"
+            )
+
     def _event(self, message: dramatiq.Message[Any]) -> inngest.Event:
+        """The event of ``message``: its payload and id, its options and positional arguments if any.
+
+        Its timestamp is the message's, so ``max_age`` counts from when the message was built.
+        """
         data: dict[str, Any] = {**message.kwargs, MESSAGE_ID_FIELD: message.message_id}
         run_at = message.options.get(RUN_AT_FIELD)
         if run_at is not None:
             data[RUN_AT_FIELD] = run_at
-        return inngest.Event(name=message.actor_name, data=data, id=message.message_id)
+        options = {name: value for name, value in message.options.items() if name != RUN_AT_FIELD}
+        if options:
+            data[OPTIONS_FIELD] = options
+        if message.args:
+            data[ARGS_FIELD] = list(message.args)
+        return inngest.Event(
+            name=message.actor_name, data=data, id=message.message_id, ts=message.message_timestamp
+        )
 
     # The board's actions (the history rows are written by ``QueueElsewhere``).
 

@@ -2,103 +2,48 @@
 
 Each actor becomes the function ``<job id>`` triggered by the event of the same
 name (and, for scheduled jobs, by its cron expression from the scheduler's table).
-A run whose queue is paused on the board waits (for ``RESUME_EVENT``) before it
-starts. The function validates the event's payload, runs the actor with ``run_task``
-mapped to ``step.run`` (a step finished before a failure is memoised by Inngest
-and not run again), and turns docjobs' final failures (a bad payload, a job
+A run waits for its delay, and while its queue is paused on the board, before it
+starts (``waits``). The function validates the event's payload, runs the actor with
+``run_task`` mapped to ``step.run`` (a step finished before a failure is memoised by
+Inngest and not run again), and turns docjobs' final failures (a bad payload, a job
 abandoned) into ``NonRetriableError``. A job's outcome is written to its row
-before the call that ends it is answered.
-
-One more function, ``FAILURE_FUNCTION_ID``, takes Inngest's ``inngest/function.failed``
-event: a run Inngest gave up on without the app seeing its end (its last calls
-never reached the app, or their answers never reached Inngest) is marked FAILED
-with Inngest's error, instead of staying PENDING or PROCESSING for ever.
+before the call that ends it is answered (``recorder``); the runs Inngest gave up on
+are recorded by one more function (``failures``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import threading
-import time
 import traceback
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import Any
 
 import dramatiq
 import inngest
-import psycopg
 from dramatiq.middleware import CurrentMessage
 
-from docjobs import tasks
+from docjobs import errors, tasks
 from docjobs.brokers.history import JobHistory
+from docjobs.brokers.inngest.events import (
+    ARGS_FIELD,
+    CANCEL_EVENT,
+    MESSAGE_ID_FIELD,
+    OPTIONS_FIELD,
+    RUN_AT_FIELD,
+    RUN_ID_OPTION,
+    SCHEDULED_EVENT,
+)
+from docjobs.brokers.inngest.failures import failure_function
+from docjobs.brokers.inngest.outcomes import Outcomes, retries_of
+from docjobs.brokers.inngest.recorder import RETRIED, TRACEBACK_FRAMES, Recorder
+from docjobs.brokers.inngest.waits import PausedCheck, hold_while_paused, wait_until_due
 from docjobs.brokers.middleware import NON_RETRYABLE
 from docjobs.registry import JobActor
 from docjobs.scheduler.table import CronTable
 
+# The log lines of every call, the recorder's included (their logger name is what operators filter on).
 logger = logging.getLogger(__name__)
-
-#: Event fields docjobs adds beside the payload.
-MESSAGE_ID_FIELD = "messageId"
-RUN_AT_FIELD = "runAt"
-#: The message option holding Inngest's run id (kept in the job's history, shown on the board).
-RUN_ID_OPTION = "inngest_run_id"
-#: The event that cancels the run of the job whose message id it carries (the board sends it).
-CANCEL_EVENT = "docjobs/job.cancel"
-#: The event that ends the delay of the job whose message id it carries (the board sends it).
-PROMOTE_EVENT = "docjobs/job.promote"
-#: The event that lets the runs held by a resumed queue go on (the board sends it).
-RESUME_EVENT = "docjobs/queue.resume"
-QUEUE_FIELD = "queue"
-#: The shortest wait for an event Inngest accepts.
-MIN_WAIT = timedelta(seconds=1)
-#: What the log says comes after a failed attempt that Inngest tries again.
-RETRIED = "Inngest retries it"
-#: How long a run held by a paused queue waits for the resume event before it looks again.
-PAUSED_RECHECK = timedelta(minutes=1)
-#: How long a function call trusts the paused queues it read (a pause takes this long to bite).
-PAUSED_CACHE_SECONDS = 1.0
-#: The event of a cron trigger's runs (its data is not the job's payload).
-SCHEDULED_EVENT = "inngest/scheduled.timer"
-#: Inngest's system event for a run that failed, and the function docjobs takes it with.
-FAILED_EVENT = "inngest/function.failed"
-FAILURE_FUNCTION_ID = "docjobs.run-failed"
-#: Its retries: enough to outlast a database outage (Inngest's backoff grows to hours).
-FAILURE_FUNCTION_RETRIES = 10
-
-
-class PausedCheck(Protocol):
-    """Is this queue paused? ``fresh`` asks past any cache."""
-
-    def __call__(self, queue: str, *, fresh: bool = False) -> bool: ...
-
-
-class PausedQueues:
-    """The queues paused on the board, read at most once a second.
-
-    Args:
-        read: Reads the paused queues (``JobStore.paused_queues``).
-    """
-
-    def __init__(self, read: Callable[[], frozenset[str]]) -> None:
-        self.read = read
-        self._lock = threading.Lock()
-        self._queues: frozenset[str] = frozenset()
-        self._read_at = -math.inf
-
-    def __call__(self, queue: str, *, fresh: bool = False) -> bool:
-        with self._lock:
-            if fresh or time.monotonic() - self._read_at > PAUSED_CACHE_SECONDS:
-                try:
-                    self._queues = self.read()
-                except psycopg.Error as exc:
-                    # A database blip must not fail the job (Inngest would spend an attempt):
-                    # the last state read stands until the next read succeeds.
-                    logger.warning("Could not read the paused queues, using the last read: %s", exc)
-                self._read_at = time.monotonic()
-            return queue in self._queues
 
 
 def build_functions(
@@ -122,7 +67,8 @@ def build_functions(
     a paused queue waits until it is resumed.
     """
     actors = sorted(actors, key=lambda actor: actor.actor_name)
-    recorder = _Recorder(history, broker)
+    recorder = Recorder(history, broker, logger)
+    outcomes = Outcomes(broker)
     functions = []
     for job in actors:
         triggers: list[inngest.TriggerEvent | inngest.TriggerCron] = [
@@ -146,62 +92,76 @@ def build_functions(
                         if_exp=f"event.data.{MESSAGE_ID_FIELD} == async.data.{MESSAGE_ID_FIELD}",
                     )
                 ],
-            )(_handler(job, retries, recorder, paused))
+            )(_handler(job, retries, recorder, outcomes, paused))
         )
     if recorder.history is not None and app_id is not None:
-        functions.append(
-            client.create_function(
-                fn_id=FAILURE_FUNCTION_ID,
-                name="Record the runs Inngest gave up on",
-                trigger=inngest.TriggerEvent(event=FAILED_EVENT),
-                retries=FAILURE_FUNCTION_RETRIES,
-            )(_failure_handler({job.actor_name: job for job in actors}, recorder, app_id))
-        )
+        functions.append(failure_function(client, {job.actor_name: job for job in actors}, recorder, app_id))
     return functions
 
 
-def _handler(job: JobActor[Any, Any], retries: int, recorder: _Recorder, paused: PausedCheck | None) -> Any:
+def _handler(
+    job: JobActor[Any, Any],
+    function_retries: int,
+    recorder: Recorder,
+    outcomes: Outcomes,
+    paused: PausedCheck | None,
+) -> Any:
     def run(ctx: inngest.ContextSync) -> Any:
         data = dict(ctx.event.data)
         message_id = str(data.pop(MESSAGE_ID_FIELD, None) or ctx.event.id or ctx.run_id)
         run_at = data.pop(RUN_AT_FIELD, None)
+        options, args = _carried(data)
         if isinstance(run_at, str):
-            _delay(ctx, datetime.fromisoformat(run_at))
+            wait_until_due(ctx, datetime.fromisoformat(run_at))
         if paused is not None:
-            _hold_while_paused(ctx, job.queue_name, paused)
+            hold_while_paused(ctx, job.queue_name, paused)
         if ctx.event.name == SCHEDULED_EVENT:
             data = dict(job.firing_payload)  # the schedule's (an app's may have one)
-        # Actors may ask for their message (its id, its attempt) as on the other providers.
+        # Actors may ask for their message (its id, its attempt, its options) as on the other providers.
         message: dramatiq.Message[Any] = dramatiq.Message(
             queue_name=job.queue_name,
             actor_name=job.actor_name,
-            args=(),
+            args=args,
             kwargs=data,
-            options={"retries": ctx.attempt, RUN_ID_OPTION: ctx.run_id},
+            options={**options, "retries": ctx.attempt, RUN_ID_OPTION: ctx.run_id},
             message_id=message_id,
+            # The send sets the event's ts to the message's timestamp: max_age counts from it.
+            message_timestamp=ctx.event.ts or int(datetime.now(UTC).timestamp() * 1000),
         )
         proxy = dramatiq.MessageProxy(message)
+        if _skipped_for_age(ctx, outcomes, proxy):
+            recorder.skipped(proxy)
+            outcomes.skipped(proxy)
+            return None
+        retries = retries_of(message, function_retries)
         recorder.started(proxy)
         step_token = tasks.inngest_step.set(_Steps(ctx, retries, recorder, proxy))
         message_token = CurrentMessage._MESSAGE.set(message)
         try:
-            result = job(**data)
+            result = job(*args, **data)
         except NON_RETRYABLE as exc:
-            recorder.failed(proxy, exc, final=True)
+            _ended(recorder, outcomes, proxy, exc)
             raise inngest.NonRetriableError(f"{type(exc).__name__}: {exc}") from exc
         except inngest.NonRetriableError as exc:  # from a step, wrapping docjobs' error
-            recorder.failed(proxy, exc.__cause__ or exc, final=True)
+            _ended(recorder, outcomes, proxy, exc.__cause__ or exc)
             raise
         except inngest.StepError as exc:  # a step out of retries, not caught by the job
-            recorder.failed(proxy, _stepped(exc), final=True)
+            _ended(recorder, outcomes, proxy, _stepped(exc))
             raise
         except Exception as exc:
-            recorder.failed(proxy, exc, final=ctx.attempt >= retries)
+            if ctx.attempt < retries:
+                recorder.failed(proxy, exc)
+                raise _retried(exc) from exc
+            _ended(recorder, outcomes, proxy, exc)
+            if retries < function_retries:  # the message's own max_retries: Inngest would go on
+                raise inngest.NonRetriableError(f"{type(exc).__name__}: {exc}") from exc
             raise
         finally:
             CurrentMessage._MESSAGE.reset(message_token)
             tasks.inngest_step.reset(step_token)
         # Reached only by the call that finishes the function (a new step interrupts).
+        # The follow-ups go first: if they cannot be sent, Inngest calls again.
+        outcomes.succeeded(proxy, result)
         recorder.finished(proxy, result)
         return result
 
@@ -209,73 +169,53 @@ def _handler(job: JobActor[Any, Any], retries: int, recorder: _Recorder, paused:
     return run
 
 
-def _failure_handler(actors: dict[str, JobActor[Any, Any]], recorder: _Recorder, app_id: str) -> Any:
-    def record_failed_run(ctx: inngest.ContextSync) -> None:
-        data = ctx.event.data
-        function_id = str(data.get("function_id") or "")
-        prefix = f"{app_id}-"
-        # Inngest sends every app's failures (this function's own too): only docjobs' jobs are recorded.
-        job = actors.get(function_id[len(prefix) :]) if function_id.startswith(prefix) else None
-        original = data.get("event")
-        if job is None or not isinstance(original, dict):
-            return
-        payload = dict(original.get("data") or {})
-        message_id = str(payload.pop(MESSAGE_ID_FIELD, None) or original.get("id") or data.get("run_id"))
-        payload.pop(RUN_AT_FIELD, None)
-        error = data.get("error")
-        if not isinstance(error, dict):
-            error = {}
-        reason = f"Inngest gave up on the run: {error.get('name') or 'Error'}: {error.get('message') or ''}"
-        message: dramatiq.Message[Any] = dramatiq.Message(
-            queue_name=job.queue_name,
-            actor_name=job.actor_name,
-            args=(),
-            kwargs={} if original.get("name") == SCHEDULED_EVENT else payload,
-            options={RUN_ID_OPTION: data.get("run_id")},
-            message_id=message_id,
-        )
-        recorder.gave_up(message, reason.strip())
+def _carried(data: dict[str, Any]) -> tuple[dict[str, Any], tuple[Any, ...]]:
+    """Take the message's options and positional arguments out of the event's data.
 
-    return record_failed_run
-
-
-def _delay(ctx: inngest.ContextSync, run_at: datetime) -> None:
-    """Wait until ``run_at``, or until the board's "run it now" event for this job.
-
-    Inngest waits for an event a whole number of seconds, at least one: a shorter
-    delay (counted from the send, so every call of the run takes the same kind of
-    step) is a plain sleep.
+    Raises:
+        errors.PayloadError: They are not a JSON object and a list.
     """
-    sent_ms = ctx.event.ts or int(datetime.now(UTC).timestamp() * 1000)
-    if run_at - datetime.fromtimestamp(sent_ms / 1000, UTC) < MIN_WAIT:
-        ctx.step.sleep_until("delay", run_at)
-        return
-    ctx.step.wait_for_event(
-        "delay",
-        event=PROMOTE_EVENT,
-        if_exp=f"event.data.{MESSAGE_ID_FIELD} == async.data.{MESSAGE_ID_FIELD}",
-        # Inngest takes whole seconds: the job may start up to a second late.
-        timeout=timedelta(seconds=max(math.ceil((run_at - datetime.now(UTC)).total_seconds()), 1)),
-    )
-
-
-def _hold_while_paused(ctx: inngest.ContextSync, queue: str, paused: PausedCheck) -> None:
-    """Wait while ``queue`` is paused on the board, before the job starts (or between two steps).
-
-    The state is read on each call, not in a step: a run resumed and paused
-    again waits again, under a new step id, and a call that finds the queue
-    running passes by the waits it memoised earlier.
-    """
-    rounds = 0
-    resumed = False
-    while paused(queue, fresh=resumed):  # after a resume event, not what was read before it
-        resumed = None is not ctx.step.wait_for_event(
-            f"paused-{rounds}",
-            event=RESUME_EVENT,
-            if_exp=f"async.data.{QUEUE_FIELD} == {json.dumps(queue)}",
-            timeout=PAUSED_RECHECK,
+    options = data.pop(OPTIONS_FIELD, None) or {}
+    args = data.pop(ARGS_FIELD, None) or []
+    if not isinstance(options, dict) or not isinstance(args, list):
+        raise inngest.NonRetriableError(
+            f"PayloadError: the event's {OPTIONS_FIELD} must be an object and {ARGS_FIELD} a list"
         )
-        rounds += 1
+    return options, tuple(args)
+
+
+def _skipped_for_age(ctx: inngest.ContextSync, outcomes: Outcomes, proxy: dramatiq.MessageProxy) -> bool:
+    """Whether ``AgeLimit`` skips the message, decided once per run (in a step) when it has a max_age.
+
+    A step, so that a run which started stays started: a later call of the same
+    run (after one of the job's steps) must not find it too old half-way.
+    """
+    if not outcomes.age_limited(proxy):
+        return False
+    too_old: bool = ctx.step.run("docjobs-max-age", lambda: outcomes.too_old(proxy))
+    if too_old:
+        proxy.fail()
+    return too_old
+
+
+def _ended(recorder: Recorder, outcomes: Outcomes, proxy: dramatiq.MessageProxy, exc: BaseException) -> None:
+    """A failure Inngest will not retry: its callbacks and results, then recorded FAILED.
+
+    The follow-ups go first, as on success: an ``on_failure`` callback is recorded
+    PENDING before its job is recorded FAILED, so a ``join`` that sees the job end
+    waits for the callback too (issue 19).
+    """
+    # The callback's message data carries the traceback, as after a worker's Retries hook.
+    proxy.options["traceback"] = traceback.format_exc(limit=TRACEBACK_FRAMES)
+    outcomes.failed(proxy, exc)
+    recorder.failed(proxy, exc, final=True)
+
+
+def _retried(exc: Exception) -> Exception:
+    """``Retry(delay=)`` as Inngest's RetryAfterError (Inngest waits that long); other errors as they are."""
+    if isinstance(exc, dramatiq.Retry) and exc.delay is not None:
+        return inngest.RetryAfterError(f"Retry: {exc}", int(exc.delay))
+    return exc
 
 
 class _Steps:
@@ -285,7 +225,7 @@ class _Steps:
         self,
         ctx: inngest.ContextSync,
         retries: int,
-        recorder: _Recorder,
+        recorder: Recorder,
         proxy: dramatiq.MessageProxy,
     ) -> None:
         self.ctx = ctx
@@ -300,6 +240,13 @@ class _Steps:
             except NON_RETRYABLE as exc:
                 raise inngest.NonRetriableError(f"{type(exc).__name__}: {exc}") from exc
             except Exception as exc:
+                runs = self.ctx.attempt + 1
+                if runs >= tasks.TASK_MAX_RETRIES:  # as run_task on the other providers
+                    final = errors.TaskExceededRetries(
+                        f"task {key!r} of job {self.proxy.message_id} exceeded its retries; "
+                        f"last error: {type(exc).__name__}: {exc}"
+                    )
+                    raise inngest.NonRetriableError(f"TaskExceededRetries: {final}") from final
                 # Inngest retries the step, and after the last attempt hands the job a StepError,
                 # which it may catch and go on: only the job's own end is final.
                 last = self.ctx.attempt >= self.retries
@@ -309,98 +256,7 @@ class _Steps:
         return self.ctx.step.run(key, guarded)
 
 
-class _Recorder:
-    """A function's outcomes as log lines and, with a history, rows of ``background_job``.
-
-    The lines are the worker's (``JobLog``) for a job's end; there is no start line,
-    since Inngest calls a function again for each step and a line per call would
-    say the job started several times.
-    """
-
-    def __init__(self, history: JobHistory | None, broker: dramatiq.Broker | None) -> None:
-        # The history's hooks need the broker the actors are declared on.
-        self.history = (history, broker) if history is not None and broker is not None else None
-
-    def started(self, proxy: dramatiq.MessageProxy) -> None:
-        if self.history is not None:
-            history, broker = self.history
-            history.before_process_message(broker, proxy)
-
-    def finished(self, proxy: dramatiq.MessageProxy, result: Any) -> None:
-        logger.info(
-            "Job %s (%s) completed, attempt %d.",
-            proxy.message_id,
-            proxy.actor_name,
-            _attempt(proxy),
-            extra=_fields(proxy, "job_completed"),
-        )
-        if self.history is not None:
-            history, broker = self.history
-            history.after_process_message(broker, proxy, result=result)
-            _written_before_answer(history)
-
-    def gave_up(self, message: dramatiq.Message[Any], reason: str) -> None:
-        """The job FAILED with ``reason`` unless it ended already; raises until that is written."""
-        logger.info(  # a warning came already if the job itself failed
-            "Job %s (%s): %s.",
-            message.message_id,
-            message.actor_name,
-            reason,
-            extra={"action": "job_given_up", "message_id": message.message_id, "actor": message.actor_name},
-        )
-        assert self.history is not None
-        history, broker = self.history
-        history.record_given_up(broker, message, reason)
-
-    def failed(
-        self, proxy: dramatiq.MessageProxy, exc: BaseException, *, final: bool = False, then: str = RETRIED
-    ) -> None:
-        """FAILED when Inngest will not try again, else PENDING with the error (``then`` says what comes)."""
-        logger.log(
-            logging.WARNING if final else logging.INFO,
-            "Job %s (%s) raised %s on attempt %d%s.",
-            proxy.message_id,
-            proxy.actor_name,
-            type(exc).__name__,
-            _attempt(proxy),
-            ", no retry left" if final else f"; {then}",
-            extra=_fields(proxy, "job_failed_permanently" if final else "job_raised"),
-        )
-        if self.history is None:
-            return
-        history, broker = self.history
-        trace = traceback.format_exc(limit=30)
-        if final:
-            proxy.options["traceback"] = trace
-            proxy.fail()
-            history.after_process_message(broker, proxy, exception=exc)
-            _written_before_answer(history)
-            return
-        retry = proxy.copy(options={"retries": _attempt(proxy), "traceback": trace})
-        history.after_enqueue(broker, retry, None)
-
-
-def _written_before_answer(history: JobHistory) -> None:
-    """Write a job's end now: once Inngest has the answer, a killed process must not lose it.
-
-    While the database is away the answer goes anyway (the writer keeps the event):
-    holding it would make Inngest run the job again.
-    """
-    try:
-        history.flush()
-    except psycopg.Error:
-        pass  # said by the history, which keeps the events for its next round
-
-
 def _stepped(error: inngest.StepError) -> Exception:
     """The job's own error inside a StepError (which Inngest hands back by name and message)."""
     named: type[Exception] = type(error.name or "StepError", (Exception,), {})
     return named(error.message)
-
-
-def _attempt(proxy: dramatiq.MessageProxy) -> int:
-    return int(proxy.options.get("retries", 0)) + 1
-
-
-def _fields(proxy: dramatiq.MessageProxy, action: str) -> dict[str, Any]:
-    return {"action": action, "message_id": proxy.message_id, "actor": proxy.actor_name}

@@ -26,7 +26,7 @@ import jcs
 import orjson
 
 from docjobs import strictjson
-from docjobs.settings import SIGNING_KEY_PREFIX
+from docjobs.settings_values import SIGNING_KEY_PREFIX
 
 #: How far ``t`` may be from now, either way.
 MAX_AGE_SECONDS = 300

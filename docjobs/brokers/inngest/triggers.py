@@ -18,7 +18,7 @@ from typing import Any
 import inngest
 from inngest._internal import server_lib
 
-from docjobs.brokers.inngest.functions import SCHEDULED_EVENT
+from docjobs.brokers.inngest.events import SCHEDULED_EVENT
 
 #: The longest part of a request value an answer or a log line shows.
 SHOWN_CHARS = 100

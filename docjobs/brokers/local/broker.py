@@ -1,10 +1,9 @@
 """The ``local`` provider as a Dramatiq broker: a PostgreSQL table is the queue.
 
 Enqueue inserts a ``background_job`` row (inside the caller's transaction when a
-connection is given) and then wakes consumers three ways, none of which the
-sender waits for: local consumers directly, other processes by a debounced
-NOTIFY, and the web app by a coalesced, signed self-request. Consumers also poll,
-so a lost wake-up delays a job by at most the poll interval.
+connection is given) and then announces it (``announcer.py``). Consumers also poll,
+so a lost wake-up delays a job by at most the poll interval. The board's actions
+are row updates (``board.py``).
 
 Delays are server side (``run_at``), so no delay queues are declared and Dramatiq's
 worker never holds delayed messages in memory. A retry that Dramatiq's Retries
@@ -16,8 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Self
+from collections.abc import Sequence
+from typing import Any, Self
 
 import dramatiq
 import orjson
@@ -27,24 +26,17 @@ from dramatiq.errors import BrokerConnectionError, QueueNotFound
 from starlette.routing import BaseRoute, Route
 
 from docjobs import secrets, signatures
-from docjobs.brokers.base import (
-    ActionRefused,
-    Broker,
-    Capabilities,
-    JobRef,
-    SharedParts,
-    join_unfinished,
-    refusal,
-)
+from docjobs.brokers.base import Capabilities, SharedParts, join_unfinished
 from docjobs.brokers.local import health
+from docjobs.brokers.local.announcer import Announcer
+from docjobs.brokers.local.board import QueueInTable
 from docjobs.brokers.local.consumer import ClaimedMessage, LocalConsumer, describe_failure
 from docjobs.brokers.local.consumers import ClaimSettings, ConsumerRegistry, HeldJobs
 from docjobs.brokers.local.endpoint import SelfTriggerEndpoint
 from docjobs.brokers.local.maintenance import Maintainer, WorkerServices
 from docjobs.brokers.local.selftrigger import SelfTrigger
-from docjobs.brokers.local.wakeups import Alarm, Doorbell, Listener
-from docjobs.db import pool
-from docjobs.db.board import BoardStore, JobFilter
+from docjobs.brokers.local.wakeups import Listener
+from docjobs.db.board import BoardStore
 from docjobs.db.store import JobStore, NewJob
 from docjobs.settings import Settings
 
@@ -83,7 +75,7 @@ CAPABILITIES = Capabilities(
 )
 
 
-class LocalBroker(Broker):
+class LocalBroker(QueueInTable):
     """A Dramatiq broker over ``background_job``.
 
     Args:
@@ -129,11 +121,10 @@ class LocalBroker(Broker):
         self.worker_id = self.claim_settings.worker_id
         self.max_retries = max_retries
         self.queues: dict[str, None] = {}
-        self.self_trigger = self_trigger
-        self.doorbell = Doorbell(store) if listen else None
-        self._listener = Listener(store, self.wake) if listen else None
-        self._alarm = Alarm(self.wake)
         self.consumers = ConsumerRegistry()
+        self.announcer = Announcer(store, self.consumers, listen=listen, self_trigger=self_trigger)
+        self.doorbell = self.announcer.doorbell
+        self._listener = Listener(store, self.wake) if listen else None
         self.held_jobs = HeldJobs()
         self.add_middleware(WorkerServices(self._maintainer))
 
@@ -174,42 +165,6 @@ class LocalBroker(Broker):
             return []
         endpoint = SelfTriggerEndpoint(self, signatures.SignatureVerifier(self._self_trigger_key))
         return [Route("/api/jobs/{actor}/{job_id}", endpoint.handle, methods=["POST"])]
-
-    # The board's actions: row updates, then the consumers woken as a send would.
-
-    def set_paused(self, queue: str, paused: bool) -> None:
-        """The claim reads the board's row; a resumed queue's consumers are woken."""
-        if not paused:
-            self.wake(queue)  # this process's consumers, then everyone listening
-            self.store.queues.notify(queue)
-
-    def cancel(self, job: JobRef) -> None:
-        if self._rows().cancel(job.id) is None:
-            raise ActionRefused(refusal("cancel", job))
-
-    def delete(self, job: JobRef) -> None:
-        if self._rows().delete(job.id) is None:
-            raise ActionRefused(refusal("delete", job))
-
-    def run_now(self, job: JobRef) -> None:
-        row = self._rows().promote(job.id)
-        if row is None:
-            raise ActionRefused(refusal("promote", job))
-        self.announce(row["queue"], row["actor"], row["id"])
-
-    def retry(self, job: JobRef, payload: Mapping[str, Any] | None) -> str:
-        row = self._rows().retry(job.id, payload)
-        if row is None:  # it changed state since it was read
-            raise ActionRefused(refusal("retry", job))
-        self.announce(row["queue"], row["actor"], row["id"])
-        return job.id
-
-    def bulk(self, action: Literal["retry", "delete"], where: JobFilter, ids: list[str] | None) -> int:
-        changed = self._rows().bulk(action, where, ids)
-        if action == "retry":
-            for row in {row["queue"]: row for row in changed}.values():  # one per queue wakes it
-                self.announce(row["queue"], row["actor"], row["id"])
-        return len(changed)
 
     # Queues and consumers.
 
@@ -279,7 +234,7 @@ class LocalBroker(Broker):
         else:
             job = self._new_job(message, delay)
             try:
-                inserted = self.store.insert(job, conn=conn)
+                inserted = self.store.jobs.insert(job, conn=conn)
                 if conn is not None and inserted:
                     self._wake_after_commit(conn, message, delay)
             except psycopg.OperationalError as exc:
@@ -318,9 +273,9 @@ class LocalBroker(Broker):
         new_jobs = [self._new_job(m, delay, defaults) for m in messages]
         try:
             if deduplicate or delay:
-                inserted = self.store.insert_many(new_jobs, conn=conn)
+                inserted = self.store.jobs.insert_many(new_jobs, conn=conn)
             else:
-                inserted = self.store.copy_in(new_jobs, conn=conn)
+                inserted = self.store.jobs.copy_in(new_jobs, conn=conn)
             if conn is not None and inserted:
                 self._wake_after_commit(conn, messages[-1], delay)
         except psycopg.OperationalError as exc:
@@ -359,6 +314,7 @@ class LocalBroker(Broker):
             options=_json(options) if options else "{}",
             max_retries=max_retries,
             priority=priority,
+            message_ts_ms=message.message_timestamp,
             delay_ms=max(int(delay or 0), 0),
         )
 
@@ -378,7 +334,7 @@ class LocalBroker(Broker):
         error, trace = describe_failure(message)
         options = {k: v for k, v in message.options.items() if k not in _TRANSIENT_OPTIONS}
         try:
-            self.store.retry(
+            self.store.claims.retry(
                 message.claim,
                 delay_ms=delay_ms,
                 retried=int(message.options.get("retries", 0)),
@@ -393,33 +349,16 @@ class LocalBroker(Broker):
     def _wake_after_commit(
         self, conn: psycopg.Connection[Any], message: Message[Any], delay: int | None
     ) -> None:
-        # NOTIFY inside the transaction is delivered at commit and dropped on rollback.
-        if self.doorbell is not None and not delay:
-            self.store.notify(message.queue_name, conn=conn)
-        pool.on_commit(
-            conn,
-            lambda: self.announce(message.queue_name, message.actor_name, message.message_id, delay),
-        )
+        self.announcer.after_commit(conn, message.queue_name, message.actor_name, message.message_id, delay)
 
     def announce(self, queue: str, actor: str, job_id: str, delay_ms: int | None = None) -> None:
-        """Tell whoever consumes ``queue`` that ``job_id`` is there: this process's consumers,
-        else the web app (self-request), and other processes (doorbell)."""
-        if delay_ms:
-            # Not due yet: only this process knows when it will be; others poll.
-            if self.consumers.has_consumer(queue):
-                self._alarm.set(queue, delay_ms / 1000)
-            return
-        if self.consumers.has_consumer(queue):
-            self.wake(queue)
-        elif self.self_trigger is not None:
-            self.self_trigger.wake(actor, job_id)
-        if self.doorbell is not None:
-            self.doorbell.ring(queue)
+        """Tell whoever consumes ``queue`` that ``job_id`` is there (see ``Announcer``)."""
+        self.announcer.announce(queue, actor, job_id, delay_ms)
 
     # Housekeeping Dramatiq expects of a broker.
 
     def flush(self, queue_name: str) -> None:
-        self.store.delete_pending(queue_name)
+        self.store.jobs.delete_pending(queue_name)
 
     def flush_all(self) -> None:
         for queue_name in self.queues:
@@ -437,13 +376,9 @@ class LocalBroker(Broker):
         join_unfinished(self.store.jobs.count_unfinished, queue_name, timeout_ms=timeout)
 
     def close(self) -> None:
-        self._alarm.close()
         if self._listener is not None:
             self._listener.stop()
-        if self.doorbell is not None:
-            self.doorbell.close()
-        if self.self_trigger is not None:
-            self.self_trigger.close()
+        self.announcer.close()
 
     def get_declared_queues(self) -> set[str]:
         return set(self.queues)

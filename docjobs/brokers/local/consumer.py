@@ -41,6 +41,28 @@ class ClaimedMessage(MessageProxy):
         self.claim = claim
 
 
+class Wakeup(threading.Event):
+    """The event a consumer thread sleeps on, knowing why it was set.
+
+    :meth:`set` (a wake-up: a local send, NOTIFY, the self-trigger) also records that
+    new work may be waiting, until the consumer next claims; :meth:`nudge` (an ack or
+    a nack freed a slot) only wakes the thread.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.work_arrived = False
+
+    def set(self) -> None:
+        """Wake the thread: new work may be waiting."""
+        self.work_arrived = True
+        super().set()
+
+    def nudge(self) -> None:
+        """Wake the thread without news of work (a slot freed, acks to write)."""
+        super().set()
+
+
 class LocalConsumer(dramatiq.Consumer):
     """Claims jobs of one queue for one Dramatiq worker.
 
@@ -72,7 +94,7 @@ class LocalConsumer(dramatiq.Consumer):
         self.queue_name = queue_name
         self.prefetch = prefetch
         self.timeout = timeout_ms / 1000
-        self.wakeup = threading.Event()
+        self.wakeup = Wakeup()
         self._buffer: deque[ClaimedMessage] = deque()
         self._acked: list[Claim] = []
         self._oldest_ack = 0.0
@@ -95,10 +117,15 @@ class LocalConsumer(dramatiq.Consumer):
                 # never handed out: never count below zero.
                 held, acks = max(self._held, 0), len(self._acked)
             free = self.prefetch - held
-            # Refill in batches: claim when half the slots are free, or when the
-            # worker threads ran dry, so one round trip claims many jobs.
+            # New work (a wake-up): claim into any free slot, so the worker's priority
+            # queue sees high-priority work as soon as a thread can take it. A backlog
+            # (the last claim came back full) and the idle poll refill in batches: when
+            # half the slots are free, or the worker threads ran dry, so one round trip
+            # claims many jobs.
             refill = free >= self._batch or held == 0
-            wanted = refill and (self.wakeup.is_set() or self._more or now >= self._next_poll)
+            wanted = (free > 0 and self.wakeup.work_arrived) or (
+                refill and (self._more or now >= self._next_poll)
+            )
             # Acks ride along with claims; alone, they go out once all work is done
             # (so finished jobs show COMPLETED promptly), when many are waiting, or
             # when the oldest has waited a poll interval (long jobs).
@@ -113,6 +140,9 @@ class LocalConsumer(dramatiq.Consumer):
                 with self._lock:
                     acked, self._acked = self._acked, []
                 limit = free if wanted else 0
+                if limit:
+                    # This claim looks for it; a wake-up from now on sets it again.
+                    self.wakeup.work_arrived = False
                 rows = self._complete_and_claim(acked, limit)
                 if limit:
                     self._more = len(rows) == limit
@@ -128,8 +158,8 @@ class LocalConsumer(dramatiq.Consumer):
             self.wakeup.clear()
             with self._lock:
                 changed = (self._held, len(self._acked)) != (held, acks)
-            if changed:  # an ack landed before the clear: look again
-                continue
+            if changed or (free > 0 and self.wakeup.work_arrived):
+                continue  # an ack or a wake-up landed before the clear: look again
             # Waiting for jobs: until the next poll. Waiting for slots: until an ack.
             until = min(deadline, self._next_poll) if refill else deadline
             self.wakeup.wait(max(until - now, 0))
@@ -146,13 +176,13 @@ class LocalConsumer(dramatiq.Consumer):
             # have been closed after a connection error: the queue's next one writes it.
             self.consumers.hand_over_acks(self.queue_name, [claim])
             return
-        self.wakeup.set()
+        self.wakeup.nudge()
 
     def adopt_acks(self, claims: list[Claim]) -> None:
         """Write these acks (of a closed consumer of this queue) with this one's next claim."""
         with self._lock:
             self._append_acks(claims)
-        self.wakeup.set()
+        self.wakeup.nudge()
 
     def _append_acks(self, claims: list[Claim]) -> None:
         if not self._acked:
@@ -163,7 +193,7 @@ class LocalConsumer(dramatiq.Consumer):
         claim = _claim_of(message)
         error, trace = describe_failure(message)
         try:
-            self.store.fail(claim, error=error, traceback=trace)
+            self.store.claims.fail(claim, error=error, traceback=trace)
         except psycopg.OperationalError as exc:
             # Dramatiq nacks again (every 5 s) until it goes through. Until then the job
             # stays held, so its lease is kept: the rescuer must not end it without its error.
@@ -171,12 +201,12 @@ class LocalConsumer(dramatiq.Consumer):
         self.held_jobs.release([claim.id])
         with self._lock:
             self._held -= 1
-        self.wakeup.set()
+        self.wakeup.nudge()
 
     def requeue(self, messages: Iterable[MessageProxy]) -> None:
         claims = [_claim_of(message) for message in messages]
         try:
-            self.store.requeue(claims)
+            self.store.claims.requeue(claims)
         except psycopg.OperationalError as exc:
             raise BrokerConnectionError(str(exc)) from exc
         finally:
@@ -213,7 +243,7 @@ class LocalConsumer(dramatiq.Consumer):
             # A pooled connection, not one of its own: the process's connections stay
             # within NEXT_PRIVATE_JOBS_DB_POOL_SIZE however many queues it consumes.
             with self.store.database.connection() as conn:
-                rows = self.store.complete_and_claim(
+                rows = self.store.claims.complete_and_claim(
                     conn,
                     queue=self.queue_name,
                     done=acked,
@@ -243,7 +273,8 @@ class LocalConsumer(dramatiq.Consumer):
             kwargs=row["payload"],
             options=options,
             message_id=row["id"],
-            message_timestamp=row["submitted_ms"],
+            # When the message was built, as on every Dramatiq broker: max_age counts from it.
+            message_timestamp=row["message_ts_ms"],
         )
         return ClaimedMessage(message, Claim(row["id"], row["attempts"]))
 

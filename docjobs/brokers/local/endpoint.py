@@ -73,7 +73,7 @@ class SelfTriggerEndpoint:
         actor = self.broker.actors.get(actor_name)
         if actor is None:
             return PlainTextResponse("Job not found", status_code=404)
-        row = await run_in_threadpool(self.broker.store.find, job_id)
+        row = await run_in_threadpool(self.broker.store.jobs.find, job_id)
         if row is None or row["actor"] != actor_name:
             return PlainTextResponse("Job not found", status_code=404)
         self.broker.wake(actor.queue_name)

@@ -85,7 +85,7 @@ class Maintainer:
             return
         thread.join(timeout)
         try:
-            self.store.delete_worker(self.settings.worker_id)
+            self.store.workers.delete_worker(self.settings.worker_id)
         except psycopg.Error as exc:
             logger.warning("Could not remove worker row: %s", exc)
 
@@ -100,7 +100,7 @@ class Maintainer:
 
     def _beat(self) -> None:
         try:
-            self.store.heartbeat(
+            self.store.workers.heartbeat(
                 worker=self.settings.worker_id,
                 held=self.held.held(),
                 queues=sorted(self.queues()),
@@ -113,7 +113,7 @@ class Maintainer:
     def maintain(self) -> None:
         """Run one maintenance round if no other process is running one."""
         try:
-            rescued = self.store.maintain(
+            rescued = self.store.workers.maintain(
                 stale_worker_seconds=self.settings.lease_seconds * STALE_WORKER_LEASES,
                 retention_days=self.settings.retention_days,
             )

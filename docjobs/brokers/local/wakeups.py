@@ -57,7 +57,7 @@ class Doorbell:
     def _notify(self, queues: frozenset[str]) -> None:
         for queue in queues:
             try:
-                self._store.notify(queue)
+                self._store.queues.notify(queue)
             except psycopg.Error as exc:
                 logger.debug("NOTIFY for queue %r failed: %s", queue, exc)
 
@@ -101,7 +101,7 @@ class Listener:
         while not self._stopping.is_set():
             try:
                 with self._store.database.connect_listener() as conn:
-                    self._store.listen(conn)
+                    self._store.queues.listen(conn)
                     if reconnecting:
                         self._on_notify(None)
                     reconnecting = False

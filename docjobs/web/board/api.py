@@ -1,0 +1,113 @@
+"""The board's JSON API under ``api/``, and its Prometheus metrics.
+
+Each endpoint is a page's twin (:mod:`docjobs.web.board.views` holds what both read).
+A POST carries the CSRF token in ``X-CSRF-Token``, or is made with the board token
+(:mod:`docjobs.web.board.access`); a refusal is ``{"error": "..."}`` with its status.
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from docjobs.web.board import forms, inputs, metrics
+from docjobs.web.board.actions import ActionError
+from docjobs.web.board.board import Board, Context, json_response
+from docjobs.web.board.views import Views
+
+
+class Api:
+    """The board's JSON handlers.
+
+    Args:
+        board: The board's parts.
+        views: The data the API shares with the pages.
+    """
+
+    def __init__(self, board: Board, views: Views) -> None:
+        self.board = board
+        self.views = views
+        self.access = board.access
+
+    def _check_csrf(self, ctx: Context) -> None:
+        self.access.check_csrf(ctx.request, ctx.viewer, ctx.request.headers.get("x-csrf-token"))
+
+    async def overview(self, ctx: Context) -> Response:
+        """The overview's numbers (the page's chart drawing left out)."""
+        overview = await run_in_threadpool(self.views.overview)
+        del overview["chart"]  # the page's drawing; the API has the numbers under "activity"
+        return json_response(overview)
+
+    async def metrics(self, ctx: Context) -> Response:
+        """The overview in Prometheus' text format."""
+        overview = await run_in_threadpool(self.views.overview)
+        return Response(metrics.render(overview), media_type=metrics.CONTENT_TYPE)
+
+    async def jobs(self, ctx: Context) -> Response:
+        """A page of the jobs list, with the filter it used."""
+        listing = await run_in_threadpool(self.views.jobs, ctx.request)
+        where = listing.pop("filter")
+        return json_response({**listing, "filter": {k: v for k, v in vars(where).items() if v is not None}})
+
+    async def job(self, ctx: Context) -> Response:
+        """One job with its attempts and tasks."""
+        return json_response(await run_in_threadpool(self.views.job, inputs.path(ctx.request, "job_id")))
+
+    async def action(self, ctx: Context) -> Response:
+        """Retry (``{"payload": {...}}`` may replace the job's), cancel, promote or delete one job."""
+        self._check_csrf(ctx)
+        action, job_id = inputs.path(ctx.request, "action"), inputs.path(ctx.request, "job_id")
+        body = await forms.body(ctx.request)
+        payload = None
+        if body.strip():
+            payload = forms.json_object(body, "the body").get("payload")
+            if payload is not None and not isinstance(payload, dict):
+                raise ActionError(422, "payload must be a JSON object")
+        outcome = await run_in_threadpool(self.views.act, ctx.viewer, action, job_id, payload)
+        return json_response(outcome)
+
+    async def bulk(self, ctx: Context) -> Response:
+        """Retry or delete the jobs among ``ids``, or every job ``filter`` matches."""
+        self._check_csrf(ctx)
+        body = forms.json_object(await forms.body(ctx.request) or b"{}", "the body")
+        ids = inputs.json_list(body, "ids")
+        filter_fields = body.get("filter") or {}
+        if not isinstance(filter_fields, dict):
+            raise ActionError(422, "filter must be an object of the jobs list's query fields")
+        if ids is None and "filter" not in body:
+            raise ActionError(422, "give ids, or a filter ({} for every job)")
+        where, _ = forms.job_filter(lambda name: inputs.json_field(filter_fields, name, where="filter"))
+        action = inputs.json_field(body, "action")
+        outcome = await run_in_threadpool(self.views.audited, ctx.viewer, f"bulk {action}", None,
+                                          lambda: self.board.actions.bulk(action, where, ids))  # fmt: skip
+        return json_response(outcome)
+
+    async def clean(self, ctx: Context) -> Response:
+        """Delete finished jobs of a ``state`` older than ``olderThanDays``."""
+        self._check_csrf(ctx)
+        body = forms.json_object(await forms.body(ctx.request) or b"{}", "the body")
+        status = inputs.json_field(body, "state").upper()
+        days = forms.days(inputs.json_field(body, "olderThanDays"))
+        outcome = await run_in_threadpool(self.views.audited, ctx.viewer, "clean", None,
+                                          lambda: self.board.actions.clean(status, days))  # fmt: skip
+        return json_response(outcome)
+
+    async def queue(self, ctx: Context) -> Response:
+        """Pause or resume a queue."""
+        self._check_csrf(ctx)
+        queue, action = inputs.path(ctx.request, "queue"), inputs.path(ctx.request, "action")
+        return json_response(await run_in_threadpool(self.views.queue, ctx.viewer, queue, action))
+
+    async def trigger(self, ctx: Context) -> Response:
+        """Send a new ``job`` with ``payload``."""
+        self._check_csrf(ctx)
+        body = forms.json_object(await forms.body(ctx.request) or b"{}", "the body")
+        payload = body.get("payload", {})
+        if not isinstance(payload, dict):
+            raise ActionError(422, "payload must be a JSON object")
+        job = inputs.json_field(body, "job")
+        return json_response(await run_in_threadpool(self.views.trigger, ctx.viewer, job, payload))
+
+    async def audit(self, ctx: Context) -> Response:
+        """The audit log's latest entries."""
+        return json_response({"entries": await run_in_threadpool(self.views.audit)})
