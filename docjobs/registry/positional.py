@@ -93,6 +93,10 @@ class Positional:
         return None
 
 
+#: The options that link a message to another actor: its callbacks, its pipeline's next step.
+LINK_OPTIONS = (*CALLBACK_ARGUMENTS, "pipe_target")
+
+
 class Linkable(Protocol):
     """A job actor as :func:`check_links` sees it (``JobActor``)."""
 
@@ -124,6 +128,8 @@ def check_links(
     """
     sender = broker.actors.get(message.actor_name)
     sender_options: Mapping[str, Any] = sender.options if sender is not None else {}
+    if not any(key in message.options or key in sender_options for key in LINK_OPTIONS):
+        return  # most messages: nothing linked, nothing to check (this runs on every send)
     for option, arguments in CALLBACK_ARGUMENTS.items():
         name = message.options.get(option) or sender_options.get(option)
         if isinstance(name, dramatiq.Actor):
