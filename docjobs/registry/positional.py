@@ -94,7 +94,7 @@ class Positional:
 
 
 #: The options that link a message to another actor: its callbacks, its pipeline's next step.
-LINK_OPTIONS = (*CALLBACK_ARGUMENTS, "pipe_target")
+LINK_OPTIONS = frozenset((*CALLBACK_ARGUMENTS, "pipe_target"))
 
 
 class Linkable(Protocol):
@@ -128,7 +128,7 @@ def check_links(
     """
     sender = broker.actors.get(message.actor_name)
     sender_options: Mapping[str, Any] = sender.options if sender is not None else {}
-    if not any(key in message.options or key in sender_options for key in LINK_OPTIONS):
+    if LINK_OPTIONS.isdisjoint(message.options) and LINK_OPTIONS.isdisjoint(sender_options):
         return  # most messages: nothing linked, nothing to check (this runs on every send)
     for option, arguments in CALLBACK_ARGUMENTS.items():
         name = message.options.get(option) or sender_options.get(option)
