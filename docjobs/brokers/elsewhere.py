@@ -2,13 +2,13 @@
 
 The board's actions are written once here: a retry sends the job again as a new
 job, and a waiting job is taken out of the provider's queue, after which the
-history row records the outcome.
+history row records the outcome. So is the relay of their job outbox.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ from docjobs.brokers.base import FINISHED, ActionRefused, Broker, JobRef, refusa
 
 if TYPE_CHECKING:
     from docjobs.brokers.history import JobHistory
+    from docjobs.brokers.outbox import Outbox
 
 
 class QueueElsewhere(Broker):
@@ -28,6 +29,16 @@ class QueueElsewhere(Broker):
     """
 
     history: JobHistory | None = None
+    #: Sends made inside an app transaction (``None`` without a database: ``conn=`` is refused).
+    outbox: Outbox | None = None
+
+    def relay(self, ids: Sequence[str] | None = None) -> int:
+        """Send outbox rows on: ``ids``, or those their after-commit send missed.
+
+        Returns:
+            How many jobs were sent.
+        """
+        return 0 if self.outbox is None else self.outbox.relay(ids)
 
     @abc.abstractmethod
     def _withdraw(self, job: JobRef, action: str) -> bool:

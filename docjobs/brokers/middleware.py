@@ -25,9 +25,6 @@ from docjobs import errors, registry, strictjson, tasks
 
 logger = logging.getLogger("docjobs.jobs")
 
-#: Failures that another attempt cannot fix (kept here too for the providers that read it here).
-NON_RETRYABLE = errors.NON_RETRYABLE
-
 
 class RetryPolicy(Retries):
     """Dramatiq's exponential backoff with jitter, plus failures that are never retried.
@@ -53,7 +50,7 @@ class RetryPolicy(Retries):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        if exception is not None and isinstance(exception, NON_RETRYABLE):
+        if exception is not None and isinstance(exception, errors.NON_RETRYABLE):
             logger.warning(
                 "Job %s (%s) failed without retry: %s",
                 message.message_id,

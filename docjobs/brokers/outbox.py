@@ -62,11 +62,9 @@ class Outbox:
         """
         return self.store.take(self.deliver, ids=ids, stale_seconds=OUTBOX_STALE_SECONDS)
 
-    def relay_thread(self, interval_seconds: float | None = None) -> OutboxRelay:
-        """A thread that calls :meth:`relay` every ``interval_seconds`` (``RELAY_INTERVAL_SECONDS``)."""
-        return OutboxRelay(
-            self.relay, RELAY_INTERVAL_SECONDS if interval_seconds is None else interval_seconds
-        )
+    def relay_thread(self) -> OutboxRelay:
+        """A thread that calls :meth:`relay` every ``RELAY_INTERVAL_SECONDS``."""
+        return OutboxRelay(self.relay, RELAY_INTERVAL_SECONDS)
 
     def _relay_after_commit(self, ids: list[str]) -> None:
         try:

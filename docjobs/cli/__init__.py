@@ -48,7 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except (psycopg.OperationalError, BrokerConnectionError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        _say(f"docjobs: error: the database is unreachable: {reason}")
+        # Redis's and Inngest's errors name their server; libpq's (the local broker's too) do not.
+        from_database = isinstance(exc, psycopg.OperationalError) or isinstance(
+            exc.__cause__, psycopg.OperationalError
+        )
+        what = "the database is unreachable: " if from_database else ""
+        _say(f"docjobs: error: {what}{reason}")
         return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         return 130

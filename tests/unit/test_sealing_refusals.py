@@ -22,7 +22,7 @@ from docjobs_devkit.pdfs import (
 )
 from PIL import Image
 
-from docjobs.brokers.middleware import NON_RETRYABLE
+from docjobs import errors
 from docjobs.pdf.identity import SigningIdentity, identity_from_pkcs12
 from docjobs.pdf.refusal import DocumentRefused
 from docjobs.pdf.seal import SealInput, SignatureSettings, seal_pdf
@@ -64,7 +64,7 @@ def refusal(original: bytes, fields: list[dict[str, Any]], identity: SigningIden
     """The reason sealing refuses with; it must be one line, and one the job is not retried for."""
     with pytest.raises(DocumentRefused) as refused:
         seal(original, fields, identity)
-    assert isinstance(refused.value, NON_RETRYABLE)  # the job fails at once
+    assert isinstance(refused.value, errors.NON_RETRYABLE)  # the job fails at once
     reason = str(refused.value)
     assert 1 == len(reason.splitlines()) and reason.startswith("document envelope_abc: "), reason
     return reason

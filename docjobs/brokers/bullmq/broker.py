@@ -298,14 +298,6 @@ class BullmqBroker(QueueElsewhere, RedisBroker):
         prepared, skipped = self._send(messages, delay, conn, deduplicate=deduplicate)
         return len(prepared) - len(skipped)
 
-    def relay(self, ids: Sequence[str] | None = None) -> int:
-        """Move outbox rows to their queues: ``ids``, or those their after-commit send missed.
-
-        Returns:
-            How many jobs were moved.
-        """
-        return 0 if self.outbox is None else self.outbox.relay(ids)
-
     def _send(
         self,
         messages: Sequence[Message[Any]],

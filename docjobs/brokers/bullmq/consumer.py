@@ -225,10 +225,7 @@ class BullmqConsumer(dramatiq.Consumer):
             ends = list(holdings.unsent_ends)
 
             def build(pipeline: Pipeline) -> None:
-                journal_to(pipeline)
-                if acks:
-                    self.commands.ack_to(pipeline, self.queue_name, acks)
-                self.commands.expire_ids_to(pipeline, ends)
+                self._acks_to(pipeline, journal_to, acks, ends)
                 if self.keeps_schedule:
                     self.commands.move_due_to(pipeline, self.queue_name)
                 self.commands.dispatch_to(pipeline, "fetch", self.queue_name, wanted)
@@ -255,17 +252,19 @@ class BullmqConsumer(dramatiq.Consumer):
         with holdings.lock, self.journaling() as journal_to:
             acks = list(holdings.unsent_acks)
             ends = list(holdings.unsent_ends)
-
-            def build(pipeline: Pipeline) -> None:
-                journal_to(pipeline)
-                if acks:
-                    self.commands.ack_to(pipeline, self.queue_name, acks)
-                self.commands.expire_ids_to(pipeline, ends)
-
-            self.commands.run_pipeline(build)
+            self.commands.run_pipeline(lambda pipeline: self._acks_to(pipeline, journal_to, acks, ends))
             del holdings.unsent_ends[: len(ends)]
             del holdings.unsent_acks[: len(acks)]
             holdings.acknowledged(acks)
+
+    def _acks_to(
+        self, pipeline: Pipeline, journal_to: Callable[[Pipeline], None], acks: list[str], ends: list[str]
+    ) -> None:
+        """Queue the history events, then the acks and the ends of the jobs' ids, on ``pipeline``."""
+        journal_to(pipeline)
+        if acks:
+            self.commands.ack_to(pipeline, self.queue_name, acks)
+        self.commands.expire_ids_to(pipeline, ends)
 
     def _wait_for_redis(self, exc: redis.ConnectionError) -> None:
         delay = min(RECONNECT_FIRST_SECONDS * 2**self._failures, RECONNECT_MAX_SECONDS)

@@ -151,9 +151,13 @@ class InngestBroker(QueueElsewhere):
         delay: int | None = None,
         conn: psycopg.Connection[Any] | None = None,
     ) -> dramatiq.Message[Any]:
-        """Send ``message`` as an event; with ``conn``, once that transaction commits."""
-        self.enqueue_many([message], delay=delay, conn=conn, deduplicate=False)
-        return message
+        """Send ``message`` as an event; with ``conn``, once that transaction commits.
+
+        Returns:
+            The message as sent (a callback's carries its replay-safe id, a delayed one its run time).
+        """
+        (sent,) = self._send_or_store([message], delay, conn, deduplicate=False)
+        return sent
 
     def enqueue_many(
         self,
@@ -171,6 +175,16 @@ class InngestBroker(QueueElsewhere):
         Returns:
             How many were sent (or written to the outbox).
         """
+        return len(self._send_or_store(messages, delay, conn, deduplicate=deduplicate))
+
+    def _send_or_store(
+        self,
+        messages: Sequence[dramatiq.Message[Any]],
+        delay: int | None,
+        conn: psycopg.Connection[Any] | None,
+        *,
+        deduplicate: bool,
+    ) -> list[dramatiq.Message[Any]]:
         if conn is not None and (self.store is None or self.outbox is None):
             raise errors.NotSupportedError(
                 "sending inside a transaction on inngest needs NEXT_PRIVATE_DATABASE_URL (the job outbox)"
@@ -195,15 +209,7 @@ class InngestBroker(QueueElsewhere):
         else:
             assert self.outbox is not None
             self.outbox.add(conn, [(m.message_id, m.queue_name, m.encode()) for m in prepared])
-        return len(prepared)
-
-    def relay(self, ids: Sequence[str] | None = None) -> int:
-        """Send outbox rows: ``ids``, or those their after-commit send missed.
-
-        Returns:
-            How many jobs were sent.
-        """
-        return 0 if self.outbox is None else self.outbox.relay(ids)
+        return prepared
 
     def _send(self, messages: Sequence[dramatiq.Message[Any]]) -> None:
         self._send_events([self._event(message) for message in messages])

@@ -38,7 +38,6 @@ from docjobs.brokers.inngest.failures import failure_function
 from docjobs.brokers.inngest.outcomes import Outcomes, retries_of
 from docjobs.brokers.inngest.recorder import RETRIED, TRACEBACK_FRAMES, Recorder
 from docjobs.brokers.inngest.waits import PausedCheck, hold_while_paused, wait_until_due
-from docjobs.brokers.middleware import NON_RETRYABLE
 from docjobs.registry import JobActor
 from docjobs.scheduler.table import CronTable
 
@@ -139,7 +138,7 @@ def _handler(
         message_token = CurrentMessage._MESSAGE.set(message)
         try:
             result = job(*args, **data)
-        except NON_RETRYABLE as exc:
+        except errors.NON_RETRYABLE as exc:
             _ended(recorder, outcomes, proxy, exc)
             raise inngest.NonRetriableError(f"{type(exc).__name__}: {exc}") from exc
         except inngest.NonRetriableError as exc:  # from a step, wrapping docjobs' error
@@ -237,7 +236,7 @@ class _Steps:
         def guarded() -> Any:
             try:
                 return fn()
-            except NON_RETRYABLE as exc:
+            except errors.NON_RETRYABLE as exc:
                 raise inngest.NonRetriableError(f"{type(exc).__name__}: {exc}") from exc
             except Exception as exc:
                 runs = self.ctx.attempt + 1
