@@ -26,6 +26,7 @@ import docjobs
 from docjobs.actors import _support as support
 from docjobs.actors.payloads import DeletedDocumentMeta, Person, RequestMetadata
 from docjobs.db.domain import Row
+from docjobs.domain.completion import completion_audience
 from docjobs.domain.reminders import next_reminder_at
 from docjobs.mail import emails, headers
 from docjobs.mail.message import Attachment
@@ -135,9 +136,10 @@ def send_document_completed_emails(
     )
     assert data is not None  # a foreign key
     pdf = Attachment(filename=_pdf_name(document["title"]), content=bytes(data["data"]))
-    owner_is_recipient = any(r["email"].lower() == document["owner_email"].lower() for r in recipients)
+    # The seal listed these people on the sealed audit page: the same rule picks them here.
+    audience = completion_audience(document, recipients)
     deliveries = support.Deliveries()
-    if not owner_is_recipient:
+    if audience.owner:
         with deliveries.to("owner"):
             email = emails.document_completed(document, None, pdf, support.base_url())
             if support.send_email("send-document-completed-email-owner", email, document_id=document["id"]):
@@ -148,9 +150,7 @@ def send_document_completed_emails(
                     None,
                     document["owner_email"],
                 )
-    for recipient in recipients:
-        if recipient["email_refused_at"] is not None:
-            continue
+    for recipient in audience.recipients:
         with deliveries.to(recipient["id"]):
             email = emails.document_completed(document, recipient, pdf, support.base_url())
             key = f"send-document-completed-email-{recipient['id']}"

@@ -27,6 +27,7 @@ import docjobs
 from docjobs import errors, jobs, runtime
 from docjobs.actors import _support as support
 from docjobs.actors.payloads import RequestMetadata
+from docjobs.domain.completion import completion_emails
 from docjobs.pdf.seal import SealInput, SignatureSettings, seal_pdf
 from docjobs.tasks import run_task
 from docjobs.webhooks.events import WebhookEvent
@@ -47,17 +48,14 @@ def seal_document(
     request_metadata: RequestMetadata | None = None,
 ) -> None:
     """Seal a document whose recipients all finished (or one rejected)."""
-    result = run_task("seal-document", lambda: _seal(document_id, is_resealing, request_metadata))
+    result = run_task("seal-document", lambda: _seal(document_id, send_email, is_resealing, request_metadata))
     if result.get("skipped"):
         logger.info("Document %s is %s; nothing to seal.", document_id, result["skipped"])
         return
     rejected = bool(result["isRejected"])
     event = WebhookEvent.DOCUMENT_REJECTED if rejected else WebhookEvent.DOCUMENT_COMPLETED
     run_task("trigger-webhook", lambda: _fire(event, document_id))
-    # As in the reference: a reseal of a document that was still pending (the sweep's
-    # case) sends the completion emails its first seal never sent.
-    first_completion = not is_resealing or result["statusBefore"] == "PENDING"
-    if send_email and first_completion and not rejected:
+    if _sends_completion_emails(send_email, is_resealing, result["statusBefore"], rejected):
         run_task(
             "send-completed-emails",
             lambda: str(
@@ -69,7 +67,18 @@ def seal_document(
         )
 
 
-def _seal(document_id: int, is_resealing: bool, metadata: RequestMetadata | None) -> dict[str, Any]:
+def _sends_completion_emails(
+    send_email: bool, is_resealing: bool, status_before: str, rejected: bool
+) -> bool:
+    # As in the reference: a reseal of a document that was still pending (the sweep's
+    # case) sends the completion emails its first seal never sent.
+    first_completion = not is_resealing or status_before == "PENDING"
+    return send_email and first_completion and not rejected
+
+
+def _seal(
+    document_id: int, send_email: bool, is_resealing: bool, metadata: RequestMetadata | None
+) -> dict[str, Any]:
     store = support.domain()
     with support.transaction() as conn:
         if store.lock_document(conn, document_id) is None:
@@ -99,6 +108,13 @@ def _seal(document_id: int, is_resealing: bool, metadata: RequestMetadata | None
     completion: dict[str, Any] = {"transactionId": secrets.token_urlsafe(16)}
     if rejecter is not None:
         completion.update(isRejected=True, rejectionReason=rejecter["rejection_reason"])
+    if status_before != "PENDING":
+        completion["isResealed"] = True  # the audit page says so, rather than "complete" twice
+    if _sends_completion_emails(send_email, is_resealing, status_before, rejecter is not None):
+        # The emails carry the sealed PDF, so they go out after it is signed: the entry
+        # (in the PDF and in the database) records whom they are for; each email sent
+        # gets an EMAIL_SENT entry of its own.
+        completion["completionEmails"] = completion_emails(document, recipients)
     # The audit page shows the completion entry written below.
     entry = {
         "type": "DOCUMENT_COMPLETED",

@@ -78,6 +78,12 @@ class FlowBase:
         name: str | None = None,
         metadata: Metadata | None = None,
     ) -> None:
+        if user_id is not None and email is None and name is None:
+            # The entry keeps the name and email the account had when it acted: a reader
+            # of the audit log (a signer, a court) needs who acted, not an id.
+            user = self.store.user(conn, user_id)
+            if user is not None:
+                email, name = user["email"], user["name"]
         self.store.add_audit_log(
             conn,
             document_id=document_id,

@@ -16,13 +16,16 @@ gives the same content):
    without decoding the page's own content.
 3. The signing certificate and the audit log are appended at the last page's size.
 4. Forms and annotations are flattened into the page content; the original's
-   streams are written out as they came, never decoded.
+   streams are written out as they came, never decoded. The file's metadata names
+   the document's title, its owner as author, and docjobs as creator and producer.
 5. The whole file is signed with a PAdES (``ETSI.CAdES.detached``) signature, with
    an RFC 3161 timestamp when a timestamp authority is configured.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import math
 import random
 from collections import defaultdict
@@ -101,7 +104,7 @@ def _unsigned(source: SealInput, document: str) -> bytes:
         size = (last.width, last.height)
         for extra in (
             certificate_pdf(source.document, source.recipients, placed, source.audit_logs, size),
-            audit_log_pdf(source.document, source.audit_logs, size),
+            audit_log_pdf(source.document, source.recipients, source.audit_logs, size),
         ):
             with pikepdf.open(BytesIO(extra)) as appended:
                 pdf.pages.extend(appended.pages)
@@ -110,11 +113,44 @@ def _unsigned(source: SealInput, document: str) -> bytes:
         pdf.flatten_annotations("all")
         if "/AcroForm" in pdf.Root:
             del pdf.Root["/AcroForm"]
+        _describe(pdf, source.document)
         flat = BytesIO()
         # The original's streams are copied as they are: qpdf would otherwise inflate
         # (and deflate again) every stream not compressed with Flate.
         pdf.save(flat, compress_streams=True, stream_decode_level=pikepdf.StreamDecodeLevel.none)
     return flat.getvalue()
+
+
+def producer() -> str:
+    """``docjobs <version>``: the Creator and Producer the sealed file names."""
+    return f"docjobs {_version()}"
+
+
+@functools.cache
+def _version() -> str:
+    return importlib.metadata.version("docjobs")
+
+
+def _describe(pdf: pikepdf.Pdf, document: Row) -> None:
+    """Title (the document's), Author (its owner), Creator and Producer, in the info dictionary and XMP.
+
+    pyHanko's signature keeps them (its incremental update appends "; pyHanko" to the Producer).
+    """
+    title = str(document["title"])
+    author = str(document.get("owner_name") or document.get("owner_email") or "")
+    values = {"/Title": title, "/Author": author, "/Creator": producer(), "/Producer": producer()}
+    for key, value in values.items():
+        if value:
+            pdf.docinfo[key] = value
+        elif key in pdf.docinfo:
+            del pdf.docinfo[key]
+    if "/Metadata" in pdf.Root:
+        # A reader shows XMP over the info dictionary: the original's would still name its own title.
+        with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as xmp:
+            xmp["dc:title"] = title
+            xmp["dc:creator"] = [author] if author else []
+            xmp["xmp:CreatorTool"] = producer()
+            xmp["pdf:Producer"] = producer()
 
 
 def _open(original: bytes, document: str) -> pikepdf.Pdf:

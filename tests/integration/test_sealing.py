@@ -92,7 +92,8 @@ def test_a_completed_document_gets_a_signed_sealed_pdf(
     assert 4 == len(pages)  # 2 pages, the certificate, the audit log
     assert "Alice Signature" in pages[0] and "Bob Signature" in pages[1]
     assert "Signing Certificate" in pages[2] and "carol@example.com" in pages[2]
-    assert "Audit Log" in pages[3] and "DOCUMENT_COMPLETED" in pages[3] and "DOCUMENT_SENT" in pages[3]
+    assert "Audit Log" in pages[3] and "the document is complete." in pages[3]
+    assert "Olivia Owner <olivia@example.com> sent the document for signing." in pages[3]
     completions = rows(database_url, "SELECT * FROM audit_log WHERE type = 'DOCUMENT_COMPLETED'")
     assert 1 == len(completions) and completions[0]["data"]["transactionId"]
 
@@ -124,7 +125,14 @@ def test_a_reseal_starts_from_the_original_and_sends_no_emails_again(
     settle(service)
     _, second = current_pdf(database_url, signed_document["id"])
     assert first != second
-    assert page_texts(first)[:3] == page_texts(second)[:3]  # fields drawn once, the same certificate
+    before, after = page_texts(first), page_texts(second)
+    assert before[:2] == after[:2]  # fields drawn once
+    # The same certificate, now saying when each copy of the completed document was emailed.
+    sent = ("Completed document emailed:", "Receives a copy of the completed document")
+    assert 3 == after[2].count(sent[0]) and sent[0] not in before[2]
+    assert [line for line in before[2].splitlines() if not line.startswith(sent)] == [
+        line for line in after[2].splitlines() if not line.startswith(sent)
+    ]
     assert emails_before == len(mailbox.messages)
     assert 2 == len(rows(database_url, "SELECT * FROM audit_log WHERE type = 'DOCUMENT_COMPLETED'"))
 
