@@ -77,9 +77,22 @@ class BoardStore:
     def queue_counts(self) -> list[Row]:
         return self._all("board_queue_counts")
 
-    def job_page(self, where: JobFilter, *, before: str | None, limit: int = PAGE_SIZE) -> list[Row]:
-        """Up to ``limit`` jobs matching ``where``, newest first, after the job id ``before``."""
-        return self._all("board_job_page", {**_filter_params(where), "before": before, "limit": limit})
+    def job_page(
+        self, where: JobFilter, *, before: str | None, limit: int = PAGE_SIZE, offset: int = 0
+    ) -> list[Row]:
+        """Up to ``limit`` jobs matching ``where``, newest first, after the job id ``before``.
+
+        Args:
+            offset: Matching jobs to skip first (page numbers; keep it small, it is scanned).
+        """
+        params = {**_filter_params(where), "before": before, "limit": limit, "offset": offset}
+        return self._all("board_job_page", params)
+
+    def job_count(self, where: JobFilter, *, cap: int) -> int:
+        """How many jobs match ``where``, counted up to ``cap`` (a bounded scan)."""
+        row = self._one("board_job_count", {**_filter_params(where), "cap": cap})
+        assert row is not None  # count(*) always answers
+        return int(row["count"])
 
     def job(self, job_id: str) -> Row | None:
         return self._one("board_job", {"id": job_id})
@@ -87,9 +100,14 @@ class BoardStore:
     def job_tasks(self, job_id: str) -> list[Row]:
         return self._all("board_job_tasks", {"job_id": job_id})
 
-    def activity(self, window_seconds: int, step_seconds: int) -> list[Row]:
-        """Per step of the last window: ``at``, ``completed``, ``failed``, ``seconds`` (p50, p95, p99)."""
-        return self._all("board_activity", {"window": window_seconds, "step": step_seconds})
+    def activity(self, since: datetime, until: datetime, step_seconds: int) -> list[Row]:
+        """Jobs finished from ``since`` to ``until``, per step from ``since`` (board-overview's chart).
+
+        Returns:
+            A row per step that had any (``at``, ``completed``, ``failed``, ``seconds``:
+            p50, p95, p99), and the span's total (``at`` None).
+        """
+        return self._all("board_activity", {"since": since, "until": until, "step": step_seconds})
 
     def job_attempts(self, job_id: str) -> list[Row]:
         return self._all("board_job_attempts", {"job_id": job_id})

@@ -33,11 +33,28 @@ WHERE (%(status)s::text IS NULL OR status = %(status)s::text)
   AND (%(until)s::timestamptz IS NULL OR submitted_at < %(until)s::timestamptz)
   AND (%(before)s::text IS NULL OR id < %(before)s::text)
 ORDER BY id DESC
-LIMIT %(limit)s;
+LIMIT %(limit)s OFFSET %(offset)s;
+
+-- board_job_count --
+-- How many jobs match the jobs list's filter, counting at most %(cap)s (a bounded scan:
+-- the list says "more than" beyond it). Same filter as board_job_page.
+SELECT count(*) AS count FROM (
+    SELECT 1 FROM background_job
+    WHERE (%(status)s::text IS NULL OR status = %(status)s::text)
+      AND (%(due)s::boolean IS NULL OR (run_at <= now()) = %(due)s::boolean)
+      AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+      AND (%(actor)s::text IS NULL OR actor = %(actor)s::text)
+      AND (%(search)s::text IS NULL OR payload::text ILIKE %(search)s::text)
+      AND (%(since)s::timestamptz IS NULL OR submitted_at >= %(since)s::timestamptz)
+      AND (%(until)s::timestamptz IS NULL OR submitted_at < %(until)s::timestamptz)
+    LIMIT %(cap)s
+) AS capped;
 
 -- board_job --
--- Everything about one job.
-SELECT * FROM background_job WHERE id = %(id)s;
+-- Everything about one job, with the host and pid of the worker holding it (while its row lasts).
+SELECT job.*, holder.hostname AS worker_hostname, holder.pid AS worker_pid
+FROM background_job AS job LEFT JOIN worker AS holder ON holder.id = job.locked_by
+WHERE job.id = %(id)s;
 
 -- board_job_tasks --
 -- A job's run_task steps, in the order they first ran.
@@ -46,8 +63,11 @@ FROM background_job_task WHERE job_id = %(job_id)s ORDER BY created_at, name;
 
 -- board_job_attempts --
 -- A job's attempts that did not end it well, oldest first.
-SELECT attempt, started_at, finished_at, worker, outcome, error, traceback
-FROM background_job_attempt WHERE job_id = %(job_id)s ORDER BY attempt;
+-- The worker's host and pid come from its row while it lasts (a stopped worker's row goes).
+SELECT attempt.attempt, attempt.started_at, attempt.finished_at, attempt.worker, attempt.outcome,
+       attempt.error, attempt.traceback, ran_on.hostname AS worker_hostname, ran_on.pid AS worker_pid
+FROM background_job_attempt AS attempt LEFT JOIN worker AS ran_on ON ran_on.id = attempt.worker
+WHERE attempt.job_id = %(job_id)s ORDER BY attempt.attempt;
 
 -- board_workers --
 -- Worker processes with their heartbeat age and the jobs they hold.
@@ -177,10 +197,11 @@ ON CONFLICT (key, action, bucket) DO UPDATE SET count = rate_limit.count + 1
 RETURNING count;
 
 -- board_bulk_retry --
--- Put up to %(limit)s finished jobs matching the filter (or among %(ids)s) back to PENDING.
+-- Put up to %(limit)s failed or cancelled jobs matching the filter (or among %(ids)s) back to
+-- PENDING. Completed jobs are not retried: there is nothing to retry ("run again" sends a copy).
 WITH chosen AS (
     SELECT id FROM background_job
-    WHERE status IN ('FAILED', 'CANCELLED', 'COMPLETED')
+    WHERE status IN ('FAILED', 'CANCELLED')
       AND (%(ids)s::text[] IS NULL OR id = ANY(%(ids)s::text[]))
       AND (%(status)s::text IS NULL OR status = %(status)s::text)
       AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
@@ -232,16 +253,19 @@ ON CONFLICT (queue) DO UPDATE SET paused = excluded.paused, updated_at = now()
 RETURNING queue, paused;
 
 -- board_activity --
--- Jobs finished per step over the last window: completions, failures, run-time percentiles;
--- the row whose ``at`` is NULL covers the whole window.
-SELECT date_bin(%(step)s * interval '1 second', completed_at, 'epoch') AS at,
+-- Jobs finished per step of %(step)s seconds from %(since)s to %(until)s (the overview's chart;
+-- board-overview): completions, failures, run-time percentiles per step; the row whose ``at``
+-- is NULL covers the whole span. Steps start at %(since)s, so the caller's buckets match.
+-- The status list repeats background_job_finished's predicate so that partial index reads
+-- only the span's rows.
+SELECT date_bin(%(step)s * interval '1 second', completed_at, %(since)s) AS at,
        count(*) FILTER (WHERE status = 'COMPLETED') AS completed,
        count(*) FILTER (WHERE status = 'FAILED') AS failed,
        percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (
            ORDER BY extract(epoch FROM completed_at - coalesce(started_at, completed_at))) AS seconds
 FROM background_job
 WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND status <> 'CANCELLED'
-  AND completed_at >= now() - %(window)s * interval '1 second'
+  AND completed_at >= %(since)s AND completed_at < %(until)s
 GROUP BY GROUPING SETS ((1), ())
 ORDER BY 1 NULLS FIRST;
 

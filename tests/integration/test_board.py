@@ -240,7 +240,7 @@ def test_actions_on_the_local_provider_change_the_job_and_are_audited(
     assert 404 == client.get(f"{BOARD}/jobs/{doomed.message_id}").status_code
 
     entries = client.get(f"{BOARD}/api/audit").json()["entries"]
-    assert [("retry", failed.message_id), ("promote", delayed.message_id), ("cancel", doomed.message_id),
+    assert [("retry", failed.message_id), ("run-now", delayed.message_id), ("cancel", doomed.message_id),
             ("delete", doomed.message_id)] == [(e["action"], e["target"]) for e in reversed(entries)]  # fmt: skip
     assert {ADMIN[0]} == {entry["actor"] for entry in entries}
     assert "edited" in client.get(f"{BOARD}/audit").text
@@ -464,7 +464,7 @@ def test_the_overview_charts_the_last_hour_and_metrics_expose_it(open_board: Cal
     assert 3 == sum(step["completed"] + step["failed"] for step in activity["steps"])
     page = admin.get(f"{BOARD}/").text
     assert '<svg class="chart"' in page
-    assert re.search(r"<title>\d\d:\d\d: [0-2] completed, [0-1] failed", page)
+    assert re.search(r"<title>\d\d:\d\d–\d\d:\d\d UTC: [0-2] completed, [0-1] failed", page)
     assert "33.3 % failure rate" in page
 
     assert 401 == board.client().get(f"{BOARD}/metrics").status_code

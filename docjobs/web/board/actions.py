@@ -11,16 +11,19 @@ deciding. ``capabilities`` says which.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from docjobs import errors, registry
-from docjobs.brokers.base import FINISHED, ActionRefused, JobRef, refusal
+from docjobs.brokers.base import ActionRefused, JobRef
 from docjobs.db.board import BoardStore, JobFilter
 from docjobs.runtime import Runtime
+from docjobs.web.board import applicable
 
 T = TypeVar("T")
 
-ACTIONS = ("retry", "cancel", "promote", "delete")
+#: The actions on one job (``applicable`` says which apply to it).
+ACTIONS = tuple(applicable.JOB_ACTIONS)
 BULK_ACTIONS = ("retry", "delete")
 #: Finished states ``clean`` may delete.
 CLEANABLE = ("COMPLETED", "FAILED", "CANCELLED")
@@ -40,7 +43,7 @@ class ActionError(Exception):
 
 
 class BoardActions:
-    """Retry, cancel, promote and delete one job.
+    """Retry, run again, run now, cancel and delete one job, and the bulk and queue actions.
 
     Args:
         runtime: The process's runtime (its broker does the actions).
@@ -54,21 +57,35 @@ class BoardActions:
     def run(self, action: str, job_id: str, payload: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Do ``action`` to ``job_id``; returns what happened, for the audit log and the answer.
 
+        Args:
+            action: One of ``ACTIONS`` (or an old name in ``applicable.ALIASES``).
+
         Raises:
-            ActionError: The job is missing, in the wrong state, or the payload is bad.
+            ActionError: The job is missing, the action does not apply to its state (409,
+                checked before the provider is asked), or the payload is bad.
         """
+        name = applicable.ALIASES.get(action, action)
+        if name not in applicable.JOB_ACTIONS:
+            raise ActionError(404, f"no action {action!r}; the board knows {', '.join(ACTIONS)}")
         row = self.store.job(job_id)
         if row is None:
             raise ActionError(404, f"no job {job_id}")
         job = JobRef.from_row(row)
-        if action == "retry":
+        broker = self.runtime.broker
+        why_not = applicable.refusal(
+            applicable.JOB_ACTIONS[name], job, broker.capabilities, broker.name, datetime.now(UTC)
+        )
+        if why_not is not None:
+            raise ActionError(409, why_not)
+        if name == "retry":
             return self._retry(job, payload)
         if payload is not None:
-            raise ActionError(422, f"{action} takes no payload")
-        broker = self.runtime.broker
-        do = {"cancel": broker.cancel, "promote": broker.run_now, "delete": broker.delete}[action]
+            raise ActionError(422, f"{name} takes no payload")
+        if name == "run-again":  # a copy, as the trigger page sends it: the stored run stays
+            return {"job": job_id, "ran_again_as": self.trigger(job.actor, job.payload)["job"]}
+        do = {"cancel": broker.cancel, "run-now": broker.run_now, "delete": broker.delete}[name]
         _refused_as_409(lambda: do(job))
-        return {"job": job_id, "status": _status_after(action)}
+        return {"job": job_id, "status": _status_after(name)}
 
     def bulk(self, action: str, where: JobFilter, ids: list[str] | None) -> dict[str, Any]:
         """Retry or delete the jobs among ``ids`` (a selection) or matching ``where`` (``ids`` is None).
@@ -138,8 +155,6 @@ class BoardActions:
         return {"job": message.message_id, "actor": job_id}
 
     def _retry(self, job: JobRef, payload: Mapping[str, Any] | None) -> dict[str, Any]:
-        if job.status not in FINISHED:  # before the payload: a running job is a 409 whatever it is sent
-            raise ActionError(409, refusal("retry", job))
         canonical = None
         if payload is not None:
             try:
@@ -168,4 +183,4 @@ def _described(where: JobFilter, ids: list[str] | None) -> dict[str, Any]:
 
 
 def _status_after(action: str) -> str:
-    return {"cancel": "CANCELLED", "promote": "PENDING", "delete": "DELETED"}[action]
+    return {"cancel": "CANCELLED", "run-now": "PENDING", "delete": "DELETED"}[action]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from docjobs.web.board import forms, inputs, metrics
+from docjobs.web.board import charts, forms, inputs, metrics, payload_schema
 from docjobs.web.board.actions import ActionError
 from docjobs.web.board.board import Board, Context, json_response
 from docjobs.web.board.views import Views
@@ -33,14 +33,15 @@ class Api:
         self.access.check_csrf(ctx.request, ctx.viewer, ctx.request.headers.get("x-csrf-token"))
 
     async def overview(self, ctx: Context) -> Response:
-        """The overview's numbers (the page's chart drawing left out)."""
-        overview = await run_in_threadpool(self.views.overview)
+        """The overview's numbers over ``?window=`` (15m, 1h, 24h; the page's chart drawing left out)."""
+        window = forms.chart_window(inputs.query(ctx.request, "window"))
+        overview = await run_in_threadpool(self.views.overview, window)
         del overview["chart"]  # the page's drawing; the API has the numbers under "activity"
         return json_response(overview)
 
     async def metrics(self, ctx: Context) -> Response:
-        """The overview in Prometheus' text format."""
-        overview = await run_in_threadpool(self.views.overview)
+        """The overview in Prometheus' text format (the last hour's activity, as its gauges say)."""
+        overview = await run_in_threadpool(self.views.overview, charts.DEFAULT_WINDOW)
         return Response(metrics.render(overview), media_type=metrics.CONTENT_TYPE)
 
     async def jobs(self, ctx: Context) -> Response:
@@ -97,6 +98,18 @@ class Api:
         self._check_csrf(ctx)
         queue, action = inputs.path(ctx.request, "queue"), inputs.path(ctx.request, "action")
         return json_response(await run_in_threadpool(self.views.queue, ctx.viewer, queue, action))
+
+    async def payload(self, ctx: Context) -> Response:
+        """``?job=``'s payload fields and an example that passes its checks (the trigger page's)."""
+        schema = payload_schema.of_job(inputs.query(ctx.request, "job"))
+        return json_response(
+            {
+                "job": schema.job,
+                "displayName": schema.display_name,
+                "fields": [vars(field) for field in schema.fields],
+                "example": schema.example,
+            }
+        )
 
     async def trigger(self, ctx: Context) -> Response:
         """Send a new ``job`` with ``payload``."""

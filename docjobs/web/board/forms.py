@@ -1,4 +1,5 @@
-"""Reading a board request's body: forms, JSON objects, the jobs list's filter, an age in days.
+"""Reading a board request's body: forms, JSON objects, the jobs list's filter, an age in days,
+the overview's chart window.
 
 Each reader refuses what it cannot take with an :class:`ActionError` naming what is
 wrong (a 400, 413 or 422), before anything is read from or written to the database.
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from docjobs import strictjson
 from docjobs.db.board import STATES, JobFilter
 from docjobs.web import bodies
+from docjobs.web.board import charts
 from docjobs.web.board.actions import ActionError
 
 #: The jobs list's query fields.
@@ -115,3 +117,17 @@ def json_object(data: bytes | str, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ActionError(422, f"{what} must be a JSON object")
     return value
+
+
+def chart_window(text: str) -> charts.Window:
+    """The overview's chart window named by ``?window=`` (``""``: the default, one hour).
+
+    Raises:
+        ActionError: 400 for a name that is not one of ``charts.WINDOWS``.
+    """
+    if not text:
+        return charts.DEFAULT_WINDOW
+    window = charts.WINDOWS.get(text)
+    if window is None:
+        raise ActionError(400, f"window must be one of {', '.join(charts.WINDOWS)}, not {text!r}")
+    return window

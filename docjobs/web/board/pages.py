@@ -17,14 +17,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from docjobs import registry
-from docjobs.db.board import STATES
-from docjobs.web.board import charts, forms, inputs
-from docjobs.web.board.actions import ACTIONS, MAX_SELECTION, ActionError
+from docjobs.db.board import PAGE_SIZE, STATES
+from docjobs.web.board import applicable, charts, formats, forms, inputs, payload_schema
+from docjobs.web.board.actions import MAX_SELECTION, ActionError
 from docjobs.web.board.board import Board, Context
-from docjobs.web.board.views import Views
+from docjobs.web.board.views import MAX_PAGE, Views
 
-#: Actions that lose something, which a form must confirm.
-DESTRUCTIVE = ("cancel", "delete")
+#: Actions that lose something or do a job's work again, which a form must confirm.
+DESTRUCTIVE = tuple(name for name, action in applicable.JOB_ACTIONS.items() if action.question)
 #: Audit entries the overview shows.
 OVERVIEW_AUDIT_ENTRIES = 8
 
@@ -38,6 +38,15 @@ def environment() -> Environment:
     templates.filters["ago"] = _ago
     templates.filters["pretty"] = _pretty
     templates.filters["segment"] = _segment
+    # board-lists: times in UTC, durations, short ids, worker names, a job's own options.
+    templates.filters["utc"] = formats.utc
+    templates.filters["machine_utc"] = formats.machine_utc
+    templates.filters["relative"] = formats.relative
+    templates.filters["span"] = formats.span
+    templates.filters["duration"] = formats.duration
+    templates.filters["short_id"] = formats.short_id
+    templates.filters["user_options"] = formats.user_options
+    templates.globals["worker_name"] = formats.worker_name
     return templates
 
 
@@ -73,16 +82,17 @@ class Pages:
         self.base = board.base
 
     async def overview(self, ctx: Context) -> Response:
-        """Queues, workers, schedules, the last hour's chart and the latest audit entries."""
-        overview = await run_in_threadpool(self.views.overview)
+        """Queues, workers, schedules, the chart of ``?window=`` and the latest audit entries."""
+        window = forms.chart_window(inputs.query(ctx.request, "window"))  # board-overview
+        overview = await run_in_threadpool(self.views.overview, window)
         audit = await run_in_threadpool(self.views.audit, OVERVIEW_AUDIT_ENTRIES)
         return render(
             ctx,
             "overview.html",
             states=list(STATES),
             audit=audit,
-            width=charts.WIDTH,
-            height=charts.HEIGHT,
+            window=window,
+            windows=charts.WINDOWS,
             seconds=_seconds,
             **overview,
         )
@@ -92,25 +102,34 @@ class Pages:
         listing = await run_in_threadpool(self.views.jobs, ctx.request)
         params = {name: inputs.query(ctx.request, name) for name in forms.FILTER_FIELDS}
         params = {name: value for name, value in params.items() if value}
-        return render(ctx, "jobs.html", states=list(STATES), params=params, **listing)
+        pages = _page_links(listing["page"], listing["total"], listing["totalExact"])
+        return render(
+            ctx, "jobs.html", states=list(STATES), params=params, pages=pages, page_size=PAGE_SIZE,
+            max_page=MAX_PAGE, **listing,
+        )  # fmt: skip
 
     async def job(self, ctx: Context) -> Response:
         """One job, with its actions."""
         detail = await run_in_threadpool(self.views.job, inputs.path(ctx.request, "job_id"))
-        return render(ctx, "job.html", actions=ACTIONS, destructive=DESTRUCTIVE, **detail)
+        offered = [applicable.JOB_ACTIONS[name] for name in detail.pop("actions")]
+        return render(ctx, "job.html", offered=offered, **detail)
 
     async def action_form(self, ctx: Context) -> Response:
-        """Retry (a payload may replace the job's), cancel, promote or delete one job."""
+        """Retry (a payload may replace the job's), run again, run now, cancel or delete one job."""
         form = await forms.form(ctx.request)
         self.access.check_csrf(ctx.request, ctx.viewer, inputs.form_field(form, "csrf"))
         action = inputs.path(ctx.request, "action")
         job_id = inputs.path(ctx.request, "job_id")
-        if action in DESTRUCTIVE and inputs.form_field(form, "confirm") != "yes":
-            raise ActionError(400, f"confirm that the job should be {action}ed: nothing was done")
+        name = applicable.ALIASES.get(action, action)
+        if name in DESTRUCTIVE and inputs.form_field(form, "confirm") != "yes":
+            label = applicable.JOB_ACTIONS[name].label
+            raise ActionError(400, f"{label} of job {job_id} must be confirmed: nothing was done")
         text = inputs.form_field(form, "payload", max_chars=forms.MAX_BODY_BYTES, lines=True)
         payload = forms.json_object(text, "the payload") if text else None
         outcome = await run_in_threadpool(self.views.act, ctx.viewer, action, job_id, payload)
-        target = outcome.get("retried_as") or (None if action == "delete" else job_id)
+        # The job that runs now (a new one after a retry elsewhere or a run again), or the list.
+        target = outcome.get("retried_as") or outcome.get("ran_again_as")
+        target = target or (None if name == "delete" else job_id)
         location = f"{self.base}/jobs/{_segment(target)}" if target else f"{self.base}/jobs"
         return RedirectResponse(location, status_code=303)
 
@@ -152,8 +171,15 @@ class Pages:
         return RedirectResponse(f"{self.base}/", status_code=303)
 
     async def trigger(self, ctx: Context) -> Response:
-        """The trigger form, and sending the job it names (422 with the form again if refused)."""
-        job, text, error = "", "{}", None
+        """The trigger form with the chosen job's payload fields and an example (board-overview),
+        and sending the job it names (422 with the form again if refused).
+
+        ``?job=`` chooses the job (the first declared by default); the payload starts as its
+        example, which passes the job's checks.
+        """
+        actors = registry.declared()
+        declared = sorted(actors)
+        job, text, error = inputs.query(ctx.request, "job") or (declared[0] if declared else ""), "", None
         if ctx.request.method == "POST":
             form = await forms.form(ctx.request)
             self.access.check_csrf(ctx.request, ctx.viewer, inputs.form_field(form, "csrf"))
@@ -166,8 +192,20 @@ class Pages:
                 error = refused.reason
             else:
                 return RedirectResponse(f"{self.base}/jobs/{_segment(outcome['job'])}", status_code=303)
+        schema = None
+        if job in actors:
+            schema = payload_schema.of_job(job)
+            text = text or schema.example_json  # a refused POST keeps what was typed
+        elif job and error is None:
+            raise payload_schema.unknown_job(job, declared)  # ?job= names no declared job
         response = render(
-            ctx, "trigger.html", jobs=sorted(registry.declared()), job=job, payload=text, error=error
+            ctx,
+            "trigger.html",
+            jobs=[(name, actors[name].display_name) for name in declared],
+            job=job,
+            schema=schema,
+            payload=text or "{}",
+            error=error,
         )
         if error:
             response.status_code = 422
@@ -179,6 +217,23 @@ class Pages:
 
 
 # Template filters.
+
+
+def _page_links(page: int | None, total: int, exact: bool) -> list[int | None]:
+    """The page numbers to link around ``page``: the first, two either side, the last; ``None``
+    for a gap. None at all on a page reached by cursor (its number is unknown)."""
+    if page is None:
+        return []
+    last = min(max(1, -(-total // PAGE_SIZE)), MAX_PAGE)
+    if not exact:  # "more than": the last page is not known
+        last = max(min(last, page + 2), page)
+    shown = sorted({1, last, *range(max(1, page - 2), min(last, page + 2) + 1)})
+    links: list[int | None] = []
+    for number in shown:
+        if links and number - (links[-1] or 0) > 1:
+            links.append(None)
+        links.append(number)
+    return links
 
 
 def _ago(moment: datetime | float | None) -> str:

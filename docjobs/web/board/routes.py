@@ -62,6 +62,7 @@ def routes(board: Board) -> list[BaseRoute]:
         Route("/api/clean", api(json.clean), methods=["POST"]),
         Route("/api/queues/{queue}/{action}", api(json.queue), methods=["POST"]),
         Route("/api/trigger", api(json.trigger), methods=["POST"]),
+        Route("/api/trigger", api(json.payload), methods=["GET"]),  # board-overview: a job's payload
         Route("/api/audit", api(json.audit), methods=["GET"]),
         Route("/metrics", api(json.metrics), methods=["GET"]),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="board-static"),

@@ -14,8 +14,9 @@ from typing import Any
 
 from starlette.requests import Request
 
-from docjobs.db.board import PAGE_SIZE, STATES
-from docjobs.web.board import charts, forms, inputs
+from docjobs.brokers.base import JobRef
+from docjobs.db.board import PAGE_SIZE, STATES, JobFilter
+from docjobs.web.board import applicable, chart_svg, charts, forms, inputs
 from docjobs.web.board.access import Viewer
 from docjobs.web.board.actions import ACTIONS, ActionError
 from docjobs.web.board.board import Board
@@ -26,6 +27,12 @@ logger = logging.getLogger(__name__)
 COUNTS_TTL_SECONDS = 5.0
 #: Audit entries the audit page and its twin show.
 AUDIT_ENTRIES = 200
+#: Jobs the list's count stops at: it scans until then, and pages refresh every 2 s.
+#: Beyond, a state or queue filter reads the overview's shared counts; others say "more than".
+COUNT_CAP = 1_000
+#: The deepest numbered page: OFFSET scans the rows it skips, so page numbers stop where
+#: that is still cheap; "Older" goes on by keyset (``before=``), at the same cost on any page.
+MAX_PAGE = 200
 
 
 class Views:
@@ -56,8 +63,8 @@ class Views:
         self._counts = (time.monotonic(), counts)
         return counts
 
-    def overview(self) -> dict[str, Any]:
-        """Queues, totals, workers, schedules and the last hour's activity (``chart``: its drawing)."""
+    def overview(self, window: charts.Window = charts.DEFAULT_WINDOW) -> dict[str, Any]:
+        """Queues, totals, workers, schedules and the ``window``'s activity (``chart``: its drawing)."""
         queues = self._queue_counts()
         totals = {state: sum(int(q[state]) for q in queues) for state in STATES}
         now = datetime.now(UTC)
@@ -72,46 +79,66 @@ class Views:
             }
             for job_id, schedule in self.board.runtime.cron.items()
         ]
-        activity = self.store.activity(charts.WINDOW_SECONDS, charts.STEP_SECONDS)
-        chart = charts.activity_chart(activity, now)
+        # board-overview: every bucket of the chosen window, and the chart drawn from them.
+        start, end = charts.span(window, now)
+        activity = charts.activity(self.store.activity(start, end, window.step_seconds), window, start)
         return {
             "provider": self.board.runtime.settings.provider,
             "queues": queues,
             "totals": totals,
             "workers": self.store.workers(),
             "schedules": schedules,
-            "activity": {
-                "windowSeconds": charts.WINDOW_SECONDS,
-                "stepSeconds": charts.STEP_SECONDS,
-                "completed": chart.completed,
-                "failed": chart.failed,
-                "failureRate": chart.failure_rate,
-                "seconds": {"p50": chart.p50, "p95": chart.p95, "p99": chart.p99},
-                "steps": [
-                    {
-                        "at": row["at"],
-                        "completed": row["completed"],
-                        "failed": row["failed"],
-                        "seconds": dict(zip(("p50", "p95", "p99"), row["seconds"] or (), strict=False)),
-                    }
-                    for row in activity
-                    if row["at"] is not None
-                ],  # fmt: skip
-            },
-            "chart": chart,
+            "activity": activity.as_json(),
+            "chart": chart_svg.draw(activity),
         }
 
     # Jobs.
 
     def jobs(self, request: Request) -> dict[str, Any]:
-        """A page of the jobs list, newest first, as the query's filter and cursor choose."""
+        """A page of the jobs list, newest first, as the query's filter and page (or cursor) choose.
+
+        Returns:
+            ``jobs``; ``next``, the cursor of the page after; ``filter``; ``total`` matching jobs
+            and ``totalExact`` (false: at least that many); ``page``, its number (``None`` when
+            reached by cursor).
+
+        Raises:
+            ActionError: 400 for a bad filter or page number.
+        """
         where, before = forms.job_filter(lambda name: inputs.query(request, name))
-        rows = self.store.job_page(
-            where, before=before, limit=PAGE_SIZE + 1
-        )  # one more: is there a next page?
+        page = None if before else _page_number(inputs.query(request, "page"))
+        offset = (page - 1) * PAGE_SIZE if page else 0
+        # One more than a page: is there a next one?
+        rows = self.store.job_page(where, before=before, limit=PAGE_SIZE + 1, offset=offset)
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
-        return {"jobs": rows, "next": rows[-1]["id"] if more else None, "filter": where}
+        if page is not None and not more and (rows or page == 1):  # the last page: all are counted
+            total, exact = offset + len(rows), True
+        else:
+            total, exact = self._job_total(where)
+            if page is not None:  # counts may be a few seconds old: never fewer than the page shows
+                total = max(total, offset + len(rows) + more)
+        return {
+            "jobs": rows,
+            "next": rows[-1]["id"] if more else None,
+            "filter": where,
+            "total": total,
+            "totalExact": exact,
+            "page": page,
+        }
+
+    def _job_total(self, where: JobFilter) -> tuple[int, bool]:
+        """How many jobs match, and whether exactly: counted afresh up to ``COUNT_CAP``; beyond,
+        a state and queue filter reads the overview's shared counts (at most a few seconds old,
+        which a total that large does not show), any other says "more than"."""
+        count = self.store.job_count(where, cap=COUNT_CAP + 1)
+        if count <= COUNT_CAP:
+            return count, True
+        if where.actor is None and where.search is None and where.since is None and where.until is None:
+            states = [where.state] if where.state else list(STATES)
+            queues = [q for q in self._queue_counts() if where.queue is None or q["queue"] == where.queue]
+            return max(count, sum(int(q[state]) for q in queues for state in states)), True
+        return COUNT_CAP, False
 
     def job(self, job_id: str) -> dict[str, Any]:
         """One job with its attempts and tasks.
@@ -122,10 +149,14 @@ class Views:
         job = self.store.job(job_id)
         if job is None:
             raise ActionError(404, f"no job {job_id}")
+        broker = self.board.runtime.broker
+        now = datetime.now(UTC)
+        offered = applicable.offered(JobRef.from_row(job), broker.capabilities, broker.name, now)
         return {
             "job": job,
             "attempts": self.store.job_attempts(job_id),
             "tasks": self.store.job_tasks(job_id),
+            "actions": [action.name for action in offered],
         }
 
     def audit(self, limit: int = AUDIT_ENTRIES) -> list[dict[str, Any]]:
@@ -140,9 +171,10 @@ class Views:
         Raises:
             ActionError: 404 for an unknown action, or the action's own refusal.
         """
-        if action not in ACTIONS:
+        name = applicable.ALIASES.get(action, action)  # audited under its name of today
+        if name not in ACTIONS:
             raise ActionError(404, f"no action {action!r}; the board knows {', '.join(ACTIONS)}")
-        return self.audited(viewer, action, job_id, lambda: self.actions.run(action, job_id, payload))
+        return self.audited(viewer, name, job_id, lambda: self.actions.run(name, job_id, payload))
 
     def audited(
         self, viewer: Viewer, action: str, target: str | None, act: Callable[[], dict[str, Any]]
@@ -173,3 +205,17 @@ class Views:
     def trigger(self, viewer: Viewer, job: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Send a new ``job`` with ``payload``, audited."""
         return self.audited(viewer, "trigger", None, lambda: self.actions.trigger(job, payload))
+
+
+def _page_number(text: str) -> int:
+    """The ``page`` query parameter (1 when absent).
+
+    Raises:
+        ActionError: 400 unless it is a whole number from 1 to ``MAX_PAGE``.
+    """
+    if not text:
+        return 1
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+        shown = text[:20]
+        raise ActionError(400, f"page must be a whole number from 1 to {MAX_PAGE}, not {shown!r}")
+    return int(text)

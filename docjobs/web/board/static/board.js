@@ -42,3 +42,10 @@ window.addEventListener("DOMContentLoaded", () => {
   if (!every) return;
   window.setInterval(() => refresh(main).catch(() => {}), every);
 });
+
+// board-overview: choosing a job on the trigger page shows its payload fields and example
+// at once (the form's button does the same without script).
+document.addEventListener("change", (event) => {
+  const field = event.target;
+  if (field instanceof HTMLSelectElement && field.hasAttribute("data-submit-on-change")) field.form.submit();
+});
