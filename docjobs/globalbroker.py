@@ -92,7 +92,18 @@ class RuntimeBroker(dramatiq.Broker):
         _runtime_broker().emit_before(signal, *args, **kwargs)
 
     def emit_after(self, signal: str, *args: Any, **kwargs: Any) -> None:
-        _runtime_broker().emit_after(signal, *args, **kwargs)
+        if signal == "process_boot" and registry.bound() is None:
+            # Only the dramatiq command boots a process on the stand-in (`dramatiq
+            # docjobs.runtime myapp.jobs`): wait for the servers, and refuse in one line.
+            from docjobs import startup
+            from docjobs.settings import Settings
+
+            broker = startup.command_line(
+                lambda: startup.wait_until_ready(Settings.from_environ(), lambda _: _runtime_broker())
+            )
+        else:
+            broker = _runtime_broker()
+        broker.emit_after(signal, *args, **kwargs)
 
     def add_middleware(
         self,

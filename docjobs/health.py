@@ -31,6 +31,7 @@ import httpx
 import psycopg
 
 from docjobs import errors, redaction
+from docjobs.db import pool
 from docjobs.db.pool import connect_kwargs
 from docjobs.settings import Settings
 
@@ -60,7 +61,7 @@ def role_of(cmdline: list[str]) -> Role | None:
     runs periodiq, so both spellings count.
     """
     words = [os.path.basename(word) for word in cmdline]
-    if "dramatiq" in words or "worker" in words:
+    if "dramatiq" in words or "worker" in words or "docjobs.cli.dramatiq_worker" in words:
         return "worker"
     if "periodiq" in words or "scheduler" in words:
         return "scheduler"
@@ -94,7 +95,8 @@ def run(role: str | None) -> int:
         errors.SettingsError: A bad setting, or no role given and none to read.
         errors.NotSupportedError: The provider has no such role (the CLI exits 2).
     """
-    settings = Settings.from_environ()
+    # A liveness check reads the database or Redis: it needs none of the production secrets.
+    settings = Settings.from_environ(secrets=False)
     chosen: Role = detect_role() if role is None else _role(role)
     try:
         verdict = check(chosen, settings)
@@ -203,4 +205,4 @@ def _connect(settings: Settings) -> psycopg.Connection[dict[str, Any]]:
     # docjobs' connection options (its name, autocommit, dict rows), with the check's own
     # time-out; no prepared statements, as the URL may go through a transaction pooler.
     options = {**connect_kwargs(transaction_pooling=True), "connect_timeout": int(CHECK_TIMEOUT_SECONDS)}
-    return psycopg.connect(_database_url(settings), **options)
+    return pool.connect(_database_url(settings), **options)

@@ -10,6 +10,7 @@ with db.transaction() as conn:          # local provider: the job commits with y
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -57,10 +58,41 @@ def trigger(
     broker = runtime.get_broker()
     message = _message(broker, job_id, payload, id)
     if id is not None:
-        # The caller's id: the providers drop the send while that id's job exists.
-        broker.enqueue_many([message], delay=delay_ms(delay), conn=conn, deduplicate=True)
+        _enqueue_once(broker, message, delay, conn)
         return message
     return broker.enqueue(message, delay=delay_ms(delay), conn=conn)
+
+
+def trigger_once(
+    job_id: str,
+    payload: Mapping[str, Any],
+    *,
+    id: str,  # noqa: A002 - the reference API's name
+    conn: psycopg.Connection[Any] | None = None,
+    delay: Delay = None,
+) -> bool:
+    """Enqueue one job under the caller's ``id``, unless that id's job exists; say which.
+
+    As :func:`trigger` with ``id=``, for callers that report what happened
+    (``docjobs trigger --id``).
+
+    Returns:
+        True when the job was enqueued (with ``conn``: written in the transaction),
+        False when a job with this id exists and nothing was enqueued.
+
+    Raises:
+        errors.ActorNotFound: No actor is declared under ``job_id``.
+        errors.PayloadError: The payload does not match; nothing was enqueued.
+    """
+    broker = runtime.get_broker()
+    return _enqueue_once(broker, _message(broker, job_id, payload, id), delay, conn)
+
+
+def _enqueue_once(
+    broker: Broker, message: dramatiq.Message[Any], delay: Delay, conn: psycopg.Connection[Any] | None
+) -> bool:
+    # The caller's id: the providers drop the send while that id's job exists.
+    return broker.enqueue_many([message], delay=delay_ms(delay), conn=conn, deduplicate=True) > 0
 
 
 def trigger_many(
@@ -138,7 +170,7 @@ def _validate_many(
         plain = broker.actors.get(job_id)
         if plain is None:
             globalbroker.refuse_foreign(job_id)  # bound to another broker: say so
-            raise errors.ActorNotFound(f"no actor is declared as {job_id!r}")
+            raise errors.ActorNotFound(_not_declared(job_id, [*registry.declared(), *broker.actors]))
         for index, payload in enumerate(payloads):
             if not isinstance(payload, Mapping):
                 where = "" if single else f"payload {index}: "
@@ -149,3 +181,21 @@ def _validate_many(
     if single:
         return actor.queue_name, [actor.validate(payloads[0])]
     return actor.queue_name, actor.validate_many(payloads)
+
+
+def _not_declared(job_id: str, declared: Iterable[str]) -> str:
+    """Why ``job_id`` is unknown, in one line: the closest declared id, and the module to load.
+
+    No declared id shares its namespace (``reports.`` of ``reports.send-weekly``): the
+    module declaring it is probably not imported.
+    """
+    known = sorted(set(declared))
+    reason = f"no actor is declared as {job_id!r}"
+    closest = difflib.get_close_matches(job_id, known, n=1)
+    if closest:
+        reason += f": did you mean {closest[0]!r}?"
+    namespace = job_id.partition(".")[0] + "."
+    if not any(name.startswith(namespace) for name in known):
+        load = "import the module that declares it (docjobs commands: --actors MODULE)"
+        reason += f" Or {load}" if closest else f": {load}"
+    return reason

@@ -11,6 +11,12 @@ Two rules hold for every line a docjobs process writes, whatever logged it
 :class:`SafeRecords` enforces both on a handler. ``configure`` puts it on the
 command line's handler; the runtime puts it on whatever handlers the process
 already has when it is installed (the ``dramatiq`` command's, a host app's).
+
+Every ``docjobs`` command writes one format (:data:`LOG_FORMAT`): ``docjobs worker``
+too, whose Dramatiq processes keep the handler ``configure`` made (see
+``docjobs.cli.dramatiq_worker``). A refusal docjobs raises while a module is imported
+(a job id declared twice) is logged as its one-line message, without a traceback:
+the message names the cause, and the stack would only show docjobs' own check.
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ import re
 import sys
 import threading
 import types
+from typing import TextIO
 
-from docjobs import redaction
+from docjobs import errors, redaction
 
 #: Structured fields appended to a line as ``key=value`` when a record carries them.
 STRUCTURED_FIELDS = ("action", "message_id", "actor", "status", "duration_ms", "reason", "schedule", "slot")
@@ -45,6 +52,11 @@ class SafeRecords(logging.Filter):
             return True
         record.msg = one_line(redaction.redact(record.getMessage()))
         record.args = None
+        refusal = record.exc_info[1] if record.exc_info else None
+        if _is_import_refusal(refusal):
+            record.msg = f"{record.msg} {type(refusal).__name__}: {one_line(redaction.redact(str(refusal)))}"
+            record.exc_info = None
+            record.exc_text = None
         for name in STRUCTURED_FIELDS:
             value = getattr(record, name, None)
             if isinstance(value, str):  # numbers hold no secret and no line break
@@ -57,6 +69,27 @@ class SafeRecords(logging.Filter):
             record.stack_info = redaction.redact(record.stack_info)
         record._docjobs_safe = True
         return True
+
+
+def _is_import_refusal(exc: BaseException | None) -> bool:
+    """docjobs' refusal of a module being imported (an ``ImportError`` that is a ``DocjobsError``)."""
+    return isinstance(exc, errors.DocjobsError) and isinstance(exc, ImportError)
+
+
+class StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes each record to whatever ``sys.stderr`` is then.
+
+    Dramatiq points a worker process's ``sys.stderr`` at the pipe its parent reads, so
+    that lines of several processes never interleave: a handler inherited from the
+    parent writes there too, rather than to the stream it was made with.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr  # under the handler's lock: handle() holds it
+        super().emit(record)
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -80,7 +113,7 @@ def protect(logger: logging.Logger | None = None) -> None:
 
 def configure(level: str = "INFO") -> None:
     """Send docjobs' (and Dramatiq's) logs to stderr, one line each; uncaught errors too."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.setFormatter(KeyValueFormatter(LOG_FORMAT, datefmt="%H:%M:%S"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import dramatiq
 
-from docjobs import context, errors, globalbroker, registry
+from docjobs import context, errors, globalbroker, registry, startup
 from docjobs import logging as docjobs_logging
 from docjobs.brokers.base import Broker, SharedParts
 from docjobs.brokers.history import JobHistory
@@ -249,9 +249,26 @@ def reset() -> None:
         previous.close()
 
 
+def command_line_broker() -> Broker:
+    """The broker of a process the ``dramatiq`` or ``periodiq`` command started.
+
+    The runtime is built once the database answers with docjobs' schema (and, on
+    bullmq, Redis does), waiting with backoff while they are down; what no retry fixes
+    (a bad setting, no schema) is one line and exit status 2, not a traceback.
+    """
+
+    def start() -> Broker:
+        with _lock:
+            if _current is not None:
+                return _current.broker
+        return startup.wait_until_ready(Settings.from_environ(), configure).broker
+
+    return startup.command_line(start)
+
+
 def __getattr__(name: str) -> dramatiq.Broker:
     # `dramatiq docjobs.runtime:broker` reads this attribute; building the broker
     # lazily keeps importing the module free of side effects.
     if name == "broker":
-        return get_broker()
+        return command_line_broker()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from docjobs import defaults, errors, redaction
-from docjobs.settings_rules import PROVIDER_RULES, check_cross_field_rules
+from docjobs.settings_rules import PROVIDER_RULES, check_cross_field_rules, missing_secrets, require_secrets
 from docjobs.settings_values import (
     BasePath,
     EmailAddress,
@@ -164,18 +164,21 @@ class Settings(BaseModel):
     )
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_environ(cls, environ: Mapping[str, str] | None = None, *, secrets: bool = True) -> Settings:
         """Read and validate the settings.
 
         Args:
             environ: The variables to read; ``os.environ`` when omitted.
+            secrets: Require the production secrets the provider needs. A command that
+                needs none (``docjobs migrate``, ``docjobs health``) passes ``False``; one
+                that decides later calls :meth:`require_secrets`.
 
         Returns:
             The validated settings.
 
         Raises:
             errors.SettingsError: One message naming the first bad variable and what
-                it accepts.
+                it accepts, or every missing one.
         """
         source = os.environ if environ is None else environ
         names = {field.alias for field in cls.model_fields.values() if field.alias}
@@ -194,8 +197,19 @@ class Settings(BaseModel):
             settings = cls.model_validate(values)
         except ValidationError as exc:
             raise errors.SettingsError(describe(exc, values, cls.model_fields)) from None
-        settings._validated()
+        settings._validated(secrets=secrets)
         return settings
+
+    def require_secrets(self, *, signs: bool = False) -> None:
+        """Refuse production settings without the secrets this process needs, all in one message.
+
+        Args:
+            signs: The process would run the signing job: the certificate is needed too.
+
+        Raises:
+            errors.SettingsError: Naming every missing secret.
+        """
+        require_secrets(self, signs=signs)
 
     def secret_values(self) -> list[str]:
         """Every secret these settings hold: keys, passwords, certificates, URL passwords."""
@@ -216,10 +230,11 @@ class Settings(BaseModel):
             values.extend(redaction.url_secrets(url))
         return values
 
-    def _validated(self) -> None:
-        """What every new Settings goes through: its secrets remembered, then the cross-field rules."""
+    def _validated(self, *, secrets: bool = False) -> None:
+        """What every new Settings goes through: its secrets remembered, then the cross-field rules
+        (the production secrets too when ``secrets``)."""
         redaction.remember(self.secret_values())
-        check_cross_field_rules(self)
+        check_cross_field_rules(self, secrets=secrets)
 
     @property
     def worker_threads(self) -> int:
@@ -310,5 +325,6 @@ class Settings(BaseModel):
                 for name, value in changes.items()
             }
             raise errors.SettingsError(describe(exc, by_alias, fields)) from None
-        settings._validated()
+        # A copy keeps the bar its original met: secrets required if it had them all.
+        settings._validated(secrets=not missing_secrets(self))
         return settings

@@ -8,6 +8,7 @@ on every new settings object.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from pydantic import SecretStr
@@ -70,6 +71,10 @@ class RuledSettings(Protocol):
     @property
     def inngest_event_key(self) -> SecretStr | None: ...
     @property
+    def signing_file_path(self) -> Path | None: ...
+    @property
+    def signing_file_contents(self) -> SecretStr | None: ...
+    @property
     def smtp_transport(self) -> str: ...
     @property
     def smtp_apikey(self) -> SecretStr | None: ...
@@ -79,13 +84,27 @@ class RuledSettings(Protocol):
     def max_backoff_seconds(self) -> float: ...
 
 
-def check_cross_field_rules(settings: RuledSettings) -> None:
+#: Why production needs the signing certificate (the same words as ``pdf.identity``).
+CERTIFICATE_REQUIRED = (
+    "NEXT_PRIVATE_SIGNING_LOCAL_FILE_PATH or NEXT_PRIVATE_SIGNING_LOCAL_FILE_CONTENTS is required in "
+    "production: documents cannot be sealed without a signing certificate"
+)
+
+
+def check_cross_field_rules(settings: RuledSettings, *, secrets: bool = True) -> None:
     """Refuse settings whose fields contradict each other, or that the provider cannot start with.
 
+    Args:
+        secrets: Also require the production secrets the provider needs (a command that
+            needs none, such as ``docjobs migrate``, passes ``False``).
+
     Raises:
-        errors.SettingsError: Naming the variable that is missing or wrong, and why.
+        errors.SettingsError: Naming every variable that is missing (in one message), or
+            the one that is wrong, and why.
     """
-    _check_provider_requirements(settings)
+    missing = _missing_urls(settings) + (missing_secrets(settings) if secrets else [])
+    if missing:
+        raise errors.SettingsError("; ".join(missing))
     if settings.smtp_transport == "smtp-api" and settings.smtp_apikey is None:
         raise errors.SettingsError(
             "NEXT_PRIVATE_SMTP_APIKEY is required with NEXT_PRIVATE_SMTP_TRANSPORT=smtp-api"
@@ -96,29 +115,60 @@ def check_cross_field_rules(settings: RuledSettings) -> None:
         )
 
 
-def _check_provider_requirements(settings: RuledSettings) -> None:
-    """Refuse settings the chosen provider cannot start with, naming the missing variable and why."""
+def require_secrets(settings: RuledSettings, *, signs: bool = False) -> None:
+    """Refuse production settings without the secrets this process needs, all named in one message.
+
+    Args:
+        signs: The process would run the signing job, so it needs the certificate too.
+
+    Raises:
+        errors.SettingsError: One message listing every missing secret.
+    """
+    missing = missing_secrets(settings, signs=signs)
+    if missing:
+        raise errors.SettingsError("; ".join(missing))
+
+
+def missing_secrets(settings: RuledSettings, *, signs: bool = False) -> list[str]:
+    """What production lacks for this provider, one sentence per rule (none in development)."""
+    if settings.is_development:
+        return []
     rules = PROVIDER_RULES[settings.provider]
-    for field in rules.requires:
+    provider = f"NEXT_PRIVATE_JOBS_PROVIDER={settings.provider}"
+    missing: list[str] = []
+    if rules.self_trigger_key and settings.encryption_secondary_key is None:
+        missing.append(
+            f"NEXT_PRIVATE_ENCRYPTION_SECONDARY_KEY is required in production with {provider}: it signs "
+            "the self-trigger requests (only NODE_ENV=development generates one)"
+        )
+    if rules.inngest_keys:
+        keys = [
+            name
+            for name, value in (
+                ("INNGEST_SIGNING_KEY", settings.inngest_signing_key),
+                ("INNGEST_EVENT_KEY", settings.inngest_event_key),
+            )
+            if value is None
+        ]
+        if keys:
+            verb = "is" if len(keys) == 1 else "are"
+            missing.append(
+                f"{' and '.join(keys)} {verb} required in production with {provider} "
+                "(only NODE_ENV=development runs against a dev server without keys)"
+            )
+    if signs and settings.signing_file_path is None and settings.signing_file_contents is None:
+        missing.append(CERTIFICATE_REQUIRED)
+    return missing
+
+
+def _missing_urls(settings: RuledSettings) -> list[str]:
+    """The URLs the chosen provider cannot start without, one sentence each."""
+    missing = []
+    for field in PROVIDER_RULES[settings.provider].requires:
         if getattr(settings, field) is None:
             variable, scheme = _REQUIRED_URLS[field]
-            raise errors.SettingsError(
+            missing.append(
                 f"{variable} is required with NEXT_PRIVATE_JOBS_PROVIDER={settings.provider}: "
                 f"set it to a {scheme} URL"
             )
-    if rules.self_trigger_key and settings.encryption_secondary_key is None and not settings.is_development:
-        raise errors.SettingsError(
-            "NEXT_PRIVATE_ENCRYPTION_SECONDARY_KEY is required in production with "
-            f"NEXT_PRIVATE_JOBS_PROVIDER={settings.provider}: it signs the self-trigger requests "
-            "(only NODE_ENV=development generates one)"
-        )
-    if rules.inngest_keys and not settings.is_development:
-        for name, value in (
-            ("INNGEST_SIGNING_KEY", settings.inngest_signing_key),
-            ("INNGEST_EVENT_KEY", settings.inngest_event_key),
-        ):
-            if value is None:
-                raise errors.SettingsError(
-                    f"{name} is required in production with NEXT_PRIVATE_JOBS_PROVIDER={settings.provider} "
-                    "(only NODE_ENV=development runs against a dev server without keys)"
-                )
+    return missing

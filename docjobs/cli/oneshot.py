@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from docjobs import errors, strictjson
 from docjobs import logging as docjobs_logging
 from docjobs.cli.actors import load_actor_modules
 from docjobs.settings import Settings
 from docjobs.settings_values import http_url
+
+if TYPE_CHECKING:
+    from asn1crypto import x509 as asn1_x509
 
 
 def run_migrate(args: argparse.Namespace) -> int:
@@ -19,7 +25,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     from docjobs.db.migrate import migrate
 
     docjobs_logging.configure()
-    settings = Settings.from_environ()
+    settings = Settings.from_environ(secrets=False)  # migrating needs no signing or encryption key
     if settings.database_url is None:
         raise errors.SettingsError("NEXT_PRIVATE_DATABASE_URL is required to migrate")
     pool.set_process_role("migrate")
@@ -43,8 +49,13 @@ def run_trigger(args: argparse.Namespace) -> int:
     current = runtime.configure()
     try:
         load_actor_modules(args.actors)
-        message = jobs.trigger(args.job_id, payload, id=args.id, delay=args.delay)
-        print(message.message_id)
+        if args.id is None:
+            print(jobs.trigger(args.job_id, payload, delay=args.delay).message_id)
+        elif jobs.trigger_once(args.job_id, payload, id=args.id, delay=args.delay):
+            print(args.id)
+        else:
+            # Exit 0: what --id asks for, one job with this id, holds (a retried deploy step succeeds).
+            print(f"docjobs: nothing enqueued: a job with id {args.id!r} exists", file=sys.stderr)
     finally:
         current.close()
     return 0
@@ -72,6 +83,70 @@ def run_inngest_sync(args: argparse.Namespace) -> int:
     for function in registered:
         print(f"  {function.id:<{width}}  {', '.join(function.triggers)}")
     return 0
+
+
+#: ``docjobs verify``'s exit codes: the signature is valid, it is not, the file cannot be read.
+EXIT_VALID, EXIT_NOT_VALID, EXIT_UNREADABLE = 0, 1, 2
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """``docjobs verify FILE.pdf``: check a sealed PDF's signature, one line per finding."""
+    import logging
+
+    from docjobs.pdf import verify
+
+    docjobs_logging.configure("WARNING")
+    # pyHanko logs each failed check with its traceback: the findings below say it in a line.
+    logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+    trusted, source = _trusted_certificates(args.certificate)
+    name = args.file
+    try:
+        verification = verify.verify(Path(name).read_bytes(), trusted)
+    except OSError as exc:
+        print(f"docjobs: error: {name}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    except verify.Unreadable as exc:
+        print(f"docjobs: error: {name}: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    except verify.NotSigned:
+        print(f"{name}: NOT signed")
+        return EXIT_NOT_VALID
+    for finding in verification.findings(source):
+        print(f"{name}: {finding}")
+    print(f"{name}: {'VALID' if verification.ok else 'NOT VALID'}")
+    return EXIT_VALID if verification.ok else EXIT_NOT_VALID
+
+
+def _trusted_certificates(paths: Sequence[str]) -> tuple[list[asn1_x509.Certificate], str]:
+    """The certificates ``docjobs verify`` trusts, and what they came from.
+
+    Raises:
+        errors.SettingsError: A file cannot be read, or (none given) the configured certificate.
+    """
+    from docjobs.pdf import verify
+    from docjobs.pdf.identity import DEV_CERTIFICATE_FILE, load_identity
+
+    if paths:
+        trusted = []
+        for path in paths:
+            try:
+                trusted += verify.read_certificates(Path(path).read_bytes())
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                raise errors.SettingsError(f"--certificate {path}: cannot read: {reason}") from None
+            except verify.Unreadable as exc:
+                raise errors.SettingsError(f"--certificate {path}: {exc}") from None
+        return trusted, ", ".join(paths)
+    try:
+        settings = Settings.from_environ()
+        configured = settings.signing_file_contents is not None or settings.signing_file_path is not None
+        if not configured and not (Path(settings.data_dir) / DEV_CERTIFICATE_FILE).exists():
+            # In development load_identity would make a new certificate, which signed nothing.
+            raise errors.SettingsError("no signing certificate is configured, nor one made for development")
+        identity = load_identity(settings)
+    except errors.SettingsError as exc:
+        raise errors.SettingsError(f"{exc} (or give the certificate to trust: --certificate FILE)") from None
+    return [identity.certificate], "the configured signing certificate"
 
 
 def run_health(args: argparse.Namespace) -> int:

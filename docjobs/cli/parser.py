@@ -95,6 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
     create_user.add_argument("--name", help="the user's name, for a new user")
     create_user.set_defaults(run=board_users.run_create_user)
 
+    verify = commands.add_parser(
+        "verify",
+        help="check a sealed PDF's signature: one line per finding; exit 0 valid, 1 not valid, 2 unreadable",
+    )
+    verify.add_argument("file", metavar="FILE.pdf", help="the sealed PDF")
+    verify.add_argument(
+        "--certificate",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help=(
+            "a certificate to trust (PEM, DER, or PKCS#12 without passphrase); repeatable [default: "
+            "the signing certificate, NEXT_PRIVATE_SIGNING_LOCAL_FILE_PATH or "
+            "NEXT_PRIVATE_SIGNING_LOCAL_FILE_CONTENTS]"
+        ),
+    )
+    verify.set_defaults(run=oneshot.run_verify)
+
     health = commands.add_parser(
         "health", help="liveness check of this container's web, worker or scheduler: exit 0 or 1, one line"
     )

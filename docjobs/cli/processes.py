@@ -17,12 +17,12 @@ def run_web(args: argparse.Namespace) -> int:
     """``docjobs web``: serve the web app (with an embedded worker and scheduler unless told not to)."""
     import uvicorn
 
-    from docjobs import runtime
+    from docjobs import runtime, startup
     from docjobs.db import pool
     from docjobs.web import server
     from docjobs.web.app import create_app
 
-    settings = Settings.from_environ()
+    settings = Settings.from_environ(secrets=False)
     if args.concurrency is not None:
         settings = settings.with_concurrency(args.concurrency)  # in the variable the provider reads
     changes: dict[str, object] = {}
@@ -33,9 +33,12 @@ def run_web(args: argparse.Namespace) -> int:
     if args.no_cron:
         changes["embedded_scheduler"] = False
     settings = settings.replace(**changes) if changes else settings
+    # Every missing secret in one line, the certificate too when this process runs jobs.
+    capabilities = runtime.provider_class(settings.provider).capabilities_for(settings)
+    settings.require_secrets(signs=(settings.embedded_worker and capabilities.workers) or capabilities.served)
     docjobs_logging.configure(settings.log_level)
     pool.set_process_role("web")
-    current = runtime.configure(settings)
+    current = startup.wait_until_ready(settings, runtime.configure)
     load_actor_modules(args.actors)
     app = create_app(current)
     uvicorn.run(app, host=args.host, port=settings.port, **server.uvicorn_options(settings))
@@ -45,23 +48,31 @@ def run_web(args: argparse.Namespace) -> int:
 
 def run_worker(args: argparse.Namespace) -> int:
     """``docjobs worker``: become a Dramatiq worker for docjobs' actors and the given modules."""
-    from docjobs import registry
-    from docjobs.certificate_check import require_certificate
+    from docjobs import registry, runtime, startup
+    from docjobs.certificate_check import require_certificate, signing_jobs
+    from docjobs.db import pool
     from docjobs.pdf.identity import load_identity
 
-    # Fail here, with one line, rather than in each worker process: a worker whose
-    # queues hold docjobs' signing job needs the certificate.
-    settings = Settings.from_environ()
+    # Fail here, with one line, rather than in each worker process. Whether the provider
+    # has workers comes first: inngest has none, whatever secrets are set.
+    settings = Settings.from_environ(secrets=False)
     _refuse_without(settings, "worker", "workers")
     # docjobs' own actors only: the app's modules are imported by the worker processes
     # alone (as the dramatiq command does), whose boot refuses foreign actors.
     load_actor_modules(())
+    # Every missing secret in one line; the certificate when the queues hold the signing job.
+    settings.require_secrets(signs=bool(signing_jobs(registry.declared(), args.queues)))
     require_certificate(settings, lambda: load_identity(settings), registry.declared(), args.queues)
+    # The database answers with docjobs' schema, and Redis on bullmq: waited for here,
+    # with backoff, so that the worker processes start on servers that answer.
+    docjobs_logging.configure(settings.log_level)
+    pool.set_process_role("worker")
+    startup.wait_until_ready(settings, runtime.build).close()
     threads = args.threads if args.threads is not None else settings.worker_threads
     command = [
         sys.executable,
         "-m",
-        "dramatiq",
+        "docjobs.cli.dramatiq_worker",  # Dramatiq's command line, logging as every docjobs command
         "docjobs.runtime:broker",
         *DEFAULT_ACTOR_MODULES,
         *args.modules,
@@ -103,7 +114,7 @@ def run_scheduler(args: argparse.Namespace) -> int:
 
     import periodiq
 
-    from docjobs import runtime
+    from docjobs import runtime, startup
     from docjobs.db import pool
     from docjobs.scheduler import listing
 
@@ -111,7 +122,7 @@ def run_scheduler(args: argparse.Namespace) -> int:
     _refuse_without(settings, "scheduler", "scheduler")
     docjobs_logging.configure(settings.log_level)
     pool.set_process_role("scheduler")
-    current = runtime.configure(settings)
+    current = startup.wait_until_ready(settings, runtime.configure)
     load_actor_modules(args.modules)
     if args.list:
         assert current.ledger is not None

@@ -50,7 +50,7 @@ def migrate(url: str) -> list[sql.Migration]:
     """
     queries = sql.queries()
     applied_now: list[sql.Migration] = []
-    with psycopg.connect(
+    with pool.connect(
         url, autocommit=True, prepare_threshold=None, application_name=pool.application_name("migrate")
     ) as conn:
         with conn.transaction():

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -48,6 +50,31 @@ DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
 MAX_APPLICATION_NAME_BYTES = 63
 #: What a process is called in application_name until its entry point says otherwise.
 DEFAULT_PROCESS_ROLE = "app"
+#: The variable a database URL comes from, in errors about it.
+DATABASE_URL_VARIABLE = "NEXT_PRIVATE_DATABASE_URL"
+#: A server's refusals that another try may get past: it is starting, stopping or full.
+TRANSIENT_SERVER_REFUSALS = (
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+    "the database system is not accepting connections",
+    "sorry, too many clients already",
+    "remaining connection slots are reserved",
+)
+#: libpq's words for a URL option it cannot use (no server was asked).
+_MALFORMED_OPTION = re.compile(
+    r"invalid (?:integer )?value|invalid \w+ value|invalid port number|could not match \d+ port numbers"
+    r"|bad value for"
+)
+#: What psycopg puts before libpq's message, and libpq before a server's refusal.
+_LIBPQ_PREFIXES = re.compile(r"^(?:connection failed: |connection is bad: )")
+_SERVER_SEVERITY = re.compile(r"\b(?:FATAL|ERROR): +")
+#: libpq's "connection to server at "host" (address), port 5432 failed: reason".
+_LIBPQ_ATTEMPT = re.compile(
+    r'connection to server (?:at "(?P<host>[^"]*)"(?: \([^)]*\))?, port (?P<port>\d+)'
+    r'|on socket "(?P<socket>[^"]*)") failed: (?P<reason>.*)'
+)
 
 Connection = psycopg.Connection[dict[str, Any]]
 
@@ -97,6 +124,78 @@ def on_commit(conn: psycopg.Connection[Any], hook: Callable[[], None]) -> bool:
             return False
         hooks.append(hook)
         return True
+
+
+class DatabaseRefused(errors.SettingsError):
+    """The database refused docjobs' connection: its role, database or password is wrong."""
+
+
+@dataclass(frozen=True)
+class ConnectFailure:
+    """Why a connection to PostgreSQL failed, as libpq said it, and whether to try again.
+
+    Attributes:
+        reason: libpq's reason, one line (libpq never quotes a password).
+        transient: The server was unreachable, starting or full: another try may work.
+        malformed: libpq refused an option of the URL itself; no server was asked.
+        where: The server libpq tried (``host:port`` or the socket), when it says.
+    """
+
+    reason: str
+    transient: bool
+    malformed: bool = False
+    where: str | None = None
+
+    @property
+    def database(self) -> str:
+        """``the database`` and where it is, for the start of a sentence."""
+        return f"the database at {self.where}" if self.where else "the database"
+
+    def error(self, variable: str = DATABASE_URL_VARIABLE) -> errors.SettingsError:
+        """The error a failure that no retry fixes is: a bad setting, named by ``variable``."""
+        if self.malformed:
+            return errors.SettingsError(f"{variable}: {self.reason}")
+        return DatabaseRefused(f"{self.database} refused the connection: {self.reason} (check {variable})")
+
+
+def connect_failure(exc: psycopg.Error) -> ConnectFailure:
+    """Read a failed connection attempt: libpq's reason, and whether another try may work.
+
+    A server's refusal (``FATAL: role "nobody" does not exist``, a wrong password, no
+    such database) and an option libpq cannot use are permanent; a server that is down,
+    unreachable, starting or full is transient.
+    """
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    reason = _SERVER_SEVERITY.sub("", _LIBPQ_PREFIXES.sub("", first)).strip()
+    where = None
+    attempt = _LIBPQ_ATTEMPT.search(reason)
+    if attempt is not None:
+        where = attempt["socket"] or f"{attempt['host']}:{attempt['port']}"
+        reason = attempt["reason"].strip()
+    if isinstance(exc, psycopg.ProgrammingError) or _MALFORMED_OPTION.search(first):
+        return ConnectFailure(reason, transient=False, malformed=True, where=where)
+    if _SERVER_SEVERITY.search(text) and not any(words in text for words in TRANSIENT_SERVER_REFUSALS):
+        return ConnectFailure(reason, transient=False, where=where)
+    return ConnectFailure(reason, transient=True, where=where)
+
+
+def connect(url: str, *, variable: str = DATABASE_URL_VARIABLE, **kwargs: Any) -> psycopg.Connection[Any]:
+    """``psycopg.connect``, where a failure no retry fixes is a bad setting named by ``variable``.
+
+    Raises:
+        errors.SettingsError: The URL has an option libpq cannot use, or the server refused
+            the role, database or password (:class:`DatabaseRefused`), at once.
+        psycopg.OperationalError: The server is unreachable, starting or full.
+    """
+    try:
+        conn: psycopg.Connection[Any] = psycopg.connect(url, **kwargs)
+    except psycopg.Error as exc:
+        failure = connect_failure(exc)
+        if failure.transient:
+            raise
+        raise failure.error(variable) from None
+    return conn
 
 
 class Database:
@@ -187,6 +286,8 @@ class Database:
         """Open the pool, waiting until one connection works.
 
         Raises:
+            errors.SettingsError: The server refused the role, database or password, or the
+                URL has an option libpq cannot use: said at once, not after the time-out.
             psycopg_pool.PoolTimeout: No connection within the time-out; the next call tries again.
         """
         self._state.open()
@@ -275,6 +376,7 @@ class _PoolState:
         self._open_lock = threading.Lock()
         self._failed_opens = 0
         self._last_failure: str | None = None
+        self._last_refusal: errors.SettingsError | None = None
         # Connections on which docjobs set synchronous_commit off for its own writes.
         self._asynchronous: weakref.WeakSet[Connection] = weakref.WeakSet()
 
@@ -300,9 +402,20 @@ class _PoolState:
                 # An attempt failed while this thread waited for it: share its outcome
                 # rather than queue another full time-out behind it (the consumer, the
                 # heartbeat and the health check all borrow from this one pool).
+                if isinstance(self._last_refusal, errors.SettingsError):
+                    raise type(self._last_refusal)(str(self._last_refusal))
                 raise PoolTimeout(self._last_failure)
             try:
-                self.pool.open(wait=True, timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS)
+                unreachable = self._probe()
+                try:
+                    self.pool.open(wait=True, timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS)
+                except PoolTimeout as timeout:
+                    if unreachable is None:
+                        raise
+                    # libpq's reason rather than "pool initialization incomplete".
+                    where = f"{unreachable.where}: " if unreachable.where else ""
+                    within = f"no connection within {DEFAULT_CONNECT_TIMEOUT_SECONDS:g} s"
+                    raise PoolTimeout(f"{where}{unreachable.reason} ({within})") from timeout
             except BaseException as exc:
                 # psycopg_pool closes a pool whose first connection never came, and a
                 # closed pool cannot be opened again: without a new one, a process
@@ -310,8 +423,23 @@ class _PoolState:
                 self.pool = self._new_pool()
                 self._failed_opens += 1
                 self._last_failure = str(exc)
+                self._last_refusal = exc if isinstance(exc, errors.SettingsError) else None
                 raise
             self.opened = True
+
+    def _probe(self) -> ConnectFailure | None:
+        """Connect once, so that a refusal no retry fixes is said at once.
+
+        psycopg_pool retries every failed connection until its time-out and then says only
+        "pool initialization incomplete": ``role "nobody" does not exist`` would be hidden
+        behind ten seconds of waiting. A transient failure is left to the pool's wait, and
+        returned, so that a time-out can say libpq's reason.
+        """
+        try:
+            connect(self.url, **connect_kwargs(transaction_pooling=self.transaction_pooling)).close()
+        except psycopg.OperationalError as exc:
+            return connect_failure(exc)  # unreachable for now: the pool waits for it, as before
+        return None
 
     def close(self) -> None:
         with self._open_lock:

@@ -9,6 +9,7 @@ actors declared on Dramatiq's global broker before the runtime is built (see
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
@@ -28,6 +29,14 @@ DEFAULT_VERSION = "1.0.0"
 _registry: dict[str, JobActor[Any, Any]] = {}
 _plain: dict[str, dramatiq.Actor[Any, Any]] = {}
 _registry_lock = threading.RLock()
+
+
+class DuplicateJobId(errors.DocjobsError, ValueError, ImportError):
+    """A job id (an actor's name) is declared twice.
+
+    An ``ImportError`` too: the module declaring it again cannot be imported, and
+    Dramatiq's worker reports a failed import in one line, as the command line does.
+    """
 
 
 def actor(
@@ -53,7 +62,7 @@ def actor(
         A decorator turning a function with keyword parameters into a :class:`JobActor`.
 
     Raises:
-        ValueError: The job id is already taken.
+        DuplicateJobId: The job id is already taken (a ``ValueError``), naming both places.
 
     Example::
 
@@ -74,8 +83,9 @@ def actor(
             version=version,
         )
         with _registry_lock:
-            if job_id in _registry or job_id in _plain:
-                raise ValueError(f"A job actor named {job_id!r} is already declared.")
+            taken = _taken(job_id, None)
+            if taken is not None:
+                raise _duplicate(job_id, taken, fn)
             _registry[job_id] = job_actor
             broker = JobActor.bound_broker
             if broker is not None:
@@ -97,16 +107,45 @@ def declare_plain(actor: dramatiq.Actor[Any, Any]) -> None:
     """Keep a plain Dramatiq actor declared on docjobs' global broker, and bind it to the runtime's.
 
     Raises:
-        ValueError: Its name is taken.
+        DuplicateJobId: Its name is taken (a ``ValueError``), naming both places.
     """
     with _registry_lock:
         name = actor.actor_name
         broker = JobActor.bound_broker
-        if name in _registry or name in _plain or (broker is not None and name in broker.actors):
-            raise ValueError(f"An actor named {name!r} is already declared.")
+        taken = _taken(name, broker)
+        if taken is not None:
+            raise _duplicate(name, taken, actor.fn)
         if broker is not None:
             _declare(broker, actor)
         _plain[name] = actor
+
+
+def _taken(name: str, broker: dramatiq.Broker | None) -> dramatiq.Actor[Any, Any] | None:
+    """The actor already declared under ``name``, here or on ``broker``, if any."""
+    for actors in (_registry, _plain, broker.actors if broker is not None else {}):
+        if name in actors:
+            return actors[name]
+    return None
+
+
+def _duplicate(job_id: str, taken: dramatiq.Actor[Any, Any], fn: Callable[..., Any]) -> DuplicateJobId:
+    return DuplicateJobId(
+        f"job id {job_id!r} is already declared by {_where(taken.fn)}; {_where(fn)} declares it again: "
+        "give your job an id of its own"
+    )
+
+
+def _where(fn: Callable[..., Any]) -> str:
+    """``module.function (file:line)``: where an actor is declared (its decorator's line)."""
+    qualname = getattr(fn, "__qualname__", None) or repr(fn)
+    name = f"{getattr(fn, '__module__', None) or '?'}.{qualname}"
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return name
+    path = code.co_filename
+    if os.path.isabs(path) and path.startswith(os.getcwd() + os.sep):
+        path = os.path.relpath(path)  # the app's own files, as its author names them
+    return f"{name} ({path}:{code.co_firstlineno})"
 
 
 def bind_all(broker: dramatiq.Broker | None) -> None:

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import psycopg
 from docjobs_devkit import PostgresServer
 from docjobs_devkit.inngest import InngestServer
@@ -21,14 +20,13 @@ from docjobs_devkit.services import free_port
 from docjobs.db import sql
 from docjobs.runtime import Runtime
 from tests.conftest import (
-    TEMPLATE_DATABASE,
     events,
     inngest_overrides,
     job_row,
     wait_for,
 )
 from tests.support import actors
-from tests.support.processes import Processes, assert_demo_completed, cli_env, docjobs
+from tests.support.processes import Processes, cli_env, docjobs
 
 
 def test_a_bad_setting_stops_start_up_with_one_line_naming_it(environ: dict[str, str]) -> None:
@@ -169,45 +167,6 @@ def test_a_job_sent_to_the_web_app_runs_through_the_self_request(
     assert ran["pid"] != os.getpid()
 
 
-def test_a_web_app_started_before_its_database_runs_jobs_once_the_database_is_there(
-    environ: dict[str, str], postgres_server: PostgresServer, processes: Processes, tmp_path: Path
-) -> None:
-    # Its first connection failed, so psycopg_pool closed the pool for good: every job then
-    # failed with PoolClosed (and was marked COMPLETED without running), health said 503 for ever.
-    name = f"late_{os.getpid()}_{time.monotonic_ns()}"
-    database_url = postgres_server.database_url(name)
-    port = free_port()
-    env = cli_env(
-        environ,
-        NEXT_PRIVATE_DATABASE_URL=database_url,
-        PORT=str(port),
-        NEXT_PRIVATE_INTERNAL_WEBAPP_URL=f"http://127.0.0.1:{port}",
-    )
-    processes.start(
-        "web", "--actors", "tests.support.actors", "--host", "127.0.0.1", env=env, log=tmp_path / "web.log"
-    )
-    wait_for(lambda: _health(port) == 503, timeout=30)
-    postgres_server.create_database(name, template=TEMPLATE_DATABASE)
-    try:
-        wait_for(lambda: _health(port) == 200, timeout=60)
-        result = docjobs(
-            "trigger", "test.record", '{"key": "late"}', "--actors", "tests.support.actors", env=env
-        )
-        assert 0 == result.returncode, result.stderr
-        wait_for(lambda: job_row(database_url, result.stdout.strip())["status"] == "COMPLETED", timeout=30)
-        assert 1 == len(events(database_url, "late"))  # it ran
-    finally:
-        processes.stop_all()
-        postgres_server.drop_database(name)
-
-
-def _health(port: int) -> int | None:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=15).status_code
-    except httpx.HTTPError:
-        return None
-
-
 def test_a_worker_killed_mid_job_leaves_the_job_to_another_worker(
     make_runtime: Callable[..., Runtime],
     environ: dict[str, str],
@@ -237,49 +196,6 @@ def test_a_worker_killed_mid_job_leaves_the_job_to_another_worker(
     assert 2 == row["attempts"]
     assert 1 == row["retried"]
     assert "stopped heartbeating" in row["last_error"]
-
-
-def test_the_demo_runs_a_signing_flow_to_completion_on_an_embedded_postgres(tmp_path: Path) -> None:
-    env = cli_env({}, PORT=str(free_port()), NEXT_PRIVATE_JOBS_DATA_DIR=str(tmp_path / ".docjobs"))
-    result = docjobs("demo", "--once", env=env, timeout=180)
-    assert 0 == result.returncode, result.stdout + result.stderr
-    assert_demo_completed(result.stdout)
-    assert (
-        "email   to Carol <carol@example.com>: Signing Complete!  [attached: Lease agreement.pdf]"
-        in result.stdout
-    )
-    assert (tmp_path / ".docjobs" / "pgdata" / "PG_VERSION").exists()
-    sealed = tmp_path / ".docjobs" / "sealed" / "Lease agreement.pdf"
-    assert (
-        f"demo: sealed PDF written to {sealed}; signature intact, valid and covering the whole file"
-        in result.stdout
-    )
-    assert sealed.read_bytes().startswith(b"%PDF")
-    assert "Hello, another process!" in result.stderr
-
-
-def test_the_demo_runs_its_signing_flow_through_the_inngest_emulator(
-    database_url: str, tmp_path: Path
-) -> None:
-    env = cli_env(
-        {"NEXT_PRIVATE_DATABASE_URL": database_url, "NEXT_PRIVATE_JOBS_PROVIDER": "inngest"},
-        PORT=str(free_port()),
-        NEXT_PRIVATE_JOBS_DATA_DIR=str(tmp_path / ".docjobs"),
-    )
-    result = docjobs("demo", "--once", env=env, timeout=180)
-    assert 0 == result.returncode, result.stdout + result.stderr
-    first = result.stdout.splitlines()[0]
-    assert re.search(r"\d+ functions synced with the Inngest emulator \(inngest provider\)", first), first
-    assert_demo_completed(result.stdout)
-    assert "Hello, another process!" in result.stderr  # an event from `docjobs trigger`, run by Inngest
-    assert "signature intact, valid and covering the whole file" in result.stdout
-    with psycopg.connect(database_url) as conn:
-        assert (0,) == conn.execute("SELECT count(*) FROM job_outbox").fetchone()
-        # The job sent inside a transaction went through the outbox and ran.
-        (greeted,) = conn.execute(
-            "SELECT count(*) FROM background_job WHERE actor = 'demo.greet' AND status = 'COMPLETED'"
-        ).fetchone()
-        assert 4 == greeted
 
 
 def test_worker_and_scheduler_say_inngest_runs_the_jobs(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from docjobs.runtime import Runtime
 from docjobs.settings import Settings
 from tests.conftest import events, wait_for
 from tests.support import actors
-from tests.support.processes import Processes, assert_demo_completed, cli_env, docjobs
+from tests.support.processes import Processes, cli_env, docjobs
 
 HEARTBEAT_TIMEOUT = "2"
 
@@ -88,7 +88,9 @@ def test_bullmq_without_a_url_or_with_an_unreachable_one_stops_start_up(
         "docjobs: error: NEXT_PRIVATE_REDIS_URL is required with NEXT_PRIVATE_JOBS_PROVIDER=bullmq"
     )
     url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
-    for command in (["web"], ["trigger", "internal.cleanup-rate-limits", "{}"]):
+    # A one-shot command says so and exits 3; `docjobs web` and `docjobs worker` wait for Redis
+    # with backoff instead (tests/acceptance/test_cli_startup.py).
+    for command in (["trigger", "internal.cleanup-rate-limits", "{}"],):
         unreachable = docjobs(*command, env=cli_env({**bullmq_environ, "NEXT_PRIVATE_REDIS_URL": url}))
         assert 3 == unreachable.returncode, unreachable.stderr
         (line,) = unreachable.stderr.splitlines()
@@ -97,18 +99,3 @@ def test_bullmq_without_a_url_or_with_an_unreachable_one_stops_start_up(
     bad = docjobs("web", env=cli_env({**bullmq_environ, "NEXT_PRIVATE_REDIS_URL": "http://redis:6379"}))
     assert 2 == bad.returncode
     assert bad.stderr.startswith("docjobs: error: NEXT_PRIVATE_REDIS_URL: ")
-
-
-def test_the_demo_runs_its_signing_flow_on_bullmq(database_url: str, tmp_path: Path) -> None:
-    env = cli_env(
-        {"NEXT_PRIVATE_DATABASE_URL": database_url, "NEXT_PRIVATE_JOBS_PROVIDER": "bullmq"},
-        PORT=str(free_port()),
-        NEXT_PRIVATE_JOBS_DATA_DIR=str(tmp_path / ".docjobs"),
-    )
-    result = docjobs("demo", "--once", env=env, timeout=180)
-    assert 0 == result.returncode, result.stdout + result.stderr
-    assert "(bullmq provider)" in result.stdout.splitlines()[0]
-    assert_demo_completed(result.stdout)
-    assert "Hello, another process!" in result.stderr  # sent by `docjobs trigger` straight to Redis
-    with psycopg.connect(database_url) as conn:
-        assert (0,) == conn.execute("SELECT count(*) FROM job_outbox").fetchone()

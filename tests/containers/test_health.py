@@ -80,6 +80,7 @@ def test_web_is_unhealthy_when_nothing_answers(environ: dict[str, str]) -> None:
     [
         (["/opt/docjobs/bin/python", "/opt/docjobs/bin/docjobs", "web"], "web"),
         (["/opt/docjobs/bin/python", "-m", "dramatiq", "docjobs.runtime:broker", "docjobs.actors"], "worker"),
+        (["/opt/docjobs/bin/python3", "-m", "docjobs.cli.dramatiq_worker", "docjobs.actors"], "worker"),
         (["/opt/docjobs/bin/python", "/opt/docjobs/bin/docjobs", "scheduler"], "scheduler"),
         (["/opt/docjobs/bin/python", "/opt/docjobs/bin/docjobs", "web", "--no-worker"], "web"),
     ],

@@ -87,8 +87,12 @@ def test_a_provider_that_needs_a_database_says_so_in_one_line(
 ) -> None:
     settings = {"NODE_ENV": "development", "NEXT_PRIVATE_JOBS_PROVIDER": provider}
     code, lines = run_health(monkeypatch, capsys, settings, role)
-    assert [
-        f"docjobs: error: NEXT_PRIVATE_DATABASE_URL is required with NEXT_PRIVATE_JOBS_PROVIDER={provider}: "
-        "set it to a postgresql:// URL"
-    ] == lines
+    missing = [("NEXT_PRIVATE_DATABASE_URL", "postgresql://")]
+    if provider == "bullmq":  # every missing variable, in the one line
+        missing.append(("NEXT_PRIVATE_REDIS_URL", "redis://"))
+    said = "; ".join(
+        f"{name} is required with NEXT_PRIVATE_JOBS_PROVIDER={provider}: set it to a {scheme} URL"
+        for name, scheme in missing
+    )
+    assert [f"docjobs: error: {said}"] == lines
     assert 2 == code

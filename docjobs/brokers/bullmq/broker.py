@@ -235,12 +235,15 @@ class BullmqBroker(QueueElsewhere, RedisBroker):
         """Check that Redis answers, once and without the restart retries.
 
         Raises:
-            dramatiq.errors.BrokerConnectionError: It does not.
+            errors.SettingsError: Redis refuses the URL's user or password (no retry fixes it).
+            dramatiq.errors.BrokerConnectionError: It does not answer.
         """
         probe = redis.Redis.from_url(self._url, socket_connect_timeout=2, socket_timeout=2)
         try:
             probe.ping()
             self.load_scripts()
+        except redis.AuthenticationError as exc:  # a ConnectionError too: said first, and at once
+            raise errors.SettingsError(f"NEXT_PRIVATE_REDIS_URL: Redis refused the login: {exc}") from None
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise BrokerConnectionError(f"Redis is unreachable: {exc}") from None
         finally:

@@ -140,7 +140,7 @@ class LocalBroker(QueueInTable):
             lease_seconds=settings.lease_seconds,
             max_retries=settings.retries,
             listen=parts.database.listens,
-            self_trigger=SelfTrigger(settings.self_trigger_url, key),
+            self_trigger=SelfTrigger(settings.self_trigger_url, key, workers_listen=parts.database.listens),
             retention_days=settings.retention_days,
             job_rows=parts.job_rows,
             self_trigger_key=key,

@@ -7,6 +7,12 @@ returns, and one background thread posts at most one request per
 ``min_interval_seconds``, naming the newest job. A burst of a thousand sends makes a
 handful of requests. Losing one costs nothing: consumers also listen for NOTIFY and
 poll, so the job still runs within the poll interval.
+
+A process that sends while no web app answers (a script, ``docjobs trigger``, a
+worker) fails every request. Where workers listen for NOTIFY that is not news: the
+first failure is one warning naming ``NEXT_PRIVATE_INTERNAL_WEBAPP_URL``, later
+ones are debug lines. Without listeners (behind PgBouncer) the job waits for a poll,
+so a failing endpoint is reported once a minute.
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MIN_INTERVAL_SECONDS = 0.1
 DEFAULT_TIMEOUT_SECONDS = 5.0
-#: A failing endpoint is reported at most this often.
+#: A failing endpoint is reported at most this often (when nothing listens for NOTIFY).
 WARNING_INTERVAL_SECONDS = 60.0
+#: The variable that points the requests at the web app.
+URL_VARIABLE = "NEXT_PRIVATE_INTERNAL_WEBAPP_URL"
 
 
 def request_path(actor: str, job_id: str) -> str:
@@ -46,6 +54,8 @@ class SelfTrigger:
         base_url: ``NEXT_PRIVATE_INTERNAL_WEBAPP_URL`` (or the public URL), with any base path.
         key: The signing secret.
         min_interval_seconds: The least time between two requests.
+        workers_listen: Other processes' consumers LISTEN for the doorbell, so a
+            request nobody answers delays no job: warn of it once, then at debug.
     """
 
     def __init__(
@@ -55,8 +65,10 @@ class SelfTrigger:
         *,
         min_interval_seconds: float = DEFAULT_MIN_INTERVAL_SECONDS,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        workers_listen: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.workers_listen = workers_listen
         self._key = key
         self._client = httpx.Client(timeout=timeout_seconds, follow_redirects=False)
         # Only the newest job is named: one request wakes the consumer for all of them.
@@ -67,6 +79,7 @@ class SelfTrigger:
             name="docjobs-self-trigger",
         )
         self._last_warning = float("-inf")
+        self._unanswered_told = False
         self.sent = 0
 
     def wake(self, actor: str, job_id: str) -> None:
@@ -96,7 +109,33 @@ class SelfTrigger:
                 self._warn("Self-trigger request to %s answered %d.", _redacted(url), response.status_code)
         except httpx.HTTPError as exc:
             reason = str(exc).replace(url, _redacted(url)) or type(exc).__name__
-            self._warn("Self-trigger request to %s failed: %s.", _redacted(url), reason)
+            if self.workers_listen:
+                self._tell_once(reason)
+            else:
+                self._warn(
+                    "Self-trigger request to %s failed: %s; the job waits for the next poll (is %s the web "
+                    "app's URL?).",
+                    _redacted(url),
+                    reason,
+                    URL_VARIABLE,
+                )
+
+    def _tell_once(self, reason: str) -> None:
+        # Workers listening take the job anyway: say once what to set, if a web app should answer.
+        base = _redacted(self.base_url)
+        if self._unanswered_told:
+            logger.debug("Self-trigger request to %s failed: %s.", base, reason)
+            return
+        self._unanswered_told = True
+        logger.warning(
+            "docjobs could not wake a web app at %s (%s): jobs still reach the workers listening on the "
+            "database. If a web app should run them, set %s to the URL it answers on (later failures are "
+            "logged at debug).",
+            base,
+            reason,
+            URL_VARIABLE,
+            extra={"action": "self_trigger_failed"},
+        )
 
     def _warn(self, message: str, *args: object) -> None:
         # Consumers poll, so a failing endpoint delays jobs by at most the poll

@@ -1,0 +1,51 @@
+"""A process with no web app to wake says so once, when workers listen anyway (issue 20)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import pytest
+from docjobs_devkit.services import free_port
+
+from docjobs.brokers.local import selftrigger
+from docjobs.runtime import Runtime
+from tests.conftest import TEST_SECONDARY_KEY, wait_for
+
+LOGGER = selftrigger.__name__
+
+
+def unanswered(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.name == LOGGER]
+
+
+@pytest.mark.parametrize("workers_listen", [True, False])
+def test_unanswered_self_requests_are_one_warning_naming_the_variable(
+    caplog: pytest.LogCaptureFixture, workers_listen: bool
+) -> None:
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    client = selftrigger.SelfTrigger(
+        f"http://127.0.0.1:{free_port()}", TEST_SECONDARY_KEY.encode(), workers_listen=workers_listen
+    )
+    try:
+        for sent in range(1, 4):  # three requests, each after the previous one failed
+            client.wake("test.record", f"job-{sent}")
+            wait_for(lambda: len(unanswered(caplog)) == sent, timeout=10)  # noqa: B023 - awaited here
+    finally:
+        client.close()
+    levels = [record.levelno for record in unanswered(caplog)]
+    assert [logging.WARNING, logging.DEBUG, logging.DEBUG] == levels
+    (warning,) = [record.getMessage() for record in unanswered(caplog) if record.levelno == logging.WARNING]
+    assert "NEXT_PRIVATE_INTERNAL_WEBAPP_URL" in warning
+    if workers_listen:
+        assert "jobs still reach the workers listening on the database" in warning
+
+
+def test_the_local_provider_tells_its_client_whether_workers_listen(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    listening = make_runtime()
+    assert listening.broker.announcer.self_trigger.workers_listen  # type: ignore[attr-defined]
+    listening.close()
+    polling = make_runtime(NEXT_PRIVATE_JOBS_LISTEN="false")
+    assert not polling.broker.announcer.self_trigger.workers_listen  # type: ignore[attr-defined]
