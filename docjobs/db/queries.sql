@@ -214,6 +214,10 @@ WHERE id = ANY(%(held)s::text[]) AND locked_by = (SELECT id FROM beat) AND statu
 -- Forget a worker that stopped cleanly.
 DELETE FROM worker WHERE id = %(worker)s;
 
+-- workers_alive --
+-- How many workers heartbeat within the last %(within_seconds)s (any host).
+SELECT count(*) AS alive FROM worker WHERE heartbeat_at >= now() - %(within_seconds)s * interval '1 second';
+
 -- worker_delete_stale --
 -- Forget workers silent for longer than %(stale_seconds)s.
 DELETE FROM worker WHERE heartbeat_at < coalesce(%(now)s, now()) - %(stale_seconds)s * interval '1 second';

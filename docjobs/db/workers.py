@@ -64,6 +64,12 @@ class WorkerStore:
         with self.database.connection() as conn:
             self._q["worker_delete"].execute(conn, {"worker": worker})
 
+    def count_alive(self, *, within_seconds: float) -> int:
+        """How many workers, on any host, heartbeat within the last ``within_seconds``."""
+        with self.database.connection() as conn:
+            row = self._q["workers_alive"].execute(conn, {"within_seconds": within_seconds}).fetchone()
+        return int(row["alive"]) if row is not None else 0
+
     def maintain(
         self, *, stale_worker_seconds: float, retention_days: float, now: datetime | None = None
     ) -> list[Row] | None:

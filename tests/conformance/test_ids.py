@@ -57,11 +57,12 @@ def test_on_local_a_send_of_a_taken_id_from_another_process_sends_nothing(
 ) -> None:
     make_runtime()
     jobs.trigger("test.record", {"key": "first"}, id="seal-73")
-    # From another process, as an operator does: it prints the id and sends nothing.
+    # From another process, as an operator does: it says nothing was enqueued, and exits 0.
     result = docjobs(
         "trigger", "test.record", json.dumps({"key": "from-the-cli"}), "--id", "seal-73",
         "--actors", "tests.support.actors", env=cli_env(environ),
     )  # fmt: skip
-    assert (0, "seal-73") == (result.returncode, result.stdout.strip()), result.stderr
+    assert (0, "") == (result.returncode, result.stdout.strip()), result.stderr
+    assert "docjobs: nothing enqueued: a job with id 'seal-73' exists" in result.stderr
     row = job_row(database_url, "seal-73")  # the table is the queue: one job, the first
     assert ("PENDING", "first") == (row["status"], row["payload"]["key"])

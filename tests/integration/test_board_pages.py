@@ -303,3 +303,17 @@ def test_past_a_thousand_jobs_the_total_comes_from_the_shared_counts_or_says_mor
     assert '<span class="range">1–50 of more than 1,000</span>' in by_job
     by_state = client.get(f"{BOARD}/api/jobs", params={"state": "scheduled"}).json()
     assert (1001, True) == (by_state["total"], by_state["totalExact"])
+
+
+def test_the_overview_says_every_time_in_utc(open_board: Callable[..., Board]) -> None:
+    board = open_board(development=True)
+    client = board.client()
+    wait_for(lambda: "<h2>Workers</h2>" in (page := client.get(f"{BOARD}/").text) and "Up since" in page)
+    page = client.get(f"{BOARD}/").text
+    workers = page[page.index("<h2>Workers</h2>") : page.index("<h2>Schedules</h2>")]
+    schedules = page[page.index("<h2>Schedules</h2>") :]
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
+    assert re.search(r"<td>" + stamp + r"</td>", workers), "a worker's start has no time zone"
+    next_runs = re.findall(r"<td>(\d{4}-\d\d-\d\d [^<]*)</td>", schedules)
+    assert next_runs, "no schedule's next run is shown"
+    assert all(re.fullmatch(stamp, run) for run in next_runs), next_runs

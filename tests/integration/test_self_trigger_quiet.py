@@ -19,13 +19,23 @@ def unanswered(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [record for record in caplog.records if record.name == LOGGER]
 
 
-@pytest.mark.parametrize("workers_listen", [True, False])
+@pytest.mark.parametrize(
+    ("workers_listen", "alive", "said"),
+    [
+        (True, 2, "jobs still reach the 2 workers listening on the database"),
+        (True, 0, "no worker is alive either, so jobs wait until one starts"),
+        (False, None, "the job waits for the next poll"),
+    ],
+)
 def test_unanswered_self_requests_are_one_warning_naming_the_variable(
-    caplog: pytest.LogCaptureFixture, workers_listen: bool
+    caplog: pytest.LogCaptureFixture, workers_listen: bool, alive: int | None, said: str
 ) -> None:
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     client = selftrigger.SelfTrigger(
-        f"http://127.0.0.1:{free_port()}", TEST_SECONDARY_KEY.encode(), workers_listen=workers_listen
+        f"http://127.0.0.1:{free_port()}",
+        TEST_SECONDARY_KEY.encode(),
+        workers_listen=workers_listen,
+        live_workers=None if alive is None else lambda: alive,
     )
     try:
         for sent in range(1, 4):  # three requests, each after the previous one failed
@@ -37,15 +47,20 @@ def test_unanswered_self_requests_are_one_warning_naming_the_variable(
     assert [logging.WARNING, logging.DEBUG, logging.DEBUG] == levels
     (warning,) = [record.getMessage() for record in unanswered(caplog) if record.levelno == logging.WARNING]
     assert "NEXT_PRIVATE_INTERNAL_WEBAPP_URL" in warning
-    if workers_listen:
-        assert "jobs still reach the workers listening on the database" in warning
+    assert said in warning
 
 
 def test_the_local_provider_tells_its_client_whether_workers_listen(
     make_runtime: Callable[..., Runtime],
 ) -> None:
     listening = make_runtime()
-    assert listening.broker.announcer.self_trigger.workers_listen  # type: ignore[attr-defined]
+    client = listening.broker.announcer.self_trigger  # type: ignore[attr-defined]
+    assert client.workers_listen
+    assert 0 == client._live_workers()  # no worker process runs in this test
+    listening.broker.store.workers.heartbeat(  # type: ignore[attr-defined]
+        worker="w1", held=[], queues=["default"], concurrency=1, lease_seconds=30
+    )
+    assert 1 == client._live_workers()
     listening.close()
     polling = make_runtime(NEXT_PRIVATE_JOBS_LISTEN="false")
     assert not polling.broker.announcer.self_trigger.workers_listen  # type: ignore[attr-defined]

@@ -12,6 +12,7 @@ middleware re-enqueues is an update of the same row, fenced by the attempt.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
@@ -140,7 +141,14 @@ class LocalBroker(QueueInTable):
             lease_seconds=settings.lease_seconds,
             max_retries=settings.retries,
             listen=parts.database.listens,
-            self_trigger=SelfTrigger(settings.self_trigger_url, key, workers_listen=parts.database.listens),
+            self_trigger=SelfTrigger(
+                settings.self_trigger_url,
+                key,
+                workers_listen=parts.database.listens,
+                live_workers=functools.partial(
+                    parts.store.workers.count_alive, within_seconds=settings.lease_seconds
+                ),
+            ),
             retention_days=settings.retention_days,
             job_rows=parts.job_rows,
             self_trigger_key=key,

@@ -10,9 +10,10 @@ poll, so the job still runs within the poll interval.
 
 A process that sends while no web app answers (a script, ``docjobs trigger``, a
 worker) fails every request. Where workers listen for NOTIFY that is not news: the
-first failure is one warning naming ``NEXT_PRIVATE_INTERNAL_WEBAPP_URL``, later
-ones are debug lines. Without listeners (behind PgBouncer) the job waits for a poll,
-so a failing endpoint is reported once a minute.
+first failure is one warning naming ``NEXT_PRIVATE_INTERNAL_WEBAPP_URL`` and saying
+whether a worker is alive to take the job; later ones are debug lines. Without
+listeners (behind PgBouncer) the job waits for a poll, so a failing endpoint is
+reported once a minute.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -56,6 +58,8 @@ class SelfTrigger:
         min_interval_seconds: The least time between two requests.
         workers_listen: Other processes' consumers LISTEN for the doorbell, so a
             request nobody answers delays no job: warn of it once, then at debug.
+        live_workers: Counts the workers alive now, for that one warning (it says
+            whether any will take the job).
     """
 
     def __init__(
@@ -66,9 +70,11 @@ class SelfTrigger:
         min_interval_seconds: float = DEFAULT_MIN_INTERVAL_SECONDS,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         workers_listen: bool = False,
+        live_workers: Callable[[], int] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.workers_listen = workers_listen
+        self._live_workers = live_workers
         self._key = key
         self._client = httpx.Client(timeout=timeout_seconds, follow_redirects=False)
         # Only the newest job is named: one request wakes the consumer for all of them.
@@ -128,14 +134,27 @@ class SelfTrigger:
             return
         self._unanswered_told = True
         logger.warning(
-            "docjobs could not wake a web app at %s (%s): jobs still reach the workers listening on the "
-            "database. If a web app should run them, set %s to the URL it answers on (later failures are "
-            "logged at debug).",
+            "docjobs could not wake a web app at %s (%s): %s. If a web app should run them, set %s to "
+            "the URL it answers on (later failures are logged at debug).",
             base,
             reason,
+            self._who_takes_jobs(),
             URL_VARIABLE,
             extra={"action": "self_trigger_failed"},
         )
+
+    def _who_takes_jobs(self) -> str:
+        alive: int | None = None
+        if self._live_workers is not None:
+            try:
+                alive = self._live_workers()
+            except Exception:  # the warning matters more than the count
+                logger.debug("Could not count the live workers.", exc_info=True)
+        if alive is None:
+            return "jobs still reach any worker listening on the database"
+        if alive == 0:
+            return "no worker is alive either, so jobs wait until one starts (docjobs worker, or docjobs web)"
+        return f"jobs still reach the {alive} worker{'s' if alive != 1 else ''} listening on the database"
 
     def _warn(self, message: str, *args: object) -> None:
         # Consumers poll, so a failing endpoint delays jobs by at most the poll
