@@ -27,8 +27,13 @@ class DocumentFlows(FlowBase):
         subject: str | None = None,
         message: str | None = None,
         reminder_settings: dict[str, Any] | None = None,
+        metadata: Metadata | None = None,
     ) -> Row:
-        """A DRAFT document with its recipients and fields; fires DOCUMENT_CREATED."""
+        """A DRAFT document with its recipients and fields; fires DOCUMENT_CREATED.
+
+        ``metadata`` (the owner's request: IP address, browser) goes into the creation's
+        audit entry, as for the owner's other acts.
+        """
         with self._transaction() as conn:
             data_id = self.store.insert_document_data(conn, name=f"{title}.pdf", data=pdf)
             document = self.store.insert_document(
@@ -69,7 +74,14 @@ class DocumentFlows(FlowBase):
                     required=spec.required,
                     field_meta=spec.field_meta,
                 )
-            self._audit(conn, document["id"], "DOCUMENT_CREATED", {"title": title}, user_id=owner_id)
+            self._audit(
+                conn,
+                document["id"],
+                "DOCUMENT_CREATED",
+                {"title": title},
+                user_id=owner_id,
+                metadata=metadata,
+            )
             self._webhook(conn, WebhookEvent.DOCUMENT_CREATED, document["id"])
             return self._document(conn, document["id"])
 

@@ -1,10 +1,15 @@
 """How each audit-log entry reads on the sealed PDF: one sentence a signer or a court understands.
 
-An entry becomes one or more :class:`AuditLine` (the seal's completion entry also
-lists the completion emails it is followed by), each with its time, a sentence naming
-who did what ("Alice Smith <alice@example.com> signed the document."), and, for what
-a person did, the IP address and browser it came from (for the completion, its
-transaction id). Raw event names, ids and Python's spelling of values never reach
+An entry becomes one :class:`AuditLine`: its number in the log, its time, a
+sentence naming who did what ("Alice Smith <alice@example.com> signed the
+document."), any sentences that belong to it (the seal's completion entry lists the
+completion emails it is followed by) and, for what a person did, the IP address and
+browser it came from (for the completion, its transaction id).
+
+Entries are numbered 1, 2, 3... in the order the log holds them (time, then the
+order they were written): entries written in one transaction share their time to
+the microsecond, so the number, not the time, is what proves their order. Times
+are shown to the millisecond. Raw event names, ids and Python's spelling of values never reach
 the page: an entry of a type not known here reads as its type in words, with its
 details as "key: value" pairs.
 
@@ -40,9 +45,13 @@ _PERSONAL = frozenset({
 class AuditLine:
     """One event as the audit page shows it."""
 
+    #: The entry's place in the log, from 1: what the certificate refers to.
+    number: int
     at: datetime
     text: str
-    #: A second, smaller line: where a person's act came from ("From IP address ... using
+    #: Further sentences of the same entry (the completion emails it announces).
+    more: tuple[str, ...] = ()
+    #: A smaller line below: where a person's act came from ("From IP address ... using
     #: ..."), or the completion's transaction id; ``None`` when there is nothing to add.
     detail: str | None = None
 
@@ -50,6 +59,12 @@ class AuditLine:
 def utc_time(moment: datetime) -> str:
     """``2026-12-06 16:02:11 UTC``."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def utc_time_ms(moment: datetime) -> str:
+    """``2026-12-06 16:02:11.042 UTC``: to the millisecond (truncated, never rounded up)."""
+    utc = moment.astimezone(UTC)
+    return f"{utc:%Y-%m-%d %H:%M:%S}.{utc.microsecond // 1000:03d} UTC"
 
 
 def person(name: str | None, email: str | None) -> str:
@@ -65,13 +80,15 @@ def role_name(role: str | None) -> str:
 
 
 def audit_lines(document: Row, recipients: Sequence[Row], entries: Sequence[Row]) -> list[AuditLine]:
-    """The audit page's lines for ``entries`` (oldest first) of ``document`` (with ``owner_*`` columns)."""
+    """The audit page's lines for ``entries`` (oldest first) of ``document`` (with ``owner_*`` columns).
+
+    One line per entry, numbered from 1 in the order given.
+    """
     context = _Context(document, {r["id"]: r for r in recipients})
     lines: list[AuditLine] = []
-    for entry in entries:
-        texts = context.describe(entry)
-        lines.append(AuditLine(entry["created_at"], texts[0], _detail(entry)))
-        lines.extend(AuditLine(entry["created_at"], text) for text in texts[1:])
+    for number, entry in enumerate(entries, start=1):
+        first, *more = context.describe(entry)
+        lines.append(AuditLine(number, entry["created_at"], first, tuple(more), _detail(entry)))
     return lines
 
 

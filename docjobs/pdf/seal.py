@@ -14,10 +14,12 @@ gives the same content):
 2. One overlay page per document page draws its inserted fields and, for a
    rejected document, the "DOCUMENT REJECTED" stamp; it is laid over the page
    without decoding the page's own content.
-3. The signing certificate and the audit log are appended at the last page's size.
+3. The signing certificate (naming the original by its SHA-256) and the audit log
+   are appended at the last page's size.
 4. Forms and annotations are flattened into the page content; the original's
    streams are written out as they came, never decoded. The file's metadata names
-   the document's title, its owner as author, and docjobs as creator and producer.
+   the document's title, its owner as author, a subject saying how many recipients
+   it had and when it was completed, and docjobs as creator and producer.
 5. The whole file is signed with a PAdES (``ETSI.CAdES.detached``) signature, with
    an RFC 3161 timestamp when a timestamp authority is configured.
 """
@@ -25,6 +27,7 @@ gives the same content):
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.metadata
 import math
 import random
@@ -42,10 +45,11 @@ from reportlab.lib.colors import Color
 from reportlab.pdfgen.canvas import Canvas
 
 from docjobs.pdf import fonts, streams
+from docjobs.pdf.audit_text import utc_time
 from docjobs.pdf.fields import PlacedField, check_fields, draw_field
 from docjobs.pdf.identity import SigningIdentity
 from docjobs.pdf.refusal import DocumentRefused, detail, document_label, refusing
-from docjobs.pdf.sidecar import audit_log_pdf, certificate_pdf
+from docjobs.pdf.sidecar import Original, audit_log_pdf, certificate_pdf
 
 Row = Mapping[str, Any]
 REASON = "Signed by Documenso"
@@ -95,6 +99,7 @@ def _unsigned(source: SealInput, document: str) -> bytes:
         streams.check_inflated_size(pdf, document)
         _check_pages(pdf, document)
         placed = check_fields(source.fields, len(pdf.pages), document)
+        original = Original(hashlib.sha256(source.original).hexdigest(), len(source.original), len(pdf.pages))
         # Checked: from here on the document is only drawn on.
         for number, page in enumerate(pdf.pages, start=1):
             if _rotation(page, document, number):
@@ -103,7 +108,7 @@ def _unsigned(source: SealInput, document: str) -> bytes:
         last = pikepdf.Rectangle(pdf.pages[-1].cropbox)
         size = (last.width, last.height)
         for extra in (
-            certificate_pdf(source.document, source.recipients, placed, source.audit_logs, size),
+            certificate_pdf(source.document, original, source.recipients, placed, source.audit_logs, size),
             audit_log_pdf(source.document, source.recipients, source.audit_logs, size),
         ):
             with pikepdf.open(BytesIO(extra)) as appended:
@@ -113,7 +118,7 @@ def _unsigned(source: SealInput, document: str) -> bytes:
         pdf.flatten_annotations("all")
         if "/AcroForm" in pdf.Root:
             del pdf.Root["/AcroForm"]
-        _describe(pdf, source.document)
+        _describe(pdf, source.document, _subject(source))
         flat = BytesIO()
         # The original's streams are copied as they are: qpdf would otherwise inflate
         # (and deflate again) every stream not compressed with Flate.
@@ -131,14 +136,36 @@ def _version() -> str:
     return importlib.metadata.version("docjobs")
 
 
-def _describe(pdf: pikepdf.Pdf, document: Row) -> None:
-    """Title (the document's), Author (its owner), Creator and Producer, in the info dictionary and XMP.
+def _subject(source: SealInput) -> str:
+    """``Signed with docjobs: 3 recipients, completed 2026-12-06 16:38:48 UTC``.
+
+    The time is the first completion's (a reseal does not move it); it is left out when the
+    audit log holds no completion.
+    """
+    count = len(source.recipients)
+    recipients = "1 recipient" if count == 1 else f"{count} recipients"
+    completed = next((e for e in source.audit_logs if e["type"] == "DOCUMENT_COMPLETED"), None)
+    if source.rejected:
+        subject, closed = f"Rejected in docjobs: {recipients}", "closed"
+    else:
+        subject, closed = f"Signed with docjobs: {recipients}", "completed"
+    return f"{subject}, {closed} {utc_time(completed['created_at'])}" if completed else subject
+
+
+def _describe(pdf: pikepdf.Pdf, document: Row, subject: str) -> None:
+    """Title (the document's), Author (its owner), Subject, Creator and Producer, in the info dict and XMP.
 
     pyHanko's signature keeps them (its incremental update appends "; pyHanko" to the Producer).
     """
     title = str(document["title"])
     author = str(document.get("owner_name") or document.get("owner_email") or "")
-    values = {"/Title": title, "/Author": author, "/Creator": producer(), "/Producer": producer()}
+    values = {
+        "/Title": title,
+        "/Author": author,
+        "/Subject": subject,
+        "/Creator": producer(),
+        "/Producer": producer(),
+    }
     for key, value in values.items():
         if value:
             pdf.docinfo[key] = value
@@ -149,6 +176,7 @@ def _describe(pdf: pikepdf.Pdf, document: Row) -> None:
         with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as xmp:
             xmp["dc:title"] = title
             xmp["dc:creator"] = [author] if author else []
+            xmp["dc:description"] = subject
             xmp["xmp:CreatorTool"] = producer()
             xmp["pdf:Producer"] = producer()
 

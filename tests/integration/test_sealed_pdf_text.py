@@ -7,10 +7,12 @@ test-artifacts/pdf/ (with pypdfium2 or pdftoppm, when either is installed) for r
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import re
 import shutil
 import subprocess
+from datetime import UTC
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,8 @@ BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.
 WHO = Metadata(ip_address="203.0.113.7", user_agent=BROWSER)
 
 UTC_TIME = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC"
+# An audit event's line: its number in the log, its time to the millisecond, its sentence.
+EVENT = re.compile(r"(\d+) (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}) UTC (.+)")
 RAW_EVENT_NAME = re.compile(r"\b[A-Z]+(?:_[A-Z]+)+\b")
 PYTHON_SPELLING = re.compile(r"\b(?:True|False|None)\b")
 
@@ -65,15 +69,32 @@ def settle(service: Runtime) -> None:
     service.join(timeout_seconds=60)
 
 
-def sealed_pdf(url: str, document_id: int) -> bytes:
+def sealed_pdf(url: str, document_id: int, column: str = "current_data_id") -> bytes:
+    """The document's sealed PDF (or, with ``original_data_id``, the PDF as uploaded)."""
+    assert column in ("current_data_id", "original_data_id")
     with psycopg.connect(url) as conn:
         row = conn.execute(
-            "SELECT d.data FROM document_data d JOIN document doc ON doc.current_data_id = d.id "
-            "WHERE doc.id = %s",
+            f"SELECT d.data FROM document_data d JOIN document doc ON doc.{column} = d.id WHERE doc.id = %s",
             (document_id,),
         ).fetchone()
     assert row is not None
     return bytes(row[0])
+
+
+def events(lines: list[str]) -> list[tuple[int, str, str]]:
+    """The audit pages' events as (number, time to the millisecond, all their text on one line).
+
+    An event runs from its numbered line to the next one (or the page's footer): its
+    sentence and the lines below it (where it came from, the emails it announces).
+    """
+    found: list[tuple[int, str, str]] = []
+    for line in lines:
+        if (match := EVENT.fullmatch(line)) is not None:
+            found.append((int(match[1]), match[2], match[3]))
+        elif found and not line.startswith("Audit Log, page "):
+            number, time, text = found[-1]
+            found[-1] = (number, time, f"{text} {line}")
+    return found
 
 
 def page_texts(pdf: bytes) -> list[str]:
@@ -81,7 +102,8 @@ def page_texts(pdf: bytes) -> list[str]:
 
 
 def lines_of(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    # Figure spaces pad the event numbers into a column; one-space joins keep each line's words.
+    return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
 
 
 def render(pdf: bytes, name: str, first_page: int) -> list[Path]:
@@ -130,6 +152,7 @@ def sign_lease(service: Runtime) -> dict[str, Any]:
             RecipientSpec(CAROL[1], CAROL[0], role="CC"),
         ],
         [FieldSpec(recipient=0, type="SIGNATURE"), FieldSpec(recipient=1, type="SIGNATURE", page=2)],
+        metadata=WHO,
     )
     flows.send_document(document["id"], WHO)
     settle(service)
@@ -162,7 +185,8 @@ def test_the_audit_page_reads_as_sentences_with_names_utc_times_and_the_completi
     assert [] == RAW_EVENT_NAME.findall(audit)
     assert [] == PYTHON_SPELLING.findall(audit)
     assert not re.search(r"\buser \d+\b", audit)
-    # One line per event: the time (UTC), then who did what.
+    # One line per event: its number, its time (UTC), then who did what.
+    texts = [text for _, _, text in events(lines)]
     for sentence in (
         f"{person(OWNER)} created the document.",
         f"{person(OWNER)} sent the document for signing.",
@@ -170,23 +194,19 @@ def test_the_audit_page_reads_as_sentences_with_names_utc_times_and_the_completi
         f"{person(ALICE)} opened the document.",
         f"{person(ALICE)} signed the document.",
         "Every recipient has signed: the document is complete.",
-        f"The completed document is to be emailed to {person(OWNER)} (owner).",
-        f"The completed document is to be emailed to {person(ALICE)} (signer).",
-        f"The completed document is to be emailed to {person(CAROL)} (CC).",
     ):
-        assert [sentence] == [
-            line[len("0000-00-00 00:00:00 UTC ") :]
-            for line in lines
-            if re.fullmatch(f"{UTC_TIME} {re.escape(sentence)}", line)
-        ], sentence
+        assert 1 == sum(text.startswith(sentence) for text in texts), sentence
+    # The completion entry's announced emails are sentences of that entry, below it.
+    (complete,) = [text for text in texts if text.startswith("Every recipient has signed")]
+    for who, role in ((OWNER, "owner"), (ALICE, "signer"), (CAROL, "CC")):
+        assert f"The completed document is to be emailed to {person(who)} ({role})." in complete, role
     # A long address moves to its own line or shrinks; it is never cut.
     assert 4 == sum(BART[1] in line for line in lines)  # invited, opened, signed, completion email
     for _, email in (OWNER, ALICE, BART, CAROL):
         local_part = email.split("@")[0]
         assert all(email in line for line in lines if local_part in line), email
-    # Where a person's act came from, on the line below it.
-    signed = next(i for i, line in enumerate(lines) if line.endswith(f"{person(ALICE)} signed the document."))
-    assert f"From IP address 203.0.113.7 using {BROWSER}" == lines[signed + 1]
+    # Where a person's act came from, below it.
+    assert f"{person(ALICE)} signed the document. From IP address 203.0.113.7 using {BROWSER}" in texts
 
 
 def test_the_certificate_shows_a_cc_as_receiving_a_copy_and_signers_with_their_events(
@@ -222,8 +242,7 @@ def test_a_reseal_shows_the_completion_emails_that_went_out_and_when(
     lines = lines_of(audit)
     for who, role in ((OWNER, "owner"), (ALICE, "signer"), (CAROL, "CC")):
         sentence = f"The completed document was emailed to {person(who)} ({role})."
-        matching = [line for line in lines if re.fullmatch(f"{UTC_TIME} {re.escape(sentence)}", line)]
-        assert 1 == len(matching), sentence
+        assert 1 == [text for _, _, text in events(lines)].count(sentence), sentence
     # Emails sent after the first seal, in the order their jobs ran.
     assert any(line.endswith(f"{person(OWNER)} was emailed that {ALICE[0]} signed.") for line in lines)
     # The first seal's entry announced the four completion emails; the second seal sends none.
@@ -246,3 +265,81 @@ def test_the_sealed_file_names_its_title_owner_and_producer_after_the_signature(
         assert "Lease of 12 Harbour Street" == xmp["dc:title"]
         assert ["Olivia Owner"] == list(xmp["dc:creator"])
         assert f"docjobs {VERSION}" == xmp["xmp:CreatorTool"]
+
+
+def test_the_sealed_file_names_its_recipients_and_completion_time_as_its_subject(
+    lease: tuple[dict[str, Any], bytes],
+) -> None:
+    _, pdf = lease
+    reader = pypdf.PdfReader(BytesIO(pdf))  # read after the signature's update
+    assert reader.metadata is not None
+    subject = reader.metadata.subject or ""
+    assert re.fullmatch(f"Signed with docjobs: 3 recipients, completed {UTC_TIME}", subject), subject
+    # The completion's time, as the audit log gives it.
+    audit = lines_of("\n".join(page_texts(pdf)[3:]))
+    (completed,) = [time for _, time, text in events(audit) if "the document is complete." in text]
+    assert subject.endswith(f"completed {completed[: len('0000-00-00 00:00:00')]} UTC")
+    with pikepdf.open(BytesIO(pdf)) as opened:
+        assert subject == str(opened.open_metadata()["dc:description"])
+
+
+def test_the_certificate_names_the_original_file_by_its_sha256(
+    lease: tuple[dict[str, Any], bytes], database_url: str
+) -> None:
+    document, pdf = lease
+    original = sealed_pdf(database_url, document["id"], column="original_data_id")
+    lines = lines_of(page_texts(pdf)[2])
+    said = " ".join(lines)
+    assert (
+        f"Original document: the PDF file as uploaded, before any field was filled in "
+        f"({len(original):,} bytes, 2 pages). Its SHA-256 fingerprint:"
+    ) in said
+    assert hashlib.sha256(original).hexdigest() in lines  # on a line of its own, never cut
+    assert "that document with its fields filled in (the first 2 pages), then this certificate" in said
+    assert hashlib.sha256(pdf).hexdigest() not in said
+
+
+def test_audit_events_are_numbered_in_order_with_times_to_the_millisecond_the_certificate_cites(
+    lease: tuple[dict[str, Any], bytes], database_url: str
+) -> None:
+    document, pdf = lease
+    texts = page_texts(pdf)
+    found = events(lines_of("\n".join(texts[3:])))
+    assert list(range(1, len(found) + 1)) == [number for number, _, _ in found]
+    times = [time for _, time, _ in found]
+    assert sorted(times) == times
+    with psycopg.connect(database_url) as conn:
+        recorded = {
+            f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%S}.{at.microsecond // 1000:03d}"
+            for (at,) in conn.execute(
+                "SELECT created_at FROM audit_log WHERE document_id = %s", (document["id"],)
+            )
+        }
+    assert set(times[:-1]) <= recorded  # the last is the seal's own entry, timed as it sealed
+    # The certificate's times name the event they come from, and the log's event says the same.
+    certificate = " ".join(lines_of(texts[2]))
+    by_number = {number: text for number, _, text in found}
+    cited = re.findall(rf"Signed: {UTC_TIME} \(event (\d+)\)", certificate)
+    assert 2 == len(cited)
+    assert [f"{person(ALICE)} signed the document.", f"{person(BART)} signed the document."] == sorted(
+        by_number[int(number)].split(" From IP address")[0] for number in cited
+    )
+
+
+def test_each_appended_page_names_its_section_and_its_page(lease: tuple[dict[str, Any], bytes]) -> None:
+    _, pdf = lease
+    texts = page_texts(pdf)
+    assert 4 == len(texts)
+    assert "Signing Certificate, page 1 of 1" == lines_of(texts[2])[-1]
+    assert "Audit Log, page 1 of 1" == lines_of(texts[3])[-1]
+
+
+def test_the_creation_shows_where_the_owners_request_came_from(lease: tuple[dict[str, Any], bytes]) -> None:
+    _, pdf = lease
+    lines = lines_of("\n".join(page_texts(pdf)[3:]))
+    created = next(
+        i for i, line in enumerate(lines) if line.endswith(f"{person(OWNER)} created the document.")
+    )
+    # The line below it (the browser may wrap onto the next).
+    assert lines[created + 1].startswith("From IP address 203.0.113.7 using Mozilla/5.0"), lines[created + 1]
+    assert f"From IP address 203.0.113.7 using {BROWSER}" in " ".join(lines[created + 1 : created + 3])
