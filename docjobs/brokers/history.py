@@ -105,6 +105,8 @@ class JobHistory(dramatiq.Middleware):
         # The retry policy counts this attempt's failure in `retries` before we see it.
         retried = int(message.options.get("retries", 0))
         self._attempt.retried = retried
+        # A failed attempt's row needs its start, whose own event may be written by then.
+        self._attempt.running = (message.message_id, now)
         self._record(broker, message, "PROCESSING", now, started_at=now, attempts=retried + 1)
 
     def after_process_message(
@@ -293,7 +295,8 @@ class JobHistory(dramatiq.Middleware):
                     {
                         "job_id": message.message_id,
                         "attempt": attempt,
-                        "started_at": earlier["started_at"] if earlier is not None else None,
+                        "started_at": self._running_since(message.message_id)
+                        or (earlier["started_at"] if earlier is not None else None),
                         "finished_at": at,
                         "outcome": "failed" if status == "FAILED" else "retried",
                         "error": error,
@@ -305,6 +308,11 @@ class JobHistory(dramatiq.Middleware):
             self._pending[message.message_id] = event
             self._bound()
         self._start()
+
+    def _running_since(self, job_id: str) -> datetime | None:
+        """When this thread's attempt at ``job_id`` began (``None``: it runs no attempt of that job)."""
+        running: tuple[str, datetime] | None = getattr(self._attempt, "running", None)
+        return running[1] if running is not None and running[0] == job_id else None
 
     def _bound(self) -> None:
         del self._failures[: max(len(self._failures) - self.max_pending, 0)]

@@ -2,11 +2,19 @@
 
 Every write is fenced by the (id, attempts) pair of the claim, so a worker whose
 lease ran out and was rescued can no longer change the job.
+
+Run times are the worker's, not the writes': a claim may wait in the worker's
+prefetch buffer before a thread takes it, and acks are written in batches, up to a
+poll interval after the job ended (issue 20). So each outcome carries when its actor
+began and ended on the worker's monotonic clock, and the write turns them into
+offsets back from the database's ``now()``: the row's times stay on the database's
+clock (as ``submitted_at`` and ``run_at`` are) whatever the worker host's clock says.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -25,6 +33,33 @@ class Claim(NamedTuple):
     attempts: int
 
 
+class Ran(NamedTuple):
+    """When an attempt's actor began and ended, in ``time.monotonic()`` seconds of this process.
+
+    ``began`` is ``None`` when the actor never started (no such actor, or a
+    middleware skipped the message): the row keeps its claim time as the start.
+    """
+
+    began: float | None
+    ended: float
+
+
+class Done(NamedTuple):
+    """An acked attempt: the claim that held it and when its actor ran."""
+
+    claim: Claim
+    ran: Ran
+
+
+def _run_offsets(ran: Ran | None, now: float) -> tuple[float, float | None]:
+    """(milliseconds since the run ended, milliseconds it ran) at ``now``; an unknown run ends now."""
+    if ran is None:
+        return 0.0, None
+    ended_ago_ms = max(now - ran.ended, 0.0) * 1000
+    ran_ms = None if ran.began is None else max(ran.ended - ran.began, 0.0) * 1000
+    return ended_ago_ms, ran_ms
+
+
 class ClaimStore:
     """Claims due jobs and writes the outcome of each held attempt.
 
@@ -41,23 +76,30 @@ class ClaimStore:
         conn: psycopg.Connection[Any],
         *,
         queue: str,
-        done: Sequence[Claim],
+        done: Sequence[Done],
         limit: int,
         worker: str,
         lease_seconds: float,
     ) -> list[Row]:
         """Complete acked claims and claim up to ``limit`` due jobs, in one statement.
 
+        Each completed job's ``started_at`` and ``completed_at`` become when its actor
+        began and ended (``Done.ran``), not when it was claimed or this batch written.
+
         Returns:
             The claimed rows in queue order.
         """
+        now = time.monotonic()
+        offsets = [_run_offsets(finished.ran, now) for finished in done]
         rows = (
             self._q["job_complete_and_claim"]
             .execute(
                 conn,
                 {
-                    "done_ids": [claim.id for claim in done],
-                    "done_attempts": [claim.attempts for claim in done],
+                    "done_ids": [finished.claim.id for finished in done],
+                    "done_attempts": [finished.claim.attempts for finished in done],
+                    "done_ended_ago_ms": [ended_ago_ms for ended_ago_ms, _ in offsets],
+                    "done_ran_ms": [ran_ms for _, ran_ms in offsets],
                     "queue": queue,
                     "limit": limit,
                     "worker": worker,
@@ -79,9 +121,14 @@ class ClaimStore:
         options: dict[str, Any],
         error: str | None,
         traceback: str | None,
+        ran: Ran | None = None,
     ) -> bool:
-        """Schedule another attempt; ``False`` when ``claim`` no longer holds the job."""
+        """Schedule another attempt; ``False`` when ``claim`` no longer holds the job.
+
+        The failed attempt is kept with when it ran (``ran``; unknown: from its claim until now).
+        """
         with self.database.connection() as conn:
+            ended_ago_ms, ran_ms = _run_offsets(ran, time.monotonic())
             row = (
                 self._q["job_retry"]
                 .execute(
@@ -94,15 +141,21 @@ class ClaimStore:
                         "options": json.dumps(options),
                         "error": history.masked(error),
                         "traceback": history.masked(traceback),
+                        "ended_ago_ms": ended_ago_ms,
+                        "ran_ms": ran_ms,
                     },
                 )
                 .fetchone()
             )
         return row is not None
 
-    def fail(self, claim: Claim, *, error: str | None, traceback: str | None) -> bool:
-        """Mark the job FAILED; ``False`` when ``claim`` no longer holds the job."""
+    def fail(self, claim: Claim, *, error: str | None, traceback: str | None, ran: Ran | None = None) -> bool:
+        """Mark the job FAILED; ``False`` when ``claim`` no longer holds the job.
+
+        The job and its failed attempt are kept with when it ran (``ran``; unknown: from its claim until now).
+        """
         with self.database.connection() as conn:
+            ended_ago_ms, ran_ms = _run_offsets(ran, time.monotonic())
             row = (
                 self._q["job_fail"]
                 .execute(
@@ -112,6 +165,8 @@ class ClaimStore:
                         "attempts": claim.attempts,
                         "error": history.masked(error),
                         "traceback": history.masked(traceback),
+                        "ended_ago_ms": ended_ago_ms,
+                        "ran_ms": ran_ms,
                     },
                 )
                 .fetchone()

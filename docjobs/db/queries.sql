@@ -45,12 +45,17 @@ FROM STDIN;
 
 -- job_complete_and_claim --
 -- Mark acked jobs COMPLETED (only the attempt that was claimed) and claim up to %(limit)s due jobs;
--- message_ts_ms is the message's own timestamp (submitted_at for rows from before migration 0007).
+-- a completed job's times are when its actor ran (ended ended_ago_ms before now, after ran_ms; no
+-- ran_ms: from its claim), a claimed job's started_at its claim time until then; message_ts_ms is the
+-- message's own timestamp (submitted_at for rows from before migration 0007).
 WITH completed AS (
     UPDATE background_job AS job
-    SET status = 'COMPLETED', completed_at = now(), updated_at = now(), locked_by = NULL,
-        lease_until = NULL
-    FROM unnest(%(done_ids)s::text[], %(done_attempts)s::int[]) AS done(id, attempts)
+    SET status = 'COMPLETED', completed_at = now() - done.ended_ago_ms * interval '1 millisecond',
+        started_at = greatest(job.started_at,
+                              now() - (done.ended_ago_ms + done.ran_ms) * interval '1 millisecond'),
+        updated_at = now(), locked_by = NULL, lease_until = NULL
+    FROM unnest(%(done_ids)s::text[], %(done_attempts)s::int[], %(done_ended_ago_ms)s::float8[],
+                %(done_ran_ms)s::float8[]) AS done(id, attempts, ended_ago_ms, ran_ms)
     WHERE job.id = done.id AND job.attempts = done.attempts AND job.status = 'PROCESSING'
     RETURNING job.id
 ), next AS (
@@ -73,38 +78,49 @@ RETURNING job.id, job.actor, job.args, job.payload, job.options, job.retried, jo
 
 -- job_retry --
 -- Put a failed attempt back to PENDING after a backoff, if that attempt still holds the job;
--- the attempt is kept in background_job_attempt.
+-- the attempt is kept in background_job_attempt with when it ran (ended ended_ago_ms before now,
+-- after ran_ms; no ran_ms: from its claim).
 WITH held AS (
     SELECT id, locked_by FROM background_job WHERE id = %(id)s
 ), moved AS (
     UPDATE background_job AS job
     SET status = 'PENDING', run_at = now() + %(delay_ms)s * interval '1 millisecond',
         retried = %(retried)s, options = %(options)s::jsonb, last_error = %(error)s,
-        last_traceback = %(traceback)s, locked_by = NULL, lease_until = NULL, updated_at = now()
+        last_traceback = %(traceback)s, locked_by = NULL, lease_until = NULL, updated_at = now(),
+        started_at = greatest(job.started_at,
+                              now() - (%(ended_ago_ms)s + %(ran_ms)s::float8) * interval '1 millisecond')
     FROM held
     WHERE job.id = held.id AND job.attempts = %(attempts)s AND job.status = 'PROCESSING'
     RETURNING job.id, job.attempts, job.started_at, held.locked_by
 ), kept AS (
-    INSERT INTO background_job_attempt (job_id, attempt, started_at, worker, outcome, error, traceback)
-    SELECT id, attempts, started_at, locked_by, 'retried', %(error)s, %(traceback)s FROM moved
+    INSERT INTO background_job_attempt (job_id, attempt, started_at, finished_at, worker, outcome, error,
+                                        traceback)
+    SELECT id, attempts, started_at, now() - %(ended_ago_ms)s * interval '1 millisecond', locked_by,
+           'retried', %(error)s, %(traceback)s
+    FROM moved
     ON CONFLICT (job_id, attempt) DO NOTHING
 )
 SELECT id FROM moved;
 
 -- job_fail --
 -- Mark a job FAILED with its error, if the failing attempt still holds it; the attempt is kept.
+-- Its times are when it ran (ended ended_ago_ms before now, after ran_ms; no ran_ms: from its claim).
 WITH held AS (
     SELECT id, locked_by FROM background_job WHERE id = %(id)s
 ), failed AS (
     UPDATE background_job AS job
-    SET status = 'FAILED', completed_at = now(), last_error = %(error)s,
-        last_traceback = %(traceback)s, locked_by = NULL, lease_until = NULL, updated_at = now()
+    SET status = 'FAILED', completed_at = now() - %(ended_ago_ms)s * interval '1 millisecond',
+        started_at = greatest(job.started_at,
+                              now() - (%(ended_ago_ms)s + %(ran_ms)s::float8) * interval '1 millisecond'),
+        last_error = %(error)s, last_traceback = %(traceback)s, locked_by = NULL, lease_until = NULL,
+        updated_at = now()
     FROM held
     WHERE job.id = held.id AND job.attempts = %(attempts)s AND job.status = 'PROCESSING'
-    RETURNING job.id, job.attempts, job.started_at, held.locked_by
+    RETURNING job.id, job.attempts, job.started_at, job.completed_at, held.locked_by
 ), kept AS (
-    INSERT INTO background_job_attempt (job_id, attempt, started_at, worker, outcome, error, traceback)
-    SELECT id, attempts, started_at, locked_by, 'failed', %(error)s, %(traceback)s FROM failed
+    INSERT INTO background_job_attempt (job_id, attempt, started_at, finished_at, worker, outcome, error,
+                                        traceback)
+    SELECT id, attempts, started_at, completed_at, locked_by, 'failed', %(error)s, %(traceback)s FROM failed
     ON CONFLICT (job_id, attempt) DO NOTHING
 )
 SELECT id FROM failed;

@@ -31,7 +31,7 @@ from docjobs.brokers.base import Capabilities, SharedParts, join_unfinished
 from docjobs.brokers.local import health
 from docjobs.brokers.local.announcer import Announcer
 from docjobs.brokers.local.board import QueueInTable
-from docjobs.brokers.local.consumer import ClaimedMessage, LocalConsumer, describe_failure
+from docjobs.brokers.local.consumer import ClaimedMessage, LocalConsumer, RunClock, describe_failure
 from docjobs.brokers.local.consumers import ClaimSettings, ConsumerRegistry, HeldJobs
 from docjobs.brokers.local.endpoint import SelfTriggerEndpoint
 from docjobs.brokers.local.maintenance import Maintainer, WorkerServices
@@ -128,6 +128,7 @@ class LocalBroker(QueueInTable):
         self._listener = Listener(store, self.wake) if listen else None
         self.held_jobs = HeldJobs()
         self.add_middleware(WorkerServices(self._maintainer))
+        self.add_middleware(RunClock())  # when each job really ran, for the rows (issue 20)
 
     @classmethod
     def from_settings(cls, settings: Settings, parts: SharedParts) -> Self:
@@ -349,6 +350,7 @@ class LocalBroker(QueueInTable):
                 options=options,
                 error=error,
                 traceback=trace,
+                ran=message.ran(),
             )
         except psycopg.OperationalError as exc:
             raise BrokerConnectionError(str(exc)) from exc

@@ -10,6 +10,11 @@ someone else changes nothing.
 The thread sleeps on an event that the LISTEN thread, the self-trigger endpoint,
 worker threads (a slot freed up) and local enqueues set; the poll interval bounds
 the sleep, so a job whose wake-up was lost still starts within it.
+
+Neither the claim nor the batched write says when a job ran: a claimed job may wait
+in the worker's prefetch buffer, and its ack may be written a poll interval after it
+ended. :class:`RunClock` notes when each actor began and ended, and every write of an
+outcome carries those times (issue 20).
 """
 
 from __future__ import annotations
@@ -28,17 +33,55 @@ from dramatiq import Message, MessageProxy
 from dramatiq.errors import BrokerConnectionError
 
 from docjobs.brokers.local.consumers import ClaimSettings, ConsumerRegistry, HeldJobs
+from docjobs.db.claims import Done, Ran
 from docjobs.db.store import Claim, JobStore, Row
 
 logger = logging.getLogger(__name__)
 
 
 class ClaimedMessage(MessageProxy):
-    """A message handed out by the Postgres consumer, with the attempt that holds it."""
+    """A message handed out by the Postgres consumer, with the attempt that holds it.
+
+    ``began`` and ``ended`` are when its actor began and ended (``time.monotonic()``),
+    set by :class:`RunClock` in the worker thread that runs it.
+    """
 
     def __init__(self, message: Message[Any], claim: Claim) -> None:
         super().__init__(message)
         self.claim = claim
+        self.began: float | None = None
+        self.ended: float | None = None
+
+    def ran(self) -> Ran:
+        """When its actor ran; a message whose end was not seen ends now."""
+        return Ran(self.began, time.monotonic() if self.ended is None else self.ended)
+
+
+class RunClock(dramatiq.Middleware):
+    """Notes when the actor of each claimed message began and ended, for the write of its outcome.
+
+    Added last, so its hooks are the nearest to the actor: the run it measures is the
+    one the job's log line reports (``JobLog``).
+    """
+
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        if isinstance(message, ClaimedMessage):
+            message.began = time.monotonic()
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if isinstance(message, ClaimedMessage):
+            message.ended = time.monotonic()
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        if isinstance(message, ClaimedMessage):
+            message.ended = time.monotonic()
 
 
 class Wakeup(threading.Event):
@@ -96,7 +139,7 @@ class LocalConsumer(dramatiq.Consumer):
         self.timeout = timeout_ms / 1000
         self.wakeup = Wakeup()
         self._buffer: deque[ClaimedMessage] = deque()
-        self._acked: list[Claim] = []
+        self._acked: list[Done] = []
         self._oldest_ack = 0.0
         self._held = 0
         self._more = False
@@ -166,34 +209,35 @@ class LocalConsumer(dramatiq.Consumer):
 
     def ack(self, message: MessageProxy) -> None:
         claim = _claim_of(message)
+        done = Done(claim, _ran(message))
         with self._lock:
             closed = self._closed
             if not closed:
-                self._append_acks([claim])
+                self._append_acks([done])
                 self._held -= 1
         if closed:
             # Dramatiq's worker threads ack through the consumer they know, which may
             # have been closed after a connection error: the queue's next one writes it.
-            self.consumers.hand_over_acks(self.queue_name, [claim])
+            self.consumers.hand_over_acks(self.queue_name, [done])
             return
         self.wakeup.nudge()
 
-    def adopt_acks(self, claims: list[Claim]) -> None:
+    def adopt_acks(self, acks: list[Done]) -> None:
         """Write these acks (of a closed consumer of this queue) with this one's next claim."""
         with self._lock:
-            self._append_acks(claims)
+            self._append_acks(acks)
         self.wakeup.nudge()
 
-    def _append_acks(self, claims: list[Claim]) -> None:
+    def _append_acks(self, acks: list[Done]) -> None:
         if not self._acked:
             self._oldest_ack = time.monotonic()
-        self._acked.extend(claims)
+        self._acked.extend(acks)
 
     def nack(self, message: MessageProxy) -> None:
         claim = _claim_of(message)
         error, trace = describe_failure(message)
         try:
-            self.store.claims.fail(claim, error=error, traceback=trace)
+            self.store.claims.fail(claim, error=error, traceback=trace, ran=_ran(message))
         except psycopg.OperationalError as exc:
             # Dramatiq nacks again (every 5 s) until it goes through. Until then the job
             # stays held, so its lease is kept: the rescuer must not end it without its error.
@@ -238,7 +282,7 @@ class LocalConsumer(dramatiq.Consumer):
             # Jobs never started are no longer ours: the rescuer returns them to the queue.
             self.held_jobs.release(message.claim.id for message in leftover)
 
-    def _complete_and_claim(self, acked: list[Claim], limit: int) -> list[Row]:
+    def _complete_and_claim(self, acked: list[Done], limit: int) -> list[Row]:
         try:
             # A pooled connection, not one of its own: the process's connections stay
             # within NEXT_PRIVATE_JOBS_DB_POOL_SIZE however many queues it consumes.
@@ -257,7 +301,7 @@ class LocalConsumer(dramatiq.Consumer):
             with self._lock:
                 self._acked[:0] = acked
             raise BrokerConnectionError(str(exc)) from exc
-        self.held_jobs.release(claim.id for claim in acked)
+        self.held_jobs.release(done.claim.id for done in acked)
         self.held_jobs.hold(row["id"] for row in rows)
         return rows
 
@@ -283,6 +327,11 @@ def _claim_of(message: MessageProxy) -> Claim:
     if not isinstance(message, ClaimedMessage):
         raise TypeError(f"{message!r} was not handed out by a Postgres consumer")
     return message.claim
+
+
+def _ran(message: MessageProxy) -> Ran:
+    assert isinstance(message, ClaimedMessage)  # _claim_of checked it
+    return message.ran()
 
 
 def describe_failure(message: MessageProxy) -> tuple[str | None, str | None]:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from docjobs.db.store import Claim
+from docjobs.db.claims import Done
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Consumer(Protocol):
         """Set to make its thread look for jobs now."""
         ...
 
-    def adopt_acks(self, claims: list[Claim]) -> None:
+    def adopt_acks(self, acks: list[Done]) -> None:
         """Write these acks (of a closed consumer of its queue) with its next claim."""
         ...
 
@@ -55,7 +55,7 @@ class ConsumerRegistry:
     def __init__(self) -> None:
         self._consumers: dict[str, set[Consumer]] = {}
         #: Acks a closed consumer could not write, for the next consumer of their queue.
-        self._handed_over: dict[str, list[Claim]] = {}
+        self._handed_over: dict[str, list[Done]] = {}
         self._lock = threading.Lock()
 
     def register(self, consumer: Consumer) -> None:
@@ -71,14 +71,14 @@ class ConsumerRegistry:
         with self._lock:
             self._consumers.get(consumer.queue_name, set()).discard(consumer)
 
-    def hand_over_acks(self, queue_name: str, claims: list[Claim]) -> None:
+    def hand_over_acks(self, queue_name: str, acks: list[Done]) -> None:
         """Give acks a closed consumer could not write to a live consumer of the queue, or the next one."""
         with self._lock:
             live = next(iter(self._consumers.get(queue_name, ())), None)
             if live is None:
-                self._handed_over.setdefault(queue_name, []).extend(claims)
+                self._handed_over.setdefault(queue_name, []).extend(acks)
         if live is not None:
-            live.adopt_acks(claims)
+            live.adopt_acks(acks)
 
     def has_consumer(self, queue_name: str) -> bool:
         """Whether this process consumes ``queue_name``."""
