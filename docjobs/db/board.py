@@ -24,7 +24,8 @@ class JobFilter:
     """What the jobs list shows; ``None`` matches everything.
 
     Attributes:
-        state: ``queued``, ``scheduled``, ``active``, ``completed``, ``failed`` or ``cancelled``.
+        state: ``queued``, ``scheduled``, ``pending`` (either), ``active``, ``completed``, ``failed``
+            or ``cancelled`` (``FILTER_STATES``).
         queue: A queue name.
         actor: A job id such as ``send.signing.requested.email``.
         search: Text to find anywhere in the payload (case-insensitive).
@@ -49,6 +50,23 @@ STATES: Mapping[str, tuple[str, bool | None]] = {
     "failed": ("FAILED", None),
     "cancelled": ("CANCELLED", None),
 }
+#: The states the jobs list filters by: the board's, and ``pending`` (queued or scheduled).
+FILTER_STATES: Mapping[str, tuple[str, bool | None]] = {
+    "queued": STATES["queued"],
+    "scheduled": STATES["scheduled"],
+    "pending": ("PENDING", None),
+    **{state: STATES[state] for state in ("active", "completed", "failed", "cancelled")},
+}
+#: Status names the filter also takes, for the board state each is (the pages show both).
+STATE_ALIASES = {"processing": "active"}
+
+
+def counted_states(state: str | None) -> list[str]:
+    """The board states (``STATES``, the overview's count columns) a filter state adds up."""
+    if state is None:
+        return list(STATES)
+    status, due = FILTER_STATES[state]
+    return [name for name, (other, when) in STATES.items() if other == status and due in (None, when)]
 
 
 class BoardStore:
@@ -176,6 +194,11 @@ class BoardStore:
             {"actor": actor, "action": action, "target": target, "detail": json.dumps(detail, default=str)},
         )
 
+    def payload_edit(self, job_id: str) -> Row | None:
+        """The latest board retry that edited ``job_id``'s payload (``at``, ``actor``,
+        ``payload_before``, ``target``: the job retried); ``None`` if none did."""
+        return self._one("board_audit_payload_edit", {"id": job_id})
+
     def audit_page(self, limit: int = 100) -> list[Row]:
         return self._all("board_audit_page", {"limit": limit})
 
@@ -248,7 +271,7 @@ class BoardStore:
 
 
 def _filter_params(where: JobFilter) -> dict[str, Any]:
-    status, due = STATES[where.state] if where.state else (None, None)
+    status, due = FILTER_STATES[where.state] if where.state else (None, None)
     return {
         "status": status,
         "due": due,

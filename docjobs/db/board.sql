@@ -84,9 +84,11 @@ FROM cron_run ORDER BY schedule, slot DESC;
 
 -- board_retry --
 -- Run a finished job again from its first attempt (the attempt counter keeps fencing old claims).
+-- last_retried_at says the board put it back: its run_at is the board's, not a delay its sender chose.
 UPDATE background_job
 SET status = 'PENDING', run_at = now(), retried = 0, payload = coalesce(%(payload)s::jsonb, payload),
-    completed_at = NULL, started_at = NULL, locked_by = NULL, lease_until = NULL, updated_at = now()
+    completed_at = NULL, started_at = NULL, locked_by = NULL, lease_until = NULL, updated_at = now(),
+    last_retried_at = now()
 WHERE id = %(id)s AND status IN ('FAILED', 'CANCELLED', 'COMPLETED')
 RETURNING id, queue, actor;
 
@@ -121,6 +123,15 @@ RETURNING id, queue;
 INSERT INTO board_audit (actor, action, target, detail)
 VALUES (%(actor)s, %(action)s, %(target)s, %(detail)s::jsonb)
 RETURNING id, at;
+
+-- board_audit_payload_edit --
+-- The latest board retry that edited this job's payload: of this job in place, or one that sent
+-- it as a new job (retried_as). Who, when, and the payload the failed attempts ran with.
+SELECT at, actor, detail -> 'payload_before' AS payload_before, target
+FROM board_audit
+WHERE action = 'retry' AND detail @> '{"edited": true}'
+  AND ((target = %(id)s AND NOT detail ? 'retried_as') OR detail ->> 'retried_as' = %(id)s)
+ORDER BY id DESC LIMIT 1;
 
 -- board_audit_page --
 -- The newest audit entries.
@@ -214,7 +225,7 @@ WITH chosen AS (
 )
 UPDATE background_job AS job
 SET status = 'PENDING', run_at = now(), retried = 0, completed_at = NULL, started_at = NULL,
-    locked_by = NULL, lease_until = NULL, updated_at = now()
+    locked_by = NULL, lease_until = NULL, updated_at = now(), last_retried_at = now()
 FROM chosen WHERE job.id = chosen.id
 RETURNING job.id, job.queue, job.actor;
 

@@ -119,7 +119,7 @@ def create_app(
     if settings.is_development and runtime.database is not None:
         # Someone opening the app's address in development finds the board; in
         # production, `/` is the host app's (and a 404 here).
-        board_url = settings.base_path + BOARD_PATH
+        board_url = settings.base_path + BOARD_PATH + "/"  # the board's own URL: one redirect, not two
         routes.insert(0, Route("/", lambda request: RedirectResponse(board_url), methods=["GET"]))
     routes.extend(runtime.broker.routes())
 

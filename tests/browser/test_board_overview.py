@@ -89,6 +89,7 @@ def test_the_trigger_page_shows_the_chosen_jobs_fields_and_a_valid_example(
     page.get_by_role("combobox", name="Job").select_option("test.fail_when")
     expect(rows.nth(1)).to_have_text("fail true or false required -")
     assert {"key": "text", "fail": False} == json.loads(payload.input_value())
+    page.on("dialog", lambda dialog: dialog.accept())  # production: a trigger asks first
     page.get_by_role("button", name="Trigger Fail When").click()
     expect(page).to_have_url(
         re.compile(rf"{re.escape(board_url)}/jobs/[0-9a-f-]{{36}}$")

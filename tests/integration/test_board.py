@@ -128,7 +128,7 @@ def test_posts_need_the_pages_csrf_token(open_board: Callable[..., Board]) -> No
     assert "PENDING" == job_row(board.database_url, message.message_id)["status"]
     # The same request with the token goes through; a token carries no cookie to forge.
     done = board.client(headers={"authorization": f"Bearer {TOKEN}"}).post(
-        f"{BOARD}/api/jobs/{message.message_id}/cancel"
+        f"{BOARD}/api/jobs/{message.message_id}/cancel", json={"confirm": True}
     )
     assert 200 == done.status_code, done.text
     assert "CANCELLED" == job_row(board.database_url, message.message_id)["status"]
@@ -268,7 +268,9 @@ def test_a_retry_elsewhere_sends_the_job_again_and_deleting_history_works(
     assert "it is COMPLETED; cancel works on a job that has not started" in refused.json()["error"]
     assert 409 == client.post(f"{BOARD}/api/jobs/{new_id}/promote").status_code
     # A finished job is only history there: deleting it deletes the row.
-    assert 200 == client.post(f"{BOARD}/api/jobs/{failed.message_id}/delete").status_code
+    assert (
+        200 == client.post(f"{BOARD}/api/jobs/{failed.message_id}/delete", json={"confirm": True}).status_code
+    )
     assert _status(url, failed.message_id) is None
 
 
@@ -280,7 +282,8 @@ def test_trigger_bulk_retry_and_clean_elsewhere(open_board: Callable[..., Board]
     assert history is not None
     client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
     made = client.post(
-        f"{BOARD}/api/trigger", json={"job": "test.fail_when", "payload": {"key": "t", "fail": True}}
+        f"{BOARD}/api/trigger",
+        json={"job": "test.fail_when", "payload": {"key": "t", "fail": True}, "confirm": True},
     )
     assert 200 == made.status_code, made.text
     first = made.json()["job"]
@@ -295,7 +298,9 @@ def test_trigger_bulk_retry_and_clean_elsewhere(open_board: Callable[..., Board]
     with psycopg.connect(url) as conn:  # the first two finished long ago, for the clean-up
         conn.execute("UPDATE background_job SET completed_at = now() - interval '3 days' WHERE id = ANY(%s)",
                      ([first, second],))  # fmt: skip
-    cleaned = client.post(f"{BOARD}/api/clean", json={"state": "failed", "olderThanDays": 2}).json()
+    cleaned = client.post(
+        f"{BOARD}/api/clean", json={"state": "failed", "olderThanDays": 2, "confirm": True}
+    ).json()
     assert 2 == cleaned["count"]
     assert (None, None) == (_status(url, first), _status(url, second))
     assert {"FAILED"} == {_status(url, new_id) for new_id in answer["retried_as"]}
@@ -313,8 +318,9 @@ def test_a_waiting_bullmq_job_is_taken_out_of_redis(
     kept = jobs.trigger("test.record", {"key": "kept"})
     history.flush()
     client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
-    assert 200 == client.post(f"{BOARD}/api/jobs/{cancelled.message_id}/cancel").status_code
-    assert 200 == client.post(f"{BOARD}/api/jobs/{deleted.message_id}/delete").status_code
+    yes = {"confirm": True}
+    assert 200 == client.post(f"{BOARD}/api/jobs/{cancelled.message_id}/cancel", json=yes).status_code
+    assert 200 == client.post(f"{BOARD}/api/jobs/{deleted.message_id}/delete", json=yes).status_code
     assert ("CANCELLED", None) == (_status(url, cancelled.message_id), _status(url, deleted.message_id))
     start_worker(board.runtime.broker, threads=2)
     wait_for(lambda: (history.flush() or True) and _status(url, kept.message_id) == "COMPLETED")
@@ -324,7 +330,7 @@ def test_a_waiting_bullmq_job_is_taken_out_of_redis(
     # Once a worker holds a job, it is out of reach: the board says so.
     holding = jobs.trigger("test.sleep", {"key": "held", "seconds": 1.0})
     wait_for(lambda: (history.flush() or True) and _status(url, holding.message_id) == "PROCESSING")
-    refused = client.post(f"{BOARD}/api/jobs/{holding.message_id}/cancel")
+    refused = client.post(f"{BOARD}/api/jobs/{holding.message_id}/cancel", json=yes)
     assert 409 == refused.status_code
 
 
@@ -346,7 +352,10 @@ def test_a_scheduled_bullmq_job_is_run_now_or_taken_out_while_workers_run(
     assert 2 == redis_client.zcard(schedule)  # the others wait in Redis, not in the worker
     client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
     assert 200 == client.post(f"{BOARD}/api/jobs/{promoted.message_id}/promote").status_code
-    assert 200 == client.post(f"{BOARD}/api/jobs/{cancelled.message_id}/cancel").status_code
+    assert (
+        200
+        == client.post(f"{BOARD}/api/jobs/{cancelled.message_id}/cancel", json={"confirm": True}).status_code
+    )
     wait_for(lambda: (history.flush() or True) and _status(url, promoted.message_id) == "COMPLETED", 10)
     board.runtime.join(timeout_seconds=10)
     assert ["on time", "promoted"] == [event["key"] for event in events(url)]
@@ -410,12 +419,16 @@ def test_clean_pause_resume_and_trigger(open_board: Callable[..., Board]) -> Non
     recent = jobs.trigger("test.record", {"key": "recent"})
     wait_for(lambda: _status(url, recent.message_id) == "COMPLETED")
     cleaned = client.post(
-        f"{BOARD}/api/clean", json={"state": "completed", "olderThanDays": 7}, headers={"x-csrf-token": csrf}
+        f"{BOARD}/api/clean",
+        json={"state": "completed", "olderThanDays": 7, "confirm": True},
+        headers={"x-csrf-token": csrf},
     )
     assert 1 == cleaned.json()["count"]
     assert (None, "COMPLETED") == (_status(url, done.message_id), _status(url, recent.message_id))
     bad = client.post(
-        f"{BOARD}/api/clean", json={"state": "pending", "olderThanDays": 1}, headers={"x-csrf-token": csrf}
+        f"{BOARD}/api/clean",
+        json={"state": "pending", "olderThanDays": 1, "confirm": True},
+        headers={"x-csrf-token": csrf},
     )
     assert 400 == bad.status_code
 
@@ -519,7 +532,9 @@ def test_bulk_by_filter_on_bullmq_goes_job_by_job(open_board: Callable[..., Boar
     kept = jobs.trigger("test.sleep", {"key": "kept", "seconds": 0}).message_id
     history.flush()
     client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
-    answer = client.post(f"{BOARD}/api/bulk", json={"action": "delete", "filter": {"job": "test.record"}})
+    answer = client.post(
+        f"{BOARD}/api/bulk", json={"action": "delete", "filter": {"job": "test.record"}, "confirm": True}
+    )
     assert {"count": 3, "refused": {}} == {k: answer.json()[k] for k in ("count", "refused")}
     assert [None] * 3 == [_status(url, job_id) for job_id in doomed]
     assert "PENDING" == _status(url, kept)

@@ -34,7 +34,13 @@ MAX_FILTERED = 10_000
 
 
 class ActionError(Exception):
-    """The action cannot be done: 404 (no such job), 409 (not in a state for it), 422 (bad payload)."""
+    """The action cannot be done: 404 (no such job), 409 (not in a state for it), 422 (bad payload).
+
+    Attributes:
+        title: What a page refusing it is headed (``None``: by the request, "Not done" for a POST).
+    """
+
+    title: str | None = None
 
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
@@ -54,15 +60,19 @@ class BoardActions:
         self.runtime = runtime
         self.store = store
 
-    def run(self, action: str, job_id: str, payload: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def run(
+        self, action: str, job_id: str, payload: Mapping[str, Any] | None = None, *, confirmed: bool = False
+    ) -> dict[str, Any]:
         """Do ``action`` to ``job_id``; returns what happened, for the audit log and the answer.
 
         Args:
             action: One of ``ACTIONS`` (or an old name in ``applicable.ALIASES``).
+            confirmed: The admin said yes; ``applicable.CONFIRMED`` actions are refused without it.
 
         Raises:
             ActionError: The job is missing, the action does not apply to its state (409,
-                checked before the provider is asked), or the payload is bad.
+                checked before the provider is asked), it is not confirmed (400), its job is
+                not declared (422, retry and run again) or the payload is bad.
         """
         name = applicable.ALIASES.get(action, action)
         if name not in applicable.JOB_ACTIONS:
@@ -77,6 +87,12 @@ class BoardActions:
         )
         if why_not is not None:
             raise ActionError(409, why_not)
+        if name in applicable.CONFIRMED and not confirmed:
+            raise ActionError(
+                400, applicable.unconfirmed(applicable.JOB_ACTIONS[name].doing.format(job=job_id))
+            )
+        if name in ("retry", "run-again"):
+            _require_declared(applicable.JOB_ACTIONS[name], job)
         if name == "retry":
             return self._retry(job, payload)
         if payload is not None:
@@ -87,14 +103,29 @@ class BoardActions:
         _refused_as_409(lambda: do(job))
         return {"job": job_id, "status": _status_after(name)}
 
-    def bulk(self, action: str, where: JobFilter, ids: list[str] | None) -> dict[str, Any]:
+    def bulk(
+        self, action: str, where: JobFilter, ids: list[str] | None, *, everything: bool = False
+    ) -> dict[str, Any]:
         """Retry or delete the jobs among ``ids`` (a selection) or matching ``where`` (``ids`` is None).
 
+        Args:
+            everything: ``where`` is empty on purpose: every job is meant. An empty filter is
+                refused without it (a misspelt filter field once read as none, and a bulk
+                delete took every job).
+
         Raises:
-            ActionError: An unknown action, too big a selection, or a provider that cannot yet.
+            ActionError: An unknown action, an empty filter not meant as every job, too big a
+                selection, or a provider that cannot yet.
         """
         if action not in BULK_ACTIONS:
             raise ActionError(404, f"no bulk action {action!r}; there are {', '.join(BULK_ACTIONS)}")
+        if ids is None and everything and where != JobFilter():
+            raise ActionError(400, 'a filter with "all": true takes no other field: every job is every job')
+        if ids is None and not everything and where == JobFilter():
+            raise ActionError(
+                400, f'an empty filter is every job: to {action} every job, say so ({{"all": true}} as the '
+                "filter); nothing was done",
+            )  # fmt: skip
         if ids is not None and not ids:
             raise ActionError(400, "select at least one job")
         if ids is not None and len(ids) > MAX_SELECTION:
@@ -112,7 +143,7 @@ class BoardActions:
         refused: dict[str, str] = {}
         for job_id in ids:
             try:
-                done.append(self.run(action, job_id))
+                done.append(self.run(action, job_id, confirmed=True))  # the bulk action was confirmed
             except ActionError as exc:
                 refused[job_id] = exc.reason
         retried_as = [outcome["retried_as"] for outcome in done if "retried_as" in outcome]
@@ -123,7 +154,7 @@ class BoardActions:
         rows = self.store.job_page(where, before=None, limit=MAX_FILTERED + 1)
         if len(rows) > MAX_FILTERED:
             raise ActionError(
-                413, f"the filter matches more than {MAX_FILTERED} jobs on this provider: narrow it down"
+                413, f"the filter matches more than {MAX_FILTERED:,} jobs on this provider: narrow it down"
             )
         return [row["id"] for row in rows]
 
@@ -163,9 +194,12 @@ class BoardActions:
                 raise ActionError(422, str(exc)) from exc
         broker = self.runtime.broker
         runs = _refused_as_409(lambda: broker.retry(job, canonical))
+        outcome: dict[str, Any] = {"job": job.id, "edited": canonical is not None}
+        if canonical is not None:  # what the failed attempts ran with; the audit entry keeps it
+            outcome["payload_before"] = dict(job.payload)
         if broker.capabilities.retry_in_place:
-            return {"job": job.id, "status": "PENDING", "edited": canonical is not None}
-        return {"job": job.id, "retried_as": runs, "edited": canonical is not None}
+            return {**outcome, "status": "PENDING"}
+        return {**outcome, "retried_as": runs}
 
 
 def _refused_as_409(act: Callable[[], T]) -> T:
@@ -174,6 +208,16 @@ def _refused_as_409(act: Callable[[], T]) -> T:
         return act()
     except (ActionRefused, errors.NotSupportedError) as exc:
         raise ActionError(409, str(exc)) from exc
+
+
+def _require_declared(action: applicable.JobAction, job: JobRef) -> None:
+    """Refuse (422) to run again a job no actor of this app is declared as: it would fail at once."""
+    if job.actor not in registry.declared():
+        raise ActionError(
+            422,
+            f"cannot {action.doing.format(job=job.id)}: no job actor is declared as {job.actor!r} in "
+            "this app (it would fail at once); declare it, or delete the job",
+        )
 
 
 def _described(where: JobFilter, ids: list[str] | None) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 Each endpoint is a page's twin (:mod:`docjobs.web.board.views` holds what both read).
 A POST carries the CSRF token in ``X-CSRF-Token``, or is made with the board token
-(:mod:`docjobs.web.board.access`); a refusal is ``{"error": "..."}`` with its status.
+(:mod:`docjobs.web.board.access`); its JSON body is read strictly (:mod:`docjobs.web.board.api_bodies`),
+and what a page asks to confirm needs ``"confirm": true``. A refusal is ``{"error": "..."}`` with
+its status.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from docjobs.web.board import charts, forms, inputs, metrics, payload_schema
+from docjobs.web.board import api_bodies, charts, forms, inputs, metrics, payload_schema
 from docjobs.web.board.actions import ActionError
 from docjobs.web.board.board import Board, Context, json_response
 from docjobs.web.board.views import Views
@@ -55,47 +57,45 @@ class Api:
         return json_response(await run_in_threadpool(self.views.job, inputs.path(ctx.request, "job_id")))
 
     async def action(self, ctx: Context) -> Response:
-        """Retry (``{"payload": {...}}`` may replace the job's), cancel, promote or delete one job."""
+        """Retry (``{"payload": {...}}`` may replace the job's), run again, run now, cancel or delete
+        one job; those that lose something or do its work again need ``"confirm": true``."""
         self._check_csrf(ctx)
         action, job_id = inputs.path(ctx.request, "action"), inputs.path(ctx.request, "job_id")
-        body = await forms.body(ctx.request)
-        payload = None
-        if body.strip():
-            payload = forms.json_object(body, "the body").get("payload")
-            if payload is not None and not isinstance(payload, dict):
-                raise ActionError(422, "payload must be a JSON object")
-        outcome = await run_in_threadpool(self.views.act, ctx.viewer, action, job_id, payload)
+        body = api_bodies.read(api_bodies.JobActionBody, await forms.body(ctx.request))
+        outcome = await run_in_threadpool(
+            self.views.act, ctx.viewer, action, job_id, body.payload, confirmed=body.confirm
+        )
         return json_response(outcome)
 
     async def bulk(self, ctx: Context) -> Response:
-        """Retry or delete the jobs among ``ids``, or every job ``filter`` matches."""
+        """Retry or delete the jobs among ``ids``, or every job ``filter`` matches (every job at all:
+        ``{"all": true}``); a delete needs ``"confirm": true``."""
         self._check_csrf(ctx)
-        body = forms.json_object(await forms.body(ctx.request) or b"{}", "the body")
-        ids = inputs.json_list(body, "ids")
-        filter_fields = body.get("filter") or {}
-        if not isinstance(filter_fields, dict):
-            raise ActionError(422, "filter must be an object of the jobs list's query fields")
-        if ids is None and "filter" not in body:
-            raise ActionError(422, "give ids, or a filter ({} for every job)")
-        where, _ = forms.job_filter(lambda name: inputs.json_field(filter_fields, name, where="filter"))
-        action = inputs.json_field(body, "action")
-        outcome = await run_in_threadpool(self.views.audited, ctx.viewer, f"bulk {action}", None,
-                                          lambda: self.board.actions.bulk(action, where, ids))  # fmt: skip
+        body = api_bodies.read(api_bodies.BulkBody, await forms.body(ctx.request))
+        if body.ids is None and body.filter is None:
+            raise ActionError(400, 'give ids, or a filter ({"all": true} for every job)')
+        chosen = body.filter or api_bodies.BulkFilter()
+        where, _ = forms.job_filter(chosen.field)
+        outcome = await run_in_threadpool(
+            self.views.bulk, ctx.viewer, body.action, where, body.ids,
+            everything=chosen.all, confirmed=body.confirm,
+        )  # fmt: skip
         return json_response(outcome)
 
     async def clean(self, ctx: Context) -> Response:
-        """Delete finished jobs of a ``state`` older than ``olderThanDays``."""
+        """Delete finished jobs of a ``state`` older than ``olderThanDays``; needs ``"confirm": true``."""
         self._check_csrf(ctx)
-        body = forms.json_object(await forms.body(ctx.request) or b"{}", "the body")
-        status = inputs.json_field(body, "state").upper()
-        days = forms.days(inputs.json_field(body, "olderThanDays"))
-        outcome = await run_in_threadpool(self.views.audited, ctx.viewer, "clean", None,
-                                          lambda: self.board.actions.clean(status, days))  # fmt: skip
+        body = api_bodies.read(api_bodies.CleanBody, await forms.body(ctx.request))
+        days = forms.days(str(body.olderThanDays))
+        outcome = await run_in_threadpool(
+            self.views.clean, ctx.viewer, body.state.upper(), days, confirmed=body.confirm
+        )
         return json_response(outcome)
 
     async def queue(self, ctx: Context) -> Response:
-        """Pause or resume a queue."""
+        """Pause or resume a queue (the body, if any, is ``{}``)."""
         self._check_csrf(ctx)
+        api_bodies.read(api_bodies.EmptyBody, await forms.body(ctx.request))
         queue, action = inputs.path(ctx.request, "queue"), inputs.path(ctx.request, "action")
         return json_response(await run_in_threadpool(self.views.queue, ctx.viewer, queue, action))
 
@@ -112,14 +112,13 @@ class Api:
         )
 
     async def trigger(self, ctx: Context) -> Response:
-        """Send a new ``job`` with ``payload``."""
+        """Send a new ``job`` with ``payload``; in production it needs ``"confirm": true``."""
         self._check_csrf(ctx)
-        body = forms.json_object(await forms.body(ctx.request) or b"{}", "the body")
-        payload = body.get("payload", {})
-        if not isinstance(payload, dict):
-            raise ActionError(422, "payload must be a JSON object")
-        job = inputs.json_field(body, "job")
-        return json_response(await run_in_threadpool(self.views.trigger, ctx.viewer, job, payload))
+        body = api_bodies.read(api_bodies.TriggerBody, await forms.body(ctx.request))
+        outcome = await run_in_threadpool(
+            self.views.trigger, ctx.viewer, body.job, body.payload, confirmed=body.confirm
+        )
+        return json_response(outcome)
 
     async def audit(self, ctx: Context) -> Response:
         """The audit log's latest entries."""

@@ -25,31 +25,52 @@ class JobAction:
         name: Its URL segment (``jobs/<id>/<name>``) and audit name.
         label: Its button, in an admin's words.
         works_on: The jobs it applies to, for refusals.
-        question: What the page asks first (and the server wants ``confirm=yes`` for);
-            ``None`` for an action that is done at once. ``{job}`` is the job's name.
+        doing: The action done to a job, as refusals say it (``run job {job} now``).
+        question: What the page asks first (and the server wants confirmed, by the form's
+            ``confirm=yes`` or the API's ``"confirm": true``); ``None`` for an action that
+            is done at once. ``{job}`` is the job's name.
     """
 
     name: str
     label: str
     works_on: str
+    doing: str
     question: str | None = None
 
 
-RETRY = JobAction("retry", "Retry", "a failed or cancelled job")
+RETRY = JobAction("retry", "Retry", "a failed or cancelled job", "retry job {job}")
 RUN_AGAIN = JobAction(
     "run-again",
     "Run again",
     "a completed job",
+    "run job {job} again",
     "Run {job} again as a new job? Its work (emails, webhooks, documents) is done again.",
 )
-RUN_NOW = JobAction("run-now", "Run now", "a delayed job")
-CANCEL = JobAction("cancel", "Cancel", "a job that has not started", "Cancel {job}? It will not run.")
-DELETE = JobAction("delete", "Delete", "a job that is not running", "Delete {job}? This cannot be undone.")
+RUN_NOW = JobAction("run-now", "Run now", "a delayed job", "run job {job} now")
+CANCEL = JobAction(
+    "cancel", "Cancel", "a job that has not started", "cancel job {job}", "Cancel {job}? It will not run."
+)
+DELETE = JobAction(
+    "delete",
+    "Delete",
+    "a job that is not running",
+    "delete job {job}",
+    "Delete {job}? This cannot be undone.",
+)
 
 #: Every action on one job, in the order the page shows them.
 JOB_ACTIONS = {action.name: action for action in (RETRY, RUN_AGAIN, RUN_NOW, CANCEL, DELETE)}
 #: Names the API took before, still accepted.
 ALIASES = {"promote": "run-now"}
+#: Actions that lose something or do a job's work again: the server wants them confirmed.
+CONFIRMED = frozenset(name for name, action in JOB_ACTIONS.items() if action.question)
+#: How a request confirms, for refusals: the page's forms send it when the admin says yes.
+HOW_TO_CONFIRM = '"confirm": true in the API, confirm=yes in a form'
+
+
+def unconfirmed(what: str) -> str:
+    """The refusal of ``what`` (``delete job X``, ``the bulk delete``) sent without its confirmation."""
+    return f"{what} must be confirmed ({HOW_TO_CONFIRM}): nothing was done"
 
 
 def refusal(
@@ -66,10 +87,8 @@ def refusal(
     }[action.name]
     if not applies:
         state = "PENDING and due already" if job.status == "PENDING" and not delayed else job.status
-        return (
-            f"cannot {action.label.lower()} job {job.id}: it is {state}; "
-            f"{action.label.lower()} works on {action.works_on}"
-        )
+        doing = action.doing.format(job=job.id)
+        return f"cannot {doing}: it is {state}; {action.label.lower()} works on {action.works_on}"
     # A waiting job is taken out of the provider's queue: only where the provider can.
     able = {
         "run-now": capabilities.run_now,

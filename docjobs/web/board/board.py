@@ -107,7 +107,7 @@ class Board:
                 else:
                     response = self.denied_page(denied)
             except ActionError as refused:
-                response = self.denied_page(refused, "Not done")
+                response = self.denied_page(refused, _title(request, refused))
             return self.finish(request, response, session)
 
         return endpoint
@@ -143,6 +143,15 @@ class Board:
             base=self.base, viewer=None, title=title, message=denied.reason
         )
         return HTMLResponse(html, status_code=denied.status)
+
+
+def _title(request: Request, refused: ActionError) -> str:
+    """A refusal page's heading: its own (a bad filter), else what the request was."""
+    if refused.title is not None:
+        return refused.title
+    if request.method == "POST":
+        return "Not done"
+    return "Not found" if refused.status == 404 else "Cannot show this"
 
 
 def json_response(data: Any, status: int = 200) -> Response:

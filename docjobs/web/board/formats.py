@@ -53,7 +53,11 @@ def machine_utc(moment: datetime) -> str:
 
 
 def relative(moment: datetime | None, now: datetime) -> str:
-    """``2 min ago``, ``in 5 h``, ``just now``; ``-`` for no time."""
+    """``2 min ago``, ``in 23 h 56 min``, ``just now``; ``-`` for no time.
+
+    Rounded to the minute from an hour on (to the hour from a day on), and shown in the two
+    largest units, so 23 h 56 min is not "23 h".
+    """
     if moment is None:
         return "-"
     seconds = (now - moment).total_seconds()
@@ -115,7 +119,10 @@ def worker_name(worker_id: str | None, hostname: str | None, pid: int | None) ->
 def user_options(job: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The options whoever sent the job chose (or its actor's defaults), without internal ones."""
     shown = [("priority", str(job["priority"])), ("max_retries", str(job["max_retries"]))]
-    if job["status"] == "PENDING" and job["attempts"] == 0 and job["run_at"] > job["submitted_at"]:
+    # A run time the sender chose: never run, and not put back since (a board retry sets
+    # last_retried_at, and its run_at is the retry's, not a delay).
+    sent_as_is = job["attempts"] == 0 and job.get("last_retried_at") is None
+    if job["status"] == "PENDING" and sent_as_is and job["run_at"] > job["submitted_at"]:
         waited = (job["run_at"] - job["submitted_at"]).total_seconds()
         if waited >= 1:  # under a second: the send's own latency, not a delay
             shown.append(("delay", f"{span(waited)} (until {utc(job['run_at'])})"))
@@ -126,7 +133,15 @@ def user_options(job: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def _coarse(seconds: float) -> str:
-    for unit, size in _SPAN_UNITS:
-        if seconds >= size:
-            return f"{int(seconds // size)} {unit}"
-    return f"{int(seconds)} s"
+    """``42 s``, ``5 min``, ``23 h 56 min``, ``2 d 4 h``: rounded to the minute (to the hour from
+    a day on), in the two largest units."""
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 24 * 60:
+        hours, rest = divmod(minutes, 60)
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    days, rest = divmod(round(seconds / 3600), 24)
+    return f"{days} d {rest} h" if rest else f"{days} d"

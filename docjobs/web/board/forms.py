@@ -17,34 +17,57 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from docjobs import strictjson
-from docjobs.db.board import STATES, JobFilter
+from docjobs.db.board import FILTER_STATES, STATE_ALIASES, JobFilter
 from docjobs.web import bodies
 from docjobs.web.board import charts
 from docjobs.web.board.actions import ActionError
 
 #: The jobs list's query fields.
 FILTER_FIELDS = ("state", "queue", "job", "q", "since", "until")
+#: The job statuses (``background_job.status``) the filter takes as well as the board's states.
+STATUSES = ("PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED")
 #: The biggest form or JSON body the board reads.
 MAX_BODY_BYTES = 256 * 1024
+
+
+class BadFilter(ActionError):
+    """A query field of a list or chart is not one the board takes (400; the page says "Bad filter")."""
+
+    title = "Bad filter"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(400, reason)
 
 
 def job_filter(field: Callable[[str], str]) -> tuple[JobFilter, str | None]:
     """The jobs list's filter and cursor, each read with ``field`` (checked text, ``""`` if absent).
 
+    A state is a board state or a status name (``FAILED``, ``PROCESSING``), in any case.
+
     Raises:
-        ActionError: 400 for an unknown state or a moment that is not a date and time.
+        BadFilter: An unknown state, a moment that is not a date and time, or ``since`` not
+            before ``until``.
     """
-    state = field("state") or None
-    if state is not None and state not in STATES:
-        raise ActionError(400, f"state must be one of {', '.join(STATES)}, not {state!r}")
+    given = field("state")
+    state = STATE_ALIASES.get(given.lower(), given.lower()) or None
+    if state is not None and state not in FILTER_STATES:
+        raise BadFilter(
+            f"state must be one of {', '.join(FILTER_STATES)} (or a status name: {', '.join(STATUSES)}; "
+            f"any case), not {given[:40]!r}"
+        )
+    since, until = _moment(field, "since"), _moment(field, "until")
+    if since is not None and until is not None and since >= until:
+        raise BadFilter(
+            f"since ({since:%Y-%m-%d %H:%M} UTC) must be before until ({until:%Y-%m-%d %H:%M} UTC)"
+        )
     return (
         JobFilter(
             state=state,
             queue=field("queue") or None,
             actor=field("job") or None,
             search=field("q") or None,
-            since=_moment(field, "since"),
-            until=_moment(field, "until"),
+            since=since,
+            until=until,
         ),
         field("before") or None,
     )
@@ -57,8 +80,8 @@ def _moment(field: Callable[[str], str], name: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ActionError(
-            400, f"{name} must be a date and time such as 2026-11-29T10:00, not {text!r}"
+        raise BadFilter(
+            f"{name} must be a date and time such as 2026-11-29T10:00, not {text[:40]!r}"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -123,11 +146,11 @@ def chart_window(text: str) -> charts.Window:
     """The overview's chart window named by ``?window=`` (``""``: the default, one hour).
 
     Raises:
-        ActionError: 400 for a name that is not one of ``charts.WINDOWS``.
+        BadFilter: A name that is not one of ``charts.WINDOWS``.
     """
     if not text:
         return charts.DEFAULT_WINDOW
     window = charts.WINDOWS.get(text)
     if window is None:
-        raise ActionError(400, f"window must be one of {', '.join(charts.WINDOWS)}, not {text!r}")
+        raise BadFilter(f"window must be one of {', '.join(charts.WINDOWS)}, not {text[:40]!r}")
     return window

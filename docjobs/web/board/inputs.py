@@ -1,4 +1,5 @@
-"""The one place the board reads text from a request: path, query, form and JSON fields.
+"""The one place the board reads text from a request: path, query and form fields (JSON bodies:
+:mod:`docjobs.web.board.api_bodies`, whose text fields pass :func:`problem`).
 
 Every value passes :func:`checked` before the board uses it: a control character
 (NUL above all, which PostgreSQL cannot store and answers with an error), a lone
@@ -9,7 +10,6 @@ surrogate (which cannot be encoded to send) or an over-long value is refused wit
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -44,12 +44,20 @@ def checked(value: str, what: str, *, max_chars: int = MAX_TEXT_CHARS, lines: bo
     Raises:
         BadInput: A control character, a lone surrogate, or more than ``max_chars`` characters.
     """
+    wrong = problem(value, max_chars=max_chars, lines=lines)
+    if wrong is not None:
+        raise BadInput(f"{what} {wrong}")
+    return value
+
+
+def problem(value: str, *, max_chars: int = MAX_TEXT_CHARS, lines: bool = False) -> str | None:
+    """What is wrong with ``value`` as :func:`checked` says it (``is longer than ...``); ``None``: nothing."""
     if len(value) > max_chars:
-        raise BadInput(f"{what} is longer than {max_chars} characters")
+        return f"is longer than {max_chars} characters"
     found = (_CONTROL_IN_LINES if lines else _CONTROL).search(value)
     if found is not None:
-        raise BadInput(f"{what} holds a control character (U+{ord(found[0]):04X}), which it cannot")
-    return value
+        return f"holds a control character (U+{ord(found[0]):04X}), which it cannot"
+    return None
 
 
 def query(request: Request, name: str, **limits: Any) -> str:
@@ -78,31 +86,3 @@ def form_list(form: FormData, name: str, **limits: Any) -> list[str]:
     if not all(isinstance(value, str) for value in values):
         raise BadInput(f"the form field {name!r} must be text, not a file")
     return [checked(str(value), f"the form field {name!r}", **limits) for value in values]
-
-
-def json_field(document: Mapping[str, Any], name: str, *, where: str = "", **limits: Any) -> str:
-    """The JSON field ``name`` as text (a number is written as text), ``""`` when absent or null.
-
-    Args:
-        document: A JSON object read by :func:`docjobs.strictjson.loads`.
-        name: The field.
-        where: The object's own field name, for the error (``filter``).
-    """
-    label = f"{where}.{name}" if where else name
-    what = f"the JSON field {label!r}"
-    value = document.get(name)
-    if value is None:
-        return ""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise BadInput(f"{what} must be a string")
-    return checked(str(value), what, **limits)
-
-
-def json_list(document: Mapping[str, Any], name: str, **limits: Any) -> list[str] | None:
-    """The JSON field ``name`` as a list of strings, ``None`` when absent."""
-    value = document.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise BadInput(f"the JSON field {name!r} must be a list of strings")
-    return [checked(item, f"the JSON field {name!r}", **limits) for item in value]

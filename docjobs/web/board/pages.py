@@ -1,8 +1,9 @@
 """The board's HTML pages and forms, and their template environment.
 
 Pages refresh themselves (``static/board.js``). A form posts its page's CSRF token,
-and what loses something (``DESTRUCTIVE``) must be confirmed; after it, the browser
-is sent on to the page that shows the result.
+and what loses something (``applicable.CONFIRMED``, bulk delete, clean-up, a trigger in
+production) must be confirmed (``confirm=yes``, checked in :mod:`~docjobs.web.board.views`
+for forms and API alike); after it, the browser is sent on to the page that shows the result.
 """
 
 from __future__ import annotations
@@ -17,14 +18,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from docjobs import registry
-from docjobs.db.board import PAGE_SIZE, STATES
+from docjobs.db.board import FILTER_STATES, PAGE_SIZE, STATES
 from docjobs.web.board import applicable, charts, formats, forms, inputs, payload_schema
 from docjobs.web.board.actions import MAX_SELECTION, ActionError
 from docjobs.web.board.board import Board, Context
 from docjobs.web.board.views import MAX_PAGE, Views
 
-#: Actions that lose something or do a job's work again, which a form must confirm.
-DESTRUCTIVE = tuple(name for name, action in applicable.JOB_ACTIONS.items() if action.question)
 #: Audit entries the overview shows.
 OVERVIEW_AUDIT_ENTRIES = 8
 
@@ -104,7 +103,7 @@ class Pages:
         params = {name: value for name, value in params.items() if value}
         pages = _page_links(listing["page"], listing["total"], listing["totalExact"])
         return render(
-            ctx, "jobs.html", states=list(STATES), params=params, pages=pages, page_size=PAGE_SIZE,
+            ctx, "jobs.html", states=list(FILTER_STATES), params=params, pages=pages, page_size=PAGE_SIZE,
             max_page=MAX_PAGE, **listing,
         )  # fmt: skip
 
@@ -112,7 +111,7 @@ class Pages:
         """One job, with its actions."""
         detail = await run_in_threadpool(self.views.job, inputs.path(ctx.request, "job_id"))
         offered = [applicable.JOB_ACTIONS[name] for name in detail.pop("actions")]
-        return render(ctx, "job.html", offered=offered, **detail)
+        return render(ctx, "job.html", offered=offered, payload_edit=detail.pop("payloadEdit"), **detail)
 
     async def action_form(self, ctx: Context) -> Response:
         """Retry (a payload may replace the job's), run again, run now, cancel or delete one job."""
@@ -121,12 +120,12 @@ class Pages:
         action = inputs.path(ctx.request, "action")
         job_id = inputs.path(ctx.request, "job_id")
         name = applicable.ALIASES.get(action, action)
-        if name in DESTRUCTIVE and inputs.form_field(form, "confirm") != "yes":
-            label = applicable.JOB_ACTIONS[name].label
-            raise ActionError(400, f"{label} of job {job_id} must be confirmed: nothing was done")
         text = inputs.form_field(form, "payload", max_chars=forms.MAX_BODY_BYTES, lines=True)
         payload = forms.json_object(text, "the payload") if text else None
-        outcome = await run_in_threadpool(self.views.act, ctx.viewer, action, job_id, payload)
+        confirmed = inputs.form_field(form, "confirm") == "yes"
+        outcome = await run_in_threadpool(
+            self.views.act, ctx.viewer, action, job_id, payload, confirmed=confirmed
+        )
         # The job that runs now (a new one after a retry elsewhere or a run again), or the list.
         target = outcome.get("retried_as") or outcome.get("ran_again_as")
         target = target or (None if name == "delete" else job_id)
@@ -139,12 +138,16 @@ class Pages:
         self.access.check_csrf(ctx.request, ctx.viewer, inputs.form_field(form, "csrf"))
         # One button per (action, scope): "retry selected", "delete filter", ...
         action, _, scope = inputs.form_field(form, "bulk").partition(" ")
-        if action == "delete" and inputs.form_field(form, "confirm") != "yes":
-            raise ActionError(400, "confirm the bulk delete: nothing was done")
         where, _ = forms.job_filter(lambda name: inputs.form_field(form, name))
         ids = None if scope == "filter" else inputs.form_list(form, "id")
-        await run_in_threadpool(self.views.audited, ctx.viewer, f"bulk {action}", None,
-                                lambda: self.board.actions.bulk(action, where, ids))  # fmt: skip
+        # The unfiltered list's buttons say "every job" and send all=yes.
+        everything = inputs.form_field(form, "all") == "yes"
+        confirmed = inputs.form_field(form, "confirm") == "yes"
+        await run_in_threadpool(
+            lambda: self.views.bulk(
+                ctx.viewer, action, where, ids, everything=everything, confirmed=confirmed
+            )
+        )
         params = {name: inputs.form_field(form, name) for name in forms.FILTER_FIELDS}
         params = {name: value for name, value in params.items() if value}
         return RedirectResponse(f"{self.base}/jobs?{urllib.parse.urlencode(params)}", status_code=303)
@@ -153,13 +156,10 @@ class Pages:
         """Delete finished jobs of a state older than some days."""
         form = await forms.form(ctx.request)
         self.access.check_csrf(ctx.request, ctx.viewer, inputs.form_field(form, "csrf"))
-        if inputs.form_field(form, "confirm") != "yes":
-            raise ActionError(400, "confirm the clean-up: nothing was done")
+        confirmed = inputs.form_field(form, "confirm") == "yes"
         status = inputs.form_field(form, "state").upper()
         days = forms.days(inputs.form_field(form, "days"))
-        await run_in_threadpool(
-            self.views.audited, ctx.viewer, "clean", None, lambda: self.board.actions.clean(status, days)
-        )
+        await run_in_threadpool(lambda: self.views.clean(ctx.viewer, status, days, confirmed=confirmed))
         return RedirectResponse(f"{self.base}/", status_code=303)
 
     async def queue_form(self, ctx: Context) -> Response:
@@ -175,29 +175,35 @@ class Pages:
         and sending the job it names (422 with the form again if refused).
 
         ``?job=`` chooses the job (the first declared by default); the payload starts as its
-        example, which passes the job's checks.
+        example, which passes the job's checks. An unknown job is answered 404 with the picker
+        and the closest declared job. In production a trigger is confirmed first.
         """
         actors = registry.declared()
         declared = sorted(actors)
         job, text, error = inputs.query(ctx.request, "job") or (declared[0] if declared else ""), "", None
+        status = 200
         if ctx.request.method == "POST":
             form = await forms.form(ctx.request)
             self.access.check_csrf(ctx.request, ctx.viewer, inputs.form_field(form, "csrf"))
             job = inputs.form_field(form, "job")
             text = inputs.form_field(form, "payload", max_chars=forms.MAX_BODY_BYTES, lines=True) or "{}"
+            confirmed = inputs.form_field(form, "confirm") == "yes"
             try:
                 payload = forms.json_object(text, "the payload")
-                outcome = await run_in_threadpool(self.views.trigger, ctx.viewer, job, payload)
+                outcome = await run_in_threadpool(
+                    lambda: self.views.trigger(ctx.viewer, job, payload, confirmed=confirmed)
+                )
             except ActionError as refused:
-                error = refused.reason
+                error, status = refused.reason, 422
             else:
                 return RedirectResponse(f"{self.base}/jobs/{_segment(outcome['job'])}", status_code=303)
         schema = None
         if job in actors:
             schema = payload_schema.of_job(job)
             text = text or schema.example_json  # a refused POST keeps what was typed
-        elif job and error is None:
-            raise payload_schema.unknown_job(job, declared)  # ?job= names no declared job
+        elif job and error is None:  # ?job= names no declared job: the picker, and the closest
+            unknown = payload_schema.unknown_job(job, declared)
+            error, status = unknown.reason, unknown.status
         response = render(
             ctx,
             "trigger.html",
@@ -206,9 +212,9 @@ class Pages:
             schema=schema,
             payload=text or "{}",
             error=error,
+            confirm_first=self.views.trigger_needs_confirming(),
         )
-        if error:
-            response.status_code = 422
+        response.status_code = status
         return response
 
     async def audit(self, ctx: Context) -> Response:

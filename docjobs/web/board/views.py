@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 
 from docjobs.brokers.base import JobRef
-from docjobs.db.board import PAGE_SIZE, STATES, JobFilter
+from docjobs.db.board import PAGE_SIZE, STATES, JobFilter, counted_states
 from docjobs.web.board import applicable, chart_svg, charts, forms, inputs
 from docjobs.web.board.access import Viewer
 from docjobs.web.board.actions import ACTIONS, ActionError
@@ -99,13 +99,19 @@ class Views:
 
         Returns:
             ``jobs``; ``next``, the cursor of the page after; ``filter``; ``total`` matching jobs
-            and ``totalExact`` (false: at least that many); ``page``, its number (``None`` when
-            reached by cursor).
+            and ``totalExact`` (false: more than ``total``); ``page``, its number (``None`` when
+            reached by cursor); ``lastPage``, the last numbered page with jobs (``None`` when the
+            total is not exact).
 
         Raises:
-            ActionError: 400 for a bad filter or page number.
+            ActionError: 400 for a bad filter, page number or cursor.
         """
         where, before = forms.job_filter(lambda name: inputs.query(request, name))
+        if before and self.store.job(before) is None:
+            raise forms.BadFilter(
+                f"before must be the id of a job on the list (the cursor of its Older link), "
+                f"not {before[:60]!r}: no such job, or it was deleted since"
+            )
         page = None if before else _page_number(inputs.query(request, "page"))
         offset = (page - 1) * PAGE_SIZE if page else 0
         # One more than a page: is there a next one?
@@ -116,8 +122,10 @@ class Views:
             total, exact = offset + len(rows), True
         else:
             total, exact = self._job_total(where)
-            if page is not None:  # counts may be a few seconds old: never fewer than the page shows
-                total = max(total, offset + len(rows) + more)
+            if page is not None and rows:  # counts may be a few seconds old: never fewer than the page shows
+                shown = offset + len(rows)
+                total = max(total, shown + more) if exact else max(total, shown)
+        last_page = min(max(1, -(-total // PAGE_SIZE)), MAX_PAGE) if exact else None
         return {
             "jobs": rows,
             "next": rows[-1]["id"] if more else None,
@@ -125,17 +133,18 @@ class Views:
             "total": total,
             "totalExact": exact,
             "page": page,
+            "lastPage": last_page,
         }
 
     def _job_total(self, where: JobFilter) -> tuple[int, bool]:
         """How many jobs match, and whether exactly: counted afresh up to ``COUNT_CAP``; beyond,
         a state and queue filter reads the overview's shared counts (at most a few seconds old,
-        which a total that large does not show), any other says "more than"."""
+        which a total that large does not show), any other says "more than" ``COUNT_CAP``."""
         count = self.store.job_count(where, cap=COUNT_CAP + 1)
         if count <= COUNT_CAP:
             return count, True
         if where.actor is None and where.search is None and where.since is None and where.until is None:
-            states = [where.state] if where.state else list(STATES)
+            states = counted_states(where.state)
             queues = [q for q in self._queue_counts() if where.queue is None or q["queue"] == where.queue]
             return max(count, sum(int(q[state]) for q in queues for state in states)), True
         return COUNT_CAP, False
@@ -157,6 +166,8 @@ class Views:
             "attempts": self.store.job_attempts(job_id),
             "tasks": self.store.job_tasks(job_id),
             "actions": [action.name for action in offered],
+            # A retry with an edited payload: who, when, and the payload before it.
+            "payloadEdit": self.store.payload_edit(job_id),
         }
 
     def audit(self, limit: int = AUDIT_ENTRIES) -> list[dict[str, Any]]:
@@ -165,23 +176,81 @@ class Views:
 
     # Actions.
 
-    def act(self, viewer: Viewer, action: str, job_id: str, payload: dict[str, Any] | None) -> dict[str, Any]:
+    def act(
+        self,
+        viewer: Viewer,
+        action: str,
+        job_id: str,
+        payload: dict[str, Any] | None,
+        *,
+        confirmed: bool,
+    ) -> dict[str, Any]:
         """Do one of ``ACTIONS`` to a job, audited.
 
+        Args:
+            confirmed: The admin said yes (the form's ``confirm=yes``, the API's ``"confirm": true``);
+                the actions in ``applicable.CONFIRMED`` are refused without it (after the 409 of
+                one that does not apply, which tells more).
+
         Raises:
-            ActionError: 404 for an unknown action, or the action's own refusal.
+            ActionError: 404 for an unknown action, 400 for one not confirmed, or the action's own refusal.
         """
         name = applicable.ALIASES.get(action, action)  # audited under its name of today
         if name not in ACTIONS:
             raise ActionError(404, f"no action {action!r}; the board knows {', '.join(ACTIONS)}")
-        return self.audited(viewer, name, job_id, lambda: self.actions.run(name, job_id, payload))
+        return self.audited(
+            viewer, name, job_id, lambda: self.actions.run(name, job_id, payload, confirmed=confirmed)
+        )
+
+    def bulk(
+        self,
+        viewer: Viewer,
+        action: str,
+        where: JobFilter,
+        ids: list[str] | None,
+        *,
+        everything: bool,
+        confirmed: bool,
+    ) -> dict[str, Any]:
+        """Retry or delete the jobs among ``ids`` or matching ``where``, audited.
+
+        Args:
+            everything: An empty filter means every job, on purpose (the API's ``{"all": true}``).
+            confirmed: The admin said yes; a delete is refused without it.
+
+        Raises:
+            ActionError: 400 for a delete not confirmed, or the bulk action's own refusal.
+        """
+        if action == "delete" and not confirmed:
+            raise ActionError(400, applicable.unconfirmed("the bulk delete"))
+        return self.audited(
+            viewer,
+            f"bulk {action}",
+            None,
+            lambda: self.actions.bulk(action, where, ids, everything=everything),
+        )
+
+    def clean(self, viewer: Viewer, status: str, days: float, *, confirmed: bool) -> dict[str, Any]:
+        """Delete finished jobs of ``status`` older than ``days``, audited.
+
+        Raises:
+            ActionError: 400 when not confirmed, or the clean-up's own refusal.
+        """
+        if not confirmed:
+            raise ActionError(400, applicable.unconfirmed("the clean-up"))
+        return self.audited(viewer, "clean", None, lambda: self.actions.clean(status, days))
 
     def audited(
         self, viewer: Viewer, action: str, target: str | None, act: Callable[[], dict[str, Any]]
     ) -> dict[str, Any]:
-        """Do ``act`` and record it in the audit log (and the process log)."""
+        """Do ``act`` and record it in the audit log (and the process log).
+
+        Args:
+            target: The job acted on; ``None`` for none, or for a job ``act`` makes (its answer's ``job``).
+        """
         outcome = act()
         self._counts = None  # the admin should see what they just did
+        target = target or outcome.get("job")  # a triggered job's id is known once it is sent
         self.store.audit(viewer.who, action, target, outcome)
         logger.info(
             "Board: %s did %s on %s.",
@@ -202,8 +271,21 @@ class Views:
             raise ActionError(404, f"no queue action {action!r}; there are pause and resume")
         return self.audited(viewer, action, None, lambda: self.actions.pause(queue, action == "pause"))
 
-    def trigger(self, viewer: Viewer, job: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Send a new ``job`` with ``payload``, audited."""
+    def trigger_needs_confirming(self) -> bool:
+        """Whether a trigger must be confirmed: in production a job does its work for real
+        (a document sealed, an email sent), so the page asks first and the server checks."""
+        return not self.board.runtime.settings.is_development
+
+    def trigger(
+        self, viewer: Viewer, job: str, payload: dict[str, Any], *, confirmed: bool
+    ) -> dict[str, Any]:
+        """Send a new ``job`` with ``payload``, audited.
+
+        Raises:
+            ActionError: 400 in production when not confirmed, or the send's own refusal.
+        """
+        if self.trigger_needs_confirming() and not confirmed:
+            raise ActionError(400, applicable.unconfirmed(f"triggering {job} in production"))
         return self.audited(viewer, "trigger", None, lambda: self.actions.trigger(job, payload))
 
 
@@ -211,11 +293,11 @@ def _page_number(text: str) -> int:
     """The ``page`` query parameter (1 when absent).
 
     Raises:
-        ActionError: 400 unless it is a whole number from 1 to ``MAX_PAGE``.
+        BadFilter: Unless it is a whole number from 1 to ``MAX_PAGE``.
     """
     if not text:
         return 1
     if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
         shown = text[:20]
-        raise ActionError(400, f"page must be a whole number from 1 to {MAX_PAGE}, not {shown!r}")
+        raise forms.BadFilter(f"page must be a whole number from 1 to {MAX_PAGE}, not {shown!r}")
     return int(text)
