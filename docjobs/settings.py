@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -200,6 +200,31 @@ class Settings(BaseModel):
         settings._validated(secrets=secrets)
         return settings
 
+    @classmethod
+    def only(cls, fields: Collection[str], environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings that read only the variables of ``fields``; the others keep their defaults.
+
+        For a command that uses a few settings and must not ask for the rest (``docjobs
+        verify`` needs the signing certificate, not a database URL). The rules that span
+        fields are not checked: a provider's required URLs, production's secrets.
+
+        Args:
+            fields: Field names (``"signing_file_path"``), not variable names.
+            environ: The variables to read; ``os.environ`` when omitted.
+
+        Raises:
+            errors.SettingsError: One of these variables is invalid, named.
+        """
+        source = os.environ if environ is None else environ
+        aliases = [cls.model_fields[name].alias or name for name in fields]
+        values: dict[str, Any] = {name: source[name] for name in aliases if source.get(name, "") != ""}
+        try:
+            settings = cls.model_validate(values)
+        except ValidationError as exc:
+            raise errors.SettingsError(describe(exc, values, cls.model_fields)) from None
+        redaction.remember(settings.secret_values())
+        return settings
+
     def require_secrets(self, *, signs: bool = False) -> None:
         """Refuse production settings without the secrets this process needs, all in one message.
 
@@ -269,8 +294,10 @@ class Settings(BaseModel):
 
     @property
     def internal_url(self) -> str:
-        """The base URL the app calls itself on (falls back to the public URL)."""
-        return self.internal_webapp_url or self.webapp_url
+        """The base URL the app calls itself on: ``NEXT_PRIVATE_INTERNAL_WEBAPP_URL``, else
+        ``http://localhost:{PORT}``, where ``docjobs web`` listens (issue 20: with ``PORT`` set
+        and no internal URL, sends woke port 3000, where nothing of this app listened)."""
+        return self.internal_webapp_url or f"http://localhost:{self.port}"
 
     @property
     def webhook_ssrf_bypass(self) -> frozenset[str]:

@@ -34,6 +34,7 @@ import psycopg
 from dramatiq.errors import BrokerConnectionError
 
 from docjobs import errors, redaction
+from docjobs.backoff import retry_delays
 from docjobs.db import pool, readiness
 from docjobs.logging import one_line
 from docjobs.settings import Settings
@@ -42,24 +43,10 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: The wait after the first failed attempt; each later one doubles, up to the cap.
-FIRST_RETRY_SECONDS = 0.5
-#: The longest wait between two attempts.
-MAX_RETRY_SECONDS = 30.0
 #: Exit status of a process refused at start-up (as the ``docjobs`` command's bad settings).
 EXIT_REFUSED = 2
 #: Signals that stop a process while it waits for its servers.
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-
-def retry_delays(
-    first_seconds: float = FIRST_RETRY_SECONDS, cap_seconds: float = MAX_RETRY_SECONDS
-) -> Iterator[float]:
-    """The waits between attempts: ``first_seconds``, doubled each time, at most ``cap_seconds``."""
-    delay = first_seconds
-    while True:
-        yield delay
-        delay = min(delay * 2, cap_seconds)
 
 
 def wait_until_ready(

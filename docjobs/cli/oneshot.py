@@ -87,6 +87,8 @@ def run_inngest_sync(args: argparse.Namespace) -> int:
 
 #: ``docjobs verify``'s exit codes: the signature is valid, it is not, the file cannot be read.
 EXIT_VALID, EXIT_NOT_VALID, EXIT_UNREADABLE = 0, 1, 2
+#: The settings ``docjobs verify`` reads: where the signing certificate is, nothing else.
+VERIFY_SETTINGS = ("signing_file_path", "signing_file_contents", "signing_passphrase", "data_dir")
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -98,13 +100,15 @@ def run_verify(args: argparse.Namespace) -> int:
     docjobs_logging.configure("WARNING")
     # pyHanko logs each failed check with its traceback: the findings below say it in a line.
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
-    trusted, source = _trusted_certificates(args.certificate)
     name = args.file
     try:
-        verification = verify.verify(Path(name).read_bytes(), trusted)
+        pdf = Path(name).read_bytes()  # the file first: a wrong name is the likeliest mistake
     except OSError as exc:
         print(f"docjobs: error: {name}: cannot read: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_UNREADABLE
+    trusted, source = _trusted_certificates(args.certificate)
+    try:
+        verification = verify.verify(pdf, trusted)
     except verify.Unreadable as exc:
         print(f"docjobs: error: {name}: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
@@ -137,16 +141,33 @@ def _trusted_certificates(paths: Sequence[str]) -> tuple[list[asn1_x509.Certific
             except verify.Unreadable as exc:
                 raise errors.SettingsError(f"--certificate {path}: {exc}") from None
         return trusted, ", ".join(paths)
+    given = "(or give the certificate to trust: --certificate FILE)"
+    # Only what verifying uses: no database URL, provider or production secret is asked for.
+    settings = Settings.only(VERIFY_SETTINGS)
+    if settings.signing_file_contents is not None or settings.signing_file_path is not None:
+        try:
+            identity = load_identity(settings)
+        except errors.SettingsError as exc:
+            raise errors.SettingsError(f"{exc} {given}") from None
+        return [identity.certificate], "the configured signing certificate"
+    # The one the demo and development made, whatever NODE_ENV says now (a fresh shell has
+    # none); never a new one, which would have signed nothing.
+    development = Path(settings.data_dir) / DEV_CERTIFICATE_FILE
     try:
-        settings = Settings.from_environ()
-        configured = settings.signing_file_contents is not None or settings.signing_file_path is not None
-        if not configured and not (Path(settings.data_dir) / DEV_CERTIFICATE_FILE).exists():
-            # In development load_identity would make a new certificate, which signed nothing.
-            raise errors.SettingsError("no signing certificate is configured, nor one made for development")
-        identity = load_identity(settings)
-    except errors.SettingsError as exc:
-        raise errors.SettingsError(f"{exc} (or give the certificate to trust: --certificate FILE)") from None
-    return [identity.certificate], "the configured signing certificate"
+        return verify.read_certificates(
+            development.read_bytes()
+        ), f"the development certificate {development}"
+    except FileNotFoundError:
+        raise errors.SettingsError(
+            "no certificate to trust: NEXT_PRIVATE_SIGNING_LOCAL_FILE_PATH and "
+            f"NEXT_PRIVATE_SIGNING_LOCAL_FILE_CONTENTS are unset, and {development} does not exist "
+            f"(NEXT_PRIVATE_JOBS_DATA_DIR) {given}"
+        ) from None
+    except (OSError, verify.Unreadable) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise errors.SettingsError(
+            f"{development}: cannot read the development certificate: {reason}"
+        ) from None
 
 
 def run_health(args: argparse.Namespace) -> int:

@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=(
             "a certificate to trust (PEM, DER, or PKCS#12 without passphrase); repeatable [default: "
             "the signing certificate, NEXT_PRIVATE_SIGNING_LOCAL_FILE_PATH or "
-            "NEXT_PRIVATE_SIGNING_LOCAL_FILE_CONTENTS]"
+            "NEXT_PRIVATE_SIGNING_LOCAL_FILE_CONTENTS, else the development one in "
+            "NEXT_PRIVATE_JOBS_DATA_DIR, default .docjobs]"
         ),
     )
     verify.set_defaults(run=oneshot.run_verify)

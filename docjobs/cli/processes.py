@@ -57,9 +57,11 @@ def run_worker(args: argparse.Namespace) -> int:
     # has workers comes first: inngest has none, whatever secrets are set.
     settings = Settings.from_environ(secrets=False)
     _refuse_without(settings, "worker", "workers")
-    # docjobs' own actors only: the app's modules are imported by the worker processes
-    # alone (as the dramatiq command does), whose boot refuses foreign actors.
-    load_actor_modules(())
+    _refuse_below_one(processes=args.processes, threads=args.threads)
+    # The app's modules too, as `docjobs web` loads them: a typo is one line here, not
+    # Dramatiq's traceback from each worker process (which import them again, and
+    # refuse actors bound to another broker at boot).
+    load_actor_modules(args.modules)
     # Every missing secret in one line; the certificate when the queues hold the signing job.
     settings.require_secrets(signs=bool(signing_jobs(registry.declared(), args.queues)))
     require_certificate(settings, lambda: load_identity(settings), registry.declared(), args.queues)
@@ -89,6 +91,19 @@ def run_worker(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     os.execve(sys.executable, command, environ)
     return 0  # not reached
+
+
+def _refuse_below_one(**counts: int | None) -> None:
+    """Refuse ``--processes 0`` or ``--threads 0``: a worker that would look healthy and run nothing.
+
+    Raises:
+        errors.SettingsError: A count given is below 1, named by its flag.
+    """
+    for flag, count in counts.items():
+        if count is not None and count < 1:
+            raise errors.SettingsError(
+                f"--{flag} must be 1 or more, not {count}: a worker needs {flag} to run jobs"
+            )
 
 
 def _refuse_without(settings: Settings, command: str, capability: Literal["workers", "scheduler"]) -> None:

@@ -6,8 +6,10 @@ one); the others borrow a pooled autocommit connection.
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -16,6 +18,7 @@ import psycopg
 from docjobs.db import sql
 from docjobs.db.direct import DirectStatement
 from docjobs.db.pool import Database
+from docjobs.db.readiness import SchemaNotMigrated
 
 #: NewJob fields that job_copy_in loads (all but the delay).
 _COPY_COLUMNS = 11
@@ -25,6 +28,8 @@ RETENTION_BATCH = 5_000
 RETENTION_BUDGET_SECONDS = 2.0
 
 Row = dict[str, Any]
+#: The severity libpq puts before a server's message.
+_SEVERITY = re.compile(r"^(?:ERROR|FATAL): +")
 
 
 class NewJob(NamedTuple):
@@ -66,23 +71,32 @@ class JobRows:
     # Enqueue.
 
     def insert(self, job: NewJob, *, conn: psycopg.Connection[Any] | None = None) -> bool:
-        """Insert a job; ``False`` when a job with its id already exists."""
+        """Insert a job; ``False`` when a job with its id already exists.
+
+        Raises:
+            SchemaNotMigrated: The database lacks docjobs' tables: run docjobs migrate.
+        """
         params = _job_params(job)
-        if conn is not None:
-            # A failed statement would abort the caller's transaction: skip duplicates instead.
-            return self._q["job_insert_unless_exists"].execute(conn, params).fetchone() is not None
-        try:
-            with self.database.connection() as pooled:
-                if self._insert is None:
-                    self._q["job_insert"].execute(pooled, params)
-                else:
-                    self._insert.execute(pooled, params)
-        except psycopg.errors.UniqueViolation:
-            return False
-        return True
+        with _migrated():
+            if conn is not None:
+                # A failed statement would abort the caller's transaction: skip duplicates instead.
+                return self._q["job_insert_unless_exists"].execute(conn, params).fetchone() is not None
+            try:
+                with self.database.connection() as pooled:
+                    if self._insert is None:
+                        self._q["job_insert"].execute(pooled, params)
+                    else:
+                        self._insert.execute(pooled, params)
+            except psycopg.errors.UniqueViolation:
+                return False
+            return True
 
     def insert_many(self, jobs: Sequence[NewJob], *, conn: psycopg.Connection[Any] | None = None) -> int:
-        """Insert jobs in one statement; returns how many were new (existing ids are skipped)."""
+        """Insert jobs in one statement; returns how many were new (existing ids are skipped).
+
+        Raises:
+            SchemaNotMigrated: The database lacks docjobs' tables: run docjobs migrate.
+        """
         params = {
             "ids": [job.id for job in jobs],
             "queues": [job.queue for job in jobs],
@@ -97,21 +111,26 @@ class JobRows:
             "message_ts_ms": [job.message_ts_ms for job in jobs],
             "delays_ms": [job.delay_ms for job in jobs],
         }
-        if conn is not None:
-            return len(self._q["job_insert_many"].execute(conn, params).fetchall())
-        with self.database.connection() as pooled:
-            return len(self._q["job_insert_many"].execute(pooled, params).fetchall())
+        with _migrated():
+            if conn is not None:
+                return len(self._q["job_insert_many"].execute(conn, params).fetchall())
+            with self.database.connection() as pooled:
+                return len(self._q["job_insert_many"].execute(pooled, params).fetchall())
 
     def copy_in(self, jobs: Sequence[NewJob], *, conn: psycopg.Connection[Any] | None = None) -> int:
         """Insert jobs with new ids and no delay through COPY; returns how many.
 
         COPY cannot skip existing ids: a duplicate fails the whole batch, so only
         ids docjobs generated may come this way.
+
+        Raises:
+            SchemaNotMigrated: The database lacks docjobs' tables: run docjobs migrate.
         """
-        if conn is not None:
-            return self._copy_in(conn, jobs)
-        with self.database.connection() as pooled, pooled.transaction():
-            return self._copy_in(pooled, jobs)
+        with _migrated():
+            if conn is not None:
+                return self._copy_in(conn, jobs)
+            with self.database.connection() as pooled, pooled.transaction():
+                return self._copy_in(pooled, jobs)
 
     def _copy_in(self, conn: psycopg.Connection[Any], jobs: Sequence[NewJob]) -> int:
         with conn.cursor() as cursor, cursor.copy(self._q["job_copy_in"].text) as copy:
@@ -172,6 +191,24 @@ class JobRows:
                 deleted += max(count, 0)
                 if count < RETENTION_BATCH or time.monotonic() > deadline:
                     return deleted
+
+
+@contextmanager
+def _migrated() -> Iterator[None]:
+    """Say ``run docjobs migrate`` where a send meets a database without docjobs' tables.
+
+    Every send of the local provider (``actor.send``, ``jobs.trigger``, from any script)
+    inserts here: psycopg's ``UndefinedTable`` would end an app's traceback with
+    ``relation "background_job" does not exist`` and no hint of the cure.
+    """
+    try:
+        yield
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+        # The server's own words (a prepared statement's error text also carries "ERROR:  ").
+        reason = exc.diag.message_primary or _SEVERITY.sub("", str(exc).strip().splitlines()[0])
+        raise SchemaNotMigrated(
+            f"the database lacks docjobs' schema ({reason}): run docjobs migrate"
+        ) from None
 
 
 def _job_params(job: NewJob) -> dict[str, Any]:

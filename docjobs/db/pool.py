@@ -61,7 +61,37 @@ TRANSIENT_SERVER_REFUSALS = (
     "the database system is not accepting connections",
     "sorry, too many clients already",
     "remaining connection slots are reserved",
+    "too many connections for",
 )
+#: libpq's (and psycopg's) words when no server could be reached, or the connection to it
+#: dropped mid-way: nothing was refused, and another try may find it up. Anything else
+#: libpq says on its own is about the URL and this client (no password, SSL or GSSAPI
+#: required, certificates, authentication requirements): no retry fixes it.
+UNREACHABLE_REASONS = (
+    "Connection refused",
+    "Connection timed out",
+    "timeout expired",
+    "No route to host",
+    "Network is unreachable",
+    "Host is unreachable",
+    "No such file or directory",  # a Unix socket not there (yet)
+    "could not translate host name",
+    "failed to resolve host",
+    "Temporary failure in name resolution",
+    "Name or service not known",
+    "server closed the connection unexpectedly",
+    "Connection reset by peer",
+    "could not receive data from server",
+    "could not send data to server",
+    "SSL SYSCALL error",
+)
+#: Client-side refusals that name a file (a certificate, a key) which may also say
+#: "No such file or directory": about this client's files, so permanent.
+_CLIENT_FILES = re.compile(r"certificate|private key|\bkey file|\bcrl\b", re.IGNORECASE)
+#: libpq's reasons that plain words explain better, and the words.
+_EXPLAINED = {
+    "fe_sendauth: no password supplied": "the server asks for a password and {variable} has none",
+}
 #: libpq's words for a URL option it cannot use (no server was asked).
 _MALFORMED_OPTION = re.compile(
     r"invalid (?:integer )?value|invalid \w+ value|invalid port number|could not match \d+ port numbers"
@@ -136,15 +166,17 @@ class ConnectFailure:
 
     Attributes:
         reason: libpq's reason, one line (libpq never quotes a password).
-        transient: The server was unreachable, starting or full: another try may work.
+        transient: The server was unreachable, starting, stopping or full: another try may work.
         malformed: libpq refused an option of the URL itself; no server was asked.
         where: The server libpq tried (``host:port`` or the socket), when it says.
+        refused: The server said no (a ``FATAL`` of its own), rather than libpq on this side.
     """
 
     reason: str
     transient: bool
     malformed: bool = False
     where: str | None = None
+    refused: bool = False
 
     @property
     def database(self) -> str:
@@ -155,15 +187,24 @@ class ConnectFailure:
         """The error a failure that no retry fixes is: a bad setting, named by ``variable``."""
         if self.malformed:
             return errors.SettingsError(f"{variable}: {self.reason}")
-        return DatabaseRefused(f"{self.database} refused the connection: {self.reason} (check {variable})")
+        if self.refused:
+            refusal = f"{self.database} refused the connection: {self.reason} (check {variable})"
+            return DatabaseRefused(refusal)
+        explained = _EXPLAINED.get(self.reason)
+        reason = f"{explained.format(variable=variable)} ({self.reason})" if explained else self.reason
+        return errors.SettingsError(f"cannot connect to {self.database}: {reason} (check {variable})")
 
 
 def connect_failure(exc: psycopg.Error) -> ConnectFailure:
     """Read a failed connection attempt: libpq's reason, and whether another try may work.
 
-    A server's refusal (``FATAL: role "nobody" does not exist``, a wrong password, no
-    such database) and an option libpq cannot use are permanent; a server that is down,
-    unreachable, starting or full is transient.
+    Transient only when no server could be reached (refused, timed out, no such host
+    or socket, the connection dropped) or the server said it is starting, stopping or
+    full. Everything else is permanent: a server's refusal (``FATAL: role "nobody"
+    does not exist``, a wrong password, no such database), an option libpq cannot use,
+    and what libpq refuses on this side (``fe_sendauth: no password supplied``,
+    ``server does not support SSL, but SSL was required``, certificates, GSSAPI,
+    ``require_auth``, channel binding).
     """
     text = str(exc).strip()
     first = text.splitlines()[0] if text else type(exc).__name__
@@ -175,18 +216,21 @@ def connect_failure(exc: psycopg.Error) -> ConnectFailure:
         reason = attempt["reason"].strip()
     if isinstance(exc, psycopg.ProgrammingError) or _MALFORMED_OPTION.search(first):
         return ConnectFailure(reason, transient=False, malformed=True, where=where)
-    if _SERVER_SEVERITY.search(text) and not any(words in text for words in TRANSIENT_SERVER_REFUSALS):
-        return ConnectFailure(reason, transient=False, where=where)
-    return ConnectFailure(reason, transient=True, where=where)
+    if _SERVER_SEVERITY.search(text):
+        busy = any(words in text for words in TRANSIENT_SERVER_REFUSALS)
+        return ConnectFailure(reason, transient=busy, where=where, refused=not busy)
+    unreachable = any(words in reason for words in UNREACHABLE_REASONS) and not _CLIENT_FILES.search(reason)
+    return ConnectFailure(reason, transient=unreachable, where=where)
 
 
 def connect(url: str, *, variable: str = DATABASE_URL_VARIABLE, **kwargs: Any) -> psycopg.Connection[Any]:
     """``psycopg.connect``, where a failure no retry fixes is a bad setting named by ``variable``.
 
     Raises:
-        errors.SettingsError: The URL has an option libpq cannot use, or the server refused
-            the role, database or password (:class:`DatabaseRefused`), at once.
-        psycopg.OperationalError: The server is unreachable, starting or full.
+        errors.SettingsError: The URL has an option libpq cannot use, the server refused
+            the role, database or password (:class:`DatabaseRefused`), or libpq refused to
+            go on (no password to give, SSL the server lacks, a certificate), at once.
+        psycopg.OperationalError: The server is unreachable, starting, stopping or full.
     """
     try:
         conn: psycopg.Connection[Any] = psycopg.connect(url, **kwargs)

@@ -230,7 +230,7 @@ WHERE id = ANY(%(held)s::text[]) AND locked_by = (SELECT id FROM beat) AND statu
 -- Forget a worker that stopped cleanly.
 DELETE FROM worker WHERE id = %(worker)s;
 
--- workers_alive --
+-- worker_count_alive --
 -- How many workers heartbeat within the last %(within_seconds)s (any host).
 SELECT count(*) AS alive FROM worker WHERE heartbeat_at >= now() - %(within_seconds)s * interval '1 second';
 

@@ -67,7 +67,7 @@ class WorkerStore:
     def count_alive(self, *, within_seconds: float) -> int:
         """How many workers, on any host, heartbeat within the last ``within_seconds``."""
         with self.database.connection() as conn:
-            row = self._q["workers_alive"].execute(conn, {"within_seconds": within_seconds}).fetchone()
+            row = self._q["worker_count_alive"].execute(conn, {"within_seconds": within_seconds}).fetchone()
         return int(row["alive"]) if row is not None else 0
 
     def maintain(

@@ -19,12 +19,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from docjobs_devkit import FAST_SETTINGS, PostgresServer, RedisServer
 from docjobs_devkit.services import free_port
 
 from docjobs.db.migrate import migrate
 from tests.conftest import events, job_row, wait_for
 from tests.support.actors import EVENTS_TABLE
+from tests.support.pg_hba import role_with_password
 from tests.support.processes import Processes, cli_env, docjobs
 
 #: A start-up wait's log line: "... ; retrying in 0.5 s."
@@ -76,6 +78,45 @@ def test_an_unmigrated_database_stops_every_long_running_command_in_one_line(
         assert 2 == result.returncode, command
         assert [expected] == error_lines(result.stderr), command
         assert "Traceback" not in result.stderr, command
+
+
+UNMIGRATED_SENDER = """
+import sys
+
+import docjobs
+from docjobs import jobs
+
+
+@docjobs.actor("app.unmigrated")
+def unmigrated(*, note: str = "") -> None:
+    pass
+
+
+if sys.argv[1] == "send":
+    unmigrated.send(note="x")
+else:
+    jobs.trigger("app.unmigrated", {"note": "x"})
+"""
+
+
+def test_app_code_sending_to_an_unmigrated_database_ends_its_traceback_with_run_docjobs_migrate(
+    environ: dict[str, str], unmigrated_url: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "send_unmigrated.py"
+    script.write_text(UNMIGRATED_SENDER)
+    env = cli_env(environ, NEXT_PRIVATE_DATABASE_URL=unmigrated_url)
+    expected = (
+        "docjobs.db.readiness.SchemaNotMigrated: the database lacks docjobs' schema "
+        '(relation "background_job" does not exist): run docjobs migrate'
+    )
+    for way in ("send", "trigger"):
+        result = run([sys.executable, str(script), way], env)
+        assert 1 == result.returncode, result.stderr
+        lines = result.stderr.splitlines()
+        # Before: psycopg.errors.UndefinedTable: relation "background_job" does not exist, and no hint.
+        assert expected == lines[-1], result.stderr
+        assert "UndefinedTable" not in result.stderr
+        assert 1 == sum("run docjobs migrate" in line for line in lines), result.stderr
 
 
 @pytest.mark.parametrize("command", ["worker", "web"])
@@ -199,6 +240,54 @@ def test_a_wrong_role_or_database_is_said_at_once_in_libpqs_words(
             line
         )
         assert reason in line and "NEXT_PRIVATE_DATABASE_URL" in line, line
+
+
+def test_a_missing_password_or_ssl_the_server_lacks_stops_start_up_in_one_line(
+    environ: dict[str, str], postgres_server: PostgresServer
+) -> None:
+    db = environ["NEXT_PRIVATE_DATABASE_URL"].rsplit("/", 1)[1]
+    where = f"127.0.0.1:{postgres_server.port}"
+    with role_with_password(postgres_server, db) as without_password:
+        cases = {
+            without_password: (
+                f"docjobs: error: cannot connect to the database at {where}: the server asks for a password "
+                "and NEXT_PRIVATE_DATABASE_URL has none (fe_sendauth: no password supplied) "
+                "(check NEXT_PRIVATE_DATABASE_URL)"
+            ),
+            f"{environ['NEXT_PRIVATE_DATABASE_URL']}?sslmode=require": (
+                f"docjobs: error: cannot connect to the database at {where}: server does not support SSL, "
+                "but SSL was required (check NEXT_PRIVATE_DATABASE_URL)"
+            ),
+        }
+        for url, expected in cases.items():
+            env = cli_env(environ, NEXT_PRIVATE_DATABASE_URL=url)
+            for command in (["worker"], ["web", "--port", str(free_port())]):
+                # Before: "the database at ... is unreachable: fe_sendauth: no password supplied;
+                # retrying in 0.5 s", and so on for ever.
+                result = docjobs(*command, env=env, timeout=30)
+                assert (2, [expected]) == (result.returncode, result.stderr.splitlines()), command
+
+
+def test_a_redis_url_redis_refuses_stops_start_up_in_one_line(bullmq_environ: dict[str, str]) -> None:
+    locked = RedisServer().start()
+    try:
+        redis.Redis.from_url(locked.url).config_set("requirepass", "not-given")
+        port = bullmq_environ["NEXT_PRIVATE_REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
+        cases = {
+            f"redis://127.0.0.1:{port}/99": (
+                "docjobs: error: NEXT_PRIVATE_REDIS_URL: Redis has no database 99 (DB index is out of range; "
+                "its `databases` setting says how many there are, 16 by default)"
+            ),
+            locked.url: "docjobs: error: Redis needs a password: NEXT_PRIVATE_REDIS_URL has none",
+        }
+        for url, expected in cases.items():
+            env = cli_env(bullmq_environ, NEXT_PRIVATE_REDIS_URL=url)
+            for command in (["worker"], ["web", "--port", str(free_port())]):
+                # Before: a 52-line traceback and exit 1 (database 99); Redis's HELLO wording (no password).
+                result = docjobs(*command, env=env, timeout=30)
+                assert (2, [expected]) == (result.returncode, result.stderr.splitlines()), command
+    finally:
+        locked.stop()
 
 
 def test_a_malformed_database_url_is_a_settings_error_without_the_password(environ: dict[str, str]) -> None:

@@ -10,6 +10,7 @@ from io import BytesIO
 from pathlib import Path
 
 import psycopg
+from docjobs_devkit.http import Receiver
 from docjobs_devkit.pdfs import sample_pdf
 from docjobs_devkit.services import free_port
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -220,3 +221,96 @@ def test_verify_reports_each_finding_and_exits_0_valid_1_not_valid_2_unreadable(
         lines,
         errors,
     )
+
+
+def test_the_worker_says_a_module_it_cannot_import_in_the_web_apps_one_line(
+    environ: dict[str, str], tmp_path: Path
+) -> None:
+    env = cli_env(environ, PORT=str(free_port()))
+    expected = (
+        "docjobs: error: cannot load actor module 'reprots': ModuleNotFoundError: No module named 'reprots'"
+    )
+    web = run_here("web", "--actors", "reprots", "--host", "127.0.0.1", cwd=tmp_path, env=env)
+    assert (2, [expected]) == (web.returncode, web.stderr.splitlines())
+    # Before: Dramatiq's 13-line traceback, its CRITICAL line printed before an earlier ERROR line.
+    worker = run_here("worker", "reprots", cwd=tmp_path, env=env)
+    assert (2, [expected], "") == (worker.returncode, worker.stderr.splitlines(), worker.stdout)
+
+
+def test_a_worker_without_threads_or_processes_is_refused_in_one_line(environ: dict[str, str]) -> None:
+    env = cli_env(environ)
+    for flag in ("--threads", "--processes"):
+        # Before: accepted; a worker that looked healthy and ran nothing.
+        result = docjobs("worker", flag, "0", env=env, timeout=30)
+        name = flag.removeprefix("--")
+        assert (
+            2,
+            [f"docjobs: error: {flag} must be 1 or more, not 0: a worker needs {name} to run jobs"],
+        ) == (
+            result.returncode,
+            result.stderr.splitlines(),
+        ), flag
+
+
+def test_a_send_wakes_the_web_app_on_port_without_an_internal_url(environ: dict[str, str]) -> None:
+    with Receiver().running() as web_app:
+        port = web_app.url.rsplit(":", 1)[1]
+        env = cli_env(environ, PORT=port, NEXT_PRIVATE_INTERNAL_WEBAPP_URL="")
+        sent = docjobs(
+            "trigger", "test.record", '{"key": "port"}', "--actors", "tests.support.actors", env=env
+        )
+        assert 0 == sent.returncode, sent.stderr
+        # Before: the self-request went to http://localhost:3000, whatever PORT said.
+        assert [f"/api/jobs/test.record/{sent.stdout.strip()}"] == [
+            request.path for request in web_app.requests
+        ]
+
+
+def test_verify_in_a_fresh_shell_needs_only_the_file_and_the_development_certificate(tmp_path: Path) -> None:
+    data_dir = tmp_path / ".docjobs"
+    write_development_certificate(data_dir / "signing-certificate.p12")
+    identity = identity_from_pkcs12(
+        (data_dir / "signing-certificate.p12").read_bytes(), None, source="the development certificate"
+    )
+    signed = BytesIO()
+    signers.sign_pdf(
+        IncrementalPdfFileWriter(BytesIO(sample_pdf(1, title="Fresh shell"))),
+        signers.PdfSignatureMetadata(field_name="Seal"),
+        signer=identity.signer,
+        output=signed,
+    )
+    (data_dir / "sealed").mkdir()
+    (data_dir / "sealed" / "Lease agreement.pdf").write_bytes(signed.getvalue())
+    fresh_shell = cli_env({})  # no NEXT_PRIVATE_* at all, no NODE_ENV: production
+
+    def verify(*args: str, cwd: Path = tmp_path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "docjobs", "verify", *args],
+            cwd=cwd, env=fresh_shell, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    # Before: "docjobs: error: NEXT_PRIVATE_DATABASE_URL is required with NEXT_PRIVATE_JOBS_PROVIDER=local ...".
+    valid = verify(".docjobs/sealed/Lease agreement.pdf")
+    assert (0, "") == (valid.returncode, valid.stderr)
+    assert (
+        ".docjobs/sealed/Lease agreement.pdf: valid: the signature verifies against the development "
+        "certificate .docjobs/signing-certificate.p12"
+    ) in valid.stdout.splitlines()
+    assert ".docjobs/sealed/Lease agreement.pdf: VALID" == valid.stdout.splitlines()[-1]
+    # The file first: a wrong name is said as such, wherever the certificate is.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    missing = verify("nope.pdf", cwd=elsewhere)
+    assert (2, "docjobs: error: nope.pdf: cannot read: No such file or directory\n") == (
+        missing.returncode,
+        missing.stderr,
+    )
+    (elsewhere / "copy.pdf").write_bytes(signed.getvalue())
+    no_certificate = verify("copy.pdf", cwd=elsewhere)
+    assert 2 == no_certificate.returncode
+    assert [
+        "docjobs: error: no certificate to trust: NEXT_PRIVATE_SIGNING_LOCAL_FILE_PATH and "
+        "NEXT_PRIVATE_SIGNING_LOCAL_FILE_CONTENTS are unset, and .docjobs/signing-certificate.p12 does not "
+        "exist (NEXT_PRIVATE_JOBS_DATA_DIR) (or give the certificate to trust: --certificate FILE)"
+    ] == no_certificate.stderr.splitlines()
+    assert not (elsewhere / ".docjobs").exists()  # no certificate was made up

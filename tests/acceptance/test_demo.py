@@ -102,7 +102,7 @@ def test_a_served_demo_stops_in_order_on_sigterm_and_the_next_run_judges_only_it
         assert f"http://127.0.0.1:{port}/api/jobs/board" == board_url
         assert 200 == httpx.get(board_url, follow_redirects=True, timeout=10).status_code
         root = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
-        assert (307, "/api/jobs/board") == (root.status_code, root.headers["location"])
+        assert (307, "/api/jobs/board/") == (root.status_code, root.headers["location"])
 
         # Ids show their distinctive (random) end, one job each; the retry is one line, no traceback.
         shown = re.findall(r"^  job     (\S+)  (\S+) ", output, re.MULTILINE)
@@ -186,6 +186,20 @@ def test_a_served_demo_stops_in_order_on_sigterm_and_the_next_run_judges_only_it
     assert sealed.read_bytes().startswith(b"%PDF")
     assert [] == postgres_processes_of(pgdata)
 
+    # The README's check of that PDF, as written, in a fresh shell where .docjobs is.
+    (check,) = re.findall(r"`(\.venv/bin/docjobs verify [^`]+)`", (REPO_ROOT / "README.md").read_text())
+    # Before: "docjobs: error: NEXT_PRIVATE_DATABASE_URL is required ...", exit 2.
+    verified = subprocess.run(
+        ["bash", "-c", check.replace(".venv/bin/docjobs", f"{shlex.quote(sys.executable)} -m docjobs")],
+        cwd=data_dir.parent,
+        env=cli_env({}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (0, "") == (verified.returncode, verified.stderr), verified.stdout + verified.stderr
+    assert ".docjobs/sealed/Lease agreement.pdf: VALID" == verified.stdout.splitlines()[-1]
+
 
 @pytest.mark.timeout(240)  # a failed start, then a run cut short
 def test_a_failed_start_or_sighup_mid_run_stops_the_demo_and_its_postgres(
@@ -265,7 +279,7 @@ def test_the_apps_root_leads_to_the_board_in_development_only(
     with serve(app) as url:
         response = httpx.get(f"{url}/", timeout=10)
     if node_env == "development":
-        assert (307, "/api/jobs/board") == (response.status_code, response.headers["location"])
+        assert (307, "/api/jobs/board/") == (response.status_code, response.headers["location"])
     else:
         assert 404 == response.status_code
 

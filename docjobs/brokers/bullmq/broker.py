@@ -69,6 +69,8 @@ from docjobs.db.board import BoardStore
 from docjobs.db.store import JobStore, Row
 from docjobs.settings import Settings
 
+#: The variable the Redis URL comes from, in errors about it.
+REDIS_URL_VARIABLE = "NEXT_PRIVATE_REDIS_URL"
 #: A command that fails on a lost connection is tried again with a backoff of
 #: 50 ms doubling up to 1 s, for about 10 s in all: a Redis restart is waited out.
 COMMAND_RETRIES = 14
@@ -235,17 +237,26 @@ class BullmqBroker(QueueElsewhere, RedisBroker):
         """Check that Redis answers, once and without the restart retries.
 
         Raises:
-            errors.SettingsError: Redis refuses the URL's user or password (no retry fixes it).
-            dramatiq.errors.BrokerConnectionError: It does not answer.
+            errors.SettingsError: Redis refuses the URL (a password it needs and lacks, a user
+                or password it rejects, a database number it does not have): no retry fixes it.
+            dramatiq.errors.BrokerConnectionError: It does not answer, or is still loading.
         """
         probe = redis.Redis.from_url(self._url, socket_connect_timeout=2, socket_timeout=2)
+        pinged = False
         try:
             probe.ping()
+            pinged = True
             self.load_scripts()
         except redis.AuthenticationError as exc:  # a ConnectionError too: said first, and at once
-            raise errors.SettingsError(f"NEXT_PRIVATE_REDIS_URL: Redis refused the login: {exc}") from None
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise errors.SettingsError(_login_refused(probe, exc)) from None
+        except (redis.ConnectionError, redis.TimeoutError) as exc:  # BusyLoadingError included
             raise BrokerConnectionError(f"Redis is unreachable: {exc}") from None
+        except redis.ResponseError as exc:
+            # The connection's set-up (AUTH, SELECT) or the URL's user's rights; a script
+            # Redis cannot load is docjobs' bug, not the URL's, and keeps its traceback.
+            if pinged and not isinstance(exc, redis.exceptions.NoPermissionError):
+                raise
+            raise errors.SettingsError(_url_refused(probe, exc)) from None
         finally:
             probe.close()
 
@@ -380,3 +391,22 @@ class BullmqBroker(QueueElsewhere, RedisBroker):
         super().close()
         self.client.close()
         self.fetch_client.close()
+
+
+def _login_refused(probe: redis.Redis, exc: redis.AuthenticationError) -> str:
+    """Redis refused the login: no password given (Redis's words are about HELLO), or a wrong one."""
+    if probe.connection_pool.connection_kwargs.get("password") is None:
+        return f"Redis needs a password: {REDIS_URL_VARIABLE} has none"
+    return f"{REDIS_URL_VARIABLE}: Redis refused the login: {exc}"
+
+
+def _url_refused(probe: redis.Redis, exc: redis.ResponseError) -> str:
+    """Redis answered the connection's set-up with an error: the URL asks for what it has not."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    database = probe.connection_pool.connection_kwargs.get("db", 0)
+    if "DB index is out of range" in reason:
+        return (
+            f"{REDIS_URL_VARIABLE}: Redis has no database {database} ({reason}; "
+            "its `databases` setting says how many there are, 16 by default)"
+        )
+    return f"{REDIS_URL_VARIABLE}: Redis refused it: {reason}"

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import psycopg
 
+from docjobs.backoff import retry_delays
 from docjobs.brokers.local.coalesce import CoalescingSender
 from docjobs.db.store import JobStore
 
@@ -24,7 +25,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_DOORBELL_INTERVAL_SECONDS = 0.005
 LISTEN_TIMEOUT_SECONDS = 0.5
-RECONNECT_DELAY_SECONDS = 1.0
 
 
 class Doorbell:
@@ -70,7 +70,9 @@ class Listener:
     the session's LISTEN to a server connection other clients then use).
 
     After a reconnect it calls ``on_notify(None)``: notifications sent while it was
-    away are lost, so every consumer should look again.
+    away are lost, so every consumer should look again. While the database is down it
+    tries again after start-up's waits (0.5 s doubling to 30 s, :mod:`docjobs.backoff`),
+    one log line per attempt; consumers poll meanwhile, so no job waits on it.
     """
 
     def __init__(self, store: JobStore, on_notify: Callable[[str | None], None]) -> None:
@@ -98,6 +100,7 @@ class Listener:
 
     def _run(self) -> None:
         reconnecting = False
+        delays = retry_delays()
         while not self._stopping.is_set():
             try:
                 with self._store.database.connect_listener() as conn:
@@ -105,18 +108,26 @@ class Listener:
                     if reconnecting:
                         self._on_notify(None)
                     reconnecting = False
+                    delays = retry_delays()  # listening again: a later failure starts the waits anew
                     while not self._stopping.is_set():
                         for notification in conn.notifies(timeout=LISTEN_TIMEOUT_SECONDS):
                             self._on_notify(notification.payload)
             except psycopg.Error as exc:
+                delay = next(delays)
                 logger.warning(
-                    "The LISTEN connection failed (%s); reconnecting in %.0f s.",
-                    exc,
-                    RECONNECT_DELAY_SECONDS,
+                    "The LISTEN connection failed (%s); reconnecting in %s s.",
+                    _first_line(exc),
+                    f"{delay:g}",
                     extra={"action": "listener_reconnect"},
                 )
                 reconnecting = True
-                self._stopping.wait(RECONNECT_DELAY_SECONDS)
+                self._stopping.wait(delay)
+
+
+def _first_line(exc: psycopg.Error) -> str:
+    """libpq's reason without its hint lines ("Is the server running ...")."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class Alarm:
