@@ -292,13 +292,14 @@ def test_history_waits_in_the_journal_while_the_database_refuses_and_a_bad_entry
     journal = broker.journal
     message = actors.record_job.message(key="journaled")
     running = dramatiq.MessageProxy(message)
-    history.before_process_message(broker, running)
-    history.after_process_message(broker, running, result=None)
 
     def database_gone(*args: object, **kwargs: object) -> None:
         raise psycopg.OperationalError("connection lost")
 
+    # Gone before the job's events exist: the background writer must not win a race to write them.
     monkeypatch.setattr(journal.store.history, "record", database_gone)
+    history.before_process_message(broker, running)
+    history.after_process_message(broker, running, result=None)
     with pytest.raises(psycopg.OperationalError):
         history.flush()
     assert journal.pending() >= 1  # in Redis, not in this process's memory: a kill loses nothing
