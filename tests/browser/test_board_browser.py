@@ -10,7 +10,7 @@ import psycopg
 from playwright.sync_api import Page, expect
 
 from docjobs import jobs
-from tests.browser.conftest import ADMIN, shoot
+from tests.browser.conftest import ADMIN, shoot, sign_in
 from tests.conftest import job_row, wait_for
 
 
@@ -79,3 +79,28 @@ def test_a_destructive_action_asks_first(page: Page, board_url: str, database_ur
         assert (0,) == conn.execute(
             "SELECT count(*) FROM background_job WHERE id = %s", (waiting.message_id,)
         ).fetchone()
+
+
+def test_the_sign_in_page_and_the_audit_log_read_as_an_admin_expects(
+    page: Page, board_url: str, database_url: str
+) -> None:
+    page.goto(f"{board_url}/sign-in")
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    shoot(page, "6-sign-in")
+    sign_in(page, board_url)
+    waiting = jobs.trigger("test.record", {"key": "audited"}, delay=3600)
+    page.goto(f"{board_url}/jobs/{waiting.message_id}")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator("h1 .status")).to_have_text("CANCELLED")
+
+    page.get_by_role("link", name="Audit log").click()
+    row = page.locator("table.audit tbody tr").first
+    expect(row).to_contain_text(ADMIN[0])
+    # The job by its distinctive end, whole in the tooltip; details as words, not JSON.
+    expect(row.locator("code.job-id")).to_have_text(f"…{waiting.message_id[-12:]}")
+    assert waiting.message_id == row.locator("code.job-id").get_attribute("title")
+    details = row.locator("td.audit-detail").inner_text()
+    assert "{" not in details and '"' not in details, details
+    assert "UTC" in (row.locator("time").get_attribute("title") or "")
+    shoot(page, "7-audit-log")

@@ -132,6 +132,20 @@ def user_options(job: Mapping[str, Any]) -> list[tuple[str, str]]:
     return shown
 
 
+def detail_items(detail: Any) -> list[tuple[str, str]]:
+    """An audit entry's details as ``name, value`` pairs an admin reads: text as is, numbers and
+    booleans in JSON's words, lists and objects as compact JSON."""
+    if not isinstance(detail, Mapping):
+        return [] if detail in (None, "", {}) else [("", _plain(detail))]
+    return [(str(name), _plain(value)) for name, value in detail.items()]
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=str, ensure_ascii=False, separators=(", ", ": "))
+
+
 def _coarse(seconds: float) -> str:
     """``42 s``, ``5 min``, ``23 h 56 min``, ``2 d 4 h``: rounded to the minute (to the hour from
     a day on), in the two largest units."""

@@ -45,6 +45,7 @@ def environment() -> Environment:
     templates.filters["duration"] = formats.duration
     templates.filters["short_id"] = formats.short_id
     templates.filters["user_options"] = formats.user_options
+    templates.filters["detail_items"] = formats.detail_items
     templates.globals["worker_name"] = formats.worker_name
     return templates
 
