@@ -14,14 +14,21 @@ import psutil
 
 from tests.conftest import REPO_ROOT
 
+#: What ``make`` passes to the commands it runs.
+MAKE_VARIABLES = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "MAKE_TERMOUT", "MAKE_TERMERR")
+
 
 def cli_env(environ: dict[str, str], **overrides: str) -> dict[str, str]:
-    """The test's settings on top of a clean copy of this process's environment."""
+    """The test's settings on top of a clean copy of this process's environment.
+
+    Make's own variables go too: under ``make test`` they would make a ``make`` the test
+    runs print "Entering directory" lines a user's shell never shows.
+    """
     base = {
         name: value
         for name, value in os.environ.items()
         if not name.startswith(("NEXT_PRIVATE_", "NEXT_PUBLIC_", "INNGEST_"))
-        and name not in ("NODE_ENV", "PORT")
+        and name not in ("NODE_ENV", "PORT", *MAKE_VARIABLES)
     }
     return {**base, **environ, "PYTHONPATH": str(REPO_ROOT), **overrides}
 
