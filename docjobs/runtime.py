@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import importlib
 import logging
+import pickle
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import dramatiq
 
@@ -32,7 +36,6 @@ from docjobs.db.domain import DomainStore
 from docjobs.db.pool import Database
 from docjobs.db.store import JobStore
 from docjobs.mail.transport import Mailer
-from docjobs.pdf.identity import SigningIdentity, load_identity
 from docjobs.scheduler import table as cron_table
 from docjobs.scheduler.firing import Firer, process_name
 from docjobs.scheduler.guard import CronGuard
@@ -40,8 +43,27 @@ from docjobs.scheduler.inprocess import InProcessScheduler
 from docjobs.scheduler.periodiq import PeriodiqWiring
 from docjobs.settings import Settings
 
+if TYPE_CHECKING:
+    from docjobs.pdf.identity import SigningIdentity
+
 _lock = threading.RLock()
 _current: Runtime | None = None
+
+#: The longest the signing certificate's boot check may take in its own process, in seconds.
+CERTIFICATE_CHECK_TIMEOUT_SECONDS = 60.0
+#: The check's exit status when the certificate is refused (its one line is on stdout).
+_CERTIFICATE_REFUSED_STATUS = 3
+#: Run by ``python -c``: load the certificate of the pickled settings read from stdin.
+_CHECK_CERTIFICATE = f"""
+import pickle, sys
+from docjobs import errors
+from docjobs.pdf.identity import load_identity
+try:
+    load_identity(pickle.load(sys.stdin.buffer))
+except errors.SettingsError as exc:
+    print(exc)
+    sys.exit({_CERTIFICATE_REFUSED_STATUS})
+"""
 
 
 @dataclass
@@ -66,8 +88,27 @@ class Runtime:
             errors.SettingsError: The certificate is missing or cannot be opened.
         """
         if self._identity is None:
+            # Imported here: pyHanko and cryptography weigh ~40 MiB, which only a
+            # process that seals (or checks the certificate at boot) should carry.
+            from docjobs.pdf.identity import load_identity
+
             self._identity = load_identity(self.settings)
         return self._identity
+
+    def check_signing_identity(self) -> None:
+        """Check the certificate opens, as a worker does at boot, without keeping its libraries.
+
+        pyHanko and cryptography would add ~30 MiB to every worker process for a check,
+        so unless this process has them loaded already (then the identity is kept for the
+        first seal) the certificate is loaded by a short-lived process (issue 21).
+
+        Raises:
+            errors.SettingsError: The certificate is missing or cannot be opened (one line).
+        """
+        if self._identity is not None or "pyhanko" in sys.modules:
+            self.signing_identity()
+            return
+        _check_certificate_elsewhere(self.settings)
 
     def require_database(self) -> Database:
         """The app's database, which the domain tables live in.
@@ -121,6 +162,27 @@ PROVIDER_CLASSES: dict[str, tuple[str, str]] = {
 }
 
 
+def _check_certificate_elsewhere(settings: Settings) -> None:
+    # The settings travel by pipe (never argv or the environment, where other users may read them).
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _CHECK_CERTIFICATE],
+            input=pickle.dumps(settings),
+            capture_output=True,
+            timeout=CERTIFICATE_CHECK_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise errors.SettingsError(
+            f"checking the signing certificate took more than {CERTIFICATE_CHECK_TIMEOUT_SECONDS:g} s"
+        ) from None
+    if done.returncode == _CERTIFICATE_REFUSED_STATUS:
+        raise errors.SettingsError(done.stdout.decode(errors="replace").strip())
+    if done.returncode != 0:
+        # Its traceback stays out of the message: it could quote the settings.
+        raise errors.SettingsError(f"checking the signing certificate failed (exit status {done.returncode})")
+
+
 def provider_class(name: str) -> type[Broker]:
     """The broker class of the provider called ``name`` (``NEXT_PRIVATE_JOBS_PROVIDER``).
 
@@ -157,7 +219,8 @@ def build(settings: Settings) -> Runtime:
         # One pool per process, within NEXT_PRIVATE_JOBS_DB_POOL_SIZE (docs/operations.md).
         database = Database.from_settings(settings, listen=cls.name == "local")
         # The app's transactions keep their durability; docjobs' own writes where workers
-        # make them (enqueues, claims, acks, history) may skip the WAL flush wait, see the settings.
+        # make them (claims, acks, history) skip the WAL flush wait, its enqueues do not
+        # unless the settings say so (docs/reliability.md, "Which writes are durable").
         store = JobStore.over(database.for_own_writes() if capabilities.workers else database)
         job_rows = BoardStore(database)
         if capabilities.scheduler:
@@ -196,7 +259,7 @@ def build(settings: Settings) -> Runtime:
     if capabilities.workers:
         # Only a process that would run a signing job needs the certificate (see certificate_check);
         # on inngest, where Inngest calls the app to run every job, `create_app` checks it.
-        broker.add_middleware(CertificateCheck(settings, current.signing_identity))
+        broker.add_middleware(CertificateCheck(settings, current.check_signing_identity))
     globalbroker.own(broker)
     return current
 

@@ -7,9 +7,15 @@ from pydantic.alias_generators import to_camel
 
 
 class PayloadModel(pydantic.BaseModel):
-    """camelCase on the wire, snake_case in Python, unknown keys dropped (as the reference's zod)."""
+    """camelCase on the wire, snake_case in Python, unknown keys dropped (as the reference's zod).
 
-    model_config = pydantic.ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    Validators are built on first use (``defer_build``), as the job payloads' are, so a worker
+    that never runs an email job neither builds them nor imports ``email_validator``.
+    """
+
+    model_config = pydantic.ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", defer_build=True
+    )
 
 
 class RequestMetadata(PayloadModel):

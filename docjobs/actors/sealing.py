@@ -28,7 +28,6 @@ from docjobs import errors, jobs, runtime
 from docjobs.actors import _support as support
 from docjobs.actors.payloads import RequestMetadata
 from docjobs.domain.completion import completion_emails
-from docjobs.pdf.seal import SealInput, SignatureSettings, seal_pdf
 from docjobs.tasks import run_task
 from docjobs.webhooks.events import WebhookEvent
 
@@ -166,6 +165,10 @@ def _sealed_pdf(
     audit_logs: list[dict[str, Any]],
     rejected: bool,
 ) -> bytes:
+    # Imported by the first seal: pikepdf, reportlab, fontTools and pyHanko are most of a
+    # worker's memory, and a worker that never seals should not carry them (issue 21).
+    from docjobs.pdf.seal import SealInput, SignatureSettings, seal_pdf
+
     current = runtime.current()
     settings = current.settings
     return seal_pdf(

@@ -16,7 +16,6 @@ import docjobs
 from docjobs import errors, runtime
 from docjobs.actors import _support as support
 from docjobs.actors.payloads import RequestMetadata
-from docjobs.webhooks import delivery
 from docjobs.webhooks.events import WebhookEvent
 
 logger = logging.getLogger("docjobs.jobs")
@@ -49,6 +48,9 @@ def execute_webhook(
             extra={"action": "webhook_skipped"},
         )
         return
+    # Imported by the first delivery: httpx is ~10 MiB a worker without webhooks need not carry.
+    from docjobs.webhooks import delivery
+
     outcome = delivery.attempt(
         url=webhook["webhook_url"],
         secret=webhook["secret"],

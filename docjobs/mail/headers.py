@@ -19,8 +19,6 @@ import unicodedata
 from email.errors import MessageError
 from email.headerregistry import Address
 
-import email_validator
-
 from docjobs.mail.errors import BadAddress
 
 #: Longest display name kept, in characters (the rest is cut).
@@ -63,6 +61,9 @@ def recipient(name: str | None, address: str) -> Address:
     Raises:
         BadAddress: ``address`` is not one usable email address.
     """
+    # Imported by the first email: a worker that sends none need not load it.
+    import email_validator
+
     try:
         checked = email_validator.validate_email(
             address,

@@ -13,10 +13,12 @@ import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import make_msgid
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from docjobs.mail import headers
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,9 @@ class Email:
 
 @functools.cache
 def _environment() -> jinja2.Environment:
+    # Imported by the first email: a worker that sends none need not carry Jinja.
+    import jinja2
+
     return jinja2.Environment(
         loader=jinja2.PackageLoader("docjobs.mail", "templates"),
         autoescape=jinja2.select_autoescape(["html"]),

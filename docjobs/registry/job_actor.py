@@ -86,7 +86,7 @@ class JobActor(dramatiq.Actor[P, R]):
         # The list's own config decides how NaN is written: keep it, for the send-time check.
         self._many = pydantic.TypeAdapter(
             list[self.payload_model],  # type: ignore[name-defined]
-            config=pydantic.ConfigDict(ser_json_inf_nan="constants"),
+            config=pydantic.ConfigDict(ser_json_inf_nan="constants", defer_build=True),
         )
 
     @property

@@ -46,6 +46,9 @@ def payload_model_for(fn: Callable[..., Any], job_id: str) -> type[pydantic.Base
         extra="ignore",
         allow_inf_nan=False,
         ser_json_inf_nan="constants",
+        # Built on the first send or run of the job, not when it is declared: a process
+        # declares every job but runs a few (issue 21, worker memory).
+        defer_build=True,
     )
     model: type[pydantic.BaseModel] = pydantic.create_model(model_name, __config__=config, **fields)
     return model

@@ -17,14 +17,13 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import dramatiq
 import orjson
 import psycopg
 from dramatiq import Message
 from dramatiq.errors import BrokerConnectionError, QueueNotFound
-from starlette.routing import BaseRoute, Route
 
 from docjobs import secrets, signatures
 from docjobs.brokers.base import Capabilities, SharedParts, join_unfinished
@@ -33,13 +32,15 @@ from docjobs.brokers.local.announcer import Announcer
 from docjobs.brokers.local.board import QueueInTable
 from docjobs.brokers.local.consumer import ClaimedMessage, LocalConsumer, RunClock, describe_failure
 from docjobs.brokers.local.consumers import ClaimSettings, ConsumerRegistry, HeldJobs
-from docjobs.brokers.local.endpoint import SelfTriggerEndpoint
 from docjobs.brokers.local.maintenance import Maintainer, WorkerServices
 from docjobs.brokers.local.selftrigger import SelfTrigger
 from docjobs.brokers.local.wakeups import Listener
 from docjobs.db.board import BoardStore
 from docjobs.db.store import JobStore, NewJob
 from docjobs.settings import Settings
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +173,11 @@ class LocalBroker(QueueInTable):
         """The signed self-trigger endpoint that wakes this process's consumers."""
         if self._self_trigger_key is None:
             return []
+        # Imported by the web app that mounts it: a worker process needs no Starlette (issue 21).
+        from starlette.routing import Route
+
+        from docjobs.brokers.local.endpoint import SelfTriggerEndpoint
+
         endpoint = SelfTriggerEndpoint(self, signatures.SignatureVerifier(self._self_trigger_key))
         return [Route("/api/jobs/{actor}/{job_id}", endpoint.handle, methods=["POST"])]
 

@@ -22,12 +22,14 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
-
-import httpx
 
 from docjobs import signatures
 from docjobs.brokers.local.coalesce import CoalescingSender
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +78,10 @@ class SelfTrigger:
         self.workers_listen = workers_listen
         self._live_workers = live_workers
         self._key = key
-        self._client = httpx.Client(timeout=timeout_seconds, follow_redirects=False)
+        self._timeout_seconds = timeout_seconds
+        # Made by the first request, on the sender's thread: most worker processes never
+        # send one, and httpx would cost each of them ~6 MiB (issue 21).
+        self._client: httpx.Client | None = None
         # Only the newest job is named: one request wakes the consumer for all of them.
         self._sender: CoalescingSender[tuple[str, str]] = CoalescingSender(
             self._post,
@@ -94,10 +99,14 @@ class SelfTrigger:
 
     def close(self, timeout: float = 2.0) -> None:
         """Send what is pending, then stop the thread; safe to call twice."""
-        if self._sender.close(timeout):
+        if self._sender.close(timeout) and self._client is not None:
             self._client.close()  # else a slow request still uses it; the thread dies with the process
 
     def _post(self, job: tuple[str, str]) -> None:
+        import httpx
+
+        if self._client is None:
+            self._client = httpx.Client(timeout=self._timeout_seconds, follow_redirects=False)
         actor, job_id = job
         body = request_body(actor, job_id)
         timestamp = int(time.time())
