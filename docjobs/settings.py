@@ -122,7 +122,9 @@ class Settings(BaseModel):
     )
     pool_size: int = Field(defaults.DEFAULT_POOL_SIZE, ge=1, le=1000, alias="NEXT_PRIVATE_JOBS_DB_POOL_SIZE")
     listen: bool = Field(True, alias="NEXT_PRIVATE_JOBS_LISTEN")
-    synchronous_commit: bool = Field(False, alias="NEXT_PRIVATE_JOBS_SYNCHRONOUS_COMMIT")
+    # Issue 21, durable by default: a standalone enqueue waits for the WAL flush; ``false``
+    # trades that for speed (claims, acks and history never wait: docs/reliability.md).
+    synchronous_commit: bool = Field(True, alias="NEXT_PRIVATE_JOBS_SYNCHRONOUS_COMMIT")
     retention_days: Annotated[float, Field(gt=0)] = Field(
         defaults.DEFAULT_RETENTION_DAYS, alias="NEXT_PRIVATE_JOBS_RETENTION_DAYS"
     )

@@ -1,7 +1,9 @@
 """Job rows: enqueue, look up, count and delete ``background_job`` rows.
 
 Methods that take ``conn`` run on it (inside the caller's transaction when there is
-one); the others borrow a pooled autocommit connection.
+one); the others borrow a pooled autocommit connection. A standalone enqueue borrows
+it through :meth:`Database.for_enqueues`: durable unless the settings trade that for
+speed (docs/reliability.md, "Which writes are durable").
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class JobRows:
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._enqueues = database.for_enqueues()
         self._q = sql.queries()
         # A named prepared statement is session state: behind a transaction pooler the
         # insert goes through psycopg unprepared, like every other query there.
@@ -82,7 +85,7 @@ class JobRows:
                 # A failed statement would abort the caller's transaction: skip duplicates instead.
                 return self._q["job_insert_unless_exists"].execute(conn, params).fetchone() is not None
             try:
-                with self.database.connection() as pooled:
+                with self._enqueues.connection() as pooled:
                     if self._insert is None:
                         self._q["job_insert"].execute(pooled, params)
                     else:
@@ -114,7 +117,7 @@ class JobRows:
         with _migrated():
             if conn is not None:
                 return len(self._q["job_insert_many"].execute(conn, params).fetchall())
-            with self.database.connection() as pooled:
+            with self._enqueues.connection() as pooled:
                 return len(self._q["job_insert_many"].execute(pooled, params).fetchall())
 
     def copy_in(self, jobs: Sequence[NewJob], *, conn: psycopg.Connection[Any] | None = None) -> int:
@@ -129,7 +132,7 @@ class JobRows:
         with _migrated():
             if conn is not None:
                 return self._copy_in(conn, jobs)
-            with self.database.connection() as pooled, pooled.transaction():
+            with self._enqueues.connection() as pooled, pooled.transaction():
                 return self._copy_in(pooled, jobs)
 
     def _copy_in(self, conn: psycopg.Connection[Any], jobs: Sequence[NewJob]) -> int:

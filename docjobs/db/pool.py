@@ -8,10 +8,12 @@ the pool; nothing else connects (migrations run in ``docjobs migrate``, alone).
 
 Two connection modes (docs/operations.md):
 
-- *session* (the default, a direct URL or a session pooler): docjobs' own writes may
-  skip the WAL flush wait (``SET synchronous_commit TO off`` on the connection they
-  borrow, undone when the app borrows it), the job insert is a prepared statement,
-  and the LISTEN connection uses the same URL;
+- *session* (the default, a direct URL or a session pooler): docjobs' bookkeeping
+  writes (claims, acks, heartbeats, history) skip the WAL flush wait (``SET
+  synchronous_commit TO off`` on the connection they borrow, undone when an enqueue or
+  the app borrows it), standalone enqueues keep the server's setting unless
+  ``NEXT_PRIVATE_JOBS_SYNCHRONOUS_COMMIT=false`` (docs/reliability.md), the job
+  insert is a prepared statement, and the LISTEN connection uses the same URL;
 - *transaction pooling* (PgBouncer ``pool_mode = transaction``): no start-up options,
   no session state, no prepared statements (``prepare_threshold=None``); LISTEN goes
   to the direct URL, or is off (consumers poll) when there is none.
@@ -250,9 +252,10 @@ class Database:
         max_size: The most connections this database opens at once, the LISTEN
             connection included (the process's connection budget).
         name: A label for the pool in logs.
-        synchronous_commit: ``False`` lets the writes made through
-            :meth:`for_own_writes` return before their WAL reaches the disk (session
-            mode only: a transaction pooler keeps no session settings).
+        synchronous_commit: ``False`` lets the enqueues made through
+            :meth:`for_enqueues` return before their WAL reaches the disk, as the
+            writes made through :meth:`for_own_writes` always do (session mode only:
+            a transaction pooler keeps no session settings).
         transaction_pooling: ``url`` goes through a transaction pooler (PgBouncer
             ``pool_mode = transaction``): no start-up options, no session state, no
             prepared statements.
@@ -289,8 +292,10 @@ class Database:
         self.max_size = max_size
         self._state = _PoolState(url, pooled, name, transaction_pooling)
         # Own writes skip the WAL flush only where a session setting stays put.
-        self._async_allowed = not synchronous_commit and not transaction_pooling
+        self._async_allowed = not transaction_pooling
         self._durable = True
+        # Whether standalone enqueues wait for the WAL flush (issue 21: by default they do).
+        self._enqueues_durable = synchronous_commit
 
     @classmethod
     def from_settings(cls, settings: Settings, *, listen: bool = False) -> Database:
@@ -311,14 +316,26 @@ class Database:
         )
 
     def for_own_writes(self) -> Database:
-        """The same pool, whose connections skip the WAL flush wait when ``synchronous_commit=False``.
+        """The same pool, whose connections skip the WAL flush wait (session mode).
 
-        docjobs' own rows (enqueues, claims, acks, history) use it; the app's
-        transactions keep their durability. Closing either closes both.
+        docjobs' bookkeeping (claims, acks, retries, heartbeats, history) uses it: a
+        PostgreSQL crash may lose its last writes, and losing one only runs a job
+        again. The app's transactions keep their durability. Closing either closes both.
         """
+        return self._view(durable=False)
+
+    def for_enqueues(self) -> Database:
+        """The same pool, for standalone enqueues: durable unless ``synchronous_commit=False``.
+
+        A job sent outside the app's transaction has reached the disk when the send
+        returns, as the server's ``synchronous_commit`` (``on`` by default) makes it.
+        """
+        return self._view(durable=self._enqueues_durable)
+
+    def _view(self, *, durable: bool) -> Database:
         view = object.__new__(Database)
         view.__dict__.update(self.__dict__)
-        view._durable = False
+        view._durable = durable
         return view
 
     @property
