@@ -34,7 +34,12 @@ test-fast: $(VENV)/.installed-test
 compose-test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -p no:cacheprovider -q tests/containers $(ARGS)
 
-bench: $(VENV)/.installed-test
+# The bench's baselines (pgqueuer) and process figures (psutil) are the `bench` extra.
+$(VENV)/.installed-bench: pyproject.toml devkit/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,bench]' -e ./devkit
+	touch $@ $(VENV)/.installed-test $(VENV)/.installed-demo
+
+bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/run.py $(ARGS)
 
 # Drain rate and connections as worker and web processes share one PostgreSQL (and Redis).

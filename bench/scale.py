@@ -94,7 +94,7 @@ def run_shape(
     redis_url: str | None,
     log_dir: Path,
 ) -> None:
-    from bench.run import POLL_SECONDS, start_worker, stop_worker
+    from bench.measure import POLL_SECONDS, start_worker, stop_worker
 
     fill()
     docjobs = [sys.executable, "-m", "docjobs"]

@@ -1,0 +1,1 @@
+"""The systems docjobs is measured against: Dramatiq's RedisBroker, pgqueuer, plain psycopg."""

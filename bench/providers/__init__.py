@@ -1,0 +1,1 @@
+"""docjobs' providers as the bench runs them."""
