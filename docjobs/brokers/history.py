@@ -19,10 +19,12 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dramatiq
+import orjson
 import psycopg
 from dramatiq.common import q_name
 
@@ -42,6 +44,8 @@ _NOT_OPTIONS = ("traceback", "eta")
 #: The order of a job's events within one attempt (see ``_progress``).
 _PHASES = {"PROCESSING": 0, "PENDING": 1}
 _ENDED = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+#: Types orjson writes natively that ``json`` hands to ``default`` (see ``json_text``).
+_PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 class JobHistory(dramatiq.Middleware):
@@ -269,9 +273,9 @@ class JobHistory(dramatiq.Middleware):
             "actor": message.actor_name,
             "name": getattr(actor, "display_name", None) or message.actor_name,
             "status": status,
-            "payload": json.dumps(message.kwargs or {}),
-            "args": json.dumps(list(message.args)),
-            "options": json.dumps({k: v for k, v in options.items() if k not in _NOT_OPTIONS}, default=str),
+            "payload": json_text(message.kwargs or {}),
+            "args": json_text(list(message.args)),
+            "options": json_text({k: v for k, v in options.items() if k not in _NOT_OPTIONS}, default=str),
             "retried": failures if retried is None else retried,
             "attempts": failures if attempts is None else attempts,
             "max_retries": int(
@@ -370,6 +374,20 @@ def merge_events(one: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
         if merged[column] is None:
             merged[column] = earlier[column]
     return merged
+
+
+def json_text(value: Any, default: Callable[[Any], Any] | None = None) -> str:
+    """``value`` as JSON text for a jsonb column, as ``json.dumps(value, default=default)`` reads.
+
+    orjson is several times faster. What it would write differently goes to the
+    standard library: datetimes and dataclasses reach ``default`` as there, and what
+    orjson refuses (integers beyond 64 bits, non-string keys, lone surrogates) is
+    written, or refused, exactly as before.
+    """
+    try:
+        return orjson.dumps(value, default=default, option=_PASSTHROUGH).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, default=default)
 
 
 def _last_line(traceback: str) -> str:

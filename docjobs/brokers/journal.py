@@ -13,6 +13,8 @@ import json
 from datetime import datetime
 from typing import Any, Protocol
 
+import orjson
+
 _EVENT_TIMES = ("run_at", "at", "submitted_at", "started_at", "completed_at")
 _FAILURE_TIMES = ("started_at", "finished_at")
 
@@ -52,13 +54,20 @@ class Journal(Protocol):
 
 
 def encode(events: list[dict[str, Any]], failures: Failures) -> bytes:
-    """One journal entry."""
-    return json.dumps({"events": events, "failures": failures}, default=_iso).encode()
+    """One journal entry: JSON, its times in ISO 8601."""
+    entry = {"events": events, "failures": failures}
+    try:
+        return orjson.dumps(entry)  # several times faster, datetimes included
+    except orjson.JSONEncodeError:  # a lone surrogate in an error's text: escaped, as before
+        return json.dumps(entry, default=_iso).encode()
 
 
 def decode(entry: bytes) -> tuple[list[dict[str, Any]], Failures]:
     """A journal entry's events and failures, with their times as datetimes again."""
-    data = json.loads(entry)
+    try:
+        data = orjson.loads(entry)
+    except orjson.JSONDecodeError:  # what orjson refuses to read back (an escaped lone surrogate)
+        data = json.loads(entry)
     for event in data["events"]:
         _times(event, _EVENT_TIMES)
     for failure in data["failures"]:

@@ -7,8 +7,12 @@ because an exception's text can hold a secret and the board shows it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
+
+import orjson
 
 from docjobs import redaction
 from docjobs.db import sql
@@ -37,8 +41,9 @@ HISTORY_COLUMNS = (
     "last_error",
     "last_traceback",
 )
-#: The columns of a recorded batch that hold error text.
-_ERROR_PARAMETERS = ("last_error", "last_traceback", "failure_error", "failure_traceback")
+#: The columns of an event, and of a failed attempt, that hold error text.
+_EVENT_ERRORS = ("last_error", "last_traceback")
+_ATTEMPT_ERRORS = ("error", "traceback")
 
 
 def masked(text: str | None) -> str | None:
@@ -62,10 +67,32 @@ class HistoryStore:
 
         Each failure (``ATTEMPT_COLUMNS``) must belong to a job among ``events``.
         """
-        params = {column: [event[column] for event in events] for column in HISTORY_COLUMNS}
-        for column in ATTEMPT_COLUMNS:
-            params[f"failure_{column}"] = [failure[column] for failure in failures]
-        for column in _ERROR_PARAMETERS:
-            params[column] = [masked(text) for text in params[column]]
+        params = {
+            "events": _json_rows(events, HISTORY_COLUMNS, _EVENT_ERRORS),
+            "failures": _json_rows(failures, ATTEMPT_COLUMNS, _ATTEMPT_ERRORS),
+        }
         with self.database.connection() as conn:
             self._q["job_record_history"].execute(conn, params)
+
+
+def _json_rows(
+    records: Sequence[Mapping[str, Any]], columns: tuple[str, ...], errors: tuple[str, ...]
+) -> str:
+    """``records`` as one JSON array of objects with ``columns``, their ``errors`` masked.
+
+    One document, not an array per column: psycopg adapts arrays element by element.
+    """
+    rows = [{column: record[column] for column in columns} for record in records]
+    for row in rows:
+        for column in errors:
+            row[column] = masked(row[column])
+    try:
+        return orjson.dumps(rows).decode()
+    except orjson.JSONEncodeError:  # a lone surrogate: escaped, and refused by PostgreSQL as before
+        return json.dumps(rows, default=_iso)
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot write a {type(value).__name__} as JSON")

@@ -282,13 +282,12 @@ UPDATE background_job_task SET retried = retried + 1, last_error = %(error)s, up
 -- attempt (running, retried, ended), then the clock. The failed attempts given are kept in
 -- background_job_attempt.
 WITH event AS (
-    SELECT * FROM unnest(%(id)s::text[], %(queue)s::text[], %(actor)s::text[], %(name)s::text[], %(status)s::text[],
-            %(payload)s::text[], %(args)s::text[], %(options)s::text[], %(retried)s::int[], %(attempts)s::int[],
-            %(max_retries)s::int[],
-            %(run_at)s::timestamptz[], %(at)s::timestamptz[], %(submitted_at)s::timestamptz[], %(started_at)s::timestamptz[],
-            %(completed_at)s::timestamptz[], %(last_error)s::text[], %(last_traceback)s::text[])
-     AS event(id, queue, actor, name, status, payload, args, options, retried, attempts, max_retries,
-              run_at, at, submitted_at, started_at, completed_at, last_error, last_traceback)
+    -- One JSON document per batch: psycopg adapts eighteen arrays element by element, in Python.
+    SELECT * FROM json_to_recordset(%(events)s::json)
+     AS event(id text, queue text, actor text, name text, status text, payload text, args text, options text,
+              retried int, attempts int, max_retries int, run_at timestamptz, at timestamptz,
+              submitted_at timestamptz, started_at timestamptz, completed_at timestamptz,
+              last_error text, last_traceback text)
 ), upserted AS (
     INSERT INTO background_job AS job (
         id, queue, actor, name, status, payload, args, options, retried, attempts, max_retries,
@@ -316,9 +315,9 @@ WITH event AS (
 ), kept AS (
     -- Every failure belongs to a job of this batch, so its row exists by the statement's end.
     INSERT INTO background_job_attempt (job_id, attempt, started_at, finished_at, outcome, error, traceback)
-    SELECT * FROM unnest(%(failure_job_id)s::text[], %(failure_attempt)s::int[],
-                         %(failure_started_at)s::timestamptz[], %(failure_finished_at)s::timestamptz[],
-                         %(failure_outcome)s::text[], %(failure_error)s::text[], %(failure_traceback)s::text[])
+    SELECT * FROM json_to_recordset(%(failures)s::json)
+     AS failure(job_id text, attempt int, started_at timestamptz, finished_at timestamptz, outcome text,
+                error text, traceback text)
     ON CONFLICT (job_id, attempt) DO NOTHING
 )
 SELECT count(*) AS recorded FROM upserted;
