@@ -31,8 +31,8 @@ import httpx
 import psycopg
 
 from docjobs import errors, redaction
-from docjobs.db import pool
-from docjobs.db.pool import connect_kwargs
+from docjobs.db.pool import connect, connect_kwargs
+from docjobs.logging import first_line
 from docjobs.settings import Settings
 
 Role = Literal["web", "worker", "scheduler"]
@@ -101,7 +101,7 @@ def run(role: str | None) -> int:
     try:
         verdict = check(chosen, settings)
     except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         verdict = Verdict(False, f"{chosen}: the database does not answer: {reason}")
     print(redaction.redact(verdict.line), flush=True)
     return 0 if verdict.healthy else 1
@@ -205,4 +205,4 @@ def _connect(settings: Settings) -> psycopg.Connection[dict[str, Any]]:
     # docjobs' connection options (its name, autocommit, dict rows), with the check's own
     # time-out; no prepared statements, as the URL may go through a transaction pooler.
     options = {**connect_kwargs(transaction_pooling=True), "connect_timeout": int(CHECK_TIMEOUT_SECONDS)}
-    return pool.connect(_database_url(settings), **options)
+    return connect(_database_url(settings), **options)

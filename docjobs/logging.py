@@ -44,6 +44,12 @@ def one_line(text: str) -> str:
     return _CONTROL.sub(lambda m: repr(m[0])[1:-1], text)
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (libpq's reason without its hints), or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class SafeRecords(logging.Filter):
     """Masks secrets and escapes control characters in each record, before any formatter sees it."""
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from docjobs import defaults, errors, redaction
-from docjobs.settings_rules import PROVIDER_RULES, check_cross_field_rules, missing_secrets, require_secrets
+from docjobs.settings_rules import PROVIDER_RULES, check_cross_field_rules, missing_secrets
 from docjobs.settings_values import (
     BasePath,
     EmailAddress,
@@ -236,7 +236,9 @@ class Settings(BaseModel):
         Raises:
             errors.SettingsError: Naming every missing secret.
         """
-        require_secrets(self, signs=signs)
+        missing = missing_secrets(self, signs=signs)
+        if missing:
+            raise errors.SettingsError("; ".join(missing))
 
     def secret_values(self) -> list[str]:
         """Every secret these settings hold: keys, passwords, certificates, URL passwords."""

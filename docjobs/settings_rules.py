@@ -115,20 +115,6 @@ def check_cross_field_rules(settings: RuledSettings, *, secrets: bool = True) ->
         )
 
 
-def require_secrets(settings: RuledSettings, *, signs: bool = False) -> None:
-    """Refuse production settings without the secrets this process needs, all named in one message.
-
-    Args:
-        signs: The process would run the signing job, so it needs the certificate too.
-
-    Raises:
-        errors.SettingsError: One message listing every missing secret.
-    """
-    missing = missing_secrets(settings, signs=signs)
-    if missing:
-        raise errors.SettingsError("; ".join(missing))
-
-
 def missing_secrets(settings: RuledSettings, *, signs: bool = False) -> list[str]:
     """What production lacks for this provider, one sentence per rule (none in development)."""
     if settings.is_development:

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, Field, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 
 from docjobs import redaction
+from docjobs.logging import first_line
 
 #: What precedes the hex part of an Inngest signing key.
 SIGNING_KEY_PREFIX = re.compile(r"^signkey-\w+-")
@@ -60,7 +61,7 @@ def _postgres_url(value: str) -> str:
         conninfo_to_dict(value)
     except Exception as exc:  # noqa: BLE001 - any refusal of libpq's parser
         # psycopg quotes the part it could not read, which may be the password.
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         for secret in redaction.url_secrets(value):
             reason = reason.replace(secret, redaction.MASK)
         raise ValueError(

@@ -36,7 +36,7 @@ from dramatiq.errors import BrokerConnectionError
 from docjobs import errors, redaction
 from docjobs.backoff import retry_delays
 from docjobs.db import pool, readiness
-from docjobs.logging import one_line
+from docjobs.logging import first_line, one_line
 from docjobs.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def wait_until_ready(
                 raise failure.error() from None
             reason = f"{failure.database} is unreachable: {failure.reason}"
         except BrokerConnectionError as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = first_line(exc)
         else:
             if down:
                 logger.info("The servers answer; starting.", extra={"action": "startup_ready"})

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from docjobs.db.history import json_document
+
 _EVENT_TIMES = ("run_at", "at", "submitted_at", "started_at", "completed_at")
 _FAILURE_TIMES = ("started_at", "finished_at")
 
@@ -55,11 +57,7 @@ class Journal(Protocol):
 
 def encode(events: list[dict[str, Any]], failures: Failures) -> bytes:
     """One journal entry: JSON, its times in ISO 8601."""
-    entry = {"events": events, "failures": failures}
-    try:
-        return orjson.dumps(entry)  # several times faster, datetimes included
-    except orjson.JSONEncodeError:  # a lone surrogate in an error's text: escaped, as before
-        return json.dumps(entry, default=_iso).encode()
+    return json_document({"events": events, "failures": failures})
 
 
 def decode(entry: bytes) -> tuple[list[dict[str, Any]], Failures]:
@@ -79,9 +77,3 @@ def _times(record: dict[str, Any], names: tuple[str, ...]) -> None:
     for name in names:
         if record.get(name) is not None:
             record[name] = datetime.fromisoformat(record[name])
-
-
-def _iso(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot journal a {type(value).__name__}")

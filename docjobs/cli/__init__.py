@@ -43,11 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"docjobs: error: {exc}")
         return EXIT_USAGE
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
-        reason = str(exc).strip().splitlines()[0]
+        reason = docjobs_logging.first_line(exc)
         _say(f"docjobs: error: the database schema is out of date ({reason}): run docjobs migrate")
         return EXIT_USAGE
     except (psycopg.OperationalError, BrokerConnectionError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = docjobs_logging.first_line(exc)
         # Redis's and Inngest's errors name their server; libpq's (the local broker's too) do not.
         from_database = isinstance(exc, psycopg.OperationalError) or isinstance(
             exc.__cause__, psycopg.OperationalError

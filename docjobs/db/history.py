@@ -86,10 +86,20 @@ def _json_rows(
     for row in rows:
         for column in errors:
             row[column] = masked(row[column])
+    # A lone surrogate is escaped, and refused by PostgreSQL as before.
+    return json_document(rows).decode()
+
+
+def json_document(value: Any) -> bytes:
+    """``value`` as JSON, its datetimes in ISO 8601.
+
+    orjson is several times faster; what it refuses (a lone surrogate in an error's
+    text) the standard library writes, escaped, as before.
+    """
     try:
-        return orjson.dumps(rows).decode()
-    except orjson.JSONEncodeError:  # a lone surrogate: escaped, and refused by PostgreSQL as before
-        return json.dumps(rows, default=_iso)
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, default=_iso).encode()
 
 
 def _iso(value: Any) -> str:

@@ -21,6 +21,7 @@ from docjobs.db import sql
 from docjobs.db.direct import DirectStatement
 from docjobs.db.pool import Database
 from docjobs.db.readiness import SchemaNotMigrated
+from docjobs.logging import first_line
 
 #: NewJob fields that job_copy_in loads (all but the delay).
 _COPY_COLUMNS = 11
@@ -208,7 +209,7 @@ def _migrated() -> Iterator[None]:
         yield
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
         # The server's own words (a prepared statement's error text also carries "ERROR:  ").
-        reason = exc.diag.message_primary or _SEVERITY.sub("", str(exc).strip().splitlines()[0])
+        reason = exc.diag.message_primary or _SEVERITY.sub("", first_line(exc))
         raise SchemaNotMigrated(
             f"the database lacks docjobs' schema ({reason}): run docjobs migrate"
         ) from None

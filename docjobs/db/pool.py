@@ -41,6 +41,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from docjobs import errors
 from docjobs.db import sql
+from docjobs.logging import first_line
 
 if TYPE_CHECKING:
     from docjobs.settings import Settings
@@ -208,8 +209,8 @@ def connect_failure(exc: psycopg.Error) -> ConnectFailure:
     ``server does not support SSL, but SSL was required``, certificates, GSSAPI,
     ``require_auth``, channel binding).
     """
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
+    text = str(exc)
+    first = first_line(exc)
     reason = _SERVER_SEVERITY.sub("", _LIBPQ_PREFIXES.sub("", first)).strip()
     where = None
     attempt = _LIBPQ_ATTEMPT.search(reason)
@@ -463,7 +464,7 @@ class _PoolState:
                 # An attempt failed while this thread waited for it: share its outcome
                 # rather than queue another full time-out behind it (the consumer, the
                 # heartbeat and the health check all borrow from this one pool).
-                if isinstance(self._last_refusal, errors.SettingsError):
+                if self._last_refusal is not None:
                     raise type(self._last_refusal)(str(self._last_refusal))
                 raise PoolTimeout(self._last_failure)
             try:

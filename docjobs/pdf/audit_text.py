@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from docjobs.domain.completion import OWNER_ROLE
+
 Row = Mapping[str, Any]
 
-#: The role an owner who is not a recipient is listed under (``docjobs.domain.completion``).
-OWNER_ROLE = "OWNER"
 ROLE_NAMES = {OWNER_ROLE: "owner", "SIGNER": "signer", "APPROVER": "approver", "VIEWER": "viewer", "CC": "CC"}
 #: What finishing means for each role.
 FINISHED_VERB = {"SIGNER": "signed", "APPROVER": "approved", "VIEWER": "viewed"}

@@ -16,7 +16,7 @@ from docjobs_devkit.services import free_port
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
 
-from docjobs.pdf.identity import identity_from_pkcs12, write_development_certificate
+from docjobs.pdf.identity import SigningIdentity, identity_from_pkcs12, write_development_certificate
 from tests.conftest import job_row, wait_for
 from tests.support.processes import Processes, cli_env, docjobs
 
@@ -54,6 +54,19 @@ def start_here(
         )
     processes.started.append(process)
     return process
+
+
+def signed_pdf(pkcs12: bytes, title: str) -> tuple[SigningIdentity, bytes]:
+    """A one-page PDF signed with the certificate of ``pkcs12`` (no passphrase), and its identity."""
+    identity = identity_from_pkcs12(pkcs12, None, source="the test certificate")
+    signed = BytesIO()
+    signers.sign_pdf(
+        IncrementalPdfFileWriter(BytesIO(sample_pdf(1, title=title))),
+        signers.PdfSignatureMetadata(field_name="Seal"),
+        signer=identity.signer,
+        output=signed,
+    )
+    return identity, signed.getvalue()
 
 
 def test_a_job_id_declared_twice_is_refused_in_one_line_naming_both_places(
@@ -165,19 +178,12 @@ def test_a_second_trigger_with_the_same_id_says_nothing_was_enqueued(
 def test_verify_reports_each_finding_and_exits_0_valid_1_not_valid_2_unreadable(
     signing_certificate: bytes, tmp_path: Path
 ) -> None:
-    identity = identity_from_pkcs12(signing_certificate, None, source="the test certificate")
-    signed = BytesIO()
-    signers.sign_pdf(
-        IncrementalPdfFileWriter(BytesIO(sample_pdf(1, title="Verified"))),
-        signers.PdfSignatureMetadata(field_name="Seal"),
-        signer=identity.signer,
-        output=signed,
-    )
-    tampered = bytearray(signed.getvalue())
+    identity, signed = signed_pdf(signing_certificate, "Verified")
+    tampered = bytearray(signed)
     tampered[tampered.index(b"stream") + 20] ^= 0x01  # a byte of the first stream: inside the signed range
     files = {
-        "signed.pdf": signed.getvalue(),
-        "appended.pdf": signed.getvalue() + b"\n% added after signing\n",
+        "signed.pdf": signed,
+        "appended.pdf": signed + b"\n% added after signing\n",
         "tampered.pdf": bytes(tampered),
         "unsigned.pdf": sample_pdf(1),
         "garbage.pdf": b"not a PDF",
@@ -269,18 +275,9 @@ def test_a_send_wakes_the_web_app_on_port_without_an_internal_url(environ: dict[
 def test_verify_in_a_fresh_shell_needs_only_the_file_and_the_development_certificate(tmp_path: Path) -> None:
     data_dir = tmp_path / ".docjobs"
     write_development_certificate(data_dir / "signing-certificate.p12")
-    identity = identity_from_pkcs12(
-        (data_dir / "signing-certificate.p12").read_bytes(), None, source="the development certificate"
-    )
-    signed = BytesIO()
-    signers.sign_pdf(
-        IncrementalPdfFileWriter(BytesIO(sample_pdf(1, title="Fresh shell"))),
-        signers.PdfSignatureMetadata(field_name="Seal"),
-        signer=identity.signer,
-        output=signed,
-    )
+    _, signed = signed_pdf((data_dir / "signing-certificate.p12").read_bytes(), "Fresh shell")
     (data_dir / "sealed").mkdir()
-    (data_dir / "sealed" / "Lease agreement.pdf").write_bytes(signed.getvalue())
+    (data_dir / "sealed" / "Lease agreement.pdf").write_bytes(signed)
     fresh_shell = cli_env({})  # no NEXT_PRIVATE_* at all, no NODE_ENV: production
 
     def verify(*args: str, cwd: Path = tmp_path) -> subprocess.CompletedProcess[str]:
@@ -305,7 +302,7 @@ def test_verify_in_a_fresh_shell_needs_only_the_file_and_the_development_certifi
         missing.returncode,
         missing.stderr,
     )
-    (elsewhere / "copy.pdf").write_bytes(signed.getvalue())
+    (elsewhere / "copy.pdf").write_bytes(signed)
     no_certificate = verify("copy.pdf", cwd=elsewhere)
     assert 2 == no_certificate.returncode
     assert [

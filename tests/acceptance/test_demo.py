@@ -233,42 +233,20 @@ def test_a_failed_start_or_sighup_mid_run_stops_the_demo_and_its_postgres(
 def test_the_demo_runs_its_signing_flow_through_the_inngest_emulator(
     database_url: str, tmp_path: Path
 ) -> None:
-    env = cli_env(
-        {"NEXT_PRIVATE_DATABASE_URL": database_url, "NEXT_PRIVATE_JOBS_PROVIDER": "inngest"},
-        PORT=str(free_port()),
-        NEXT_PRIVATE_JOBS_DATA_DIR=str(tmp_path / ".docjobs"),
-    )
-    result = docjobs("demo", "--once", env=env, timeout=DEMO_RUN_TIMEOUT_SECONDS)
-    assert 0 == result.returncode, result.stdout + result.stderr
-    assert_demo_said_little(result)
-    first = result.stdout.splitlines()[0]
+    # The job sent inside a transaction goes through the outbox, and the one `docjobs
+    # trigger` sends from another process is an event, run by Inngest.
+    stdout = _demo_once_on("inngest", database_url, tmp_path)
+    first = stdout.splitlines()[0]
     assert re.search(r"\d+ functions synced with the Inngest emulator, on http://127\.0\.0\.1:\d+ ", first), (
         first
     )
-    assert_demo_completed(result.stdout)
-    assert "signature intact, valid and covering the whole file" in result.stdout
-    with psycopg.connect(database_url) as conn:
-        assert (0,) == conn.execute("SELECT count(*) FROM job_outbox").fetchone()
-        # The job sent inside a transaction went through the outbox and ran, and so did the
-        # one `docjobs trigger` sent from another process (an event, run by Inngest).
-        assert {"Ada", "Grace", "Linus", "another process"} == _greeted(conn)
+    assert "signature intact, valid and covering the whole file" in stdout
 
 
 def test_the_demo_runs_its_signing_flow_on_bullmq(database_url: str, tmp_path: Path) -> None:
-    env = cli_env(
-        {"NEXT_PRIVATE_DATABASE_URL": database_url, "NEXT_PRIVATE_JOBS_PROVIDER": "bullmq"},
-        PORT=str(free_port()),
-        NEXT_PRIVATE_JOBS_DATA_DIR=str(tmp_path / ".docjobs"),
-    )
-    result = docjobs("demo", "--once", env=env, timeout=DEMO_RUN_TIMEOUT_SECONDS)
-    assert 0 == result.returncode, result.stdout + result.stderr
-    assert_demo_said_little(result)
-    assert "(bullmq provider)" in result.stdout.splitlines()[0]
-    assert_demo_completed(result.stdout)
-    with psycopg.connect(database_url) as conn:
-        assert (0,) == conn.execute("SELECT count(*) FROM job_outbox").fetchone()
-        # Sent by `docjobs trigger` straight to Redis, from another process.
-        assert {"Ada", "Grace", "Linus", "another process"} == _greeted(conn)
+    # `docjobs trigger` sends straight to Redis, from another process.
+    stdout = _demo_once_on("bullmq", database_url, tmp_path)
+    assert "(bullmq provider)" in stdout.splitlines()[0]
 
 
 @pytest.mark.parametrize("node_env", ["development", "production"])
@@ -284,11 +262,25 @@ def test_the_apps_root_leads_to_the_board_in_development_only(
         assert 404 == response.status_code
 
 
-def _greeted(conn: psycopg.Connection[tuple[object, ...]]) -> set[object]:
-    rows = conn.execute(
-        "SELECT payload->>'name' FROM background_job WHERE actor = 'demo.greet' AND status = 'COMPLETED'"
-    ).fetchall()
-    return {name for (name,) in rows}
+def _demo_once_on(provider: str, database_url: str, tmp_path: Path) -> str:
+    """``docjobs demo --once`` on ``provider``: it completes, says little, empties the outbox
+    and greets everyone, the other process's job included; its output."""
+    env = cli_env(
+        {"NEXT_PRIVATE_DATABASE_URL": database_url, "NEXT_PRIVATE_JOBS_PROVIDER": provider},
+        PORT=str(free_port()),
+        NEXT_PRIVATE_JOBS_DATA_DIR=str(tmp_path / ".docjobs"),
+    )
+    result = docjobs("demo", "--once", env=env, timeout=DEMO_RUN_TIMEOUT_SECONDS)
+    assert 0 == result.returncode, result.stdout + result.stderr
+    assert_demo_said_little(result)
+    assert_demo_completed(result.stdout)
+    with psycopg.connect(database_url) as conn:
+        assert (0,) == conn.execute("SELECT count(*) FROM job_outbox").fetchone()
+        rows = conn.execute(
+            "SELECT payload->>'name' FROM background_job WHERE actor = 'demo.greet' AND status = 'COMPLETED'"
+        ).fetchall()
+    assert {"Ada", "Grace", "Linus", "another process"} == {name for (name,) in rows}
+    return result.stdout
 
 
 def _dead_pid() -> int:

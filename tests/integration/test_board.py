@@ -18,7 +18,7 @@ from docjobs.runtime import Runtime
 from docjobs.web.app import create_app
 from docjobs.web.board.access import SESSION_COOKIE
 from tests.conftest import events, job_row, wait_for
-from tests.support.board import ADMIN, BOARD, TOKEN, USER, Board, csrf_of, sign_in
+from tests.support.board import ADMIN, BOARD, TOKEN, USER, Board, csrf_of, job_status, sign_in
 
 # Access.
 
@@ -255,14 +255,14 @@ def test_a_retry_elsewhere_sends_the_job_again_and_deleting_history_works(
     history = board.runtime.history
     assert history is not None
     failed = jobs.trigger("test.fail_when", {"key": "elsewhere", "fail": True})
-    wait_for(lambda: (history.flush() or True) and _status(url, failed.message_id) == "FAILED", 20)
+    wait_for(lambda: (history.flush() or True) and job_status(url, failed.message_id) == "FAILED", 20)
     client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
     answer = client.post(
         f"{BOARD}/api/jobs/{failed.message_id}/retry", json={"payload": {"key": "elsewhere", "fail": False}}
     )
     assert 200 == answer.status_code, answer.text
     new_id = answer.json()["retried_as"]
-    wait_for(lambda: (history.flush() or True) and _status(url, new_id) == "COMPLETED", 20)
+    wait_for(lambda: (history.flush() or True) and job_status(url, new_id) == "COMPLETED", 20)
     refused = client.post(f"{BOARD}/api/jobs/{new_id}/cancel")
     assert 409 == refused.status_code
     assert "it is COMPLETED; cancel works on a job that has not started" in refused.json()["error"]
@@ -271,7 +271,7 @@ def test_a_retry_elsewhere_sends_the_job_again_and_deleting_history_works(
     assert (
         200 == client.post(f"{BOARD}/api/jobs/{failed.message_id}/delete", json={"confirm": True}).status_code
     )
-    assert _status(url, failed.message_id) is None
+    assert job_status(url, failed.message_id) is None
 
 
 @pytest.mark.parametrize("provider", ["bullmq", "inngest"])
@@ -289,12 +289,13 @@ def test_trigger_bulk_retry_and_clean_elsewhere(open_board: Callable[..., Board]
     first = made.json()["job"]
     second = jobs.trigger("test.fail_when", {"key": "u", "fail": True}).message_id
     wait_for(
-        lambda: (history.flush() or True) and {_status(url, first), _status(url, second)} == {"FAILED"}, 20
+        lambda: (history.flush() or True) and {job_status(url, first), job_status(url, second)} == {"FAILED"},
+        20,
     )
     answer = client.post(f"{BOARD}/api/bulk", json={"action": "retry", "ids": [first, second]}).json()
     assert (2, {}) == (answer["count"], answer["refused"])
     for new_id in answer["retried_as"]:  # sent again as new jobs: they fail again, as told to
-        wait_for(lambda n=new_id: (history.flush() or True) and _status(url, n) == "FAILED", 20)
+        wait_for(lambda n=new_id: (history.flush() or True) and job_status(url, n) == "FAILED", 20)
     with psycopg.connect(url) as conn:  # the first two finished long ago, for the clean-up
         conn.execute("UPDATE background_job SET completed_at = now() - interval '3 days' WHERE id = ANY(%s)",
                      ([first, second],))  # fmt: skip
@@ -302,8 +303,8 @@ def test_trigger_bulk_retry_and_clean_elsewhere(open_board: Callable[..., Board]
         f"{BOARD}/api/clean", json={"state": "failed", "olderThanDays": 2, "confirm": True}
     ).json()
     assert 2 == cleaned["count"]
-    assert (None, None) == (_status(url, first), _status(url, second))
-    assert {"FAILED"} == {_status(url, new_id) for new_id in answer["retried_as"]}
+    assert (None, None) == (job_status(url, first), job_status(url, second))
+    assert {"FAILED"} == {job_status(url, new_id) for new_id in answer["retried_as"]}
 
 
 def test_a_waiting_bullmq_job_is_taken_out_of_redis(
@@ -321,15 +322,15 @@ def test_a_waiting_bullmq_job_is_taken_out_of_redis(
     yes = {"confirm": True}
     assert 200 == client.post(f"{BOARD}/api/jobs/{cancelled.message_id}/cancel", json=yes).status_code
     assert 200 == client.post(f"{BOARD}/api/jobs/{deleted.message_id}/delete", json=yes).status_code
-    assert ("CANCELLED", None) == (_status(url, cancelled.message_id), _status(url, deleted.message_id))
+    assert ("CANCELLED", None) == (job_status(url, cancelled.message_id), job_status(url, deleted.message_id))
     start_worker(board.runtime.broker, threads=2)
-    wait_for(lambda: (history.flush() or True) and _status(url, kept.message_id) == "COMPLETED")
+    wait_for(lambda: (history.flush() or True) and job_status(url, kept.message_id) == "COMPLETED")
     board.runtime.join(timeout_seconds=10)
     assert ["kept"] == [event["key"] for event in events(url)]  # the others never ran
-    assert "CANCELLED" == _status(url, cancelled.message_id)
+    assert "CANCELLED" == job_status(url, cancelled.message_id)
     # Once a worker holds a job, it is out of reach: the board says so.
     holding = jobs.trigger("test.sleep", {"key": "held", "seconds": 1.0})
-    wait_for(lambda: (history.flush() or True) and _status(url, holding.message_id) == "PROCESSING")
+    wait_for(lambda: (history.flush() or True) and job_status(url, holding.message_id) == "PROCESSING")
     refused = client.post(f"{BOARD}/api/jobs/{holding.message_id}/cancel", json=yes)
     assert 409 == refused.status_code
 
@@ -348,7 +349,7 @@ def test_a_scheduled_bullmq_job_is_run_now_or_taken_out_while_workers_run(
     history.flush()
     schedule = f"{broker.namespace}:default.delayed"  # type: ignore[attr-defined]
     redis_client = broker.client  # type: ignore[attr-defined]
-    wait_for(lambda: (history.flush() or True) and _status(url, soon.message_id) == "COMPLETED", 10)
+    wait_for(lambda: (history.flush() or True) and job_status(url, soon.message_id) == "COMPLETED", 10)
     assert 2 == redis_client.zcard(schedule)  # the others wait in Redis, not in the worker
     client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
     assert 200 == client.post(f"{BOARD}/api/jobs/{promoted.message_id}/promote").status_code
@@ -356,19 +357,13 @@ def test_a_scheduled_bullmq_job_is_run_now_or_taken_out_while_workers_run(
         200
         == client.post(f"{BOARD}/api/jobs/{cancelled.message_id}/cancel", json={"confirm": True}).status_code
     )
-    wait_for(lambda: (history.flush() or True) and _status(url, promoted.message_id) == "COMPLETED", 10)
+    wait_for(lambda: (history.flush() or True) and job_status(url, promoted.message_id) == "COMPLETED", 10)
     board.runtime.join(timeout_seconds=10)
     assert ["on time", "promoted"] == [event["key"] for event in events(url)]
-    assert "CANCELLED" == _status(url, cancelled.message_id)
+    assert "CANCELLED" == job_status(url, cancelled.message_id)
     assert 0 == redis_client.zcard(schedule)
     again = client.post(f"{BOARD}/api/jobs/{promoted.message_id}/promote")
     assert 409 == again.status_code
-
-
-def _status(url: str, job_id: str) -> str | None:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT status FROM background_job WHERE id = %s", (job_id,)).fetchone()
-    return row[0] if row else None
 
 
 def test_bulk_actions_by_selection_and_by_filter(open_board: Callable[..., Board]) -> None:
@@ -382,12 +377,12 @@ def test_bulk_actions_by_selection_and_by_filter(open_board: Callable[..., Board
     selected = {"csrf": csrf, "bulk": "delete selected", "id": waiting[:2]}
     assert 400 == client.post(f"{BOARD}/bulk", data=selected).status_code
     assert 303 == client.post(f"{BOARD}/bulk", data={**selected, "confirm": "yes"}).status_code
-    assert None is _status(url, waiting[0]) is _status(url, waiting[1])
+    assert None is job_status(url, waiting[0]) is job_status(url, waiting[1])
     # Delete everything the filter matches (test.record), sparing the rest.
     by_filter = {"csrf": csrf, "bulk": "delete filter", "job": "test.record", "confirm": "yes"}
     assert 303 == client.post(f"{BOARD}/bulk", data=by_filter).status_code
-    assert [None] * 4 == [_status(url, job_id) for job_id in waiting[2:]]
-    assert "PENDING" == _status(url, other)
+    assert [None] * 4 == [job_status(url, job_id) for job_id in waiting[2:]]
+    assert "PENDING" == job_status(url, other)
     # Retry by filter through the API: every failed job of one kind runs again.
     with psycopg.connect(url) as conn:
         conn.execute(
@@ -399,7 +394,7 @@ def test_bulk_actions_by_selection_and_by_filter(open_board: Callable[..., Board
         headers={"x-csrf-token": csrf},
     )
     assert {"action": "retry", "count": 1} == {k: answer.json()[k] for k in ("action", "count")}
-    assert "PENDING" == _status(url, other)
+    assert "PENDING" == job_status(url, other)
     entries = [
         (e["action"], e["detail"].get("count")) for e in client.get(f"{BOARD}/api/audit").json()["entries"]
     ]
@@ -412,19 +407,19 @@ def test_clean_pause_resume_and_trigger(open_board: Callable[..., Board]) -> Non
     csrf = board.csrf(client)
     url = board.database_url
     done = jobs.trigger("test.record", {"key": "old"})
-    wait_for(lambda: _status(url, done.message_id) == "COMPLETED")
+    wait_for(lambda: job_status(url, done.message_id) == "COMPLETED")
     with psycopg.connect(url) as conn:
         conn.execute("UPDATE background_job SET completed_at = now() - interval '10 days' WHERE id = %s",
                      (done.message_id,))  # fmt: skip
     recent = jobs.trigger("test.record", {"key": "recent"})
-    wait_for(lambda: _status(url, recent.message_id) == "COMPLETED")
+    wait_for(lambda: job_status(url, recent.message_id) == "COMPLETED")
     cleaned = client.post(
         f"{BOARD}/api/clean",
         json={"state": "completed", "olderThanDays": 7, "confirm": True},
         headers={"x-csrf-token": csrf},
     )
     assert 1 == cleaned.json()["count"]
-    assert (None, "COMPLETED") == (_status(url, done.message_id), _status(url, recent.message_id))
+    assert (None, "COMPLETED") == (job_status(url, done.message_id), job_status(url, recent.message_id))
     bad = client.post(
         f"{BOARD}/api/clean",
         json={"state": "pending", "olderThanDays": 1, "confirm": True},
@@ -439,9 +434,9 @@ def test_clean_pause_resume_and_trigger(open_board: Callable[..., Board]) -> Non
     assert [True] == [q["paused"] for q in overview["queues"] if q["queue"] == "default"]
     # Nothing shows that a claim did not happen: give a wrong one time to (consumers poll and listen).
     time.sleep(0.5)
-    assert "PENDING" == _status(url, held.message_id)
+    assert "PENDING" == job_status(url, held.message_id)
     assert 303 == client.post(f"{BOARD}/queues/default/resume", data={"csrf": csrf}).status_code
-    wait_for(lambda: _status(url, held.message_id) == "COMPLETED")
+    wait_for(lambda: job_status(url, held.message_id) == "COMPLETED")
 
     # Trigger from the board: the payload is checked as any send's.
     refused = client.post(
@@ -454,7 +449,7 @@ def test_clean_pause_resume_and_trigger(open_board: Callable[..., Board]) -> Non
     )
     assert 303 == made.status_code
     job_id = urllib.parse.unquote(made.headers["location"].rsplit("/", 1)[1])
-    wait_for(lambda: _status(url, job_id) == "COMPLETED")
+    wait_for(lambda: job_status(url, job_id) == "COMPLETED")
     actions = [e["action"] for e in client.get(f"{BOARD}/api/audit").json()["entries"]]
     assert ["trigger", "resume", "pause", "clean"] == actions
 
@@ -468,7 +463,7 @@ def test_the_overview_charts_the_last_hour_and_metrics_expose_it(open_board: Cal
         jobs.trigger("test.fail_when", {"key": "c", "fail": True}),
     ]
     for message in sent:
-        wait_for(lambda m=message: _status(url, m.message_id) in ("COMPLETED", "FAILED"))
+        wait_for(lambda m=message: job_status(url, m.message_id) in ("COMPLETED", "FAILED"))
     admin = board.signed_in(*ADMIN)
     activity = admin.get(f"{BOARD}/api/overview").json()["activity"]
     assert (2, 1) == (activity["completed"], activity["failed"])
@@ -504,7 +499,10 @@ def test_a_jobs_page_shows_every_failed_attempt_with_its_error(
     def settled() -> bool:
         if board.runtime.history is not None:
             board.runtime.history.flush()
-        return _status(url, flaky.message_id) == "COMPLETED" and _status(url, doomed.message_id) == "FAILED"
+        return (
+            job_status(url, flaky.message_id) == "COMPLETED"
+            and job_status(url, doomed.message_id) == "FAILED"
+        )
 
     wait_for(settled, 20)
     client = board.client(headers={"authorization": f"Bearer {TOKEN}"})
@@ -536,8 +534,8 @@ def test_bulk_by_filter_on_bullmq_goes_job_by_job(open_board: Callable[..., Boar
         f"{BOARD}/api/bulk", json={"action": "delete", "filter": {"job": "test.record"}, "confirm": True}
     )
     assert {"count": 3, "refused": {}} == {k: answer.json()[k] for k in ("count", "refused")}
-    assert [None] * 3 == [_status(url, job_id) for job_id in doomed]
-    assert "PENDING" == _status(url, kept)
+    assert [None] * 3 == [job_status(url, job_id) for job_id in doomed]
+    assert "PENDING" == job_status(url, kept)
     redis_client = board.runtime.broker.client  # type: ignore[attr-defined]
     assert 1 == redis_client.llen(f"{board.runtime.broker.namespace}:default")  # type: ignore[attr-defined]
     refused = client.post(f"{BOARD}/api/bulk", json={"action": "retry", "ids": [kept]}).json()

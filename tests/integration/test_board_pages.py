@@ -7,20 +7,13 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections.abc import Callable
-from typing import Any
 
 import psycopg
 import pytest
 
 from docjobs import jobs
 from tests.conftest import job_row, wait_for
-from tests.support.board import BOARD, TOKEN, Board
-
-
-def _set(url: str, job_id: str, assignments: str, *values: Any) -> None:
-    """Put a job in the state a test needs (times, status) with one UPDATE."""
-    with psycopg.connect(url) as conn:
-        conn.execute(f"UPDATE background_job SET {assignments} WHERE id = %s", (*values, job_id))
+from tests.support.board import BOARD, TOKEN, Board, set_job
 
 
 def _buttons(page: str) -> list[str]:
@@ -65,10 +58,10 @@ def test_the_list_shows_how_long_each_job_ran_waited_or_has_been_running(
         jobs.trigger("test.record", {"key": key}, delay=3600).message_id
         for key in ("ran", "waiting", "running", "later")
     )
-    _set(url, ran, "status = 'COMPLETED', started_at = now() - interval '95 seconds', "
+    set_job(url, ran, "status = 'COMPLETED', started_at = now() - interval '95 seconds', "
                    "completed_at = now() - interval '93.5 seconds'")  # fmt: skip
-    _set(url, waiting, "run_at = now() - interval '3 minutes 10 seconds'")
-    _set(url, running, "status = 'PROCESSING', attempts = 1, started_at = now() - interval '12 seconds'")
+    set_job(url, waiting, "run_at = now() - interval '3 minutes 10 seconds'")
+    set_job(url, running, "status = 'PROCESSING', attempts = 1, started_at = now() - interval '12 seconds'")
     listing = board.client().get(f"{BOARD}/jobs").text
     assert '<th class="num">Duration</th>' in listing
     durations = {job_id: re.findall(r'<td class="num">([^<]*)</td>', _row(listing, job_id))[-1]
@@ -86,7 +79,7 @@ def test_lists_say_how_long_ago_with_the_utc_time_in_the_tooltip_and_a_job_page_
     board = open_board(development=True, worker=False)
     url = board.database_url
     job_id = jobs.trigger("test.record", {"key": "old"}, delay=3600).message_id
-    _set(url, job_id, "status = 'FAILED', submitted_at = '2026-12-06 16:02:11.654321+00', "
+    set_job(url, job_id, "status = 'FAILED', submitted_at = '2026-12-06 16:02:11.654321+00', "
                       "run_at = '2026-12-06 16:02:11.654321+00', started_at = '2026-12-06 16:02:12.1+00', "
                       "completed_at = '2026-12-06 17:02:12.5+01', last_error = 'boom'")  # fmt: skip
     client = board.client()
@@ -121,7 +114,7 @@ def test_a_job_page_offers_only_the_actions_that_apply_to_its_state(
 ) -> None:
     board = open_board(development=True, worker=False)
     job_id = jobs.trigger("test.record", {"key": state}, delay=3600).message_id
-    _set(board.database_url, job_id, {
+    set_job(board.database_url, job_id, {
         "completed": "status = 'COMPLETED', started_at = now(), completed_at = now()",
         "delayed": "run_at = now() + interval '1 hour'",
         "waiting": "run_at = now() - interval '1 second'",
@@ -142,7 +135,7 @@ def test_the_server_refuses_an_action_that_does_not_apply_and_changes_nothing(
     board = open_board(development=True, worker=False)
     url = board.database_url
     done = jobs.trigger("test.record", {"key": "done"}, delay=3600).message_id
-    _set(url, done, "status = 'COMPLETED', started_at = now(), completed_at = now()")
+    set_job(url, done, "status = 'COMPLETED', started_at = now(), completed_at = now()")
     due = jobs.trigger("test.record", {"key": "due"}).message_id
     api = board.client(headers={"authorization": f"Bearer {TOKEN}"})
     refused = {
@@ -156,6 +149,8 @@ def test_the_server_refuses_an_action_that_does_not_apply_and_changes_nothing(
     assert (f"cannot run job {due} now: it is PENDING and due already; run now works on a delayed job"
             == refused[due, "promote"].json()["error"])  # fmt: skip
     assert ("COMPLETED", "PENDING") == (job_row(url, done)["status"], job_row(url, due)["status"])
+    unknown = api.post(f"{BOARD}/api/jobs/{done}/bogus")
+    assert (404, "no action 'bogus'") == (unknown.status_code, unknown.json()["error"].split(";")[0])
     # The page's form is refused the same way, in one line.
     client = board.client()
     form = client.post(f"{BOARD}/jobs/{done}/retry", data={"csrf": board.csrf(client)})
@@ -235,7 +230,7 @@ def test_numbers_sit_under_right_aligned_headers_and_failed_counts_stand_out(
 ) -> None:
     board = open_board(development=True, worker=False)
     failed = jobs.trigger("test.record", {"key": "failed"}, delay=3600).message_id
-    _set(
+    set_job(
         board.database_url, failed, "status = 'FAILED', attempts = 4, completed_at = now(), last_error = 'x'"
     )
     listing = board.client().get(f"{BOARD}/jobs").text
@@ -267,7 +262,7 @@ def test_the_job_page_shows_the_options_a_user_set_and_hides_internal_ones(
     job_id = jobs.trigger("test.record", {"key": "options"}, delay=7200).message_id
     internal = '{"requeue_timestamp": 1765036931000, "retries": 2, "traceback": "Traceback ...", ' \
                '"redis_message_id": "abc", "eta": 1765036931000, "time_limit": 60000}'  # fmt: skip
-    _set(board.database_url, job_id, "options = %s::jsonb, priority = 5", internal)
+    set_job(board.database_url, job_id, "options = %s::jsonb, priority = 5", internal)
     page = board.client().get(f"{BOARD}/jobs/{job_id}").text
     options = page[page.index("<h2>Options</h2>") : page.index("<h2>Attempts</h2>")]
     shown = re.findall(r"<dt><code>([^<]+)</code></dt>", options)

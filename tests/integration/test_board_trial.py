@@ -15,13 +15,7 @@ import pytest
 
 from docjobs import jobs
 from tests.conftest import job_row
-from tests.support.board import ADMIN, BOARD, TOKEN, Board
-
-
-def _set(url: str, job_id: str, assignments: str, *values: Any) -> None:
-    """Put a job in the state a test needs with one UPDATE."""
-    with psycopg.connect(url) as conn:
-        conn.execute(f"UPDATE background_job SET {assignments} WHERE id = %s", (*values, job_id))
+from tests.support.board import ADMIN, BOARD, TOKEN, Board, job_status, set_job
 
 
 def _counts(url: str) -> tuple[int, int]:
@@ -87,7 +81,7 @@ def test_every_api_body_refuses_a_key_it_does_not_take_and_does_nothing(
     board = open_board(worker=False)
     url = board.database_url
     failed = jobs.trigger("test.record", {"key": "failed"}, delay=3600).message_id
-    _set(url, failed, "status = 'FAILED', completed_at = now() - interval '1 day', last_error = 'boom'")
+    set_job(url, failed, "status = 'FAILED', completed_at = now() - interval '1 day', last_error = 'boom'")
     filled = path.format(failed=failed)
     sent = {k: [failed] if v == ["{failed}"] else v for k, v in body.items()}
     before, row = _counts(url), job_row(url, failed)
@@ -139,7 +133,7 @@ def test_api_actions_that_lose_something_need_confirm_true(open_board: Callable[
     url = board.database_url
     waiting = jobs.trigger("test.record", {"key": "waiting"}, delay=3600).message_id
     done = jobs.trigger("test.record", {"key": "done"}, delay=3600).message_id
-    _set(url, done, "status = 'COMPLETED', started_at = now(), completed_at = now() - interval '3 days'")
+    set_job(url, done, "status = 'COMPLETED', started_at = now(), completed_at = now() - interval '3 days'")
     api = _api(board)
     before = _counts(url)
     refusals = {
@@ -153,13 +147,13 @@ def test_api_actions_that_lose_something_need_confirm_true(open_board: Callable[
     assert (f'delete job {waiting} must be confirmed ("confirm": true in the API, confirm=yes in a form): '
             "nothing was done") == refusals["delete"].json()["error"]  # fmt: skip
     assert "the bulk delete must be confirmed" in refusals["bulk delete"].json()["error"]
-    assert (before, "PENDING", "COMPLETED") == (_counts(url), _status(url, waiting), _status(url, done))
+    assert (before, "PENDING", "COMPLETED") == (_counts(url), job_status(url, waiting), job_status(url, done))
     # Confirmed, each is done; run now and retry are done at once, as on the page.
     assert 200 == api.post(f"{BOARD}/api/jobs/{done}/run-again", json={"confirm": True}).status_code
     assert 200 == api.post(f"{BOARD}/api/jobs/{waiting}/run-now").status_code
     assert 200 == api.post(f"{BOARD}/api/clean", json={"state": "completed", "olderThanDays": 1,
                                                        "confirm": True}).status_code  # fmt: skip
-    assert None is _status(url, done)
+    assert None is job_status(url, done)
 
 
 # 3. A page past the end tells the real total.
@@ -205,7 +199,7 @@ def test_a_retry_of_a_job_no_actor_is_declared_as_is_refused_naming_it(
     assert 422 == answer.status_code
     assert ("cannot retry job bulk-000001: no job actor is declared as 'gone.job' in this app "
             "(it would fail at once); declare it, or delete the job") == answer.json()["error"]  # fmt: skip
-    assert ("FAILED", 0) == (_status(url, "bulk-000001"), _counts(url)[1])
+    assert ("FAILED", 0) == (job_status(url, "bulk-000001"), _counts(url)[1])
 
 
 def test_a_cancelled_then_retried_job_shows_its_old_error_muted_and_no_made_up_delay(
@@ -214,14 +208,14 @@ def test_a_cancelled_then_retried_job_shows_its_old_error_muted_and_no_made_up_d
     board = open_board(development=True, worker=False)
     url = board.database_url
     job_id = jobs.trigger("test.record", {"key": "again"}).message_id
-    _set(url, job_id, "submitted_at = now() - interval '2 hours', run_at = now() - interval '2 hours'")
+    set_job(url, job_id, "submitted_at = now() - interval '2 hours', run_at = now() - interval '2 hours'")
     client = board.client()
     csrf = board.csrf(client)
     assert (
         303 == client.post(f"{BOARD}/jobs/{job_id}/cancel", data={"csrf": csrf, "confirm": "yes"}).status_code
     )
     assert 303 == client.post(f"{BOARD}/jobs/{job_id}/retry", data={"csrf": csrf}).status_code
-    assert "PENDING" == _status(url, job_id)
+    assert "PENDING" == job_status(url, job_id)
     page = client.get(f"{BOARD}/jobs/{job_id}").text
     assert '<pre class="past-error">earlier: cancelled on the board</pre>' in page
     assert not re.search(r'class="error"[^>]*>[^<]*cancelled on the board', page)
@@ -250,7 +244,7 @@ def test_a_retry_with_an_edited_payload_keeps_the_original_in_the_audit_and_on_t
     board = open_board(worker=False)
     url = board.database_url
     job_id = jobs.trigger("test.record", {"key": "original", "documentId": 7}, delay=3600).message_id
-    _set(url, job_id, "status = 'FAILED', attempts = 1, completed_at = now(), last_error = 'boom'")
+    set_job(url, job_id, "status = 'FAILED', attempts = 1, completed_at = now(), last_error = 'boom'")
     client = board.signed_in(*ADMIN)
     answer = client.post(
         f"{BOARD}/jobs/{job_id}/retry",
@@ -324,7 +318,7 @@ def test_filters_take_status_names_and_refuse_what_they_cannot_read_under_bad_fi
     board = open_board(development=True, worker=False)
     url = board.database_url
     failed = jobs.trigger("test.record", {"key": "failed"}, delay=3600).message_id
-    _set(url, failed, "status = 'FAILED', completed_at = now(), last_error = 'x'")
+    set_job(url, failed, "status = 'FAILED', completed_at = now(), last_error = 'x'")
     jobs.trigger("test.record", {"key": "waiting"}, delay=3600)
     client = board.client()
     for given, expected in [("FAILED", "failed"), ("Failed", "failed"), ("PROCESSING", "active"),
@@ -378,7 +372,7 @@ def test_an_unknown_job_on_the_trigger_page_keeps_the_picker_and_says_the_closes
 def test_the_job_page_words_retries_when_none_are_allowed(open_board: Callable[..., Board]) -> None:
     board = open_board(development=True, worker=False)
     job_id = jobs.trigger("test.record", {"key": "stopped"}, delay=3600).message_id
-    _set(board.database_url, job_id, "status = 'FAILED', attempts = 2, retried = 1, max_retries = 0, "
+    set_job(board.database_url, job_id, "status = 'FAILED', attempts = 2, retried = 1, max_retries = 0, "
                                      "completed_at = now(), last_error = 'x'")  # fmt: skip
     page = board.client().get(f"{BOARD}/jobs/{job_id}").text
     assert "(no retries: max_retries is 0)" in page
@@ -395,9 +389,3 @@ def test_the_app_root_leads_to_the_board_in_one_redirect_and_pages_ask_for_no_fa
     page = client.get(root.headers["location"])
     assert 200 == page.status_code
     assert '<link rel="icon" href="data:,">' in page.text  # the CSP's img-src allows data:
-
-
-def _status(url: str, job_id: str) -> str | None:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT status FROM background_job WHERE id = %s", (job_id,)).fetchone()
-    return row[0] if row else None

@@ -9,7 +9,6 @@ as ``pg_ctl stop -m immediate``) right after the sends return.
 
 from __future__ import annotations
 
-import itertools
 import signal
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,10 +22,10 @@ from psycopg.rows import dict_row
 from docjobs import jobs, runtime
 from docjobs.db.migrate import migrate
 from docjobs.runtime import Runtime
+from tests.conftest import TEMPLATE_DATABASE
 from tests.support import actors
 from tests.support.actors import EVENTS_TABLE
 
-TEMPLATE_DATABASE = "durability_template"
 #: Jobs sent before the crash, one at a time and then in one bulk send of each kind.
 CRASH_JOBS = 200
 #: How long an immediate shutdown and the restart may take.
@@ -60,12 +59,13 @@ CREATE TRIGGER commit_probe AFTER INSERT OR UPDATE ON worker
     FOR EACH ROW EXECUTE FUNCTION commit_probe_record();
 """
 
-_database_numbers = itertools.count(1)
-
 
 @pytest.fixture(scope="module")
-def durable_server() -> Iterator[PostgresServer]:
-    """A server with PostgreSQL's durable defaults, a slow WAL writer and probed tables."""
+def postgres_server() -> Iterator[PostgresServer]:
+    """This module's server (overrides the suite's): durable defaults, a slow WAL writer, probed tables.
+
+    The suite's ``database_url`` makes each test's database from its template.
+    """
     server = PostgresServer(settings=SLOW_WAL_WRITER).start()
     try:
         url = server.create_database(TEMPLATE_DATABASE)
@@ -77,18 +77,6 @@ def durable_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture
-def database_url(durable_server: PostgresServer) -> Iterator[str]:
-    """This module's databases live on the durable server (overrides the suite's fixture)."""
-    name = f"durable_{next(_database_numbers)}"
-    url = durable_server.create_database(name, template=TEMPLATE_DATABASE)
-    try:
-        yield url
-    finally:
-        runtime.reset()
-        durable_server.drop_database(name)
 
 
 def _probes(url: str) -> list[dict[str, Any]]:
@@ -156,7 +144,7 @@ def test_the_opt_out_makes_standalone_enqueues_asynchronous_and_the_apps_transac
 
 
 def test_every_enqueue_that_returned_survives_a_postgresql_crash(
-    make_runtime: Callable[..., Runtime], durable_server: PostgresServer, database_url: str
+    make_runtime: Callable[..., Runtime], postgres_server: PostgresServer, database_url: str
 ) -> None:
     # Before (synchronous_commit off by default): the sends of the last unflushed WAL page
     # were gone after the crash.
@@ -169,11 +157,11 @@ def test_every_enqueue_that_returned_survives_a_postgresql_crash(
     ]
 
     # Immediate shutdown, as `pg_ctl stop -m immediate`: no checkpoint, no WAL written on the way out.
-    assert durable_server.process is not None
-    durable_server.process.send_signal(signal.SIGQUIT)
-    durable_server.process.wait(SERVER_DEADLINE_SECONDS)
+    assert postgres_server.process is not None
+    postgres_server.process.send_signal(signal.SIGQUIT)
+    postgres_server.process.wait(SERVER_DEADLINE_SECONDS)
     runtime.reset()
-    durable_server.restart()
+    postgres_server.restart()
 
     with psycopg.connect(database_url) as conn:
         found = {row[0] for row in conn.execute("SELECT id FROM background_job WHERE id = ANY(%s)", (sent,))}

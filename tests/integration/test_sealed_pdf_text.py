@@ -102,7 +102,7 @@ def page_texts(pdf: bytes) -> list[str]:
 
 
 def lines_of(text: str) -> list[str]:
-    # Figure spaces pad the event numbers into a column; one-space joins keep each line's words.
+    # pypdf spaces words unevenly (indents, aligned columns); one-space joins keep each line's words.
     return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
 
 

@@ -70,6 +70,19 @@ def csrf_of(html: str) -> str:
     return match[1]
 
 
+def set_job(database_url: str, job_id: str, assignments: str, *values: Any) -> None:
+    """Put a job in the state a test needs (times, status) with one UPDATE."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute(f"UPDATE background_job SET {assignments} WHERE id = %s", (*values, job_id))
+
+
+def job_status(database_url: str, job_id: str) -> str | None:
+    """A job's status, ``None`` once it is deleted."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT status FROM background_job WHERE id = %s", (job_id,)).fetchone()
+    return row[0] if row else None
+
+
 def add_user(database_url: str, email: str, password: str, roles: list[str]) -> None:
     with psycopg.connect(database_url) as conn:
         conn.execute(

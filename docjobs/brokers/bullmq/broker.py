@@ -67,6 +67,7 @@ from docjobs.brokers.history import JobHistory, merge_events
 from docjobs.brokers.outbox import Outbox
 from docjobs.db.board import BoardStore
 from docjobs.db.store import JobStore, Row
+from docjobs.logging import first_line
 from docjobs.settings import Settings
 
 #: The variable the Redis URL comes from, in errors about it.
@@ -402,7 +403,7 @@ def _login_refused(probe: redis.Redis, exc: redis.AuthenticationError) -> str:
 
 def _url_refused(probe: redis.Redis, exc: redis.ResponseError) -> str:
     """Redis answered the connection's set-up with an error: the URL asks for what it has not."""
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = first_line(exc)
     database = probe.connection_pool.connection_kwargs.get("db", 0)
     if "DB index is out of range" in reason:
         return (

@@ -208,8 +208,8 @@ class LocalConsumer(dramatiq.Consumer):
             self.wakeup.wait(max(until - now, 0))
 
     def ack(self, message: MessageProxy) -> None:
-        claim = _claim_of(message)
-        done = Done(claim, _ran(message))
+        claimed = _claimed(message)
+        done = Done(claimed.claim, claimed.ran())
         with self._lock:
             closed = self._closed
             if not closed:
@@ -234,10 +234,11 @@ class LocalConsumer(dramatiq.Consumer):
         self._acked.extend(acks)
 
     def nack(self, message: MessageProxy) -> None:
-        claim = _claim_of(message)
+        claimed = _claimed(message)
+        claim = claimed.claim
         error, trace = describe_failure(message)
         try:
-            self.store.claims.fail(claim, error=error, traceback=trace, ran=_ran(message))
+            self.store.claims.fail(claim, error=error, traceback=trace, ran=claimed.ran())
         except psycopg.OperationalError as exc:
             # Dramatiq nacks again (every 5 s) until it goes through. Until then the job
             # stays held, so its lease is kept: the rescuer must not end it without its error.
@@ -248,7 +249,7 @@ class LocalConsumer(dramatiq.Consumer):
         self.wakeup.nudge()
 
     def requeue(self, messages: Iterable[MessageProxy]) -> None:
-        claims = [_claim_of(message) for message in messages]
+        claims = [_claimed(message).claim for message in messages]
         try:
             self.store.claims.requeue(claims)
         except psycopg.OperationalError as exc:
@@ -323,15 +324,10 @@ class LocalConsumer(dramatiq.Consumer):
         return ClaimedMessage(message, Claim(row["id"], row["attempts"]))
 
 
-def _claim_of(message: MessageProxy) -> Claim:
+def _claimed(message: MessageProxy) -> ClaimedMessage:
     if not isinstance(message, ClaimedMessage):
         raise TypeError(f"{message!r} was not handed out by a Postgres consumer")
-    return message.claim
-
-
-def _ran(message: MessageProxy) -> Ran:
-    assert isinstance(message, ClaimedMessage)  # _claim_of checked it
-    return message.ran()
+    return message
 
 
 def describe_failure(message: MessageProxy) -> tuple[str | None, str | None]:

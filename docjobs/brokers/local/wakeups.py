@@ -20,6 +20,7 @@ import psycopg
 from docjobs.backoff import retry_delays
 from docjobs.brokers.local.coalesce import CoalescingSender
 from docjobs.db.store import JobStore
+from docjobs.logging import first_line
 
 logger = logging.getLogger(__name__)
 
@@ -116,18 +117,12 @@ class Listener:
                 delay = next(delays)
                 logger.warning(
                     "The LISTEN connection failed (%s); reconnecting in %s s.",
-                    _first_line(exc),
+                    first_line(exc),  # libpq's reason without its hints
                     f"{delay:g}",
                     extra={"action": "listener_reconnect"},
                 )
                 reconnecting = True
                 self._stopping.wait(delay)
-
-
-def _first_line(exc: psycopg.Error) -> str:
-    """libpq's reason without its hint lines ("Is the server running ...")."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class Alarm:

@@ -82,17 +82,14 @@ class BoardActions:
             raise ActionError(404, f"no job {job_id}")
         job = JobRef.from_row(row)
         broker = self.runtime.broker
-        why_not = applicable.refusal(
-            applicable.JOB_ACTIONS[name], job, broker.capabilities, broker.name, datetime.now(UTC)
-        )
+        chosen = applicable.JOB_ACTIONS[name]
+        why_not = applicable.refusal(chosen, job, broker.capabilities, broker.name, datetime.now(UTC))
         if why_not is not None:
             raise ActionError(409, why_not)
         if name in applicable.CONFIRMED and not confirmed:
-            raise ActionError(
-                400, applicable.unconfirmed(applicable.JOB_ACTIONS[name].doing.format(job=job_id))
-            )
+            raise ActionError(400, applicable.unconfirmed(chosen.doing.format(job=job_id)))
         if name in ("retry", "run-again"):
-            _require_declared(applicable.JOB_ACTIONS[name], job)
+            _require_declared(chosen, job)
         if name == "retry":
             return self._retry(job, payload)
         if payload is not None:

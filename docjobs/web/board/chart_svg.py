@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from docjobs.web.board import formats
 from docjobs.web.board.charts import Activity, Bucket
 
 #: The drawing's box in SVG units; the page scales it to its width.
@@ -146,12 +147,8 @@ def _clock(moment: datetime, *, days: bool) -> str:
 def _bucket_label(bucket: Bucket, step_seconds: int) -> str:
     shape = "%H:%M:%S" if step_seconds < 60 else "%H:%M"
     end = bucket.start + timedelta(seconds=step_seconds)
-    p95 = f"; p95 run time {_duration(bucket.p95)}" if bucket.p95 is not None else ""
+    p95 = f"; p95 run time {formats.run_time(bucket.p95)}" if bucket.p95 is not None else ""
     return (
         f"{bucket.start:{shape}}–{end:{shape}} UTC: "
         f"{bucket.completed:,} completed, {bucket.failed:,} failed{p95}"
     )
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"

@@ -85,6 +85,13 @@ def span(seconds: float | None) -> str:
     raise AssertionError("unreachable: seconds >= 60 fall in a unit")
 
 
+def run_time(seconds: float | None) -> str:
+    """A run-time percentile: ``340 ms``, ``12.0 s``; ``-`` for none (the overview's figures and chart)."""
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
 def duration(job: Mapping[str, Any], now: datetime) -> str:
     """The jobs list's duration: the run time of a finished job, else how long it has waited or run."""
     status, started, finished = job["status"], job["started_at"], job["completed_at"]

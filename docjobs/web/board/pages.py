@@ -93,7 +93,7 @@ class Pages:
             audit=audit,
             window=window,
             windows=charts.WINDOWS,
-            seconds=_seconds,
+            seconds=formats.run_time,
             **overview,
         )
 
@@ -102,7 +102,7 @@ class Pages:
         listing = await run_in_threadpool(self.views.jobs, ctx.request)
         params = {name: inputs.query(ctx.request, name) for name in forms.FILTER_FIELDS}
         params = {name: value for name, value in params.items() if value}
-        pages = _page_links(listing["page"], listing["total"], listing["totalExact"])
+        pages = _page_links(listing["page"], listing["lastPage"], listing["total"])
         return render(
             ctx, "jobs.html", states=list(FILTER_STATES), params=params, pages=pages, page_size=PAGE_SIZE,
             max_page=MAX_PAGE, **listing,
@@ -226,14 +226,19 @@ class Pages:
 # Template filters.
 
 
-def _page_links(page: int | None, total: int, exact: bool) -> list[int | None]:
+def _page_links(page: int | None, last_page: int | None, total: int) -> list[int | None]:
     """The page numbers to link around ``page``: the first, two either side, the last; ``None``
-    for a gap. None at all on a page reached by cursor (its number is unknown)."""
+    for a gap. None at all on a page reached by cursor (its number is unknown).
+
+    Args:
+        last_page: The listing's ``lastPage``; ``None`` when ``total`` is "more than" (then the
+            links stop two pages on, within the pages ``total`` fills).
+    """
     if page is None:
         return []
-    last = min(max(1, -(-total // PAGE_SIZE)), MAX_PAGE)
-    if not exact:  # "more than": the last page is not known
-        last = max(min(last, page + 2), page)
+    last = last_page
+    if last is None:
+        last = max(min(-(-total // PAGE_SIZE), MAX_PAGE, page + 2), page)
     shown = sorted({1, last, *range(max(1, page - 2), min(last, page + 2) + 1)})
     links: list[int | None] = []
     for number in shown:
@@ -254,12 +259,6 @@ def _ago(moment: datetime | float | None) -> str:
         if abs(seconds) >= size:
             return f"{seconds / size:.0f} {unit}"
     return f"{seconds:.0f} s"
-
-
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
 
 
 def _segment(value: Any) -> str:
