@@ -60,6 +60,39 @@ def _run_offsets(ran: Ran | None, now: float) -> tuple[float, float | None]:
     return ended_ago_ms, ran_ms
 
 
+def done_document(done: Sequence[Done], now: float) -> str:
+    """The acked attempts as the one JSON document ``job_complete_and_claim`` reads, at ``now``.
+
+    One document, not an array per column: psycopg adapts arrays element by element,
+    in Python, on every batch (issue 21).
+    """
+    acks = []
+    for finished in done:
+        ended_ago_ms, ran_ms = _run_offsets(finished.ran, now)
+        acks.append(
+            {
+                "id": finished.claim.id,
+                "attempts": finished.claim.attempts,
+                "ended_ago_ms": ended_ago_ms,
+                "ran_ms": ran_ms,
+            }
+        )
+    return history.json_document(acks).decode()
+
+
+def _decoded(text: str) -> Any:
+    """A JSON column of a claimed row, returned as text: most are empty, and need no parser.
+
+    The standard library's parser, as psycopg's jsonb loader used: it keeps integers
+    beyond 64 bits exact (orjson reads them as floats).
+    """
+    if text == "{}":
+        return {}
+    if text == "[]":
+        return []
+    return json.loads(text)
+
+
 class ClaimStore:
     """Claims due jobs and writes the outcome of each held attempt.
 
@@ -89,17 +122,12 @@ class ClaimStore:
         Returns:
             The claimed rows in queue order.
         """
-        now = time.monotonic()
-        offsets = [_run_offsets(finished.ran, now) for finished in done]
         rows = (
             self._q["job_complete_and_claim"]
             .execute(
                 conn,
                 {
-                    "done_ids": [finished.claim.id for finished in done],
-                    "done_attempts": [finished.claim.attempts for finished in done],
-                    "done_ended_ago_ms": [ended_ago_ms for ended_ago_ms, _ in offsets],
-                    "done_ran_ms": [ran_ms for _, ran_ms in offsets],
+                    "done": done_document(done, time.monotonic()),
                     "queue": queue,
                     "limit": limit,
                     "worker": worker,
@@ -108,6 +136,10 @@ class ClaimStore:
             )
             .fetchall()
         )
+        for row in rows:
+            row["args"] = _decoded(row["args"])
+            row["payload"] = _decoded(row["payload"])
+            row["options"] = _decoded(row["options"])
         # UPDATE ... RETURNING does not keep the claim's order.
         rows.sort(key=lambda row: (row["priority"], row["seq"]))
         return rows

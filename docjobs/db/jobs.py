@@ -1,9 +1,10 @@
 """Job rows: enqueue, look up, count and delete ``background_job`` rows.
 
 Methods that take ``conn`` run on it (inside the caller's transaction when there is
-one); the others borrow a pooled autocommit connection. A standalone enqueue borrows
-it through :meth:`Database.for_enqueues`: durable unless the settings trade that for
-speed (docs/reliability.md, "Which writes are durable").
+one); the others borrow a pooled autocommit connection. A standalone enqueue sets its
+own transaction's durability (:attr:`Database.commit_setting` of
+:meth:`Database.for_enqueues`): durable unless the settings trade that for speed
+(docs/reliability.md, "Which writes are durable"), whatever the borrowed session says.
 """
 
 from __future__ import annotations
@@ -85,8 +86,9 @@ class JobRows:
             if conn is not None:
                 # A failed statement would abort the caller's transaction: skip duplicates instead.
                 return self._q["job_insert_unless_exists"].execute(conn, params).fetchone() is not None
+            params["synchronous_commit"] = self._enqueues.commit_setting
             try:
-                with self._enqueues.connection() as pooled:
+                with self._enqueues.connection_as_is() as pooled:
                     if self._insert is None:
                         self._q["job_insert"].execute(pooled, params)
                     else:
@@ -118,6 +120,8 @@ class JobRows:
         with _migrated():
             if conn is not None:
                 return len(self._q["job_insert_many"].execute(conn, params).fetchall())
+            # One statement, one round trip (``trigger(id=...)`` comes this way): the session
+            # gets the view's setting, as before, rather than a transaction around it.
             with self._enqueues.connection() as pooled:
                 return len(self._q["job_insert_many"].execute(pooled, params).fetchall())
 
@@ -133,8 +137,17 @@ class JobRows:
         with _migrated():
             if conn is not None:
                 return self._copy_in(conn, jobs)
-            with self._enqueues.connection() as pooled, pooled.transaction():
+            with self._standalone_transaction() as pooled:
                 return self._copy_in(pooled, jobs)
+
+    @contextmanager
+    def _standalone_transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled transaction as durable as standalone enqueues, whatever its session says
+        (COPY needs a transaction anyway: the setting costs one round trip per batch)."""
+        with self._enqueues.connection_as_is() as pooled, pooled.transaction():
+            durability = {"synchronous_commit": self._enqueues.commit_setting}
+            self._q["job_insert_durability"].execute(pooled, durability)
+            yield pooled
 
     def _copy_in(self, conn: psycopg.Connection[Any], jobs: Sequence[NewJob]) -> int:
         with conn.cursor() as cursor, cursor.copy(self._q["job_copy_in"].text) as copy:

@@ -10,13 +10,19 @@ Two connection modes (docs/operations.md):
 
 - *session* (the default, a direct URL or a session pooler): docjobs' bookkeeping
   writes (claims, acks, heartbeats, history) skip the WAL flush wait (``SET
-  synchronous_commit TO off`` on the connection they borrow, undone when an enqueue or
-  the app borrows it), standalone enqueues keep the server's setting unless
+  synchronous_commit TO off`` on the connection they borrow, undone when the app
+  borrows it), standalone enqueues keep the server's setting unless
   ``NEXT_PRIVATE_JOBS_SYNCHRONOUS_COMMIT=false`` (docs/reliability.md), the job
   insert is a prepared statement, and the LISTEN connection uses the same URL;
 - *transaction pooling* (PgBouncer ``pool_mode = transaction``): no start-up options,
   no session state, no prepared statements (``prepare_threshold=None``); LISTEN goes
   to the direct URL, or is off (consumers poll) when there is none.
+
+Statements that say their own durability (enqueues, the doorbell) borrow with
+:meth:`Database.connection_as_is`: they run ``set_config('synchronous_commit', ...,
+true)``, which holds for their own transaction only, so the session is left as it is
+(issue 21: switching it per borrow cost a round trip on a quarter of the sends). This
+works behind a transaction pooler too.
 
 Every connection carries ``application_name = docjobs-<role>-<host>-<pid>`` so that
 ``pg_stat_activity`` shows which process holds what.
@@ -110,6 +116,12 @@ _LIBPQ_ATTEMPT = re.compile(
 )
 
 Connection = psycopg.Connection[dict[str, Any]]
+
+#: What a statement that says its own durability passes as ``%(synchronous_commit)s``
+#: (``nullif(%(synchronous_commit)s, 'default')``): the server's own setting ...
+COMMIT_AS_SERVER = "default"
+#: ... or no wait for the WAL flush.
+COMMIT_ASYNCHRONOUS = "off"
 
 # After-commit hooks by connection, for every Database of the process: the job
 # store may use another pool than the app's transaction.
@@ -255,8 +267,9 @@ class Database:
         name: A label for the pool in logs.
         synchronous_commit: ``False`` lets the enqueues made through
             :meth:`for_enqueues` return before their WAL reaches the disk, as the
-            writes made through :meth:`for_own_writes` always do (session mode only:
-            a transaction pooler keeps no session settings).
+            writes made through :meth:`for_own_writes` always do (those only in
+            session mode: a transaction pooler keeps no session settings; the
+            enqueues set theirs per statement, so in either mode).
         transaction_pooling: ``url`` goes through a transaction pooler (PgBouncer
             ``pool_mode = transaction``): no start-up options, no session state, no
             prepared statements.
@@ -333,6 +346,13 @@ class Database:
         """
         return self._view(durable=self._enqueues_durable)
 
+    @property
+    def commit_setting(self) -> str:
+        """The ``synchronous_commit`` a statement borrowed through :meth:`connection_as_is`
+        sets for its own transaction: :data:`COMMIT_AS_SERVER` for a durable view,
+        :data:`COMMIT_ASYNCHRONOUS` otherwise."""
+        return COMMIT_AS_SERVER if self._durable else COMMIT_ASYNCHRONOUS
+
     def _view(self, *, durable: bool) -> Database:
         view = object.__new__(Database)
         view.__dict__.update(self.__dict__)
@@ -360,13 +380,27 @@ class Database:
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
-        """Borrow an autocommit connection from the pool."""
+        """Borrow an autocommit connection from the pool, its session as durable as this view."""
         state = self._state
         if not state.opened:
             state.open()
         with state.pool.connection() as conn:
             if self._async_allowed:
                 state.set_synchronous_commit(conn, durable=self._durable)
+            yield conn
+
+    @contextmanager
+    def connection_as_is(self) -> Iterator[Connection]:
+        """Borrow an autocommit connection without touching its session settings.
+
+        For statements that set their durability for their own transaction (they pass
+        :attr:`commit_setting` to ``set_config('synchronous_commit', ..., true)``): the
+        session's ``synchronous_commit`` may be either, left by the last borrower.
+        """
+        state = self._state
+        if not state.opened:
+            state.open()
+        with state.pool.connection() as conn:
             yield conn
 
     @contextmanager

@@ -3,13 +3,20 @@
 -- related queries sort together. Only docjobs.db.store reads them.
 
 -- job_insert --
--- Insert one job; fails with a unique violation when its id exists (the fast path).
+-- Insert one job alone (its own transaction); fails with a unique violation when its id exists (the
+-- fast path). It sets its own durability for its transaction ('default': the server's setting), so
+-- the pooled session's synchronous_commit never has to change for it.
 INSERT INTO background_job
     (id, queue, actor, name, version, payload, args, options, max_retries, priority, message_ts_ms, run_at)
-VALUES
-    (%(id)s, %(queue)s, %(actor)s, %(name)s, %(version)s, %(payload)s::jsonb, %(args)s::jsonb,
-     %(options)s::jsonb, %(max_retries)s, %(priority)s, %(message_ts_ms)s,
-     now() + %(delay_ms)s * interval '1 millisecond');
+SELECT %(id)s::text, %(queue)s::text, %(actor)s::text, %(name)s::text, %(version)s::text,
+       %(payload)s::jsonb, %(args)s::jsonb, %(options)s::jsonb, %(max_retries)s::int, %(priority)s::int,
+       %(message_ts_ms)s::bigint, now() + %(delay_ms)s::bigint * interval '1 millisecond'
+FROM (SELECT set_config('synchronous_commit', nullif(%(synchronous_commit)s::text, 'default'), true))
+    AS durability;
+
+-- job_insert_durability --
+-- Set a standalone COPY's durability for its own transaction ('default': the server's).
+SELECT set_config('synchronous_commit', nullif(%(synchronous_commit)s::text, 'default'), true);
 
 -- job_insert_unless_exists --
 -- Insert one job unless a job with that id exists; returns the id when inserted.
@@ -47,15 +54,16 @@ FROM STDIN;
 -- Mark acked jobs COMPLETED (only the attempt that was claimed) and claim up to %(limit)s due jobs;
 -- a completed job's times are when its actor ran (ended ended_ago_ms before now, after ran_ms; no
 -- ran_ms: from its claim), a claimed job's started_at its claim time until then; message_ts_ms is the
--- message's own timestamp (submitted_at for rows from before migration 0007).
+-- message's own timestamp (submitted_at for rows from before migration 0007). The JSON columns come
+-- back as text, for docjobs.db.claims to decode (most are the empty '[]' and '{}').
 WITH completed AS (
     UPDATE background_job AS job
     SET status = 'COMPLETED', completed_at = now() - done.ended_ago_ms * interval '1 millisecond',
         started_at = greatest(job.started_at,
                               now() - (done.ended_ago_ms + done.ran_ms) * interval '1 millisecond'),
         updated_at = now(), locked_by = NULL, lease_until = NULL
-    FROM unnest(%(done_ids)s::text[], %(done_attempts)s::int[], %(done_ended_ago_ms)s::float8[],
-                %(done_ran_ms)s::float8[]) AS done(id, attempts, ended_ago_ms, ran_ms)
+    -- One JSON document per batch: psycopg adapts four arrays element by element, in Python.
+    FROM json_to_recordset(%(done)s::json) AS done(id text, attempts int, ended_ago_ms float8, ran_ms float8)
     WHERE job.id = done.id AND job.attempts = done.attempts AND job.status = 'PROCESSING'
     RETURNING job.id
 ), next AS (
@@ -72,8 +80,8 @@ SET status = 'PROCESSING', attempts = job.attempts + 1, locked_by = %(worker)s, 
     last_retried_at = CASE WHEN job.retried > 0 THEN now() ELSE job.last_retried_at END
 FROM next
 WHERE job.id = next.id
-RETURNING job.id, job.actor, job.args, job.payload, job.options, job.retried, job.attempts,
-          job.priority, job.seq,
+RETURNING job.id, job.actor, job.args::text AS args, job.payload::text AS payload,
+          job.options::text AS options, job.retried, job.attempts, job.priority, job.seq,
           coalesce(job.message_ts_ms, (extract(epoch FROM job.submitted_at) * 1000)::bigint) AS message_ts_ms;
 
 -- job_retry --
@@ -187,6 +195,12 @@ FROM background_job WHERE id = ANY(%(ids)s::text[]);
 -- queue_notify --
 -- Ring the doorbell of a queue's listening consumers (delivered at commit).
 SELECT pg_notify('docjobs_jobs', %(queue)s);
+
+-- queue_notify_now --
+-- Ring the doorbell alone, in its own transaction. NOTIFY takes a transaction id, so its commit
+-- would wait for a WAL flush: a doorbell is not worth one (a lost one costs a poll), and the setting
+-- holds for this transaction only, so the pooled session is left as it is.
+SELECT set_config('synchronous_commit', 'off', true), pg_notify('docjobs_jobs', %(queue)s);
 
 -- queue_paused --
 -- The queues paused on the board.

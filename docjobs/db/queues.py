@@ -22,12 +22,16 @@ class QueueStore:
         self._q = sql.queries()
 
     def notify(self, queue: str, *, conn: psycopg.Connection[Any] | None = None) -> None:
-        """Ring a queue's doorbell; inside a transaction it rings at commit, never on rollback."""
+        """Ring a queue's doorbell; inside a transaction it rings at commit, never on rollback.
+
+        Alone, it rings at once without waiting for a WAL flush, set for its own
+        transaction: the borrowed session's settings stay as they were.
+        """
         if conn is not None:
             self._q["queue_notify"].execute(conn, {"queue": queue})
             return
-        with self.database.connection() as pooled:
-            self._q["queue_notify"].execute(pooled, {"queue": queue})
+        with self.database.connection_as_is() as pooled:
+            self._q["queue_notify_now"].execute(pooled, {"queue": queue})
 
     def listen(self, conn: psycopg.Connection[Any]) -> None:
         """Subscribe a dedicated connection to queue doorbells."""
