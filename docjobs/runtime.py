@@ -80,6 +80,8 @@ class Runtime:
     domain: DomainStore = field(default_factory=DomainStore)
     mailer: Mailer | None = None
     _identity: SigningIdentity | None = field(default=None, repr=False)
+    #: The certificate opened in a process of its own (``check_signing_identity``): once is enough.
+    _certificate_checked: bool = field(default=False, repr=False)
 
     def signing_identity(self) -> SigningIdentity:
         """The certificate that seals documents, loaded (or, in development, made) on first use.
@@ -108,7 +110,10 @@ class Runtime:
         if self._identity is not None or "pyhanko" in sys.modules:
             self.signing_identity()
             return
-        _check_certificate_elsewhere(self.settings)
+        if not self._certificate_checked:
+            # `docjobs web` checks when it builds the app, then its embedded worker at boot.
+            _check_certificate_elsewhere(self.settings)
+            self._certificate_checked = True
 
     def require_database(self) -> Database:
         """The app's database, which the domain tables live in.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 import dramatiq
 import psycopg
@@ -30,9 +31,11 @@ from starlette.types import ExceptionHandler
 
 from docjobs.certificate_check import require_certificate
 from docjobs.runtime import Runtime
-from docjobs.web.board.access import AuthorizeHook
 from docjobs.web.board.routes import BOARD_PATH, board_routes
 from docjobs.web.bodies import BoundedBodies
+
+if TYPE_CHECKING:
+    from docjobs.web.board.access import AuthorizeHook
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +102,8 @@ def create_app(
     scheduler = runtime.in_process_scheduler() if run_scheduler else None
     services = runtime.broker.services()
     if worker is not None or capabilities.served:  # this process runs jobs (or the provider calls it to)
-        require_certificate(settings, runtime.signing_identity, runtime.broker.actors)
+        # In a short-lived process: pyHanko would stay in this one (~26 MiB) until the first seal.
+        require_certificate(settings, runtime.check_signing_identity, runtime.broker.actors)
 
     async def healthz(request: Request) -> Response:
         healthy = await run_in_threadpool(_database_answers, runtime)

@@ -28,14 +28,18 @@ import hmac
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-import argon2
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
 from docjobs.db.board import BoardStore
 from docjobs.web import proxies
+
+if TYPE_CHECKING:
+    import argon2
 
 SESSION_COOKIE = "docjobs_board"
 #: A session ends this long after sign-in, however it is used.
@@ -127,8 +131,14 @@ class BoardAccess:
         self._token = token.encode() if token else None
         self._authorize = authorize
         self._cookies = URLSafeTimedSerializer(secret, salt="docjobs-board-session")
-        self._hasher = argon2.PasswordHasher()
         self._decoy: str | None = None
+
+    @cached_property
+    def _hasher(self) -> argon2.PasswordHasher:
+        # argon2 loads at the first sign-in: a board opened with the token never needs it.
+        import argon2
+
+        return argon2.PasswordHasher()
 
     # Who is asking.
 
@@ -216,9 +226,11 @@ class BoardAccess:
             raise Denied(429, "too many sign-in attempts; try again in a few minutes")
         user = self.store.admin_by_email(email) if email else None
         stored = user["password_hash"] if user is not None and user["password_hash"] else None
+        from argon2.exceptions import InvalidHashError, VerificationError
+
         try:
             self._hasher.verify(stored or self._decoy_hash(), password)
-        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+        except (VerificationError, InvalidHashError):
             raise Denied(401, "wrong email or password") from None
         if user is None or stored is None or user["disabled"]:
             raise Denied(401, "wrong email or password")
@@ -275,6 +287,8 @@ class BoardAccess:
 
 def hash_password(password: str) -> str:
     """An argon2id hash of ``password`` (memory-hard; argon2-cffi's default parameters)."""
+    import argon2
+
     return argon2.PasswordHasher().hash(password)
 
 

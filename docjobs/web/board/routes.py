@@ -9,35 +9,77 @@ what both share in :mod:`~docjobs.web.board.views`, and the access around each i
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from docjobs.runtime import Runtime
-from docjobs.web.board import pages
-from docjobs.web.board.access import AuthorizeHook
-from docjobs.web.board.api import Api
-from docjobs.web.board.board import Board
-from docjobs.web.board.pages import Pages
-from docjobs.web.board.signin import SignIn
-from docjobs.web.board.views import Views
+
+if TYPE_CHECKING:
+    from docjobs.web.board.access import AuthorizeHook
+    from docjobs.web.board.board import Board
 
 #: Where the board lives, under the app's base path.
 BOARD_PATH = "/api/jobs/board"
 
 
 def board_routes(runtime: Runtime, *, authorize: AuthorizeHook | None = None) -> list[BaseRoute]:
-    """The board mounted at ``/api/jobs/board``; nothing without a database."""
+    """The board mounted at ``/api/jobs/board``; nothing without a database.
+
+    The board is built when its first request comes: its templates (jinja2), metrics
+    (prometheus_client) and password checks (argon2) stay out of a web process that
+    nobody opens the board in (issue 21).
+    """
     if runtime.database is None:
         return []
     base = runtime.settings.base_path + BOARD_PATH
-    board = Board(runtime, base=base, templates=pages.environment(), authorize=authorize)
-    return [Mount(BOARD_PATH, routes=routes(board))]
+
+    def build() -> ASGIApp:
+        from docjobs.web.board import pages
+        from docjobs.web.board.board import Board
+
+        board = Board(runtime, base=base, templates=pages.environment(), authorize=authorize)
+        return Router(routes=routes(board))
+
+    return [Mount(BOARD_PATH, app=BuiltOnFirstRequest(build))]
+
+
+class BuiltOnFirstRequest:
+    """An ASGI app that ``build`` makes when the first request comes, once.
+
+    It is built in a worker thread (its imports would hold up the event loop);
+    requests arriving meanwhile wait for it.
+    """
+
+    def __init__(self, build: Callable[[], ASGIApp]) -> None:
+        self._build = build
+        self._app: ASGIApp | None = None
+        self._building = asyncio.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self._app
+        if app is None:
+            async with self._building:
+                if self._app is None:
+                    self._app = await run_in_threadpool(self._build)
+                app = self._app
+        await app(scope, receive, send)
 
 
 def routes(board: Board) -> list[BaseRoute]:
     """The board's routes, relative to where it is mounted."""
+    from starlette.staticfiles import StaticFiles
+
+    from docjobs.web.board.api import Api
+    from docjobs.web.board.pages import Pages
+    from docjobs.web.board.signin import SignIn
+    from docjobs.web.board.views import Views
+
     views = Views(board)
     html, json, sign = Pages(board, views), Api(board, views), SignIn(board)
     page, api = board.page_endpoint, board.api_endpoint
