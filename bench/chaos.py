@@ -74,6 +74,8 @@ class Plan:
     down_seconds: float = 1.0
     cut_seconds: float = 3.0
     settle_seconds: float = 180.0
+    #: The module of jobs the web app and the workers load (``make load`` adds tracing to it).
+    actors: str = "bench.actors_chaos"
 
 
 @dataclass
@@ -188,7 +190,7 @@ class Cluster:
         if self.provider == "inngest":
             self._start_emulator()
         if self.provider == "local":  # the app whose self-request wakes it: senders reach it by the proxy
-            self.web = self._spawn(["web", "--actors", "bench.actors_chaos", "--host", "127.0.0.1"], "web")
+            self.web = self._spawn(["web", "--actors", self.plan.actors, "--host", "127.0.0.1"], "web")
             _wait(lambda: _answers(f"http://127.0.0.1:{web_port}/healthz"), 60, "the web app did not start")
         for _ in range(self.plan.workers):
             self.start_worker()
@@ -253,7 +255,7 @@ class Cluster:
 
             port = free_port()
             web = self._spawn(
-                ["web", "--actors", "bench.actors_chaos", "--host", "127.0.0.1"],
+                ["web", "--actors", self.plan.actors, "--host", "127.0.0.1"],
                 f"web-{self.started_workers}",
                 PORT=str(port),
             )
@@ -263,7 +265,7 @@ class Cluster:
             return
         self.workers.append(
             self._spawn(
-                ["worker", "--processes", "1", "--threads", str(self.plan.threads), "bench.actors_chaos"],
+                ["worker", "--processes", "1", "--threads", str(self.plan.threads), self.plan.actors],
                 f"worker-{self.started_workers}",
             )
         )

@@ -12,7 +12,12 @@ the queue depth (its largest, and its mean in the first and last thirds), and th
 workers' memory after the first minute and in the last one. Exits 1 when a job is
 left unfinished, the depth is not bounded (over 5 s of work at any time, or its
 mean in the last third over twice the first's), or the memory grows by more than
-20 % after the first minute.
+20 % after the first minute. Also reported: p99.9, whether the p99 target (50 ms on
+local and bullmq) is met, the depth over time, and on local where each job's
+latency went: (send -> row visible) / (visible -> claimed) / (claimed -> actor
+began), from the sender's clock, the claims the processes trace
+(``bench/actors_load.py``) and the jobs' run logs, with what the slowest 1 % waited
+for. ``--minutes 1`` is the reduced run.
 """
 
 from __future__ import annotations
@@ -44,6 +49,13 @@ SATURATION_BACKLOG = 2000
 SATURATION_BATCH = 200
 SATURATION_WARMUP_SECONDS = 3.0
 SATURATION_SECONDS = 10.0
+#: The target of issue 21: p99 send-to-start at 80 % of the drain rate, on these providers.
+P99_TARGET_MS = 50.0
+TARGET_PROVIDERS = ("local", "bullmq")
+#: The sender sends a batch this often (``--send-every-ms``).
+SEND_EVERY_MS = 50.0
+#: The depth over time is printed as this many slices of the run (each its largest depth).
+DEPTH_SLICES = 10
 
 
 @dataclass
@@ -56,29 +68,42 @@ class LoadReport:
     completed: int = 0
     latency_ms: dict[str, float] = field(default_factory=dict)
     depth: dict[str, float] = field(default_factory=dict)
+    #: (seconds since the first send, jobs waiting), once a second.
+    depth_series: list[tuple[float, int]] = field(default_factory=list)
+    send_every_ms: float = SEND_EVERY_MS
+    #: How late the sender's batches went out (p99, max ms): jobs due meanwhile were sent late,
+    #: and their latency counts from when they went out.
+    sender_behind_ms: dict[str, float] = field(default_factory=dict)
+    #: local: where the latency went (see ``bench/latency_split.py``).
+    split: dict[str, Any] = field(default_factory=dict)
     memory_mb: dict[str, float] = field(default_factory=dict)
     #: inngest: calls that got no answer (each one a retry, after the emulator's backoff).
     unanswered_calls: int = 0
     broken: list[str] = field(default_factory=list)
 
 
-def run_provider(provider: str, minutes: float, workdir: Path) -> LoadReport:
+def run_provider(
+    provider: str, minutes: float, workdir: Path, send_every_ms: float = SEND_EVERY_MS
+) -> LoadReport:
     from bench.chaos import JOB, Cluster, Plan
     from docjobs import jobs, runtime
     from docjobs.settings import Settings
 
-    report = LoadReport(provider, minutes)
-    cluster = Cluster(provider, Plan(), workdir / provider)
+    report = LoadReport(provider, minutes, send_every_ms=send_every_ms)
+    cluster = Cluster(provider, Plan(actors="bench.actors_load"), workdir / provider)
     try:
         cluster.start()
         os.environ |= {"DOCJOBS_CHAOS_DIR": str(cluster.run_dir), "DOCJOBS_CHAOS_SENDER": "1"}
-        import bench.actors_chaos  # noqa: F401 - declares the job the sender sends
+        import bench.actors_load  # noqa: F401 - declares the job the sender sends
 
         runtime.configure(Settings.from_environ(cluster.env))
         depth = _depth_probe(cluster)
         report.drain_rate = _saturated_rate(cluster, depth)
         report.send_rate = LOAD_FACTOR * report.drain_rate
-        sent_at: dict[str, float] = {}
+        #: Per batch: (its first job's number, sent at, trigger_many returned at), ``time.time()``.
+        batches: list[tuple[int, float, float]] = []
+        #: How late each batch went out (the sender itself stalled), in milliseconds.
+        behind_ms: list[float] = []
         samples: list[tuple[float, int, float]] = []
         stop = threading.Event()
 
@@ -93,15 +118,16 @@ def run_provider(provider: str, minutes: float, workdir: Path) -> LoadReport:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         origin = time.monotonic()
-        batch = max(1, int(report.send_rate / 20))  # a batch every 50 ms
+        batch = max(1, round(report.send_rate * send_every_ms / 1000))
         n = 0
         while time.monotonic() - origin < minutes * 60:
             due = origin + n / report.send_rate
             time.sleep(max(0.0, due - time.monotonic()))
             ids = [f"load-{i}" for i in range(n, n + batch)]
+            behind_ms.append(max(0.0, time.monotonic() - due) * 1000)
             now = time.time()
             jobs.trigger_many(JOB, [{"n": i, "ms": 0} for i in range(n, n + batch)], ids=ids)
-            sent_at.update((job_id, now) for job_id in ids)
+            batches.append((n, now, time.time()))
             n += batch
         report.sent = n
         deadline = time.monotonic() + 120
@@ -113,7 +139,12 @@ def run_provider(provider: str, minutes: float, workdir: Path) -> LoadReport:
             report.unanswered_calls = sum(
                 call.status == 0 for run in cluster.emulator.runs for call in run.calls
             )
-        _summarise(report, cluster, sent_at, samples, origin)
+        behind_ms.sort()
+        report.sender_behind_ms = {
+            "p99": behind_ms[int(len(behind_ms) * 0.99)] if behind_ms else 0.0,
+            "max": behind_ms[-1] if behind_ms else 0.0,
+        }
+        _summarise(report, cluster, batches, samples, origin)
     finally:
         runtime.reset()
         cluster.stop()
@@ -123,24 +154,28 @@ def run_provider(provider: str, minutes: float, workdir: Path) -> LoadReport:
 def _summarise(
     report: LoadReport,
     cluster: Any,
-    sent_at: dict[str, float],
+    batches: list[tuple[int, float, float]],
     samples: list[tuple[float, int, float]],
     origin: float,
 ) -> None:
-    started: dict[str, float] = {}
-    for log in cluster.run_dir.glob("runs-*.log"):
-        for line in log.read_text().splitlines():
-            kind, job_id, at = line.split()
-            if kind == "start" and job_id in sent_at:
-                started.setdefault(job_id, float(at))
-    latencies = sorted((started[i] - sent_at[i]) * 1000 for i in started)
+    from bench import latency_split
+
+    sends = latency_split.Sends(batches, report.sent)
+    started = latency_split.read_starts(cluster.run_dir, "load-")
+    latencies = sorted((at - sends.sent_at(n)) * 1000 for n, at in started.items())
     if latencies:
         report.latency_ms = {
             "p50": statistics.median(latencies),
-            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+            "p99": latency_split.percentile(latencies, 0.99),
+            "p99.9": latency_split.percentile(latencies, 0.999),
+            "max": latencies[-1],
         }
+    if any(cluster.run_dir.glob("claims-*.log")):
+        web_pid = cluster.web.pid if cluster.web is not None else None
+        report.split = latency_split.split(cluster.run_dir, sends, started, "load-", web_pid=web_pid)
     span = report.minutes * 60
     during = [(t - origin, d, m) for t, d, m in samples if t - origin <= span]
+    report.depth_series = [(round(t, 1), d) for t, d, _ in during]
     thirds = [[d for t, d, _ in during if k * span / 3 <= t < (k + 1) * span / 3] for k in range(3)]
     report.depth = {
         "max": max((d for _, d, _ in during), default=0),
@@ -247,27 +282,64 @@ def _workers_rss_mb(cluster: Any) -> float:
     return total / 1024
 
 
+def target_verdict(report: LoadReport) -> str:
+    """Whether the p99 target of issue 21 is met, in one line."""
+    if report.provider not in TARGET_PROVIDERS:
+        return f"target p99 <= {P99_TARGET_MS:g} ms: not set for {report.provider}"
+    p99 = report.latency_ms.get("p99")
+    if p99 is None:
+        return f"target p99 <= {P99_TARGET_MS:g} ms: NOT met (no job started)"
+    met = p99 <= P99_TARGET_MS
+    return f"target p99 <= {P99_TARGET_MS:g} ms: {'met' if met else 'NOT met'} (p99 {p99:.1f} ms)"
+
+
+def depth_over_time(report: LoadReport) -> str:
+    """The largest depth in each tenth of the run, in order."""
+    span = report.minutes * 60
+    slices = [
+        max(
+            (
+                d
+                for t, d in report.depth_series
+                if k * span / DEPTH_SLICES <= t < (k + 1) * span / DEPTH_SLICES
+            ),
+            default=0,
+        )
+        for k in range(DEPTH_SLICES)
+    ]
+    return " ".join(str(d) for d in slices)
+
+
 def render(report: LoadReport) -> str:
+    from bench import latency_split
+
     verdict = "bounded and flat" if not report.broken else "BROKEN: " + "; ".join(report.broken)
     latency, depth, memory = report.latency_ms, report.depth, report.memory_mb
-    return "\n".join(
-        [
-            f"load {report.provider}: drain rate {report.drain_rate:,.1f} jobs/s; sent {report.sent} jobs "
-            f"at {report.send_rate:,.1f} jobs/s for {report.minutes:g} min; {report.completed} finished",
-            f"  send-to-start latency: p50 {latency.get('p50', 0):.1f} ms, "
-            f"p99 {latency.get('p99', 0):.1f} ms"
-            + (
-                f"; Inngest's calls with no answer: {report.unanswered_calls}"
-                if report.provider == "inngest"
-                else ""
-            ),
-            f"  queue depth: max {depth.get('max', 0):.0f}, mean {depth.get('mean_first_third', 0):.1f} "
-            f"in the first third and {depth.get('mean_last_third', 0):.1f} in the last",
-            f"  workers' memory: {memory.get('after_first_minute', 0):.1f} MB after the first minute, "
-            f"{memory.get('last_minute', 0):.1f} MB in the last",
-            f"  {verdict}",
-        ]
-    )
+    lines = [
+        f"load {report.provider}: drain rate {report.drain_rate:,.1f} jobs/s; sent {report.sent} jobs "
+        f"at {report.send_rate:,.1f} jobs/s (a batch every {report.send_every_ms:g} ms) "
+        f"for {report.minutes:g} min; {report.completed} finished",
+        f"  send-to-start latency: p50 {latency.get('p50', 0):.1f} ms, "
+        f"p99 {latency.get('p99', 0):.1f} ms, p99.9 {latency.get('p99.9', 0):.1f} ms, "
+        f"max {latency.get('max', 0):.1f} ms"
+        + (
+            f"; Inngest's calls with no answer: {report.unanswered_calls}"
+            if report.provider == "inngest"
+            else ""
+        ),
+        f"  {target_verdict(report)}",
+        f"  queue depth: max {depth.get('max', 0):.0f}, mean {depth.get('mean_first_third', 0):.1f} "
+        f"in the first third and {depth.get('mean_last_third', 0):.1f} in the last; "
+        f"largest per tenth of the run: {depth_over_time(report)}",
+        f"  sender's batches late by p99 {report.sender_behind_ms.get('p99', 0):.1f} ms, "
+        f"max {report.sender_behind_ms.get('max', 0):.1f} ms",
+        f"  workers' memory: {memory.get('after_first_minute', 0):.1f} MB after the first minute, "
+        f"{memory.get('last_minute', 0):.1f} MB in the last",
+    ]
+    if report.split:
+        lines += ["  " + line for line in latency_split.render(report.split)]
+    lines.append(f"  {verdict}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,7 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--provider", choices=["local", "bullmq", "inngest"], action="append", help="default: all three"
     )
-    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--minutes", type=float, default=10.0, help="1 for the reduced run")
+    parser.add_argument(
+        "--send-every-ms", type=float, default=SEND_EVERY_MS, help="how often the sender sends a batch"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -288,11 +363,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load: logs in {workdir}", flush=True)
     reports = []
     for provider in args.provider or ["local", "bullmq", "inngest"]:
-        reports.append(run_provider(provider, args.minutes, workdir))
+        reports.append(run_provider(provider, args.minutes, workdir, args.send_every_ms))
         print(f"\n{render(reports[-1])}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     record = [asdict(report) for report in reports]
-    (args.out / f"load-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(record, indent=2))
+    path = args.out / f"load-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(record, indent=2))
+    print(f"\nload: report in {path}", flush=True)
     return 1 if any(report.broken for report in reports) else 0
 
 

@@ -27,6 +27,7 @@ from dramatiq.errors import BrokerConnectionError, QueueNotFound
 
 from docjobs import secrets, signatures
 from docjobs.brokers.base import Capabilities, SharedParts, join_unfinished
+from docjobs.brokers.heap import FreezeBootHeap
 from docjobs.brokers.local import health
 from docjobs.brokers.local.announcer import Announcer
 from docjobs.brokers.local.board import QueueInTable
@@ -129,6 +130,7 @@ class LocalBroker(QueueInTable):
         self._listener = Listener(store, self.wake) if listen else None
         self.held_jobs = HeldJobs()
         self.add_middleware(WorkerServices(self._maintainer))
+        self.add_middleware(FreezeBootHeap())  # full collections skip start-up objects (issue 21)
         self.add_middleware(RunClock())  # when each job really ran, for the rows (issue 20)
 
     @classmethod
