@@ -69,12 +69,16 @@ def identity_from_pkcs12(data: bytes, passphrase: bytes | None, *, source: str) 
         errors.SettingsError: It is not PKCS#12, or the passphrase does not open it.
     """
     try:
-        signer = signers.SimpleSigner.load_pkcs12_data(data, other_certs=[], passphrase=passphrase)
+        key, certificate, _ = pkcs12.load_key_and_certificates(data, passphrase)
     except (ValueError, TypeError) as exc:
         raise errors.SettingsError(
             f"{source}: cannot open the PKCS#12 certificate "
             "(wrong NEXT_PRIVATE_SIGNING_PASSPHRASE, or not a .p12 file)"
         ) from exc
+    # pyHanko assumes both are there: without one it fails with an AttributeError.
+    if key is None or certificate is None:
+        raise errors.SettingsError(f"{source}: the PKCS#12 file holds no certificate with a private key")
+    signer = signers.SimpleSigner.load_pkcs12_data(data, other_certs=[], passphrase=passphrase)
     if signer is None or signer.signing_cert is None:
         raise errors.SettingsError(f"{source}: the PKCS#12 file holds no certificate with a private key")
     return SigningIdentity(signer=signer, certificate=signer.signing_cert)

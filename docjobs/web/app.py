@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import ExceptionHandler
 
 from docjobs.certificate_check import require_certificate
@@ -146,7 +146,7 @@ def create_app(
                 await run_in_threadpool(worker.stop)
 
     if settings.base_path:
-        routes = [Mount(settings.base_path, routes=routes)]
+        routes = [Mount(settings.base_path, app=Router(routes=routes, redirect_slashes=False))]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
@@ -164,6 +164,9 @@ def create_app(
             BrokerConnectionError: _unavailable("queue", str),  # Redis, or Inngest's event API
         },
     )
+    # Starlette's trailing-slash redirect names the request's Host: a cache in front would
+    # keep a forged one. Every redirect of this app is a path.
+    app.router.redirect_slashes = False
     app.state.runtime = runtime
     app.state.worker = worker
     app.state.scheduler = scheduler

@@ -12,6 +12,8 @@ from typing import Any
 import pikepdf
 import pypdf
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 from docjobs_devkit.pdfs import sample_pdf
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
@@ -255,6 +257,30 @@ def test_an_unreadable_or_wrong_certificate_is_a_settings_error_without_the_secr
         )
     assert "hunter2" not in str(raised.value)
     assert load_identity(settings(NEXT_PRIVATE_SIGNING_LOCAL_FILE_CONTENTS=contents)).certificate is not None
+
+
+@pytest.mark.parametrize("missing", ["private key", "certificate"])
+def test_a_bundle_without_its_key_or_certificate_is_refused_naming_the_setting(
+    tmp_path: Path, missing: str
+) -> None:
+    # A `openssl pkcs12 -export -nokeys` bundle failed inside pyHanko with an AttributeError.
+    path = tmp_path / "cert.p12"
+    write_development_certificate(path)
+    key, certificate, _ = pkcs12.load_key_and_certificates(path.read_bytes(), None)
+    partial = pkcs12.serialize_key_and_certificates(
+        name=b"partial",
+        key=None if missing == "private key" else key,  # type: ignore[arg-type]
+        cert=None if missing == "certificate" else certificate,
+        cas=None,
+        encryption_algorithm=serialization.NoEncryption(),
+    )
+    (tmp_path / "partial.p12").write_bytes(partial)
+    with pytest.raises(SettingsError) as raised:
+        load_identity(settings(NEXT_PRIVATE_SIGNING_LOCAL_FILE_PATH=str(tmp_path / "partial.p12")))
+    assert (
+        "NEXT_PRIVATE_SIGNING_LOCAL_FILE_PATH: the PKCS#12 file holds no certificate with a private key"
+        == str(raised.value)
+    )
 
 
 def test_development_generates_one_certificate_and_keeps_it(tmp_path: Path) -> None:

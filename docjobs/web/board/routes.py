@@ -10,11 +10,14 @@ what both share in :mod:`~docjobs.web.board.views`, and the access around each i
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import PlainTextResponse, RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -24,8 +27,12 @@ if TYPE_CHECKING:
     from docjobs.web.board.access import AuthorizeHook
     from docjobs.web.board.board import Board
 
+logger = logging.getLogger(__name__)
+
 #: Where the board lives, under the app's base path.
 BOARD_PATH = "/api/jobs/board"
+#: After a failed build, how long requests get 503 before one tries again.
+BUILD_RETRY_SECONDS = 30.0
 
 
 def board_routes(runtime: Runtime, *, authorize: AuthorizeHook | None = None) -> list[BaseRoute]:
@@ -44,31 +51,58 @@ def board_routes(runtime: Runtime, *, authorize: AuthorizeHook | None = None) ->
         from docjobs.web.board.board import Board
 
         board = Board(runtime, base=base, templates=pages.environment(), authorize=authorize)
-        return Router(routes=routes(board))
+        return Router(routes=routes(board), redirect_slashes=False)
 
-    return [Mount(BOARD_PATH, app=BuiltOnFirstRequest(build))]
+    # The board's address without its slash leads to it by path (redirects never name the Host).
+    to_board = RedirectResponse(base + "/")
+    return [
+        Route(BOARD_PATH, lambda request: to_board, methods=["GET"]),
+        Mount(BOARD_PATH, app=BuiltOnFirstRequest(build)),
+    ]
 
 
 class BuiltOnFirstRequest:
     """An ASGI app that ``build`` makes when the first request comes, once.
 
     It is built in a worker thread (its imports would hold up the event loop);
-    requests arriving meanwhile wait for it.
+    requests arriving meanwhile wait for it. A build that fails is logged once and
+    answered with 503 until :data:`BUILD_RETRY_SECONDS` have passed: neither the
+    requests that waited on it nor a stranger's burst start a build each.
     """
 
-    def __init__(self, build: Callable[[], ASGIApp]) -> None:
+    def __init__(self, build: Callable[[], ASGIApp], *, clock: Callable[[], float] = time.monotonic) -> None:
         self._build = build
+        self._clock = clock
         self._app: ASGIApp | None = None
+        self._failed_at: float | None = None
         self._building = asyncio.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        app = self._app
+        app = self._app or await self._built()
         if app is None:
-            async with self._building:
-                if self._app is None:
-                    self._app = await run_in_threadpool(self._build)
-                app = self._app
+            unavailable = PlainTextResponse(
+                "The board could not be built; the server's log says why.",
+                status_code=503,
+                headers={"Retry-After": f"{BUILD_RETRY_SECONDS:.0f}"},
+            )
+            await unavailable(scope, receive, send)
+            return
         await app(scope, receive, send)
+
+    async def _built(self) -> ASGIApp | None:
+        async with self._building:
+            failed_at = self._failed_at
+            if self._app is None and (failed_at is None or self._clock() - failed_at >= BUILD_RETRY_SECONDS):
+                try:
+                    self._app = await run_in_threadpool(self._build)
+                except Exception:
+                    self._failed_at = self._clock()
+                    logger.exception(
+                        "The board could not be built; it answers 503 for %.0f s, then tries again.",
+                        BUILD_RETRY_SECONDS,
+                        extra={"action": "board_build_failed"},
+                    )
+            return self._app
 
 
 def routes(board: Board) -> list[BaseRoute]:
