@@ -6,7 +6,8 @@ deployment for Dramatiq). For each system:
 
 - enqueue: N single sends from one thread;
 - bulk: N jobs in one call (docjobs ``trigger_many``, pgqueuer's list ``enqueue``, a
-  plain COPY; Dramatiq has no bulk API, so its figure is ``group(...).run()``);
+  plain COPY of the same 11 columns into docjobs' background_job; Dramatiq has no bulk
+  API, so its figure is ``group(...).run()``);
 - drain: N no-op jobs queued, then one worker process empties the queue, timed from
   its first claim to the last ack, with the worker's CPU per job and RSS at the end;
   docjobs local also with 2 worker processes, and the PostgreSQL server's CPU share;
@@ -114,7 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         redis_server.stop()
         postgres.stop()
     seal = bench_seal()
-    labels["plain1"] = f"plain psycopg INSERT ({commit_mode(durable)}) / claim 1 per statement"
+    labels["plain1"] = (
+        f"plain psycopg INSERT / COPY of the same 11 columns into background_job ({commit_mode(durable)}),"
+        " claim 1 per statement from a 3-column table"
+    )
     sections = [
         f"docjobs bench: {count} jobs per run, median of {repeats} runs, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, PostgreSQL durable defaults, Redis without persistence. "

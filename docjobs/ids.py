@@ -50,12 +50,26 @@ def new_job_id() -> str:
 
 
 def new_job_ids(count: int) -> list[str]:
-    """``count`` new UUIDv7 strings, sharing one clock reading."""
+    """``count`` new UUIDv7 strings, sharing one clock reading and one read of random bytes.
+
+    Formatted by slicing one hex string of the random bytes (the integer arithmetic of
+    :func:`new_job_id`, per id, cost more than the insert of its row; issue 21).
+    """
     millis = time.time_ns() // 1_000_000
-    pool = _random.take(_RANDOM_BYTES * count)
+    time_hex = f"{millis & ((1 << 48) - 1):012x}"
+    head = f"{time_hex[:8]}-{time_hex[8:]}-7"
+    digits = _random.take(_RANDOM_BYTES * count).hex()
+    # Per id 20 hex digits: 3 of rand_a, then 1 holding the variant's 2 bits and 2 random
+    # ones (the 20th digit is dropped), then 15 of rand_b: 74 random bits as in _format.
+    variant = _VARIANT_DIGIT
     return [
-        _format(millis, pool[i : i + _RANDOM_BYTES]) for i in range(0, _RANDOM_BYTES * count, _RANDOM_BYTES)
+        f"{head}{digits[i : i + 3]}-{variant[digits[i + 3]]}{digits[i + 4 : i + 7]}-{digits[i + 7 : i + 19]}"
+        for i in range(0, 2 * _RANDOM_BYTES * count, 2 * _RANDOM_BYTES)
     ]
+
+
+#: A random hex digit's low two bits under RFC 9562's variant bits (0b10): 8, 9, a or b.
+_VARIANT_DIGIT = {f"{n:x}": f"{0b1000 | (n & 0b11):x}" for n in range(16)}
 
 
 def _format(millis: int, random_bytes: bytes) -> str:

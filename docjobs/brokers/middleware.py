@@ -22,6 +22,7 @@ from dramatiq.middleware import (
 )
 
 from docjobs import errors, registry, strictjson, tasks
+from docjobs.brokers.heap import FreezeBootHeap
 
 logger = logging.getLogger("docjobs.jobs")
 
@@ -77,6 +78,12 @@ class PayloadRefused(errors.PayloadError, MiddlewareError):
     """
 
 
+#: A message's kwargs and args as the JSON text a provider writes.
+EncodedArguments = tuple[str, str]
+#: What ``{"args":...,"kwargs":...}`` adds to the two JSON texts: the limit counts that document.
+_ENVELOPE_BYTES = len(b'{"args":,"kwargs":}')
+
+
 class MessageLimits(dramatiq.Middleware):
     """Refuses, at send, a message that could not be stored and run exactly as sent.
 
@@ -111,6 +118,89 @@ class MessageLimits(dramatiq.Middleware):
                 job_id=message.actor_name,
             ) from exc
 
+    def before_enqueue_many(
+        self,
+        broker: dramatiq.Broker,
+        messages: Sequence[dramatiq.Message[Any]],
+        delay: Any,
+        *,
+        encoded: Sequence[EncodedArguments | None],
+    ) -> None:
+        """The checks of ``before_enqueue`` for a batch, in one pass (the local broker's ``enqueue_many``).
+
+        Args:
+            encoded: Each message's kwargs and args as the JSON its row carries: the size
+                measured is the size written. ``None``: orjson refused them; that message
+                is checked alone, as ``before_enqueue`` checks it.
+
+        Raises:
+            PayloadRefused: Naming the job, the payload's index in the batch and the problem;
+                the broker then writes nothing of the batch.
+        """
+        fresh = [(i, m) for i, m in enumerate(messages) if "retries" not in m.options]
+        try:
+            check_messages([m for _, m in fresh], [encoded[i] for i, _ in fresh], self.max_payload_bytes)
+            _check_payloads(broker, [m for _, m in fresh])
+        except PayloadRefused:
+            raise
+        except Exception as exc:  # noqa: BLE001 - fail closed, as before_enqueue does
+            job = messages[0].actor_name
+            raise PayloadRefused(
+                f"{job}: the payload cannot be checked: {type(exc).__name__}: {exc}", job_id=job
+            ) from exc
+
+
+def check_messages(
+    messages: Sequence[dramatiq.Message[Any]],
+    encoded: Sequence[EncodedArguments | None],
+    max_payload_bytes: int,
+) -> None:
+    """The checks of :func:`check_message` for many messages: one walk of their payloads.
+
+    Raises:
+        PayloadRefused: For the first offending message, naming its job and, in a batch
+            of several, its index.
+    """
+    many = len(messages) > 1
+    try:
+        # A list of the payloads nests each as deep as {"args": ..., "kwargs": ...} does.
+        strictjson.check([message.kwargs for message in messages])
+        clean = True
+    except strictjson.JsonRefused:
+        clean = False  # find the first offender, and say why, one message at a time
+    for index, (message, texts) in enumerate(zip(messages, encoded, strict=True)):
+        where = f"payload {index}: " if many else ""
+        if not clean or texts is None or message.args:
+            check_message(message, max_payload_bytes, where=where)
+            continue
+        _check_job_id(message, where)
+        size = _utf8_bytes(texts[0]) + _utf8_bytes(texts[1]) + _ENVELOPE_BYTES
+        if size > max_payload_bytes:
+            raise _too_big(message.actor_name, where, size, max_payload_bytes)
+
+
+def _utf8_bytes(text: str) -> int:
+    # str.isascii() reads a flag: only a non-ASCII text is encoded to be measured.
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+def _check_payloads(broker: dramatiq.Broker, messages: Sequence[dramatiq.Message[Any]]) -> None:
+    """:func:`check_payload` for a batch: the links of a message without options once per actor."""
+    links_checked: set[str] = set()
+    for message in messages:
+        actor = message.actor_name
+        if message.options or actor not in links_checked:
+            check_payload(broker, message)
+            if not message.options:  # its links are its actor's: the same for the batch's others
+                links_checked.add(actor)
+            continue
+        job_actor = broker.actors.get(actor)
+        if isinstance(job_actor, registry.JobActor):
+            try:
+                job_actor.check_message(message)
+            except errors.PayloadError as exc:
+                raise PayloadRefused(str(exc), job_id=exc.job_id, field=exc.field) from None
+
 
 def check_payload(broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
     """A job actor's payload check at send (a pipeline step gets its last argument only then).
@@ -127,34 +217,47 @@ def check_payload(broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> No
         raise PayloadRefused(str(exc), job_id=exc.job_id, field=exc.field) from None
 
 
-def check_message(message: dramatiq.Message[Any], max_payload_bytes: int) -> None:
+def check_message(message: dramatiq.Message[Any], max_payload_bytes: int, *, where: str = "") -> None:
     """The checks of :class:`MessageLimits`.
+
+    Args:
+        where: Put after the job's name in an error (``payload 3: `` in a batch).
 
     Raises:
         PayloadRefused: Naming the job and the problem.
     """
     job = message.actor_name
-    job_id = message.message_id
-    if not isinstance(job_id, str) or not 0 < len(job_id) <= MAX_JOB_ID_CHARS:
-        raise PayloadRefused(f"{job}: the job id must have 1 to {MAX_JOB_ID_CHARS} characters", job_id=job)
-    if not job_id.isprintable():  # controls, separators, lone surrogates
-        reason = f"the job id {job_id!r} holds a control or other unprintable character"
-        raise PayloadRefused(f"{job}: {reason}", job_id=job)
+    _check_job_id(message, where)
     payload = {"args": message.args, "kwargs": message.kwargs}
     try:
         strictjson.check(payload)
         # orjson also refuses what UTF-8 cannot encode (a lone surrogate) and depths past its own.
         size = len(orjson.dumps(payload))
     except strictjson.JsonRefused as exc:
-        raise PayloadRefused(f"{job}: the payload cannot be sent: {exc}", job_id=job) from None
+        raise PayloadRefused(f"{job}: {where}the payload cannot be sent: {exc}", job_id=job) from None
     except orjson.JSONEncodeError as exc:
-        raise PayloadRefused(f"{job}: the payload cannot be sent: {exc}", job_id=job) from None
+        raise PayloadRefused(f"{job}: {where}the payload cannot be sent: {exc}", job_id=job) from None
     if size > max_payload_bytes:
-        raise PayloadRefused(
-            f"{job}: the payload is {size} bytes, over the limit of {max_payload_bytes} "
-            "(NEXT_PRIVATE_JOBS_MAX_PAYLOAD_BYTES)",
-            job_id=job,
-        )
+        raise _too_big(job, where, size, max_payload_bytes)
+
+
+def _check_job_id(message: dramatiq.Message[Any], where: str) -> None:
+    job = message.actor_name
+    job_id = message.message_id
+    if not isinstance(job_id, str) or not 0 < len(job_id) <= MAX_JOB_ID_CHARS:
+        reason = f"the job id must have 1 to {MAX_JOB_ID_CHARS} characters"
+        raise PayloadRefused(f"{job}: {where}{reason}", job_id=job)
+    if not job_id.isprintable():  # controls, separators, lone surrogates
+        reason = f"the job id {job_id!r} holds a control or other unprintable character"
+        raise PayloadRefused(f"{job}: {where}{reason}", job_id=job)
+
+
+def _too_big(job: str, where: str, size: int, max_payload_bytes: int) -> PayloadRefused:
+    return PayloadRefused(
+        f"{job}: {where}the payload is {size} bytes, over the limit of {max_payload_bytes} "
+        "(NEXT_PRIVATE_JOBS_MAX_PAYLOAD_BYTES)",
+        job_id=job,
+    )
 
 
 class PipelineSteps(Pipelines):
@@ -297,5 +400,6 @@ def default_middleware(
         TaskContext(task_store),
         *guards,
         JobLog(),
+        FreezeBootHeap(),  # full collections skip a worker's start-up objects (issue 21)
         *extra,
     ]

@@ -20,6 +20,7 @@ import psycopg
 
 from docjobs.db import sql
 from docjobs.db.direct import DirectStatement
+from docjobs.db.history import json_document
 from docjobs.db.pool import Database
 from docjobs.db.readiness import SchemaNotMigrated
 from docjobs.logging import first_line
@@ -103,26 +104,16 @@ class JobRows:
         Raises:
             SchemaNotMigrated: The database lacks docjobs' tables: run docjobs migrate.
         """
-        params = {
-            "ids": [job.id for job in jobs],
-            "queues": [job.queue for job in jobs],
-            "actors": [job.actor for job in jobs],
-            "names": [job.name for job in jobs],
-            "versions": [job.version for job in jobs],
-            "payloads": [job.payload for job in jobs],
-            "args": [job.args for job in jobs],
-            "options": [job.options for job in jobs],
-            "max_retries": [job.max_retries for job in jobs],
-            "priorities": [job.priority for job in jobs],
-            "message_ts_ms": [job.message_ts_ms for job in jobs],
-            "delays_ms": [job.delay_ms for job in jobs],
-        }
+        # One JSON document, not twelve arrays: psycopg adapts arrays element by element,
+        # in Python (~4 ms per call of 55 jobs under load, issue 21).
+        params: dict[str, Any] = {"jobs": json_document(jobs).decode(), "synchronous_commit": None}
         with _migrated():
             if conn is not None:
                 return len(self._q["job_insert_many"].execute(conn, params).fetchall())
-            # One statement, one round trip (``trigger(id=...)`` comes this way): the session
-            # gets the view's setting, as before, rather than a transaction around it.
-            with self._enqueues.connection() as pooled:
+            # One statement, one round trip (``trigger(id=...)`` comes this way), as durable
+            # as standalone enqueues whatever the borrowed session says.
+            params["synchronous_commit"] = self._enqueues.commit_setting
+            with self._enqueues.connection_as_is() as pooled:
                 return len(self._q["job_insert_many"].execute(pooled, params).fetchall())
 
     def copy_in(self, jobs: Sequence[NewJob], *, conn: psycopg.Connection[Any] | None = None) -> int:

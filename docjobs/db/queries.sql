@@ -30,17 +30,18 @@ ON CONFLICT (id) DO NOTHING
 RETURNING id;
 
 -- job_insert_many --
--- Insert many jobs in one statement, skipping ids that exist; returns the inserted ids.
+-- Insert many jobs in one statement, skipping ids that exist; returns the inserted ids. The jobs come as
+-- one JSON array of arrays (NewJob's fields in order; psycopg adapted twelve arrays element by element,
+-- in Python). A standalone batch sets its own durability ('default': the server's); inside the caller's
+-- transaction (NULL) it keeps the transaction's.
 INSERT INTO background_job
     (id, queue, actor, name, version, payload, args, options, max_retries, priority, message_ts_ms, run_at)
-SELECT id, queue, actor, name, version, payload::jsonb, args::jsonb, options::jsonb, max_retries,
-       priority, message_ts_ms, now() + delay_ms * interval '1 millisecond'
-FROM unnest(%(ids)s::text[], %(queues)s::text[], %(actors)s::text[], %(names)s::text[],
-            %(versions)s::text[], %(payloads)s::text[], %(args)s::text[], %(options)s::text[],
-            %(max_retries)s::int[], %(priorities)s::int[], %(message_ts_ms)s::bigint[],
-            %(delays_ms)s::bigint[])
-    AS job(id, queue, actor, name, version, payload, args, options, max_retries, priority, message_ts_ms,
-           delay_ms)
+SELECT job->>0, job->>1, job->>2, job->>3, job->>4, (job->>5)::jsonb, (job->>6)::jsonb, (job->>7)::jsonb,
+       (job->>8)::int, (job->>9)::int, (job->>10)::bigint, now() + (job->>11)::bigint * interval '1 millisecond'
+FROM jsonb_array_elements(%(jobs)s::jsonb) AS batch(job),
+     (SELECT CASE WHEN %(synchronous_commit)s::text IS NOT NULL
+                  THEN set_config('synchronous_commit', nullif(%(synchronous_commit)s::text, 'default'), true)
+             END) AS durability
 ON CONFLICT (id) DO NOTHING
 RETURNING id;
 

@@ -24,10 +24,10 @@ import orjson
 import psycopg
 from dramatiq import Message
 from dramatiq.errors import BrokerConnectionError, QueueNotFound
+from dramatiq.middleware import MiddlewareError
 
 from docjobs import secrets, signatures
 from docjobs.brokers.base import Capabilities, SharedParts, join_unfinished
-from docjobs.brokers.heap import FreezeBootHeap
 from docjobs.brokers.local import health
 from docjobs.brokers.local.announcer import Announcer
 from docjobs.brokers.local.board import QueueInTable
@@ -130,7 +130,6 @@ class LocalBroker(QueueInTable):
         self._listener = Listener(store, self.wake) if listen else None
         self.held_jobs = HeldJobs()
         self.add_middleware(WorkerServices(self._maintainer))
-        self.add_middleware(FreezeBootHeap())  # full collections skip start-up objects (issue 21)
         self.add_middleware(RunClock())  # when each job really ran, for the rows (issue 20)
 
     @classmethod
@@ -283,11 +282,7 @@ class LocalBroker(QueueInTable):
         for queue in {message.queue_name for message in messages}:
             if queue not in self.queues:
                 raise QueueNotFound(queue)
-        if self.implements("before_enqueue"):
-            for message in messages:
-                self.emit_before("enqueue", message, delay)
-        defaults: dict[str, _ActorDefaults] = {}
-        new_jobs = [self._new_job(m, delay, defaults) for m in messages]
+        new_jobs = self._checked_new_jobs(messages, delay)
         try:
             if deduplicate or delay:
                 inserted = self.store.jobs.insert_many(new_jobs, conn=conn)
@@ -306,8 +301,57 @@ class LocalBroker(QueueInTable):
                 self.emit_after("enqueue", message, delay)
         return inserted
 
+    def _checked_new_jobs(self, messages: Sequence[Message[Any]], delay: int | None) -> list[NewJob]:
+        """The rows of a batch, past the send-time hooks: once per batch where a middleware can.
+
+        A middleware with ``before_enqueue_many`` (``MessageLimits``) checks the batch in one
+        pass, measuring the JSON the rows carry (``encoded``: each message's kwargs and args
+        as written, ``None`` where orjson refused them and the row took the fallback).
+        The others get ``before_enqueue`` per message first, as from ``emit_before``: they may
+        still change a message before its row is encoded.
+
+        Raises:
+            MiddlewareError: A middleware refused the batch (``PayloadRefused``); nothing is built.
+        """
+        batch_hooks = self._implementers("before_enqueue_many")
+        for middleware in self._implementers("before_enqueue"):
+            if middleware in batch_hooks:
+                continue
+            for message in messages:
+                self._emit_to(middleware, "before_enqueue", message, delay)
+        defaults: dict[str, _ActorDefaults] = {}
+        new_jobs: list[NewJob] = []
+        encoded: list[tuple[str, str] | None] = []
+        for message in messages:
+            try:
+                kwargs = orjson.dumps(message.kwargs).decode("utf-8")
+                args = orjson.dumps(message.args).decode("utf-8") if message.args else "[]"
+            except orjson.JSONEncodeError:  # the standard library's fallback; the check sees why
+                new_jobs.append(self._new_job(message, delay, defaults))
+                encoded.append(None)
+                continue
+            new_jobs.append(self._new_job(message, delay, defaults, encoded=(kwargs, args)))
+            encoded.append((kwargs, args))
+        for middleware in batch_hooks:
+            self._emit_to(middleware, "before_enqueue_many", messages, delay, encoded=encoded)
+        return new_jobs
+
+    def _emit_to(self, middleware: dramatiq.Middleware, hook: str, *args: Any, **kwargs: Any) -> None:
+        # emit_before's error handling: a refusal goes through, any other failure is logged.
+        try:
+            getattr(middleware, hook)(self, *args, **kwargs)
+        except MiddlewareError:
+            raise
+        except Exception:
+            self.logger.critical("Unexpected failure in %s of %r.", hook, middleware, exc_info=True)
+
     def _new_job(
-        self, message: Message[Any], delay: int | None, defaults: dict[str, _ActorDefaults] | None = None
+        self,
+        message: Message[Any],
+        delay: int | None,
+        defaults: dict[str, _ActorDefaults] | None = None,
+        *,
+        encoded: tuple[str, str] | None = None,
     ) -> NewJob:
         known = defaults.get(message.actor_name) if defaults is not None else None
         if known is None:
@@ -320,19 +364,22 @@ class LocalBroker(QueueInTable):
             options = {k: v for k, v in options.items() if k not in _TRANSIENT_OPTIONS}
             if options.get("max_retries") is not None:
                 max_retries = int(options["max_retries"])
+        if encoded is None:
+            encoded = (_json(message.kwargs), _json(list(message.args)) if message.args else "[]")
+        # Positional, in NewJob's field order: half the cost of keywords, per row of a bulk send.
         return NewJob(
-            id=message.message_id,
-            queue=message.queue_name,
-            actor=message.actor_name,
-            name=name,
-            version=version,
-            payload=_json(message.kwargs),
-            args=_json(list(message.args)) if message.args else "[]",
-            options=_json(options) if options else "{}",
-            max_retries=max_retries,
-            priority=priority,
-            message_ts_ms=message.message_timestamp,
-            delay_ms=max(int(delay or 0), 0),
+            message.message_id,
+            message.queue_name,
+            message.actor_name,
+            name,
+            version,
+            encoded[0],
+            encoded[1],
+            _json(options) if options else "{}",
+            max_retries,
+            priority,
+            message.message_timestamp,
+            max(int(delay or 0), 0),
         )
 
     def _actor_defaults(self, actor_name: str) -> _ActorDefaults:
