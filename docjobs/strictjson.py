@@ -66,6 +66,35 @@ def check(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
                 _scalar_or_stack(child, depth + 1, containers)
 
 
+def plain(value: Any) -> bool:
+    """Whether ``value`` holds only JSON's own types: exactly ``str``, ``int``, finite ``float``,
+    ``bool``, ``None``, and ``dict`` (string keys), ``list`` or ``tuple`` of them.
+
+    Such a value is written alike by every JSON encoder (the standard library, orjson),
+    up to spacing and escapes, so a faster one may stand in for another. Subclasses
+    (enums), NaN and anything else answer False. Never raises; walks without recursion.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or kind is int or kind is bool or item is None:
+            continue
+        if kind is float:
+            if not math.isfinite(item):
+                return False
+        elif kind is dict:
+            for key in item:
+                if type(key) is not str:
+                    return False
+            stack.extend(item.values())
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        else:
+            return False
+    return True
+
+
 def _scalar_or_stack(item: Any, depth: int, containers: list[tuple[Any, int]]) -> None:
     """Check a scalar at once; put a container on the stack."""
     kind = type(item)

@@ -14,18 +14,26 @@ first failure is one warning naming ``NEXT_PRIVATE_INTERNAL_WEBAPP_URL`` and say
 whether a worker is alive to take the job; later ones are debug lines. Without
 listeners (behind PgBouncer) the job waits for a poll, so a failing endpoint is
 reported once a minute.
+
+After a failed request the client waits before the next one (0.5 s doubling to 30 s,
+:mod:`docjobs.backoff`), merging the wake-ups meanwhile into one: a sender with no web
+app to wake (a script, a worker, the benchmark) would otherwise pay an HTTP attempt
+every ``min_interval_seconds`` (issue 21: ~50 us of CPU per send). The newest job is
+still named once the wait ends, and consumers poll meanwhile.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from docjobs import signatures
+from docjobs.backoff import retry_delays
 from docjobs.brokers.local.coalesce import CoalescingSender
 
 if TYPE_CHECKING:
@@ -92,6 +100,8 @@ class SelfTrigger:
         self._last_warning = float("-inf")
         self._unanswered_told = False
         self.sent = 0
+        self._failure_waits: Iterator[float] = retry_delays()
+        self._closing = threading.Event()
 
     def wake(self, actor: str, job_id: str) -> None:
         """Ask for a request naming this job; returns at once."""
@@ -99,6 +109,7 @@ class SelfTrigger:
 
     def close(self, timeout: float = 2.0) -> None:
         """Send what is pending, then stop the thread; safe to call twice."""
+        self._closing.set()  # ends a wait after a failure: what is pending goes now
         if self._sender.close(timeout) and self._client is not None:
             self._client.close()  # else a slow request still uses it; the thread dies with the process
 
@@ -120,8 +131,10 @@ class SelfTrigger:
         try:
             response = self._client.post(url, content=body, headers=headers)
             self.sent += 1
-            if response.status_code >= 400:
-                self._warn("Self-trigger request to %s answered %d.", _redacted(url), response.status_code)
+            if response.status_code < 400:
+                self._failure_waits = retry_delays()
+                return
+            self._warn("Self-trigger request to %s answered %d.", _redacted(url), response.status_code)
         except httpx.HTTPError as exc:
             reason = str(exc).replace(url, _redacted(url)) or type(exc).__name__
             if self.workers_listen:
@@ -134,6 +147,8 @@ class SelfTrigger:
                     reason,
                     URL_VARIABLE,
                 )
+        # This thread waits; wake-ups meanwhile merge into the one request after it.
+        self._closing.wait(next(self._failure_waits))
 
     def _tell_once(self, reason: str) -> None:
         # Workers listening take the job anyway: say once what to set, if a web app should answer.
