@@ -4,7 +4,8 @@ For ``local``, ``bullmq`` and ``inngest`` in turn, against servers this script
 starts (the fault runs' cluster: two worker processes of four threads, and the web
 app on local; on inngest, the Inngest emulator in this process making eight calls
 at once to two copies of the web app): first the drain rate is measured (jobs
-finished per second while a sender keeps the queue full); then jobs are sent at
+started per second while a sender keeps the queue full, in batches of the size the
+load will send); then jobs are sent, a batch every 10 ms, at
 80 % of it for ``--minutes`` (10 by default) while, every second, the queue depth
 (on inngest: the runs not yet ended) and the workers' (web apps') resident memory
 are sampled. Reported: send-to-start latency p50/p99 (from the workers' run logs),
@@ -43,17 +44,23 @@ LOAD_FACTOR = 0.8
 MAX_DEPTH_SECONDS = 5.0
 #: The most the workers' memory may grow after the first minute.
 MAX_MEMORY_GROWTH = 0.20
-#: The drain rate is measured with up to this many jobs kept waiting, sent in batches of
-#: this size, over this long after a warm-up.
+#: The drain rate is measured with up to this many jobs kept waiting, over this long after a
+#: warm-up. The warm-up sends batches of SATURATION_BATCH; the measurement, batches of the size
+#: the load will send (80 % of the warm-up's rate per ``--send-every-ms``): the sender shares
+#: the cores with the workers, and small batches cost it more per job.
 SATURATION_BACKLOG = 2000
 SATURATION_BATCH = 200
+#: The saturation sender sends for this long between two reads of the depth.
+SATURATION_BURST_SECONDS = 0.05
 SATURATION_WARMUP_SECONDS = 3.0
 SATURATION_SECONDS = 10.0
 #: The target of issue 21: p99 send-to-start at 80 % of the drain rate, on these providers.
 P99_TARGET_MS = 50.0
 TARGET_PROVIDERS = ("local", "bullmq")
-#: The sender sends a batch this often (``--send-every-ms``).
-SEND_EVERY_MS = 50.0
+#: The sender sends a batch this often (``--send-every-ms``). Apps send one job at a time
+#: from many processes: a batch every 50 ms (~70 jobs at local's 80 %) added 15-19 ms on
+#: average to local's latency by itself, the jobs at its end waiting for those before them.
+SEND_EVERY_MS = 10.0
 #: The depth over time is printed as this many slices of the run (each its largest depth).
 DEPTH_SLICES = 10
 
@@ -63,6 +70,9 @@ class LoadReport:
     provider: str
     minutes: float
     drain_rate: float = 0.0
+    #: The saturation phase's rate as the history rows show it (``background_job`` rows
+    #: finished per second; on bullmq they reach PostgreSQL through the journal, later).
+    finished_rate: float = 0.0
     send_rate: float = 0.0
     sent: int = 0
     completed: int = 0
@@ -74,6 +84,8 @@ class LoadReport:
     #: How late the sender's batches went out (p99, max ms): jobs due meanwhile were sent late,
     #: and their latency counts from when they went out.
     sender_behind_ms: dict[str, float] = field(default_factory=dict)
+    #: Jobs started per second in each tenth of the run (from the workers' run logs).
+    start_rate_series: list[float] = field(default_factory=list)
     #: local: where the latency went (see ``bench/latency_split.py``).
     split: dict[str, Any] = field(default_factory=dict)
     memory_mb: dict[str, float] = field(default_factory=dict)
@@ -98,7 +110,7 @@ def run_provider(
 
         runtime.configure(Settings.from_environ(cluster.env))
         depth = _depth_probe(cluster)
-        report.drain_rate = _saturated_rate(cluster, depth)
+        report.drain_rate, report.finished_rate = _saturated_rate(cluster, depth, send_every_ms)
         report.send_rate = LOAD_FACTOR * report.drain_rate
         #: Per batch: (its first job's number, sent at, trigger_many returned at), ``time.time()``.
         batches: list[tuple[int, float, float]] = []
@@ -118,7 +130,7 @@ def run_provider(
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         origin = time.monotonic()
-        batch = max(1, round(report.send_rate * send_every_ms / 1000))
+        batch = load_batch(report.send_rate, send_every_ms)
         n = 0
         while time.monotonic() - origin < minutes * 60:
             due = origin + n / report.send_rate
@@ -139,8 +151,11 @@ def run_provider(
             report.unanswered_calls = sum(
                 call.status == 0 for run in cluster.emulator.runs for call in run.calls
             )
+        # How far behind its schedule the sender ended: how late its last batch went out.
+        last_behind_ms = behind_ms[-1] if behind_ms else 0.0
         behind_ms.sort()
         report.sender_behind_ms = {
+            "last": last_behind_ms,
             "p99": behind_ms[int(len(behind_ms) * 0.99)] if behind_ms else 0.0,
             "max": behind_ms[-1] if behind_ms else 0.0,
         }
@@ -170,6 +185,15 @@ def _summarise(
             "p99.9": latency_split.percentile(latencies, 0.999),
             "max": latencies[-1],
         }
+    if started:
+        first_sent = sends.sent_at(0)
+        tenth = report.minutes * 60 / DEPTH_SLICES
+        per_tenth = [0] * DEPTH_SLICES
+        for at in started.values():
+            k = int((at - first_sent) // tenth)
+            if 0 <= k < DEPTH_SLICES:
+                per_tenth[k] += 1
+        report.start_rate_series = [round(count / tenth, 1) for count in per_tenth]
     if any(cluster.run_dir.glob("claims-*.log")):
         web_pid = cluster.web.pid if cluster.web is not None else None
         report.split = latency_split.split(cluster.run_dir, sends, started, "load-", web_pid=web_pid)
@@ -206,35 +230,64 @@ def _summarise(
         report.broken.append(f"the workers' memory grew by {grown:.1f} MB after the first minute")
 
 
-def _saturated_rate(cluster: Any, depth: Any) -> float:
-    """Jobs finished per second while a sender keeps the queue full (the sender shares this
-    machine's cores with the workers, so a drain of a queue filled beforehand overstates it)."""
+def _saturated_rate(cluster: Any, depth: Any, send_every_ms: float) -> tuple[float, float]:
+    """Jobs started per second while a sender keeps the queue full (the sender shares this
+    machine's cores with the workers, so a drain of a queue filled beforehand overstates it),
+    and the rate their history rows finished at in the same window.
+
+    Counted from the workers' run logs (when each job started), not from the history rows,
+    which on bullmq reach PostgreSQL through the journal, at its pace; both are printed (they
+    agreed within 1.5 % in the runs of issue 21). The window's batches are the size the load's
+    will be, so the sender costs the workers' cores what it will cost them under load.
+    """
+    from bench import latency_split
     from bench.chaos import JOB
     from docjobs import jobs
 
     stop = threading.Event()
+    batch = [SATURATION_BATCH]
 
     def flood() -> None:
         n = 0
         while not stop.is_set():
             if depth() < SATURATION_BACKLOG:
-                ids = [f"drain-{i}" for i in range(n, n + SATURATION_BATCH)]
-                jobs.trigger_many(JOB, [{"n": i, "ms": 0} for i in range(n, n + SATURATION_BATCH)], ids=ids)
-                n += SATURATION_BATCH
+                # The depth is read once per burst, not per batch (local's probe connects anew
+                # each time): batches of ~20 would otherwise wait on it, and measure the probe.
+                burst_ends = time.monotonic() + SATURATION_BURST_SECONDS
+                while time.monotonic() < burst_ends and not stop.is_set():
+                    size = batch[0]
+                    ids = [f"drain-{i}" for i in range(n, n + size)]
+                    jobs.trigger_many(JOB, [{"n": i, "ms": 0} for i in range(n, n + size)], ids=ids)
+                    n += size
             else:
                 time.sleep(0.01)
 
+    def started_between(opened: float, closed: float) -> int:
+        return sum(
+            opened <= at < closed for at in latency_split.read_starts(cluster.run_dir, "drain-").values()
+        )
+
     sender = threading.Thread(target=flood, daemon=True)
+    warm_up_opened = time.time()
     sender.start()
     time.sleep(SATURATION_WARMUP_SECONDS)
-    first, started = _finished(cluster, "drain-%"), time.monotonic()
+    warm_up_rate = started_between(warm_up_opened, time.time()) / SATURATION_WARMUP_SECONDS
+    batch[0] = load_batch(LOAD_FACTOR * warm_up_rate, send_every_ms)
+    time.sleep(1.0)  # the batches sent before go first
+    first, started, window_opened = _finished(cluster, "drain-%"), time.monotonic(), time.time()
     time.sleep(SATURATION_SECONDS)
-    rate = (_finished(cluster, "drain-%") - first) / (time.monotonic() - started)
+    finished_rate = (_finished(cluster, "drain-%") - first) / (time.monotonic() - started)
+    window_closed = time.time()
     stop.set()
     sender.join()
     while depth() > 0:
         time.sleep(0.1)
-    return rate
+    return started_between(window_opened, window_closed) / (window_closed - window_opened), finished_rate
+
+
+def load_batch(send_rate: float, send_every_ms: float) -> int:
+    """The jobs in each of the sender's batches: one every ``send_every_ms`` at ``send_rate``."""
+    return max(1, round(send_rate * send_every_ms / 1000))
 
 
 def _finished(cluster: Any, pattern: str) -> int:
@@ -316,7 +369,8 @@ def render(report: LoadReport) -> str:
     verdict = "bounded and flat" if not report.broken else "BROKEN: " + "; ".join(report.broken)
     latency, depth, memory = report.latency_ms, report.depth, report.memory_mb
     lines = [
-        f"load {report.provider}: drain rate {report.drain_rate:,.1f} jobs/s; sent {report.sent} jobs "
+        f"load {report.provider}: drain rate {report.drain_rate:,.1f} jobs/s (started; history rows "
+        f"finished at {report.finished_rate:,.1f}/s); sent {report.sent} jobs "
         f"at {report.send_rate:,.1f} jobs/s (a batch every {report.send_every_ms:g} ms) "
         f"for {report.minutes:g} min; {report.completed} finished",
         f"  send-to-start latency: p50 {latency.get('p50', 0):.1f} ms, "
@@ -331,8 +385,11 @@ def render(report: LoadReport) -> str:
         f"  queue depth: max {depth.get('max', 0):.0f}, mean {depth.get('mean_first_third', 0):.1f} "
         f"in the first third and {depth.get('mean_last_third', 0):.1f} in the last; "
         f"largest per tenth of the run: {depth_over_time(report)}",
+        "  jobs started per second, per tenth of the run: "
+        + " ".join(f"{rate:.0f}" for rate in report.start_rate_series),
         f"  sender's batches late by p99 {report.sender_behind_ms.get('p99', 0):.1f} ms, "
-        f"max {report.sender_behind_ms.get('max', 0):.1f} ms",
+        f"max {report.sender_behind_ms.get('max', 0):.1f} ms; the last one by "
+        f"{report.sender_behind_ms.get('last', 0):.1f} ms",
         f"  workers' memory: {memory.get('after_first_minute', 0):.1f} MB after the first minute, "
         f"{memory.get('last_minute', 0):.1f} MB in the last",
     ]

@@ -13,6 +13,7 @@ import dramatiq
 import pytest
 
 from docjobs.runtime import Runtime
+from tests.conftest import provider_overrides
 
 
 @pytest.fixture
@@ -24,12 +25,19 @@ def unfrozen_heap() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("unfrozen_heap")
-def test_a_local_worker_freezes_its_start_up_objects_when_it_boots(
-    pg_runtime: Runtime, start_worker: Callable[..., dramatiq.Worker]
+@pytest.mark.parametrize("provider", ["local", "bullmq"])
+def test_a_worker_freezes_its_start_up_objects_when_it_boots(
+    provider: str,
+    request: pytest.FixtureRequest,
+    make_runtime: Callable[..., Runtime],
+    start_worker: Callable[..., dramatiq.Worker],
 ) -> None:
+    # Both brokers get it from docjobs' default middleware (bullmq's workers held the same
+    # start-up heap as local's, and more: redis-py's).
+    current = make_runtime(**provider_overrides(request, provider))
     gc.collect()
     before = len(gc.get_objects())
-    start_worker(pg_runtime.broker, threads=1)
+    start_worker(current.broker, threads=1)
     frozen = gc.get_freeze_count()
     # What was alive at boot is frozen (bar what reference counting freed meanwhile), so a
     # full collection walks only what came after.
