@@ -112,8 +112,9 @@ def postgres_server_pid(url: str) -> int:
 
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-    parent: int = psutil.Process(int(row[0])).ppid()
+        assert row is not None
+        # Asked while the connection is open: its backend exits as soon as it closes.
+        parent: int = psutil.Process(int(row[0])).ppid()
     return parent
 
 
