@@ -379,12 +379,16 @@ class Database:
         self._state.close()
 
     @contextmanager
-    def connection(self) -> Iterator[Connection]:
-        """Borrow an autocommit connection from the pool, its session as durable as this view."""
+    def connection(self, *, timeout_seconds: float | None = None) -> Iterator[Connection]:
+        """Borrow an autocommit connection from the pool, its session as durable as this view.
+
+        Args:
+            timeout_seconds: The longest wait for a connection (the pool's 10 s by default).
+        """
         state = self._state
         if not state.opened:
             state.open()
-        with state.pool.connection() as conn:
+        with state.pool.connection(timeout=timeout_seconds) as conn:
             if self._async_allowed:
                 state.set_synchronous_commit(conn, durable=self._durable)
             yield conn

@@ -61,7 +61,7 @@ class JobStore:
             tasks=TaskStore(database),
         )
 
-    def ping(self) -> None:
-        """Raise unless the database answers."""
-        with self.database.connection() as conn:
+    def ping(self, *, timeout_seconds: float | None = None) -> None:
+        """Raise unless the database answers, waiting at most ``timeout_seconds`` for a connection."""
+        with self.database.connection(timeout_seconds=timeout_seconds) as conn:
             sql.queries()["health_ping"].execute(conn)

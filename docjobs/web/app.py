@@ -177,13 +177,16 @@ def _database_answers(runtime: Runtime) -> bool:
     if runtime.store is None:
         return True
     try:
-        runtime.store.ping()
+        runtime.store.ping(timeout_seconds=HEALTH_CHECK_TIMEOUT_SECONDS)
     except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
         logger.warning("Health check failed: %s", exc)
         return False
     return True
 
 
+#: The longest ``/healthz`` waits for a database connection: a container's health check
+#: gives up sooner than the pool's 10 s.
+HEALTH_CHECK_TIMEOUT_SECONDS = 2.0
 #: How long a client is told to wait when the database does not answer.
 RETRY_AFTER_SECONDS = 2
 
