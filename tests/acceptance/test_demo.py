@@ -58,7 +58,14 @@ def start_demo(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_stop_signals_by_default,
         )
+
+
+def _stop_signals_by_default() -> None:
+    # Under nohup (a CI runner's, say) SIGHUP comes ignored, and the demo rightly keeps it so.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def readme_quick_start(command: str) -> str:
