@@ -36,12 +36,17 @@ class FastHooks:
     def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
         signal = "before_" + signal
         for middleware in self._implementers(signal):
-            try:
-                getattr(middleware, signal)(self, *args, **kwargs)
-            except MiddlewareError:
-                raise
-            except Exception:
-                self.logger.critical("Unexpected failure in %s of %r.", signal, middleware, exc_info=True)
+            self._emit_to(middleware, signal, *args, **kwargs)
+
+    def _emit_to(self, middleware: dramatiq.Middleware, hook: str, *args: Any, **kwargs: Any) -> None:
+        """Call one middleware's ``hook`` as ``emit_before`` does: a refusal
+        (``MiddlewareError``) goes through, any other failure is logged."""
+        try:
+            getattr(middleware, hook)(self, *args, **kwargs)
+        except MiddlewareError:
+            raise
+        except Exception:
+            self.logger.critical("Unexpected failure in %s of %r.", hook, middleware, exc_info=True)
 
     def emit_after(self, signal: str, *args: Any, **kwargs: Any) -> None:
         signal = "after_" + signal

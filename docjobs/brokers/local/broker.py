@@ -24,7 +24,6 @@ import orjson
 import psycopg
 from dramatiq import Message
 from dramatiq.errors import BrokerConnectionError, QueueNotFound
-from dramatiq.middleware import MiddlewareError
 
 from docjobs import secrets, signatures
 from docjobs.brokers.base import Capabilities, SharedParts, join_unfinished
@@ -335,15 +334,6 @@ class LocalBroker(QueueInTable):
         for middleware in batch_hooks:
             self._emit_to(middleware, "before_enqueue_many", messages, delay, encoded=encoded)
         return new_jobs
-
-    def _emit_to(self, middleware: dramatiq.Middleware, hook: str, *args: Any, **kwargs: Any) -> None:
-        # emit_before's error handling: a refusal goes through, any other failure is logged.
-        try:
-            getattr(middleware, hook)(self, *args, **kwargs)
-        except MiddlewareError:
-            raise
-        except Exception:
-            self.logger.critical("Unexpected failure in %s of %r.", hook, middleware, exc_info=True)
 
     def _new_job(
         self,
