@@ -11,8 +11,9 @@ without running again; a task that failed 3 times fails the job for good
 through JSON, so return JSON-native values.
 
 The rows are the running broker's: its ``TaskContext`` middleware
-(``brokers/middleware.py``) puts its task store in :data:`task_store` while a job
-runs, so this module reaches for no runtime.
+(``brokers/middleware.py``) puts its task store in :data:`task_store` in the threads
+that run jobs, so this module reaches for no runtime; it tells a job from other code
+by the current message.
 """
 
 from __future__ import annotations

@@ -51,7 +51,9 @@ class RetryPolicy(Retries):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        if exception is not None and isinstance(exception, errors.NON_RETRYABLE):
+        if exception is None:
+            return  # a success: nothing to retry (Dramatiq's hook returns here too)
+        if isinstance(exception, errors.NON_RETRYABLE):
             logger.warning(
                 "Job %s (%s) failed without retry: %s",
                 message.message_id,
@@ -281,7 +283,11 @@ class PipelineSteps(Pipelines):
 
 
 class TaskContext(dramatiq.Middleware):
-    """Hands ``run_task`` the broker's task store while a job runs (see ``tasks.task_store``).
+    """Hands ``run_task`` the broker's task store in the threads that run jobs (see ``tasks.task_store``).
+
+    Each worker thread's context holds it from the thread's start: only jobs run there,
+    and ``run_task`` tells a job from other code by the current message, not by this.
+    Setting and clearing it around every job cost two hooks a job (issue 21).
 
     Args:
         store: Where the task rows are kept; ``None`` when the provider keeps none
@@ -291,22 +297,8 @@ class TaskContext(dramatiq.Middleware):
     def __init__(self, store: tasks.TaskRows | None) -> None:
         self.store = store
 
-    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+    def after_worker_thread_boot(self, broker: dramatiq.Broker, thread: Any) -> None:
         tasks.task_store.set(self.store)
-
-    def after_process_message(
-        self,
-        broker: dramatiq.Broker,
-        message: dramatiq.MessageProxy,
-        *,
-        result: Any = None,
-        exception: BaseException | None = None,
-    ) -> None:
-        tasks.task_store.set(None)
-
-    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
-        # A guard after this one may skip the message: then no after_process_message comes.
-        tasks.task_store.set(None)
 
 
 class JobLog(dramatiq.Middleware):
