@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from docjobs.db.history import json_document
+from docjobs.db.documents import json_document
 
 _EVENT_TIMES = ("run_at", "at", "submitted_at", "started_at", "completed_at")
 _FAILURE_TIMES = ("started_at", "finished_at")

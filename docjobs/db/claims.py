@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import psycopg
 
 from docjobs.db import history, sql
+from docjobs.db.documents import json_document
 from docjobs.db.pool import Database
 
 Row = dict[str, Any]
@@ -77,7 +78,7 @@ def done_document(done: Sequence[Done], now: float) -> str:
                 "ran_ms": ran_ms,
             }
         )
-    return history.json_document(acks).decode()
+    return json_document(acks).decode()
 
 
 def _decoded(text: str) -> Any:

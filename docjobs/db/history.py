@@ -7,15 +7,12 @@ because an exception's text can hold a secret and the board shows it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
-
-import orjson
 
 from docjobs import redaction
 from docjobs.db import sql
+from docjobs.db.documents import json_document
 from docjobs.db.pool import Database
 
 #: What a failed attempt recorded by ``HistoryStore.record`` carries.
@@ -88,21 +85,3 @@ def _json_rows(
             row[column] = masked(row[column])
     # A lone surrogate is escaped, and refused by PostgreSQL as before.
     return json_document(rows).decode()
-
-
-def json_document(value: Any) -> bytes:
-    """``value`` as JSON, its datetimes in ISO 8601.
-
-    orjson is several times faster; what it refuses (a lone surrogate in an error's
-    text) the standard library writes, escaped, as before.
-    """
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError:
-        return json.dumps(value, default=_iso).encode()
-
-
-def _iso(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot write a {type(value).__name__} as JSON")

@@ -20,7 +20,7 @@ import psycopg
 
 from docjobs.db import sql
 from docjobs.db.direct import DirectStatement
-from docjobs.db.history import json_document
+from docjobs.db.documents import json_document
 from docjobs.db.pool import Database
 from docjobs.db.readiness import SchemaNotMigrated
 from docjobs.logging import first_line
