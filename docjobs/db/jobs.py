@@ -73,30 +73,42 @@ class JobRows:
         # A named prepared statement is session state: behind a transaction pooler the
         # insert goes through psycopg unprepared, like every other query there.
         self._insert = None if database.transaction_pooling else DirectStatement(self._q["job_insert"])
+        self._insert_ringing = (
+            None if database.transaction_pooling else DirectStatement(self._q["job_insert_ringing"])
+        )
 
     # Enqueue.
 
-    def insert(self, job: NewJob, *, conn: psycopg.Connection[Any] | None = None) -> bool:
+    def insert(self, job: NewJob, *, conn: psycopg.Connection[Any] | None = None, ring: bool = False) -> bool:
         """Insert a job; ``False`` when a job with its id already exists.
+
+        Args:
+            job: The row.
+            conn: Insert inside this connection's transaction (else standalone, durable).
+            ring: Standalone only: also NOTIFY the job's queue, at the insert's commit.
 
         Raises:
             SchemaNotMigrated: The database lacks docjobs' tables: run docjobs migrate.
         """
         params = _job_params(job)
-        with _migrated():
-            if conn is not None:
+        if conn is not None:
+            with _migrated():
                 # A failed statement would abort the caller's transaction: skip duplicates instead.
                 return self._q["job_insert_unless_exists"].execute(conn, params).fetchone() is not None
-            params["synchronous_commit"] = self._enqueues.commit_setting
-            try:
-                with self._enqueues.connection_as_is() as pooled:
-                    if self._insert is None:
-                        self._q["job_insert"].execute(pooled, params)
-                    else:
-                        self._insert.execute(pooled, params)
-            except psycopg.errors.UniqueViolation:
-                return False
-            return True
+        params["synchronous_commit"] = self._enqueues.commit_setting
+        direct = self._insert_ringing if ring else self._insert
+        # try/except rather than _migrated(): every standalone send comes this way.
+        try:
+            with self._enqueues.connection_as_is() as pooled:
+                if direct is None:
+                    self._q["job_insert_ringing" if ring else "job_insert"].execute(pooled, params)
+                else:
+                    direct.execute(pooled, params)
+        except psycopg.errors.UniqueViolation:
+            return False
+        except _SCHEMA_MISSING as exc:
+            raise _not_migrated(exc) from None
+        return True
 
     def insert_many(self, jobs: Sequence[NewJob], *, conn: psycopg.Connection[Any] | None = None) -> int:
         """Insert jobs in one statement; returns how many were new (existing ids are skipped).
@@ -211,12 +223,18 @@ def _migrated() -> Iterator[None]:
     """
     try:
         yield
-    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
-        # The server's own words (a prepared statement's error text also carries "ERROR:  ").
-        reason = exc.diag.message_primary or _SEVERITY.sub("", first_line(exc))
-        raise SchemaNotMigrated(
-            f"the database lacks docjobs' schema ({reason}): run docjobs migrate"
-        ) from None
+    except _SCHEMA_MISSING as exc:
+        raise _not_migrated(exc) from None
+
+
+#: What a statement meets in a database without docjobs' tables (or an older schema).
+_SCHEMA_MISSING = (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)
+
+
+def _not_migrated(exc: psycopg.Error) -> SchemaNotMigrated:
+    # The server's own words (a prepared statement's error text also carries "ERROR:  ").
+    reason = exc.diag.message_primary or _SEVERITY.sub("", first_line(exc))
+    return SchemaNotMigrated(f"the database lacks docjobs' schema ({reason}): run docjobs migrate")
 
 
 def _job_params(job: NewJob) -> dict[str, Any]:

@@ -14,6 +14,18 @@ SELECT %(id)s::text, %(queue)s::text, %(actor)s::text, %(name)s::text, %(version
 FROM (SELECT set_config('synchronous_commit', nullif(%(synchronous_commit)s::text, 'default'), true))
     AS durability;
 
+-- job_insert_ringing --
+-- job_insert that also rings the queue's doorbell: the NOTIFY is delivered at this insert's commit
+-- (and dropped with it), so a send due a ring needs no second transaction (issue 21).
+INSERT INTO background_job
+    (id, queue, actor, name, version, payload, args, options, max_retries, priority, message_ts_ms, run_at)
+SELECT %(id)s::text, %(queue)s::text, %(actor)s::text, %(name)s::text, %(version)s::text,
+       %(payload)s::jsonb, %(args)s::jsonb, %(options)s::jsonb, %(max_retries)s::int, %(priority)s::int,
+       %(message_ts_ms)s::bigint, now() + %(delay_ms)s::bigint * interval '1 millisecond'
+FROM (SELECT set_config('synchronous_commit', nullif(%(synchronous_commit)s::text, 'default'), true),
+             pg_notify('docjobs_jobs', %(queue)s::text))
+    AS durability;
+
 -- job_insert_durability --
 -- Set a standalone COPY's durability for its own transaction ('default': the server's).
 SELECT set_config('synchronous_commit', nullif(%(synchronous_commit)s::text, 'default'), true);

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from docjobs.db.direct import DirectStatement
 from docjobs.runtime import Runtime
 from tests.conftest import events, wait_for
 from tests.support import actors
@@ -62,6 +63,15 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[Statements]:
         return execute(cursor, query, *args, **kwargs)
 
     monkeypatch.setattr(psycopg.Cursor, "execute", counting_execute)
+    # A standalone send due a doorbell rings it in its own INSERT, run through libpq directly.
+    direct = DirectStatement.execute
+
+    def counting_direct(statement: DirectStatement, conn: psycopg.Connection[Any], values: Any) -> None:
+        if _NOTIFY.search(statement.query.text):
+            seen.notifies += 1
+        direct(statement, conn, values)
+
+    monkeypatch.setattr(DirectStatement, "execute", counting_direct)
     yield seen
 
 

@@ -38,9 +38,12 @@ class Announcer:
         self.doorbell = Doorbell(store) if listen else None
         self._alarm = Alarm(consumers.wake)
 
-    def announce(self, queue: str, actor: str, job_id: str, delay_ms: int | None = None) -> None:
+    def announce(
+        self, queue: str, actor: str, job_id: str, delay_ms: int | None = None, *, rung: bool = False
+    ) -> None:
         """Tell whoever consumes ``queue`` that ``job_id`` is there: this process's consumers,
-        else the web app (self-request), and other processes (doorbell)."""
+        else the web app (self-request), and other processes (doorbell; ``rung``: the send's
+        own INSERT carried its NOTIFY)."""
         if delay_ms:
             # Not due yet: only this process knows when it will be; others poll.
             if self._consumers.has_consumer(queue):
@@ -50,7 +53,7 @@ class Announcer:
             self._consumers.wake(queue)
         elif self.self_trigger is not None:
             self.self_trigger.wake(actor, job_id)
-        if self.doorbell is not None:
+        if self.doorbell is not None and not rung:
             self.doorbell.ring(queue)
 
     def after_commit(

@@ -248,14 +248,20 @@ class LocalBroker(QueueInTable):
             self._retry(message, delay or 0)
         else:
             job = self._new_job(message, delay)
+            # A standalone send due a doorbell rings it in its own INSERT (see Doorbell).
+            doorbell = self.doorbell if conn is None and not delay else None
+            rung_at = doorbell.take_inline(message.queue_name) if doorbell is not None else None
             try:
-                inserted = self.store.jobs.insert(job, conn=conn)
+                inserted = self.store.jobs.insert(job, conn=conn, ring=rung_at is not None)
                 if conn is not None and inserted:
                     self._wake_after_commit(conn, message, delay)
             except psycopg.OperationalError as exc:
                 raise BrokerConnectionError(str(exc)) from exc
             if conn is None and inserted:
-                self.announce(message.queue_name, message.actor_name, message.message_id, delay)
+                if doorbell is not None and rung_at is not None:
+                    doorbell.rang_inline(message.queue_name, rung_at)
+                rung = rung_at is not None
+                self.announce(message.queue_name, message.actor_name, message.message_id, delay, rung=rung)
             if not inserted:
                 logger.debug("Job %s already exists; nothing enqueued.", message.message_id)
         self.emit_after("enqueue", message, delay)
@@ -406,9 +412,12 @@ class LocalBroker(QueueInTable):
     ) -> None:
         self.announcer.after_commit(conn, message.queue_name, message.actor_name, message.message_id, delay)
 
-    def announce(self, queue: str, actor: str, job_id: str, delay_ms: int | None = None) -> None:
-        """Tell whoever consumes ``queue`` that ``job_id`` is there (see ``Announcer``)."""
-        self.announcer.announce(queue, actor, job_id, delay_ms)
+    def announce(
+        self, queue: str, actor: str, job_id: str, delay_ms: int | None = None, *, rung: bool = False
+    ) -> None:
+        """Tell whoever consumes ``queue`` that ``job_id`` is there (see ``Announcer``;
+        ``rung``: its INSERT carried the doorbell's NOTIFY)."""
+        self.announcer.announce(queue, actor, job_id, delay_ms, rung=rung)
 
     # Housekeeping Dramatiq expects of a broker.
 
