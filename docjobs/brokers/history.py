@@ -29,7 +29,7 @@ import psycopg
 from dramatiq.common import q_name
 
 from docjobs import errors
-from docjobs.brokers.journal import Journal, decode, encode
+from docjobs.brokers.journal import Batch, Journal, decode, encode
 from docjobs.db.store import JobStore
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ DEFAULT_MAX_PENDING = 100_000
 FLUSH_WAIT_SECONDS = 5.0
 #: Options Dramatiq keeps on a message that the row already has in its own columns.
 # The Redis id stays: the board needs it to take a waiting message out of Redis.
-_NOT_OPTIONS = ("traceback", "eta")
+_NOT_OPTIONS = frozenset({"traceback", "eta"})
 #: The order of a job's events within one attempt (see ``_progress``).
 _PHASES = {"PROCESSING": 0, "PENDING": 1}
 _ENDED = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
@@ -162,15 +162,19 @@ class JobHistory(dramatiq.Middleware):
 
     # The writer.
 
-    def take(self) -> bytes | None:
-        """Take the pending events and failures as one journal entry (None when there are none).
+    def take(self) -> tuple[bytes, Batch] | None:
+        """Take the pending events and failures as one journal entry, and the batch it encodes.
 
-        Call with ``pushing`` held, and :meth:`put_back` the entry if its push fails.
+        None when there are none. Call with ``pushing`` held, and :meth:`put_back`
+        the entry if its push fails.
         """
         with self._lock:
             events, self._pending = self._pending, {}
             failures, self._failures = self._failures, []
-        return encode(list(events.values()), failures) if events or failures else None
+        if not events and not failures:
+            return None
+        batch = list(events.values()), failures
+        return encode(*batch), batch
 
     def put_back(self, entry: bytes) -> None:
         """Keep the events of an entry whose push failed, for the next one."""
@@ -225,11 +229,12 @@ class JobHistory(dramatiq.Middleware):
     def _push(self) -> None:
         assert self.journal is not None
         with self.pushing:
-            entry = self.take()
-            if entry is None:
+            taken = self.take()
+            if taken is None:
                 return
+            entry, batch = taken
             try:
-                self.journal.push(entry)
+                self.journal.push(entry, batch)
             except errors.BrokerError:
                 self.put_back(entry)
                 raise
@@ -268,6 +273,12 @@ class JobHistory(dramatiq.Middleware):
         options = message.options
         failures = int(options.get("retries", 0))
         actor = broker.actors.get(message.actor_name)
+        # Most messages carry none of the options left out: no filtered copy then.
+        kept = (
+            options
+            if _NOT_OPTIONS.isdisjoint(options)
+            else {k: v for k, v in options.items() if k not in _NOT_OPTIONS}
+        )
         event = {
             "id": message.message_id,
             "queue": q_name(message.queue_name),
@@ -275,8 +286,8 @@ class JobHistory(dramatiq.Middleware):
             "name": getattr(actor, "display_name", None) or message.actor_name,
             "status": status,
             "payload": json_text(message.kwargs or {}),
-            "args": json_text(list(message.args)),
-            "options": json_text({k: v for k, v in options.items() if k not in _NOT_OPTIONS}, default=str),
+            "args": json_text(message.args),  # a tuple: a JSON array, as a list
+            "options": json_text(kept, default=str),
             "retried": failures if retried is None else retried,
             "attempts": failures if attempts is None else attempts,
             "max_retries": int(
@@ -311,7 +322,8 @@ class JobHistory(dramatiq.Middleware):
             if earlier is not None:
                 event = merge_events(earlier, event)
             self._pending[message.message_id] = event
-            self._bound()
+            if len(self._pending) > self.max_pending or len(self._failures) > self.max_pending:
+                self._bound()
         self._start()
 
     def _running_since(self, job_id: str) -> datetime | None:

@@ -21,13 +21,15 @@ _EVENT_TIMES = ("run_at", "at", "submitted_at", "started_at", "completed_at")
 _FAILURE_TIMES = ("started_at", "finished_at")
 
 Failures = list[dict[str, Any]]
+#: A journal entry's content in memory: its events and failed attempts, as :func:`decode` gives them.
+Batch = tuple[list[dict[str, Any]], Failures]
 
 
 class Journal(Protocol):
     """Where history batches wait, durably, until one process moves them into PostgreSQL."""
 
-    def push(self, entry: bytes) -> None:
-        """Keep one batch (an :func:`encode`-d entry).
+    def push(self, entry: bytes, batch: Batch | None = None) -> None:
+        """Keep one batch (an :func:`encode`-d entry; ``batch`` is what it encodes, if at hand).
 
         Raises:
             errors.BrokerError: The journal could not be written.
@@ -60,7 +62,7 @@ def encode(events: list[dict[str, Any]], failures: Failures) -> bytes:
     return json_document({"events": events, "failures": failures})
 
 
-def decode(entry: bytes) -> tuple[list[dict[str, Any]], Failures]:
+def decode(entry: bytes) -> Batch:
     """A journal entry's events and failures, with their times as datetimes again."""
     try:
         data = orjson.loads(entry)
