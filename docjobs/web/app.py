@@ -160,8 +160,11 @@ def create_app(
         ],
         exception_handlers={
             # Pool time-outs too; the driver's message may name the host, not needed here.
-            psycopg.OperationalError: _unavailable("database", lambda exc: type(exc).__name__),
-            BrokerConnectionError: _unavailable("queue", str),  # Redis, or Inngest's event API
+            psycopg.OperationalError: answer_unavailable(
+                "database", lambda exc: type(exc).__name__, board=settings.base_path + BOARD_PATH
+            ),
+            # Redis, or Inngest's event API
+            BrokerConnectionError: answer_unavailable("queue", str, board=settings.base_path + BOARD_PATH),
         },
     )
     # Starlette's trailing-slash redirect names the request's Host: a cache in front would
@@ -191,17 +194,22 @@ HEALTH_CHECK_TIMEOUT_SECONDS = 2.0
 RETRY_AFTER_SECONDS = 2
 
 
-def _unavailable(what: str, detail: Callable[[Exception], object]) -> ExceptionHandler:
+def answer_unavailable(what: str, detail: Callable[[Exception], object], *, board: str) -> ExceptionHandler:
     """A handler answering 503, not 500: the request was fine and may be made again once
-    ``what`` (the database, the queue) answers."""
+    ``what`` (the database, the queue) answers.
+
+    The board's pages (under ``board``) get a line of text; every API, the board's own
+    (``{board}/api/``) included, gets ``{"error": ...}`` as its refusals do.
+    """
+    api = board + "/api/"
 
     async def handle(request: Request, exc: Exception) -> Response:
         path = request.url.path
         logger.warning("The %s is unavailable for %s %r: %s", what, request.method, path, detail(exc))
-        return PlainTextResponse(
-            f"The {what} is unavailable; try again shortly.",
-            status_code=503,
-            headers={"retry-after": str(RETRY_AFTER_SECONDS)},
-        )
+        message = f"The {what} is unavailable; try again shortly."
+        headers = {"retry-after": str(RETRY_AFTER_SECONDS)}
+        if path.startswith(board) and not path.startswith(api):
+            return PlainTextResponse(message, status_code=503, headers=headers)
+        return JSONResponse({"error": message}, status_code=503, headers=headers)
 
     return handle

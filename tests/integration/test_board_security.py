@@ -69,6 +69,9 @@ def test_a_copied_cookie_stops_working_after_sign_out(open_board: Callable[..., 
     assert 200 == copy.get(f"{BOARD}/").status_code  # the copy works while the session lives
     signed_out = admin.post(f"{BOARD}/sign-out", data={"csrf": csrf})
     assert 303 == signed_out.status_code
+    # The cookie is cleared with the attributes it was set with (it was SameSite=Lax).
+    cleared = signed_out.headers["set-cookie"].lower()
+    assert "max-age=0" in cleared and "samesite=strict" in cleared and "httponly" in cleared
     _refused_everywhere(board, copy, csrf)
     # Signing in again starts a new session; the old cookie stays dead.
     again = board.signed_in(*ADMIN)

@@ -282,7 +282,15 @@ class BoardAccess:
         )
 
     def forget(self, request: Request, response: Response) -> None:
-        response.delete_cookie(SESSION_COOKIE, path=self.cookie_path, httponly=True)
+        # The same attributes as the cookie it replaces: a browser may refuse to overwrite a
+        # Secure cookie with one that is not.
+        response.delete_cookie(
+            SESSION_COOKIE,
+            path=self.cookie_path,
+            httponly=True,
+            samesite="strict",
+            secure=proxies.is_https(request.scope, self.trusted_proxies),
+        )
 
 
 def hash_password(password: str) -> str:
