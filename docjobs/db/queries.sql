@@ -241,17 +241,25 @@ RESET synchronous_commit;
 LISTEN docjobs_jobs;
 
 -- worker_heartbeat --
--- Record that a worker is alive and extend the leases of the jobs it still holds.
+-- Record that a worker is alive and extend the leases of the jobs it still holds. A held row that
+-- another statement is writing at this moment (the worker's own ack, retry or failure) is skipped,
+-- not waited for: that write ends the lease, or the next beat extends it. Waiting deadlocked with
+-- a batch of acks that locked the same rows in another order (issue 21, make load).
 WITH beat AS (
     INSERT INTO worker (id, hostname, pid, queues, concurrency)
     VALUES (%(worker)s, %(hostname)s, %(pid)s, %(queues)s, %(concurrency)s)
     ON CONFLICT (id) DO UPDATE
     SET heartbeat_at = now(), queues = EXCLUDED.queues, concurrency = EXCLUDED.concurrency
     RETURNING id
+), held AS (
+    SELECT id FROM background_job
+    WHERE id = ANY(%(held)s::text[]) AND locked_by = (SELECT id FROM beat) AND status = 'PROCESSING'
+    FOR UPDATE SKIP LOCKED
 )
-UPDATE background_job
+UPDATE background_job AS job
 SET lease_until = now() + %(lease_seconds)s * interval '1 second'
-WHERE id = ANY(%(held)s::text[]) AND locked_by = (SELECT id FROM beat) AND status = 'PROCESSING';
+FROM held
+WHERE job.id = held.id;
 
 -- worker_delete --
 -- Forget a worker that stopped cleanly.

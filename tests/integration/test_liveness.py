@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -120,6 +121,44 @@ def test_heartbeats_extend_the_leases_of_held_jobs(pg_runtime: Runtime, database
         assert conn.execute(
             "SELECT concurrency FROM worker WHERE id = %s", (broker.worker_id,)
         ).fetchone() == (4,)
+    consumer.close()
+
+
+def test_a_heartbeat_skips_a_held_job_another_statement_is_writing_instead_of_waiting(
+    pg_runtime: Runtime, database_url: str
+) -> None:
+    """An ack in flight (its row locked) and the heartbeat used to lock the worker's rows in
+    different orders: under `make load` they deadlocked, and the consumer stalled (issue 21)."""
+    store = pg_runtime.store
+    assert store is not None
+    broker = pg_runtime.broker
+    sent = [actors.record_job.send(key=f"beat {n}").message_id for n in range(2)]
+    consumer = broker.consume("default", prefetch=2, timeout=2000)
+    assert {next(consumer).message_id, next(consumer).message_id} == set(sent)
+    free, writing = sent
+    leases = {job_id: job_row(database_url, job_id)["lease_until"] for job_id in sent}
+    failures: list[BaseException] = []
+
+    def beat() -> None:
+        try:
+            store.workers.heartbeat(
+                worker=broker.worker_id, held=sent, queues=["default"], concurrency=4, lease_seconds=600
+            )
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+
+    with psycopg.connect(database_url) as ack_in_flight:
+        ack_in_flight.execute("UPDATE background_job SET updated_at = now() WHERE id = %s", (writing,))
+        beating = threading.Thread(target=beat, daemon=True)
+        beating.start()
+        beating.join(10)
+        waited = beating.is_alive()
+        ack_in_flight.rollback()
+    beating.join(10)
+    assert not waited, "the heartbeat waited for a row another statement was writing"
+    assert [] == failures
+    assert job_row(database_url, free)["lease_until"] - leases[free] > timedelta(seconds=500)
+    assert job_row(database_url, writing)["lease_until"] == leases[writing]  # extended next beat
     consumer.close()
 
 
