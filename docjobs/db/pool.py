@@ -53,6 +53,10 @@ if TYPE_CHECKING:
     from docjobs.settings import Settings
 
 logger = logging.getLogger(__name__)
+# psycopg_pool warns at every failed connection attempt. In an app that configured no
+# logging, Python's last-resort handler printed each on stderr, about once a second of an
+# outage, beside docjobs' own one-line error; configured logging still receives them.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
 #: The longest series of reconnection attempts (1, 2, 4 s apart, ...) before the pool

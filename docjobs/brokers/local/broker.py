@@ -23,7 +23,7 @@ import dramatiq
 import orjson
 import psycopg
 from dramatiq import Message
-from dramatiq.errors import BrokerConnectionError, QueueNotFound
+from dramatiq.errors import QueueNotFound
 
 from docjobs import secrets, signatures
 from docjobs.brokers.base import Capabilities, SharedParts, join_unfinished
@@ -34,6 +34,7 @@ from docjobs.brokers.local.consumer import ClaimedMessage, LocalConsumer, RunClo
 from docjobs.brokers.local.consumers import ClaimSettings, ConsumerRegistry, HeldJobs
 from docjobs.brokers.local.maintenance import Maintainer, WorkerServices
 from docjobs.brokers.local.selftrigger import SelfTrigger
+from docjobs.brokers.local.unreachable import database_unreachable
 from docjobs.brokers.local.wakeups import Listener
 from docjobs.db.board import BoardStore
 from docjobs.db.store import JobStore, NewJob
@@ -256,7 +257,7 @@ class LocalBroker(QueueInTable):
                 if conn is not None and inserted:
                     self._wake_after_commit(conn, message, delay)
             except psycopg.OperationalError as exc:
-                raise BrokerConnectionError(str(exc)) from exc
+                raise database_unreachable(exc) from exc
             if conn is None and inserted:
                 if doorbell is not None and rung_at is not None:
                     doorbell.rang_inline(message.queue_name, rung_at)
@@ -296,7 +297,7 @@ class LocalBroker(QueueInTable):
             if conn is not None and inserted:
                 self._wake_after_commit(conn, messages[-1], delay)
         except psycopg.OperationalError as exc:
-            raise BrokerConnectionError(str(exc)) from exc
+            raise database_unreachable(exc) from exc
         if conn is None and inserted:
             for queue in {m.queue_name for m in messages}:
                 last = next(m for m in reversed(messages) if m.queue_name == queue)
@@ -404,7 +405,7 @@ class LocalBroker(QueueInTable):
                 ran=message.ran(),
             )
         except psycopg.OperationalError as exc:
-            raise BrokerConnectionError(str(exc)) from exc
+            raise database_unreachable(exc) from exc
         self.announce(message.queue_name, message.actor_name, message.message_id, delay_ms)
 
     def _wake_after_commit(

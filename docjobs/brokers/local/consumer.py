@@ -30,9 +30,9 @@ from typing import Any
 import dramatiq
 import psycopg
 from dramatiq import Message, MessageProxy
-from dramatiq.errors import BrokerConnectionError
 
 from docjobs.brokers.local.consumers import ClaimSettings, ConsumerRegistry, HeldJobs
+from docjobs.brokers.local.unreachable import database_unreachable
 from docjobs.db.claims import Done, Ran
 from docjobs.db.store import Claim, JobStore, Row
 
@@ -364,7 +364,7 @@ class LocalConsumer(dramatiq.Consumer):
         except psycopg.OperationalError as exc:
             # Dramatiq nacks again (every 5 s) until it goes through. Until then the job
             # stays held, so its lease is kept: the rescuer must not end it without its error.
-            raise BrokerConnectionError(str(exc)) from exc
+            raise database_unreachable(exc) from exc
         self.held_jobs.release([claim.id])
         with self._lock:
             self._held -= 1
@@ -375,7 +375,7 @@ class LocalConsumer(dramatiq.Consumer):
         try:
             self.store.claims.requeue(claims)
         except psycopg.OperationalError as exc:
-            raise BrokerConnectionError(str(exc)) from exc
+            raise database_unreachable(exc) from exc
         finally:
             self.held_jobs.release(claim.id for claim in claims)
             with self._lock:
@@ -423,7 +423,7 @@ class LocalConsumer(dramatiq.Consumer):
             # to the queue's next consumer (see close).
             with self._lock:
                 self._acked[:0] = acked
-            raise BrokerConnectionError(str(exc)) from exc
+            raise database_unreachable(exc) from exc
         self.held_jobs.release(done.claim.id for done in acked)
         self.held_jobs.hold(row["id"] for row in rows)
         return rows
