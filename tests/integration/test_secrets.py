@@ -74,8 +74,10 @@ def assert_no_secret(lines: list[str], secrets: dict[str, str]) -> None:
 
 
 def test_no_secret_reaches_a_log_line_on_the_board_the_self_trigger_mail_and_webhooks(
-    open_board: Callable[..., Board],
+    # The mail server first: set up before the board's worker, it stops after it. Stopped
+    # while a retry of the failing mail was connected, it left that socket open.
     mailbox: Mailbox,
+    open_board: Callable[..., Board],
     log_lines: Callable[[], list[str]],
 ) -> None:
     board = open_board(
