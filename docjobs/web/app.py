@@ -115,6 +115,7 @@ def create_app(
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 
+    board_path = settings.base_path + BOARD_PATH
     # The board first: its POSTs would otherwise match the self-trigger's pattern.
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
@@ -123,7 +124,7 @@ def create_app(
     if settings.is_development and runtime.database is not None:
         # Someone opening the app's address in development finds the board; in
         # production, `/` is the host app's (and a 404 here).
-        board_url = settings.base_path + BOARD_PATH + "/"  # the board's own URL: one redirect, not two
+        board_url = board_path + "/"  # the board's own URL: one redirect, not two
         routes.insert(0, Route("/", lambda request: RedirectResponse(board_url), methods=["GET"]))
     routes.extend(runtime.broker.routes())
 
@@ -161,10 +162,11 @@ def create_app(
         exception_handlers={
             # Pool time-outs too; the driver's message may name the host, not needed here.
             psycopg.OperationalError: answer_unavailable(
-                "database", lambda exc: type(exc).__name__, board=settings.base_path + BOARD_PATH
+                "database", lambda exc: type(exc).__name__, board=board_path
             ),
-            # Redis, or Inngest's event API
-            BrokerConnectionError: answer_unavailable("queue", str, board=settings.base_path + BOARD_PATH),
+            BrokerConnectionError: answer_unavailable(
+                "queue", str, board=board_path
+            ),  # Redis, or Inngest's API
         },
     )
     # Starlette's trailing-slash redirect names the request's Host: a cache in front would

@@ -21,6 +21,7 @@ from docjobs.brokers.local.wakeups import Doorbell
 from docjobs.db.queues import QueueStore
 from docjobs.runtime import Runtime
 from tests.support import actors
+from tests.support.fakes import ManualClock
 
 #: The longest a test waits for a notification (a poll interval is 1 s).
 DEADLINE_SECONDS = 5.0
@@ -74,16 +75,6 @@ def test_a_standalone_send_rings_in_its_own_insert_and_the_job_is_there(
     assert [] == thread_rings  # before: the doorbell's thread sent it, in its own transaction
 
 
-class Clock:
-    """Monotonic seconds for the doorbell's decisions, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _notifications(conn: psycopg.Connection[Any], count: int) -> list[str]:
     # One generator for all: notifications read together with the last one asked for stay unseen.
     payloads = [n.payload for n in conn.notifies(timeout=DEADLINE_SECONDS, stop_after=count)]
@@ -96,7 +87,7 @@ def test_a_burst_rings_in_the_sends_due_a_ring_and_the_thread_only_closes_it(
 ) -> None:
     broker = make_runtime().broker
     assert isinstance(broker, LocalBroker)
-    clock = Clock()
+    clock = ManualClock()
     doorbell = Doorbell(broker.store, min_interval_seconds=INTERVAL_SECONDS, clock=clock)
     broker.doorbell = broker.announcer.doorbell = doorbell
 

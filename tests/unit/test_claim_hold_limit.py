@@ -9,7 +9,6 @@ is a stub and the consumer's clock is stepped by the test.
 
 from __future__ import annotations
 
-import itertools
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -17,67 +16,27 @@ import pytest
 
 from docjobs.brokers.local import consumer as consumer_module
 from docjobs.brokers.local.consumer import LocalConsumer
-from docjobs.brokers.local.consumers import ClaimSettings, ConsumerRegistry, HeldJobs
-from docjobs.db.claims import Done
+from tests.support.fakes import ManualClock, stub_consumer
 
 PREFETCH = 16
 #: The most a consumer may hold: MAX_PREFETCH_FACTOR x PREFETCH.
 CEILING = 64
 
 
-class Clock:
-    """A monotonic clock that moves only when the test says."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    made = Clock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    made = ManualClock()
     monkeypatch.setattr(consumer_module, "time", SimpleNamespace(monotonic=made.monotonic))
     return made
 
 
 @pytest.fixture
-def asked(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> tuple[LocalConsumer, list[int]]:
+def asked(monkeypatch: pytest.MonkeyPatch, clock: ManualClock) -> tuple[LocalConsumer, list[int]]:
     """A consumer whose claims return as many stub rows as asked, and the limits it asked for."""
-    made = LocalConsumer(
-        cast(Any, None),  # no store: the claim is the stub below
-        "default",
-        PREFETCH,
-        timeout_ms=10,
-        consumers=ConsumerRegistry(),
-        held=HeldJobs(),
-        settings=ClaimSettings(worker_id="w", lease_seconds=30, poll_interval_seconds=1, retention_days=1),
-    )
-    numbers = itertools.count()
-    limits: list[int] = []
-
-    def claim(acked: list[Done], limit: int) -> list[dict[str, Any]]:
-        limits.append(limit)
-        return [
-            {
-                "id": f"job-{number}",
-                "actor": "test.record",
-                "args": [],
-                "payload": {},
-                "options": {},
-                "retried": 0,
-                "attempts": 1,
-                "message_ts_ms": 0,
-            }
-            for number in itertools.islice(numbers, limit)
-        ]
-
-    monkeypatch.setattr(made, "_complete_and_claim", claim)
-    return made, limits
+    return stub_consumer(monkeypatch, PREFETCH)
 
 
-def run_jobs(consumer: LocalConsumer, clock: Clock, count: int, seconds_each: float) -> None:
+def run_jobs(consumer: LocalConsumer, clock: ManualClock, count: int, seconds_each: float) -> None:
     """Take and ack ``count`` jobs one after another, each taking ``seconds_each``."""
     for _ in range(count):
         message = next(consumer)
@@ -87,7 +46,7 @@ def run_jobs(consumer: LocalConsumer, clock: Clock, count: int, seconds_each: fl
 
 
 def test_jobs_that_finish_fast_are_claimed_in_batches_of_up_to_four_prefetches(
-    asked: tuple[LocalConsumer, list[int]], clock: Clock
+    asked: tuple[LocalConsumer, list[int]], clock: ManualClock
 ) -> None:
     consumer, limits = asked
 
@@ -99,7 +58,7 @@ def test_jobs_that_finish_fast_are_claimed_in_batches_of_up_to_four_prefetches(
 
 
 def test_jobs_that_take_a_while_are_claimed_as_before(
-    asked: tuple[LocalConsumer, list[int]], clock: Clock
+    asked: tuple[LocalConsumer, list[int]], clock: ManualClock
 ) -> None:
     consumer, limits = asked
 
@@ -109,7 +68,7 @@ def test_jobs_that_take_a_while_are_claimed_as_before(
 
 
 def test_the_limit_falls_back_when_jobs_slow_down(
-    asked: tuple[LocalConsumer, list[int]], clock: Clock
+    asked: tuple[LocalConsumer, list[int]], clock: ManualClock
 ) -> None:
     consumer, limits = asked
     run_jobs(consumer, clock, 5000, seconds_each=0.0001)

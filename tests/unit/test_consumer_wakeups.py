@@ -13,24 +13,9 @@ from typing import Any, cast
 import pytest
 
 from docjobs.brokers.local.consumer import LocalConsumer, Wakeup
-from docjobs.brokers.local.consumers import ClaimSettings, ConsumerRegistry, HeldJobs
-from docjobs.db.claims import Done
+from tests.support.fakes import stub_consumer
 
 PREFETCH = 16
-
-
-def claimed_row(number: int) -> dict[str, Any]:
-    """A claimed row as ``ClaimStore.complete_and_claim`` returns it."""
-    return {
-        "id": f"job-{number}",
-        "actor": "test.record",
-        "args": [],
-        "payload": {"key": str(number)},
-        "options": {},
-        "retried": 0,
-        "attempts": 1,
-        "message_ts_ms": 0,
-    }
 
 
 class CountingWakeup(Wakeup):
@@ -48,22 +33,8 @@ class CountingWakeup(Wakeup):
 @pytest.fixture
 def consumer(monkeypatch: pytest.MonkeyPatch) -> LocalConsumer:
     """A consumer whose claims hand out as many stub rows as it asks for (none after 64)."""
-    made = LocalConsumer(
-        cast(Any, None),  # no store: the claim is the stub below
-        "default",
-        PREFETCH,
-        timeout_ms=10,
-        consumers=ConsumerRegistry(),
-        held=HeldJobs(),
-        settings=ClaimSettings(worker_id="w", lease_seconds=30, poll_interval_seconds=1, retention_days=1),
-    )
+    made, _ = stub_consumer(monkeypatch, PREFETCH, rows=iter(range(64)))
     made.wakeup = CountingWakeup()
-    rows = iter(range(64))
-
-    def claim(acked: list[Done], limit: int) -> list[dict[str, Any]]:
-        return [claimed_row(number) for number, _ in zip(rows, range(limit), strict=False)]
-
-    monkeypatch.setattr(made, "_complete_and_claim", claim)
     return made
 
 

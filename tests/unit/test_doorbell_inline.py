@@ -14,34 +14,25 @@ import pytest
 
 from docjobs.brokers.local.wakeups import Doorbell
 from docjobs.db.store import JobStore
+from tests.support.fakes import ManualClock
 
 #: Exactly representable, as are the steps below: the comparisons are exact.
 INTERVAL_SECONDS = 1 / 128
 
 
-class Clock:
-    """Monotonic seconds that move only when the test says."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def doorbell(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Doorbell:
+def doorbell(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> Doorbell:
     bell = Doorbell(cast(JobStore, Any), min_interval_seconds=INTERVAL_SECONDS, clock=clock)
     monkeypatch.setattr(bell, "_start_thread", lambda: None)  # the test calls due() itself
     return bell
 
 
-def test_a_send_takes_the_ring_once_per_interval(doorbell: Doorbell, clock: Clock) -> None:
+def test_a_send_takes_the_ring_once_per_interval(doorbell: Doorbell, clock: ManualClock) -> None:
     assert doorbell.take_inline("default") == clock.now
     clock.now += INTERVAL_SECONDS / 2
     assert doorbell.take_inline("default") is None
@@ -51,7 +42,7 @@ def test_a_send_takes_the_ring_once_per_interval(doorbell: Doorbell, clock: Cloc
 
 
 def test_a_ring_asked_for_within_the_interval_waits_for_a_send_to_carry_it(
-    doorbell: Doorbell, clock: Clock
+    doorbell: Doorbell, clock: ManualClock
 ) -> None:
     taken = doorbell.take_inline("default")
     assert taken is not None
@@ -68,7 +59,7 @@ def test_a_ring_asked_for_within_the_interval_waits_for_a_send_to_carry_it(
 
 
 def test_the_thread_sends_a_ring_no_send_carried_within_the_interval(
-    doorbell: Doorbell, clock: Clock
+    doorbell: Doorbell, clock: ManualClock
 ) -> None:
     doorbell.take_inline("default")
     clock.now += INTERVAL_SECONDS / 8
@@ -81,7 +72,9 @@ def test_the_thread_sends_a_ring_no_send_carried_within_the_interval(
     assert doorbell.take_inline("default") is None  # the thread's ring counts for the interval
 
 
-def test_a_ring_asked_for_while_an_inline_ring_ran_is_not_dropped(doorbell: Doorbell, clock: Clock) -> None:
+def test_a_ring_asked_for_while_an_inline_ring_ran_is_not_dropped(
+    doorbell: Doorbell, clock: ManualClock
+) -> None:
     # Another thread's job committed after this send's INSERT began: its NOTIFY may have
     # gone out before that job was visible, so the trailing ring must stay.
     taken = doorbell.take_inline("default")
@@ -93,7 +86,7 @@ def test_a_ring_asked_for_while_an_inline_ring_ran_is_not_dropped(doorbell: Door
     assert (["default"], None) == doorbell.due()
 
 
-def test_a_ring_after_a_quiet_spell_is_due_at_once(doorbell: Doorbell, clock: Clock) -> None:
+def test_a_ring_after_a_quiet_spell_is_due_at_once(doorbell: Doorbell, clock: ManualClock) -> None:
     # Bulk sends, retries and rescues ring through the thread: no wait when nothing rang lately.
     doorbell.ring("default")
     assert (["default"], None) == doorbell.due()

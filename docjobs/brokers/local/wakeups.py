@@ -109,7 +109,7 @@ class Doorbell:
             elif self._wake_at is None or due_at < self._wake_at:
                 self._condition.notify()  # else the thread wakes in time by itself
 
-    def _start_thread(self) -> threading.Thread | None:
+    def _start_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self._run, name="docjobs-doorbell", daemon=True)
         thread.start()
         return thread
