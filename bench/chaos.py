@@ -131,7 +131,9 @@ class Cluster:
     :attr:`workers` holds, kills and restarts.
     """
 
-    def __init__(self, provider: str, plan: Plan, workdir: Path) -> None:
+    def __init__(
+        self, provider: str, plan: Plan, workdir: Path, postgres_settings: dict[str, str] | None = None
+    ) -> None:
         from docjobs_devkit import PostgresServer, RedisServer
 
         self.provider = provider
@@ -139,7 +141,7 @@ class Cluster:
         self.workdir = workdir
         self.run_dir = workdir / "runs"
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.postgres = PostgresServer()
+        self.postgres = PostgresServer(postgres_settings)
         self.redis = RedisServer(appendonly=True) if provider == "bullmq" else None
         self.proxy: Any = None
         self.emulator: Any = None
@@ -344,6 +346,12 @@ class Cluster:
         if self.emulator is not None:
             self.emulator.stop()
         self.postgres.stop()
+
+    def postgres_log(self) -> str:
+        """The PostgreSQL server's log so far (empty once the server is stopped)."""
+        directory = self.postgres.directory
+        log = directory / "postgres.log" if directory is not None else None
+        return log.read_text(errors="replace") if log is not None and log.exists() else ""
 
 
 class LongTransaction:

@@ -91,18 +91,30 @@ class LoadReport:
     memory_mb: dict[str, float] = field(default_factory=dict)
     #: inngest: calls that got no answer (each one a retry, after the emulator's backoff).
     unanswered_calls: int = 0
+    #: What the PostgreSQL server logged during the run, by kind: when (``bench/server_log.py``).
+    server_events: dict[str, list[str]] = field(default_factory=dict)
+    #: bullmq: when Redis was rewriting its append-only file (the first second of each rewrite,
+    #: seconds since the first send), and how often it held writes for a late fsync meanwhile.
+    redis_rewrites_at: list[float] = field(default_factory=list)
+    redis_delayed_fsyncs: int = 0
     broken: list[str] = field(default_factory=list)
 
 
 def run_provider(
     provider: str, minutes: float, workdir: Path, send_every_ms: float = SEND_EVERY_MS
 ) -> LoadReport:
+    from bench import server_log
     from bench.chaos import JOB, Cluster, Plan
     from docjobs import jobs, runtime
     from docjobs.settings import Settings
 
     report = LoadReport(provider, minutes, send_every_ms=send_every_ms)
-    cluster = Cluster(provider, Plan(actors="bench.actors_load"), workdir / provider)
+    cluster = Cluster(
+        provider,
+        Plan(actors="bench.actors_load"),
+        workdir / provider,
+        postgres_settings=server_log.LOG_SETTINGS,
+    )
     try:
         cluster.start()
         os.environ |= {"DOCJOBS_CHAOS_DIR": str(cluster.run_dir), "DOCJOBS_CHAOS_SENDER": "1"}
@@ -119,9 +131,17 @@ def run_provider(
         samples: list[tuple[float, int, float]] = []
         stop = threading.Event()
 
+        persistence = _redis_persistence(cluster)
+
         def sample() -> None:
+            rewriting = False
             while not stop.wait(1.0):
                 samples.append((time.monotonic(), depth(), _workers_rss_mb(cluster)))
+                if persistence is not None:
+                    now_rewriting = bool(persistence()["aof_rewrite_in_progress"])
+                    if now_rewriting and not rewriting:
+                        report.redis_rewrites_at.append(round(time.monotonic() - origin, 1))
+                    rewriting = now_rewriting
                 # This process keeps what it measures (on inngest, the emulator keeps every
                 # run): frozen, it is not rescanned by each full collection, whose pauses
                 # grew past a second in 10 minutes and showed up as the jobs' latency.
@@ -160,6 +180,9 @@ def run_provider(
             "max": behind_ms[-1] if behind_ms else 0.0,
         }
         _summarise(report, cluster, batches, samples, origin)
+        report.server_events = server_log.read_events(cluster.postgres_log()).at
+        if persistence is not None:
+            report.redis_delayed_fsyncs = int(persistence()["aof_delayed_fsync"])
     finally:
         runtime.reset()
         cluster.stop()
@@ -285,6 +308,14 @@ def _saturated_rate(cluster: Any, depth: Any, send_every_ms: float) -> tuple[flo
     return started_between(window_opened, window_closed) / (window_closed - window_opened), finished_rate
 
 
+def _redis_persistence(cluster: Any) -> Any:
+    """bullmq: a call that returns Redis's ``INFO persistence``; ``None`` on other providers."""
+    if cluster.redis is None:
+        return None
+    client = redis.Redis.from_url(cluster.redis.url, socket_timeout=5)
+    return lambda: client.info("persistence")
+
+
 def load_batch(send_rate: float, send_every_ms: float) -> int:
     """The jobs in each of the sender's batches: one every ``send_every_ms`` at ``send_rate``."""
     return max(1, round(send_rate * send_every_ms / 1000))
@@ -364,7 +395,7 @@ def depth_over_time(report: LoadReport) -> str:
 
 
 def render(report: LoadReport) -> str:
-    from bench import latency_split
+    from bench import latency_split, server_log
 
     verdict = "bounded and flat" if not report.broken else "BROKEN: " + "; ".join(report.broken)
     latency, depth, memory = report.latency_ms, report.depth, report.memory_mb
@@ -395,6 +426,15 @@ def render(report: LoadReport) -> str:
     ]
     if report.split:
         lines += ["  " + line for line in latency_split.render(report.split)]
+    if report.server_events:
+        lines.append("  " + server_log.ServerEvents(report.server_events).line())
+    if report.provider == "bullmq":
+        at = ", ".join(f"{t:g} s" for t in report.redis_rewrites_at)
+        lines.append(
+            f"  Redis: {len(report.redis_rewrites_at)} append-only file rewrites"
+            + (f" (starting at {at})" if at else "")
+            + f"; writes held for a late fsync {report.redis_delayed_fsyncs} times"
+        )
     lines.append(f"  {verdict}")
     return "\n".join(lines)
 

@@ -27,6 +27,11 @@ from docjobs.db.pool import Database
 Row = dict[str, Any]
 
 
+#: The statements on held jobs are planned at each run, for the table as it is then: a plan
+#: PostgreSQL kept from when the table was small scans all of it once it is not (queries.sql).
+PREPARE_HELD_JOB_STATEMENTS = False
+
+
 class Claim(NamedTuple):
     """A held attempt: only this (id, attempts) pair may ack, nack or retry the job."""
 
@@ -134,6 +139,7 @@ class ClaimStore:
                     "worker": worker,
                     "lease_seconds": lease_seconds,
                 },
+                prepare=PREPARE_HELD_JOB_STATEMENTS,
             )
             .fetchall()
         )
@@ -177,6 +183,7 @@ class ClaimStore:
                         "ended_ago_ms": ended_ago_ms,
                         "ran_ms": ran_ms,
                     },
+                    prepare=PREPARE_HELD_JOB_STATEMENTS,
                 )
                 .fetchone()
             )
@@ -201,6 +208,7 @@ class ClaimStore:
                         "ended_ago_ms": ended_ago_ms,
                         "ran_ms": ran_ms,
                     },
+                    prepare=PREPARE_HELD_JOB_STATEMENTS,
                 )
                 .fetchone()
             )
@@ -215,4 +223,5 @@ class ClaimStore:
             self._q["job_requeue"].execute(
                 conn,
                 {"ids": [claim.id for claim in claims], "attempts": [claim.attempts for claim in claims]},
+                prepare=PREPARE_HELD_JOB_STATEMENTS,
             )

@@ -1,6 +1,14 @@
 -- Every query docjobs runs, one block each: a "-- name --" line, a description
 -- line, then the query with %(param)s parameters. Names are entity first, so
 -- related queries sort together. Only docjobs.db.store reads them.
+--
+-- The statements on held jobs (acks, retries, failures, requeues, heartbeats) name them by id and
+-- test their status with IS NOT DISTINCT FROM: the same test (status is NOT NULL), but no partial
+-- index on status matches it. Between two vacuums the processing index keeps an entry for every job
+-- finished since, and a plan that scanned it instead of looking the jobs up by id grew slower by
+-- the minute under load (issue 21, tests/integration/test_statements_between_vacuums.py). They are
+-- planned at each run (docjobs.db.claims, docjobs.db.workers): a plan kept from when the table was
+-- small scans all of it once it is not.
 
 -- job_insert --
 -- Insert one job alone (its own transaction); fails with a unique violation when its id exists (the
@@ -68,7 +76,8 @@ FROM STDIN;
 -- a completed job's times are when its actor ran (ended ended_ago_ms before now, after ran_ms; no
 -- ran_ms: from its claim), a claimed job's started_at its claim time until then; message_ts_ms is the
 -- message's own timestamp (submitted_at for rows from before migration 0007). The JSON columns come
--- back as text, for docjobs.db.claims to decode (most are the empty '[]' and '{}').
+-- back as text, for docjobs.db.claims to decode (most are the empty '[]' and '{}'). The acks are
+-- written before the claim locks anything (see next).
 WITH completed AS (
     UPDATE background_job AS job
     SET status = 'COMPLETED', completed_at = now() - done.ended_ago_ms * interval '1 millisecond',
@@ -77,12 +86,16 @@ WITH completed AS (
         updated_at = now(), locked_by = NULL, lease_until = NULL
     -- One JSON document per batch: psycopg adapts four arrays element by element, in Python.
     FROM json_to_recordset(%(done)s::json) AS done(id text, attempts int, ended_ago_ms float8, ran_ms float8)
-    WHERE job.id = done.id AND job.attempts = done.attempts AND job.status = 'PROCESSING'
+    WHERE job.id = done.id AND job.attempts = done.attempts AND job.status IS NOT DISTINCT FROM 'PROCESSING'
     RETURNING job.id
 ), next AS (
     SELECT id FROM background_job
     WHERE queue = %(queue)s AND status = 'PENDING' AND run_at <= now()
       AND NOT EXISTS (SELECT 1 FROM queue_state WHERE queue_state.queue = %(queue)s AND paused)
+      -- Reading completed here writes the acks first (left alone, a data-modifying CTE runs last).
+      -- An ack may wait for a lock another process's claim keeps on a job it skipped; a claim
+      -- never waits. Claiming first and then waiting deadlocked two processes (issue 21).
+      AND (SELECT count(*) FROM completed) >= 0
     ORDER BY priority, run_at, seq
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -111,7 +124,7 @@ WITH held AS (
         started_at = greatest(job.started_at,
                               now() - (%(ended_ago_ms)s + %(ran_ms)s::float8) * interval '1 millisecond')
     FROM held
-    WHERE job.id = held.id AND job.attempts = %(attempts)s AND job.status = 'PROCESSING'
+    WHERE job.id = held.id AND job.attempts = %(attempts)s AND job.status IS NOT DISTINCT FROM 'PROCESSING'
     RETURNING job.id, job.attempts, job.started_at, held.locked_by
 ), kept AS (
     INSERT INTO background_job_attempt (job_id, attempt, started_at, finished_at, worker, outcome, error,
@@ -136,7 +149,7 @@ WITH held AS (
         last_error = %(error)s, last_traceback = %(traceback)s, locked_by = NULL, lease_until = NULL,
         updated_at = now()
     FROM held
-    WHERE job.id = held.id AND job.attempts = %(attempts)s AND job.status = 'PROCESSING'
+    WHERE job.id = held.id AND job.attempts = %(attempts)s AND job.status IS NOT DISTINCT FROM 'PROCESSING'
     RETURNING job.id, job.attempts, job.started_at, job.completed_at, held.locked_by
 ), kept AS (
     INSERT INTO background_job_attempt (job_id, attempt, started_at, finished_at, worker, outcome, error,
@@ -151,7 +164,7 @@ SELECT id FROM failed;
 UPDATE background_job AS job
 SET status = 'PENDING', locked_by = NULL, lease_until = NULL, updated_at = now()
 FROM unnest(%(ids)s::text[], %(attempts)s::int[]) AS given(id, attempts)
-WHERE job.id = given.id AND job.attempts = given.attempts AND job.status = 'PROCESSING';
+WHERE job.id = given.id AND job.attempts = given.attempts AND job.status IS NOT DISTINCT FROM 'PROCESSING';
 
 -- job_rescue_expired --
 -- Return jobs whose worker stopped heartbeating to PENDING, or FAIL them when out of retries;
@@ -253,7 +266,8 @@ WITH beat AS (
     RETURNING id
 ), held AS (
     SELECT id FROM background_job
-    WHERE id = ANY(%(held)s::text[]) AND locked_by = (SELECT id FROM beat) AND status = 'PROCESSING'
+    WHERE id = ANY(%(held)s::text[]) AND locked_by = (SELECT id FROM beat)
+      AND status IS NOT DISTINCT FROM 'PROCESSING'
     FOR UPDATE SKIP LOCKED
 )
 UPDATE background_job AS job

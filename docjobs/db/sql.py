@@ -30,15 +30,23 @@ class Query:
     parameters: tuple[str, ...]
 
     def execute(
-        self, conn: psycopg.Connection[Any], values: Mapping[str, Any] | None = None
+        self,
+        conn: psycopg.Connection[Any],
+        values: Mapping[str, Any] | None = None,
+        *,
+        prepare: bool | None = None,
     ) -> psycopg.Cursor[Any]:
         """Run the query on ``conn`` with ``values`` by parameter name.
+
+        Args:
+            prepare: ``False`` plans it at each run, for the table as it is then (psycopg
+                prepares a query from its fifth run, and PostgreSQL may keep one plan for it).
 
         Raises:
             KeyError: A parameter has no value.
         """
         arguments = tuple(values[name] for name in self.parameters) if values is not None else None
-        return conn.execute(self.text, arguments)
+        return conn.execute(self.text, arguments, prepare=prepare)
 
 
 def parse_queries(text: str) -> dict[str, Query]:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from docjobs.db import sql
+from docjobs.db.claims import PREPARE_HELD_JOB_STATEMENTS
 from docjobs.db.jobs import JobRows
 from docjobs.db.pool import Database
 
@@ -57,6 +58,7 @@ class WorkerStore:
                     "concurrency": concurrency,
                     "lease_seconds": lease_seconds,
                 },
+                prepare=PREPARE_HELD_JOB_STATEMENTS,
             )
 
     def delete_worker(self, worker: str) -> None:

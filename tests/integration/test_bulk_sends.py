@@ -104,10 +104,10 @@ def insert_many_params(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[st
     seen: list[dict[str, Any]] = []
     execute = sql.Query.execute
 
-    def spying(query: sql.Query, conn: psycopg.Connection[Any], values: Any = None) -> Any:
+    def spying(query: sql.Query, conn: psycopg.Connection[Any], values: Any = None, **options: Any) -> Any:
         if query.name == "job_insert_many":
             seen.append(dict(values))
-        return execute(query, conn, values)
+        return execute(query, conn, values, **options)
 
     monkeypatch.setattr(sql.Query, "execute", spying)
     yield seen

@@ -45,10 +45,15 @@ def test_a_batch_of_acks_goes_out_as_one_json_document_and_stays_fenced(
     sent: list[Mapping[str, Any]] = []
     execute = sql.Query.execute
 
-    def spy(query: sql.Query, conn: psycopg.Connection[Any], values: Mapping[str, Any] | None = None) -> Any:
+    def spy(
+        query: sql.Query,
+        conn: psycopg.Connection[Any],
+        values: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
         if query.name == "job_complete_and_claim" and values is not None:
             sent.append(values)
-        return execute(query, conn, values)
+        return execute(query, conn, values, **options)
 
     monkeypatch.setattr(sql.Query, "execute", spy)
     began = time.monotonic()

@@ -58,3 +58,31 @@ def test_each_jobs_latency_splits_into_visible_claimed_and_began(tmp_path: Path)
     every = summary["all"]
     assert every["claimed_without_wakeup_share"] == 0.25  # load-2 was found by a refill or poll
     assert every["claim_rows_mean"] == 1.5
+
+
+def test_the_report_names_what_postgresql_logged_and_when() -> None:
+    from bench.server_log import read_events
+
+    log = (
+        "2026-12-07 02:59:09.120 UTC [28952] docjobs-worker-vm-28929 LOG:  duration: 17.792 ms  plan:\n"
+        "2026-12-07 02:59:10.334 UTC [28954] LOG:  process 28954 still waiting for ShareLock on transaction 19505"
+        " after 1000.2 ms\n"
+        "2026-12-07 02:59:11.334 UTC [28954] docjobs-worker-vm-28929 ERROR:  deadlock detected\n"
+        "2026-12-07 02:59:11.334 UTC [28954] docjobs-worker-vm-28929 DETAIL:  Process 28954 waits for ShareLock\n"
+        '2026-12-07 02:59:55.218 UTC [29220] LOG:  automatic vacuum of table "chaos.public.background_job": index'
+        " scans: 1\n"
+        '2026-12-07 02:59:56.218 UTC [29220] LOG:  automatic vacuum of table "chaos.public.worker": index scans: 0\n'
+        "2026-12-07 03:00:50.588 UTC [28855] LOG:  checkpoint starting: wal\n"
+        "2026-12-07 03:01:40.100 UTC [28855] LOG:  checkpoint complete: wrote 8942 buffers (54.6%)\n"
+    )
+    events = read_events(log)
+    assert {
+        "deadlocks": ["02:59:11"],
+        "lock waits": ["02:59:10"],
+        "autovacuums of background_job": ["02:59:55"],
+        "checkpoints": ["03:00:50"],
+    } == events.at
+    assert events.line() == (
+        "PostgreSQL: 1 deadlocks (at 02:59:11); 1 lock waits (at 02:59:10); "
+        "1 autovacuums of background_job (at 02:59:55); 1 checkpoints (at 03:00:50)"
+    )

@@ -46,6 +46,11 @@ START_SOON_SECONDS = 0.02
 MAX_PREFETCH_FACTOR = 4
 #: The rate at which jobs finish is measured over windows at least this long.
 RATE_WINDOW_SECONDS = 0.25
+#: A batch statement PostgreSQL rolled back to break a deadlock is run again at once, up to
+#: this many times in all: its acks and claims were undone, not lost (make load saw one every
+#: few minutes; handled as an outage, each one stopped the consumer for a restart).
+BATCH_TRIES = 3
+_ROLLED_BACK = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
 
 class ClaimedMessage(MessageProxy):
@@ -407,17 +412,7 @@ class LocalConsumer(dramatiq.Consumer):
 
     def _complete_and_claim(self, acked: list[Done], limit: int) -> list[Row]:
         try:
-            # A pooled connection, not one of its own: the process's connections stay
-            # within NEXT_PRIVATE_JOBS_DB_POOL_SIZE however many queues it consumes.
-            with self.store.database.connection() as conn:
-                rows = self.store.claims.complete_and_claim(
-                    conn,
-                    queue=self.queue_name,
-                    done=acked,
-                    limit=limit,
-                    worker=self.settings.worker_id,
-                    lease_seconds=self.settings.lease_seconds,
-                )
+            rows = self._batch_statement(acked, limit)
         except psycopg.OperationalError as exc:
             # Keep the acks for close() to try once more; if that fails too they go
             # to the queue's next consumer (see close).
@@ -427,6 +422,29 @@ class LocalConsumer(dramatiq.Consumer):
         self.held_jobs.release(done.claim.id for done in acked)
         self.held_jobs.hold(row["id"] for row in rows)
         return rows
+
+    def _batch_statement(self, acked: list[Done], limit: int) -> list[Row]:
+        tries = 1
+        while True:
+            try:
+                # A pooled connection, not one of its own: the process's connections stay
+                # within NEXT_PRIVATE_JOBS_DB_POOL_SIZE however many queues it consumes.
+                with self.store.database.connection() as conn:
+                    return self.store.claims.complete_and_claim(
+                        conn,
+                        queue=self.queue_name,
+                        done=acked,
+                        limit=limit,
+                        worker=self.settings.worker_id,
+                        lease_seconds=self.settings.lease_seconds,
+                    )
+            except _ROLLED_BACK as exc:
+                if tries >= BATCH_TRIES:
+                    raise
+                tries += 1
+                logger.info(
+                    "Claims on %s were rolled back (%s); running them again.", self.queue_name, exc.sqlstate
+                )
 
     def _to_message(self, row: Row) -> ClaimedMessage:
         options = row["options"]  # the row's own dict, decoded for this claim
