@@ -91,8 +91,9 @@ class LoadReport:
     memory_mb: dict[str, float] = field(default_factory=dict)
     #: inngest: calls that got no answer (each one a retry, after the emulator's backoff).
     unanswered_calls: int = 0
-    #: What the PostgreSQL server logged during the run, by kind: when (``bench/server_log.py``).
-    server_events: dict[str, list[str]] = field(default_factory=dict)
+    #: What the PostgreSQL server logged during the run, by kind: when, in seconds since the first
+    #: send (``bench/server_log.py``).
+    server_events: dict[str, list[float]] = field(default_factory=dict)
     #: bullmq: when Redis was rewriting its append-only file (the first second of each rewrite,
     #: seconds since the first send), and how often it held writes for a late fsync meanwhile.
     redis_rewrites_at: list[float] = field(default_factory=list)
@@ -180,7 +181,8 @@ def run_provider(
             "max": behind_ms[-1] if behind_ms else 0.0,
         }
         _summarise(report, cluster, batches, samples, origin)
-        report.server_events = server_log.read_events(cluster.postgres_log()).at
+        first_send = batches[0][1] if batches else time.time()
+        report.server_events = server_log.read_events(cluster.postgres_log(), first_send).at
         if persistence is not None:
             report.redis_delayed_fsyncs = int(persistence()["aof_delayed_fsync"])
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.latency_split import Sends, read_starts, split
@@ -65,6 +66,8 @@ def test_the_report_names_what_postgresql_logged_and_when() -> None:
 
     log = (
         "2026-12-07 02:59:09.120 UTC [28952] docjobs-worker-vm-28929 LOG:  duration: 17.792 ms  plan:\n"
+        '2026-12-07 02:59:09.500 UTC [29220] LOG:  automatic vacuum of table "chaos.public.background_job": index'
+        " scans: 1\n"  # before the first send: not the load's
         "2026-12-07 02:59:10.334 UTC [28954] LOG:  process 28954 still waiting for ShareLock on transaction 19505"
         " after 1000.2 ms\n"
         "2026-12-07 02:59:11.334 UTC [28954] docjobs-worker-vm-28929 ERROR:  deadlock detected\n"
@@ -75,14 +78,15 @@ def test_the_report_names_what_postgresql_logged_and_when() -> None:
         "2026-12-07 03:00:50.588 UTC [28855] LOG:  checkpoint starting: wal\n"
         "2026-12-07 03:01:40.100 UTC [28855] LOG:  checkpoint complete: wrote 8942 buffers (54.6%)\n"
     )
-    events = read_events(log)
+    first_send = datetime(2026, 12, 7, 2, 59, 10, tzinfo=UTC).timestamp()
+    events = read_events(log, first_send)
     assert {
-        "deadlocks": ["02:59:11"],
-        "lock waits": ["02:59:10"],
-        "autovacuums of background_job": ["02:59:55"],
-        "checkpoints": ["03:00:50"],
+        "deadlocks": [1.3],
+        "lock waits": [0.3],
+        "autovacuums of background_job": [45.2],
+        "checkpoints": [100.6],
     } == events.at
     assert events.line() == (
-        "PostgreSQL: 1 deadlocks (at 02:59:11); 1 lock waits (at 02:59:10); "
-        "1 autovacuums of background_job (at 02:59:55); 1 checkpoints (at 03:00:50)"
+        "PostgreSQL: 1 deadlocks (at 1.3 s); 1 lock waits (at 0.3 s); "
+        "1 autovacuums of background_job (at 45.2 s); 1 checkpoints (at 100.6 s)"
     )

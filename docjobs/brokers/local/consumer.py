@@ -30,11 +30,13 @@ from typing import Any
 import dramatiq
 import psycopg
 from dramatiq import Message, MessageProxy
+from dramatiq.errors import BrokerConnectionError
 
 from docjobs.brokers.local.consumers import ClaimSettings, ConsumerRegistry, HeldJobs
 from docjobs.brokers.local.unreachable import database_unreachable
 from docjobs.db.claims import Done, Ran
 from docjobs.db.store import Claim, JobStore, Row
+from docjobs.logging import first_line
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +49,8 @@ MAX_PREFETCH_FACTOR = 4
 #: The rate at which jobs finish is measured over windows at least this long.
 RATE_WINDOW_SECONDS = 0.25
 #: A batch statement PostgreSQL rolled back to break a deadlock is run again at once, up to
-#: this many times in all: its acks and claims were undone, not lost (make load saw one every
-#: few minutes; handled as an outage, each one stopped the consumer for a restart).
+#: this many times in all: its acks and claims were undone, not lost. Handled as an outage,
+#: each one stopped the consumer until Dramatiq restarted it (make load, issue 21).
 BATCH_TRIES = 3
 _ROLLED_BACK = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
@@ -418,6 +420,11 @@ class LocalConsumer(dramatiq.Consumer):
             # to the queue's next consumer (see close).
             with self._lock:
                 self._acked[:0] = acked
+            if isinstance(exc, _ROLLED_BACK):  # the database answered: not an outage
+                why = first_line(exc)
+                raise BrokerConnectionError(
+                    f"claims on {self.queue_name} were rolled back {BATCH_TRIES} times in a row: {why}"
+                ) from exc
             raise database_unreachable(exc) from exc
         self.held_jobs.release(done.claim.id for done in acked)
         self.held_jobs.hold(row["id"] for row in rows)
@@ -443,7 +450,9 @@ class LocalConsumer(dramatiq.Consumer):
                     raise
                 tries += 1
                 logger.info(
-                    "Claims on %s were rolled back (%s); running them again.", self.queue_name, exc.sqlstate
+                    "Claims on %s were rolled back (%s); running them again.",
+                    self.queue_name,
+                    first_line(exc),
                 )
 
     def _to_message(self, row: Row) -> ClaimedMessage:
