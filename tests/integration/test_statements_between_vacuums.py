@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -55,14 +56,20 @@ def store(pg_runtime: Runtime, database_url: str) -> JobStore:
     return pg_runtime.store
 
 
-@pytest.fixture
-def buffers(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, list[int]]]:
-    """Buffers each measured statement touches, by name: run first under EXPLAIN, rolled back.
+@dataclass
+class Buffers:
+    """Buffers each measured statement touches, by name, while ``measuring``."""
 
-    Measured with a custom plan (docjobs plans them at each run) and with a generic one,
-    as PostgreSQL plans a prepared statement without its parameters' values.
-    """
-    touched: dict[str, list[int]] = {}
+    measuring: bool = False
+    touched: dict[str, list[int]] = field(default_factory=dict)
+
+
+@pytest.fixture
+def buffers(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Buffers]:
+    """Each measured statement is run first under EXPLAIN, rolled back: with a custom plan
+    (docjobs plans them at each run) and with a generic one, as PostgreSQL plans a prepared
+    statement without its parameters' values."""
+    seen = Buffers()
     explain = psycopg.connect(database_url)
     execute = sql.Query.execute
 
@@ -72,13 +79,13 @@ def buffers(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
         values: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> Any:
-        if query.name in MEASURED and values is not None:
+        if seen.measuring and query.name in MEASURED and values is not None:
             arguments = [values[name] for name in query.parameters]
-            touched[query.name] = [explained(explain, query, arguments, mode) for mode in PLANS]
+            seen.touched[query.name] = [explained(explain, query, arguments, mode) for mode in PLANS]
         return execute(query, conn, values, **options)
 
     monkeypatch.setattr(sql.Query, "execute", measured)
-    yield touched
+    yield seen
     explain.close()
 
 
@@ -146,12 +153,12 @@ def held_jobs(store: JobStore, count: int) -> list[Claim]:
 
 
 def test_statements_on_held_jobs_look_them_up_by_id_however_many_finished_since_the_last_vacuum(
-    store: JobStore, database_url: str, buffers: dict[str, list[int]]
+    store: JobStore, database_url: str, buffers: Buffers
 ) -> None:
     churn(store, database_url, CHURNED // ROUND)
     send(database_url, "waiting-", ROUND)  # the queue is not empty meanwhile
     held = held_jobs(store, HELD + 2)
-    buffers.clear()
+    buffers.measuring = True
     now = time.monotonic()
     first, second, *rest = held
 
@@ -178,10 +185,10 @@ def test_statements_on_held_jobs_look_them_up_by_id_however_many_finished_since_
         "job_requeue": 2,
         "job_complete_and_claim": len(rest) - 2,
     }
-    assert set(MEASURED) == set(buffers)
+    assert set(MEASURED) == set(buffers.touched)
     over = {
         name: touched
-        for name, touched in buffers.items()
+        for name, touched in buffers.touched.items()
         if max(touched) > BUFFERS_PER_JOB * addressed[name] + BUFFERS_CONSTANT
     }
     assert {} == over, f"buffers touched for {addressed} jobs, after {CHURNED} finished without a vacuum"
