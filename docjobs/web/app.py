@@ -164,9 +164,8 @@ def create_app(
             psycopg.OperationalError: answer_unavailable(
                 "database", lambda exc: type(exc).__name__, board=board_path
             ),
-            BrokerConnectionError: answer_unavailable(
-                "queue", str, board=board_path
-            ),  # Redis, or Inngest's API
+            # Redis, or Inngest's event API
+            BrokerConnectionError: answer_unavailable("queue", str, board=board_path),
         },
     )
     # Starlette's trailing-slash redirect names the request's Host: a cache in front would

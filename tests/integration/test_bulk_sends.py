@@ -9,7 +9,7 @@ sets its own durability.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import psycopg
@@ -20,6 +20,7 @@ from docjobs import db, errors, jobs
 from docjobs.brokers.middleware import MessageLimits
 from docjobs.db import sql
 from docjobs.runtime import Runtime
+from tests.support.queries import watch_queries
 
 WEBHOOK = "internal.execute-webhook"  # its ``data`` is free-form JSON
 BATCH = 50
@@ -102,14 +103,12 @@ def test_a_nan_in_a_batch_is_refused_naming_its_payload(pg_runtime: Runtime, dat
 def insert_many_params(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
     """The parameters of every job_insert_many statement run, by name."""
     seen: list[dict[str, Any]] = []
-    execute = sql.Query.execute
 
-    def spying(query: sql.Query, conn: psycopg.Connection[Any], values: Any = None, **options: Any) -> Any:
+    def insert_many(query: sql.Query, values: Mapping[str, Any]) -> None:
         if query.name == "job_insert_many":
             seen.append(dict(values))
-        return execute(query, conn, values, **options)
 
-    monkeypatch.setattr(sql.Query, "execute", spying)
+    watch_queries(monkeypatch, insert_many)
     yield seen
 
 

@@ -22,6 +22,7 @@ from docjobs.db.claims import Claim, Done, Ran
 from docjobs.runtime import Runtime
 from tests.conftest import job_row, wait_for
 from tests.support import actors
+from tests.support.queries import watch_queries
 
 #: How long the acked runs below lasted, by the worker's clock.
 RUN_SECONDS = 0.25
@@ -43,19 +44,12 @@ def test_a_batch_of_acks_goes_out_as_one_json_document_and_stays_fenced(
     assert [{"key": "k0", "documentId": 0}, [], {}] == [first["payload"], first["args"], first["options"]]
 
     sent: list[Mapping[str, Any]] = []
-    execute = sql.Query.execute
 
-    def spy(
-        query: sql.Query,
-        conn: psycopg.Connection[Any],
-        values: Mapping[str, Any] | None = None,
-        **options: Any,
-    ) -> Any:
-        if query.name == "job_complete_and_claim" and values is not None:
+    def seen(query: sql.Query, values: Mapping[str, Any]) -> None:
+        if query.name == "job_complete_and_claim":
             sent.append(values)
-        return execute(query, conn, values, **options)
 
-    monkeypatch.setattr(sql.Query, "execute", spy)
+    watch_queries(monkeypatch, seen)
     began = time.monotonic()
     time.sleep(RUN_SECONDS)  # the jobs' run, after their claim
     ran = Ran(began, time.monotonic())

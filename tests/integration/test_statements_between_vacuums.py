@@ -32,6 +32,7 @@ from docjobs.db import sql
 from docjobs.db.claims import Claim, Done, Ran
 from docjobs.db.store import JobStore
 from docjobs.runtime import Runtime
+from tests.support.queries import watch_queries
 
 WORKER = "churning-worker"
 #: Jobs claimed and finished before the statements are measured, with no vacuum in between.
@@ -72,20 +73,13 @@ def buffers(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Buff
     statement without its parameters' values."""
     seen = Buffers()
     explain = psycopg.connect(database_url)
-    execute = sql.Query.execute
 
-    def measured(
-        query: sql.Query,
-        conn: psycopg.Connection[Any],
-        values: Mapping[str, Any] | None = None,
-        **options: Any,
-    ) -> Any:
-        if seen.measuring and query.name in MEASURED and values is not None:
+    def measured(query: sql.Query, values: Mapping[str, Any]) -> None:
+        if seen.measuring and query.name in MEASURED:
             arguments = [values[name] for name in query.parameters]
             seen.touched[query.name] = [explained(explain, query, arguments, mode) for mode in PLANS]
-        return execute(query, conn, values, **options)
 
-    monkeypatch.setattr(sql.Query, "execute", measured)
+    watch_queries(monkeypatch, measured)
     yield seen
     explain.close()
 
