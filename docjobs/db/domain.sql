@@ -279,3 +279,59 @@ RETURNING *;
 SELECT * FROM verification_token
 WHERE user_id = %(user_id)s AND identifier = %(identifier)s
 ORDER BY created_at DESC, id DESC;
+
+-- Templates (issue 22): read by docjobs.db.domain.templates.TemplateQueries.
+
+-- template_insert --
+-- Create a template around a stored PDF.
+INSERT INTO template
+    (team_id, owner_id, title, data_id, signing_order, subject, message, direct_link_token,
+     direct_link_enabled)
+VALUES
+    (%(team_id)s, %(owner_id)s, %(title)s, %(data_id)s, %(signing_order)s, %(subject)s, %(message)s,
+     %(direct_link_token)s, %(direct_link_token)s::text IS NOT NULL)
+RETURNING *;
+
+-- template_recipient_insert --
+-- Add recipient number %(position)s to a template.
+INSERT INTO template_recipient (template_id, position, email, name, role, signing_order)
+VALUES (%(template_id)s, %(position)s, %(email)s, %(name)s, %(role)s, %(signing_order)s)
+RETURNING *;
+
+-- template_get --
+-- One template with its owner's name and email and its team's url.
+SELECT t.*, u.email AS owner_email, u.name AS owner_name, tm.url AS team_url
+FROM template t JOIN "user" u ON u.id = t.owner_id JOIN team tm ON tm.id = t.team_id
+WHERE t.id = %(id)s;
+
+-- template_get_by_direct_link --
+-- The template an enabled direct link opens.
+SELECT * FROM template WHERE direct_link_token = %(token)s AND direct_link_enabled;
+
+-- template_recipient_list --
+-- A template's recipients by number.
+SELECT * FROM template_recipient WHERE template_id = %(template_id)s ORDER BY position;
+
+-- template_user_may_use --
+-- Whether a user owns the template or is a member of its team.
+SELECT EXISTS (
+    SELECT 1 FROM template t
+    WHERE t.id = %(template_id)s
+      AND (t.owner_id = %(user_id)s
+           OR EXISTS (SELECT 1 FROM team_member m WHERE m.team_id = t.team_id AND m.user_id = %(user_id)s))
+) AS allowed;
+
+-- document_insert_from_template --
+-- Create a DRAFT document from a template; no row when %(request_key)s made one already.
+INSERT INTO document
+    (envelope_id, owner_id, title, signing_order, subject, message, original_data_id, current_data_id,
+     team_id, template_id, source, request_key)
+SELECT %(envelope_id)s, %(owner_id)s, t.title, t.signing_order, t.subject, t.message, t.data_id, t.data_id,
+       t.team_id, t.id, %(source)s, %(request_key)s
+FROM template t WHERE t.id = %(template_id)s
+ON CONFLICT (request_key) DO NOTHING
+RETURNING *;
+
+-- document_get_by_request_key --
+-- The document a request (a bulk send's row) made, if any.
+SELECT id FROM document WHERE request_key = %(request_key)s;

@@ -11,7 +11,8 @@ from __future__ import annotations
 from docjobs.domain.accounts import AccountFlows
 from docjobs.domain.documents import DocumentFlows
 from docjobs.domain.signing import SigningFlows
+from docjobs.domain.templates import TemplateFlows
 
 
-class Flows(AccountFlows, DocumentFlows, SigningFlows):
-    """The flows, over the runtime's database: an account's, a document owner's and a recipient's."""
+class Flows(AccountFlows, TemplateFlows, DocumentFlows, SigningFlows):
+    """The flows, over the runtime's database: an account's, a template's, an owner's, a recipient's."""

@@ -30,7 +30,8 @@ def payload_model_for(fn: Callable[..., Any], job_id: str) -> type[pydantic.Base
     Raises:
         TypeError: The function takes ``*args`` or ``**kwargs``, whose fields cannot be named.
     """
-    hints = typing.get_type_hints(fn)
+    # With extras: an ``Annotated`` parameter keeps its validators and constraints.
+    hints = typing.get_type_hints(fn, include_extras=True)
     fields: dict[str, Any] = {}
     for name, parameter in inspect.signature(fn).parameters.items():
         if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):

@@ -11,11 +11,12 @@ from __future__ import annotations
 from docjobs.db.domain.documents import DocumentQueries
 from docjobs.db.domain.queries import CLEANUP_BATCH, Row
 from docjobs.db.domain.recipients import RecipientQueries
+from docjobs.db.domain.templates import TemplateQueries
 from docjobs.db.domain.users import UserQueries
 from docjobs.db.domain.webhooks import WebhookQueries
 
 __all__ = ["CLEANUP_BATCH", "DomainStore", "Row"]
 
 
-class DomainStore(UserQueries, DocumentQueries, RecipientQueries, WebhookQueries):
+class DomainStore(UserQueries, DocumentQueries, RecipientQueries, WebhookQueries, TemplateQueries):
     """Reads and writes users, documents, recipients, fields, audit logs and webhooks."""
