@@ -41,7 +41,17 @@ def _bounded_csv(content: str) -> str:
 
 
 #: A bulk send's CSV, refused at send when no row of it could be used (bulk_send.check_content).
-BulkCsv = Annotated[str, pydantic.AfterValidator(_bounded_csv)]
+BulkCsv = Annotated[
+    str,
+    pydantic.AfterValidator(_bounded_csv),
+    pydantic.Field(
+        description=(
+            f"A header naming recipient_<n>_email and recipient_<n>_name columns, then up to "
+            f"{bulk_send.MAX_ROWS:,} rows, one document each; at most {bulk_send.MAX_CSV_BYTES:,} bytes."
+        ),
+        examples=["recipient_1_email,recipient_1_name\nann@example.com,Ann\n"],
+    ),
+]
 
 
 @docjobs.actor(

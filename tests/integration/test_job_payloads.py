@@ -36,6 +36,9 @@ BAD_PAYLOADS: dict[str, tuple[dict[str, Any] | list[Any], str | None]] = {
     "internal.cleanup-rate-limits": ([1], None),
     "internal.cleanup-background-jobs": ([1], None),
     "internal.cleanup-webhook-calls": ([1], None),
+    "send.document.created.from.direct.template.email": ({"envelopeId": "e"}, "recipientId"),
+    "internal.bulk-send-template": ({"userId": 1, "teamId": 1, "templateId": 1, "sendImmediately": True,
+                                     "csvContent": "name\nAnn\n"}, "csvContent"),
 }  # fmt: skip
 
 

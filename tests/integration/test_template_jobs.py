@@ -20,6 +20,7 @@ from typing import Any
 import dramatiq
 import psycopg
 import pytest
+from docjobs_devkit.http import serve
 from docjobs_devkit.pdfs import sample_pdf
 from docjobs_devkit.smtp import Mailbox, html_part, text_part
 
@@ -27,7 +28,8 @@ from docjobs import errors, jobs
 from docjobs.domain import Flows, RecipientSpec
 from docjobs.domain.bulk_send import MAX_CSV_BYTES, MAX_NAME_CHARS, MAX_ROWS
 from docjobs.runtime import Runtime
-from tests.conftest import job_row, provider_overrides, wait_for
+from docjobs.web.app import create_app
+from tests.conftest import app_port, job_row, provider_overrides, wait_for
 from tests.support.processes import Processes, cli_env
 
 PDF = sample_pdf(1, title="NDA")
@@ -62,11 +64,17 @@ def signing_service(
     make_runtime: Callable[..., Runtime],
     mailbox: Mailbox,
     start_worker: Callable[..., dramatiq.Worker],
-) -> Runtime:
-    """The signing service on the provider named by the param (local unless a test asks), with a worker."""
+) -> Iterator[Runtime]:
+    """The signing service on the provider the param names (local unless a test asks), running jobs."""
     current = make_runtime(**provider_overrides(request, request.param), **smtp_settings(mailbox.port))
-    start_worker(current.broker, threads=4)
-    return current
+    if request.param != "inngest":
+        start_worker(current.broker, threads=4)
+        yield current
+        return
+    emulator = request.getfixturevalue("inngest_emulator")
+    with serve(create_app(current), port=app_port(current)) as base:
+        assert 200 == emulator.sync(f"{base}/api/jobs").status_code
+        yield current
 
 
 def rows(url: str, query: str, *params: Any) -> list[dict[str, Any]]:
@@ -190,7 +198,7 @@ def test_a_direct_link_signer_makes_a_signed_document_and_the_template_owner_is_
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("signing_service", ["local", "bullmq"], indirect=True)
+@pytest.mark.parametrize("signing_service", ["local", "bullmq", "inngest"], indirect=True)
 def test_a_bulk_send_lists_its_bad_rows_and_sends_the_others(
     signing_service: Runtime, database_url: str, mailbox: Mailbox, bulk_template: dict[str, Any]
 ) -> None:
