@@ -25,7 +25,7 @@ from docjobs_devkit.pdfs import sample_pdf
 from docjobs_devkit.smtp import Mailbox, html_part, text_part
 
 from docjobs import errors, jobs
-from docjobs.domain import Flows, RecipientSpec
+from docjobs.domain import FlowError, Flows, RecipientSpec
 from docjobs.domain.bulk_send import MAX_CSV_BYTES, MAX_NAME_CHARS, MAX_ROWS
 from docjobs.runtime import Runtime
 from docjobs.web.app import create_app
@@ -196,6 +196,45 @@ def test_a_direct_link_signer_makes_a_signed_document_and_the_template_owner_is_
     assert ("COMPLETED", {"envelopeId": document["envelope_id"], "recipientId": signer["id"]}) == (
         job["status"], job["payload"],
     )  # fmt: skip
+
+
+def test_a_direct_link_with_nobody_else_to_sign_seals_the_document(
+    signing_service: Runtime, database_url: str, mailbox: Mailbox
+) -> None:
+    flows = Flows()
+    owner = flows.create_user("olivia@example.com", "Olivia Owner")
+    team = make_team(database_url, owner["id"])
+    template = flows.create_template(
+        owner["id"],
+        team["id"],
+        "Waiver",
+        PDF,
+        [RecipientSpec("direct@example.com", "Direct")],
+        direct_link=True,
+    )
+    signer = flows.use_direct_link(template["direct_link_token"], email="sam@example.com", name="Sam Signer")
+    signing_service.join()
+    document = flows.document(signer["document_id"])
+    assert "COMPLETED" == document["status"]
+    assert document["current_data_id"] != template["data_id"]  # sealed into a PDF of its own
+    subjects = sorted(str(m["Subject"]) for m in mailbox.messages)
+    assert ["Document created from direct template", "Signing Complete!", "Signing Complete!"] == subjects
+
+
+def test_a_disabled_or_unknown_direct_link_makes_nothing(signing_service: Runtime, database_url: str) -> None:
+    flows = Flows()
+    owner = flows.create_user("olivia@example.com", "Olivia Owner")
+    team = make_team(database_url, owner["id"])
+    template = flows.create_template(
+        owner["id"], team["id"], "Waiver", PDF, [RecipientSpec("direct@example.com")], direct_link=True
+    )
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE template SET direct_link_enabled = false")
+    for token in (template["direct_link_token"], "no-such-link"):
+        with pytest.raises(FlowError, match="no template has this direct link, or it is disabled"):
+            flows.use_direct_link(token, email="sam@example.com", name="Sam")
+    assert [] == rows(database_url, "SELECT id FROM document")
+    assert [] == rows(database_url, "SELECT id FROM background_job")
 
 
 @pytest.mark.parametrize("signing_service", ["local", "bullmq", "inngest"], indirect=True)
