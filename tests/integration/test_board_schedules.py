@@ -183,10 +183,14 @@ def test_a_slot_that_came_while_paused_is_not_replayed_after_the_resume(
     assert [] == sent_jobs(database_url)
 
 
+@pytest.mark.parametrize("provider", ["local", "bullmq"])
 def test_a_periodiq_firing_of_a_paused_schedule_is_skipped_by_the_worker_guard(
-    open_board: Callable[..., Board], database_url: str, start_worker: Callable[..., dramatiq.Worker]
+    open_board: Callable[..., Board],
+    database_url: str,
+    start_worker: Callable[..., dramatiq.Worker],
+    provider: str,
 ) -> None:
-    board = open_board(worker=False, **EVERY_MINUTE)
+    board = open_board(provider=provider, worker=False, **EVERY_MINUTE)
     old_bucket(database_url, "paused")
     assert 200 == act(board, SCHEDULE, "pause").status_code
     sent = send_like_periodiq(board.runtime, datetime.now(UTC))
@@ -258,6 +262,22 @@ def test_run_now_sends_one_job_that_runs_outside_the_slots_and_is_audited(
     assert ("token", "schedule run-now", SCHEDULE) in audit_entries(database_url)
     firings = listed(board, SCHEDULE)["firings"]
     assert [True] == [firing["runNow"] for firing in firings if firing["job"] == job]
+
+
+def test_run_now_on_inngest_runs_the_job_and_records_it_in_the_ledger(
+    open_board: Callable[..., Board], database_url: str, request: pytest.FixtureRequest
+) -> None:
+    board = open_board(provider="inngest", worker=False, **EVERY_MINUTE)
+    emulator = request.getfixturevalue("inngest_emulator")
+    old_bucket(database_url, "inngest run-now")
+    assert 200 == act(board, SCHEDULE, "pause").status_code
+    answer = act(board, SCHEDULE, "run-now")
+    assert 200 == answer.status_code, answer.text
+    (run,) = emulator.wait_for_runs(1)
+    assert "completed" == run.status
+    (row,) = ledger_rows(database_url)
+    assert (answer.json()["job"], "run-now", "succeeded") == (row["job_id"], row["fired_by"], row["status"])
+    assert not bucket_exists(database_url, "inngest run-now")
 
 
 # Refusals.
