@@ -53,7 +53,10 @@ class CronLedger:
         """
         params = {"schedule": schedule, "slot": slot, "job_id": job_id, "fired_by": fired_by}
         row = self._q["cron_claim"].execute(conn, params).fetchone()
-        return None if row is None else _claimed(row[0] if isinstance(row, tuple) else row["status"])
+        if row is None:
+            return None
+        # The caller's connection may not make dict rows (a test's plain one).
+        return _claimed(row[0] if isinstance(row, tuple) else row["status"])
 
     def claim_run_now(self, conn: Conn, *, schedule: str, moment: datetime, job_id: str) -> bool:
         """Record a run-now firing at ``moment`` (never a cron slot: see ``firing.run_now_moment``)."""
