@@ -52,14 +52,21 @@ class CronGuard(dramatiq.Middleware):
         table: The cron table (tolerances, and slots for periodiq's send times).
         ledger: The cron ledger.
         clock: The current time (tests inject one).
+        sender: Who fired a slot whose row this guard writes (``inngest`` for Inngest's cron).
     """
 
     def __init__(
-        self, table: CronTable, ledger: CronLedger, *, clock: Callable[[], datetime] = utcnow
+        self,
+        table: CronTable,
+        ledger: CronLedger,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        sender: str = UNCLAIMED_SENDER,
     ) -> None:
         self.table = table
         self.ledger = ledger
         self.clock = clock
+        self.sender = sender
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
         if not self.admit(message):
@@ -81,7 +88,7 @@ class CronGuard(dramatiq.Middleware):
                 schedule=schedule.job_id,
                 slot=slot,
                 job_id=message.message_id,
-                fired_by=UNCLAIMED_SENDER,
+                fired_by=self.sender,
                 late=not run_now and late_by > schedule.tolerance,
                 run_now=run_now,
             )

@@ -225,7 +225,10 @@ def test_inngest_cron_runs_of_a_paused_schedule_are_skipped_and_run_again_after_
     run = emulator.fire_cron(function)
     emulator.wait_for_runs(2)
     assert "completed" == run.status
-    assert ["paused", "succeeded"] == [row["status"] for row in ledger_rows(database_url)]
+    rows = ledger_rows(database_url)
+    assert [("paused", "inngest"), ("succeeded", "inngest")] == [
+        (row["status"], row["fired_by"]) for row in rows
+    ]
     assert not bucket_exists(database_url, "inngest")
 
 

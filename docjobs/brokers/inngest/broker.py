@@ -86,6 +86,10 @@ def _capabilities(with_database: bool) -> Capabilities:
     )
 
 
+#: Who fired a cron slot, as the ledger names Inngest's cron triggers.
+INNGEST_SENDER = "inngest"
+
+
 class InngestBroker(QueueElsewhere):
     """Sends events; runs nothing itself.
 
@@ -139,7 +143,9 @@ class InngestBroker(QueueElsewhere):
             history=parts.history,
             job_rows=parts.job_rows,
             # Inngest fires the cron triggers; their runs ask the ledger as a worker's would.
-            cron_guard=CronGuard(parts.cron, CronLedger(parts.database)) if parts.database else None,
+            cron_guard=CronGuard(parts.cron, CronLedger(parts.database), sender=INNGEST_SENDER)
+            if parts.database
+            else None,
         )
 
     @classmethod
