@@ -103,7 +103,7 @@ CREATE TABLE cron_run (
     created_at  timestamptz NOT NULL DEFAULT now(),
     fired_by    text,
     status      text NOT NULL DEFAULT 'fired'
-                CHECK (status IN ('fired', 'running', 'succeeded', 'failed', 'late')),
+                CHECK (status IN ('fired', 'running', 'succeeded', 'failed', 'late', 'paused')),
     started_at  timestamptz,
     finished_at timestamptz,
     error       text,
@@ -111,6 +111,15 @@ CREATE TABLE cron_run (
 );
 
 CREATE INDEX cron_run_created ON cron_run (created_at);
+
+-- Schedules paused on the board; the ledger skips their slots (see cron_run).
+CREATE TABLE cron_schedule_state (
+    schedule    text PRIMARY KEY,
+    paused      boolean NOT NULL,
+    paused_at   timestamptz,
+    resumed_at  timestamptz,
+    changed_by  text NOT NULL
+);
 
 CREATE TABLE job_outbox (
     id         text PRIMARY KEY,

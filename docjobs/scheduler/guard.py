@@ -3,8 +3,10 @@
 Whatever sent a firing (the in-process scheduler, any number of periodiq processes,
 a retry), the worker asks the cron ledger before running it: the message that owns
 the slot runs; a duplicate is skipped; a firing that arrives later than its
-schedule's tolerance is skipped and recorded as late. periodiq itself has no
-protection against two schedulers (reference/dramatiq-inngest.md §2); this is it.
+schedule's tolerance is skipped and recorded as late; a slot of a paused schedule is
+skipped and recorded as paused. periodiq itself has no protection against two
+schedulers (reference/dramatiq-inngest.md §2); this is it. Inngest's cron runs ask
+the same guard (``brokers.inngest.functions``), through :meth:`CronGuard.admit`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import dramatiq
 import psycopg
@@ -20,7 +22,7 @@ from dramatiq.middleware import MiddlewareError, SkipMessage
 
 from docjobs.db.cron import CronLedger
 from docjobs.scheduler.cron import utcnow
-from docjobs.scheduler.firing import SLOT_OPTION
+from docjobs.scheduler.firing import RUN_NOW_OPTION, SLOT_OPTION
 from docjobs.scheduler.table import CronTable, Schedule
 
 logger = logging.getLogger("docjobs.scheduler")
@@ -29,6 +31,14 @@ logger = logging.getLogger("docjobs.scheduler")
 UNCLAIMED_SENDER = "periodiq"
 #: Longest error text kept in the ledger.
 ERROR_LIMIT = 2000
+
+
+class Firing(NamedTuple):
+    """What a message fires: a schedule's slot, or (``run_now``) the board's firing at a moment."""
+
+    schedule: Schedule
+    slot: datetime
+    run_now: bool
 
 
 class CronLedgerUnavailable(MiddlewareError):
@@ -42,33 +52,50 @@ class CronGuard(dramatiq.Middleware):
         table: The cron table (tolerances, and slots for periodiq's send times).
         ledger: The cron ledger.
         clock: The current time (tests inject one).
+        sender: Who fired a slot whose row this guard writes (``inngest`` for Inngest's cron).
     """
 
     def __init__(
-        self, table: CronTable, ledger: CronLedger, *, clock: Callable[[], datetime] = utcnow
+        self,
+        table: CronTable,
+        ledger: CronLedger,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        sender: str = UNCLAIMED_SENDER,
     ) -> None:
         self.table = table
         self.ledger = ledger
         self.clock = clock
+        self.sender = sender
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        if not self.admit(message):
+            raise SkipMessage()
+
+    def admit(self, message: dramatiq.Message[Any] | dramatiq.MessageProxy) -> bool:
+        """Whether ``message`` may run: it is no firing, or it owns its slot, on time and not paused.
+
+        Raises:
+            CronLedgerUnavailable: The ledger could not be asked.
+        """
         firing = self.firing_of(message)
         if firing is None:
-            return  # not a scheduled firing: a manual trigger runs as usual
-        schedule, slot = firing
+            return True  # not a scheduled firing: a manual trigger runs as usual
+        schedule, slot, run_now = firing
         late_by = self.clock() - slot
         try:
             decision = self.ledger.decide(
                 schedule=schedule.job_id,
                 slot=slot,
                 job_id=message.message_id,
-                fired_by=UNCLAIMED_SENDER,
-                late=late_by > schedule.tolerance,
+                fired_by=self.sender,
+                late=not run_now and late_by > schedule.tolerance,
+                run_now=run_now,
             )
         except psycopg.Error as exc:
             raise CronLedgerUnavailable(f"the cron ledger is unavailable: {exc}") from exc
         if decision == "running":
-            return
+            return True
         fields = {"schedule": schedule.job_id, "slot": slot.isoformat(), "message_id": message.message_id}
         if decision == "late":
             logger.warning(
@@ -79,6 +106,13 @@ class CronGuard(dramatiq.Middleware):
                 schedule.tolerance.total_seconds(),
                 extra={"action": "cron_late", **fields},
             )
+        elif decision == "paused":
+            logger.info(
+                "Skipped %s for %s: the schedule is paused.",
+                schedule.job_id,
+                slot.isoformat(),
+                extra={"action": "cron_paused", **fields},
+            )
         else:
             logger.info(
                 "Skipped %s for %s: %s.",
@@ -87,7 +121,7 @@ class CronGuard(dramatiq.Middleware):
                 "it already ran" if decision == "succeeded" else "another firing owns the slot",
                 extra={"action": "cron_duplicate", **fields},
             )
-        raise SkipMessage()
+        return False
 
     def after_process_message(
         self,
@@ -99,10 +133,16 @@ class CronGuard(dramatiq.Middleware):
     ) -> None:
         if isinstance(exception, CronLedgerUnavailable):
             return
+        self.record_end(message, exception)
+
+    def record_end(
+        self, message: dramatiq.Message[Any] | dramatiq.MessageProxy, exception: BaseException | None
+    ) -> None:
+        """Record how a firing that :meth:`admit` let run ended (nothing for other messages)."""
         firing = self.firing_of(message)
         if firing is None:
             return
-        schedule, slot = firing
+        schedule, slot, _ = firing
         error = None if exception is None else f"{type(exception).__name__}: {exception}"[:ERROR_LIMIT]
         try:
             self.ledger.finish(
@@ -115,9 +155,7 @@ class CronGuard(dramatiq.Middleware):
         except psycopg.Error as exc:
             logger.warning("Could not record the end of %s for %s: %s", schedule.job_id, slot, exc)
 
-    def firing_of(
-        self, message: dramatiq.Message[Any] | dramatiq.MessageProxy
-    ) -> tuple[Schedule, datetime] | None:
+    def firing_of(self, message: dramatiq.Message[Any] | dramatiq.MessageProxy) -> Firing | None:
         """The schedule and slot a message fires, or ``None`` for other messages."""
         sent_for = message.options.get(SLOT_OPTION)
         if sent_for is None:
@@ -133,7 +171,9 @@ class CronGuard(dramatiq.Middleware):
             return None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
+        if message.options.get(RUN_NOW_OPTION):
+            return Firing(schedule, moment.astimezone(UTC), run_now=True)  # its own moment, no slot
         # periodiq sends at the slot plus a fraction of a second, or later when it
         # starts within a slot's tolerance: either way the latest slot is the one.
         slot = schedule.slot_of(moment) or moment.astimezone(UTC).replace(second=0, microsecond=0)
-        return schedule, slot
+        return Firing(schedule, slot, run_now=False)

@@ -61,8 +61,10 @@ from docjobs.brokers.inngest.serve import serve_routes
 from docjobs.brokers.inngest.waits import PausedQueues
 from docjobs.brokers.outbox import Outbox
 from docjobs.db.board import BoardStore
+from docjobs.db.cron import CronLedger
 from docjobs.db.store import JobStore, Row
 from docjobs.defaults import INNGEST_SERVE_PATH
+from docjobs.scheduler.guard import CronGuard
 from docjobs.scheduler.table import CronTable
 from docjobs.settings import Settings
 
@@ -82,6 +84,10 @@ def _capabilities(with_database: bool) -> Capabilities:
         retry_in_place=False,
         bulk_by_filter=False,
     )
+
+
+#: Who fired a cron slot, as the ledger names Inngest's cron triggers.
+INNGEST_SENDER = "inngest"
 
 
 class InngestBroker(QueueElsewhere):
@@ -112,6 +118,7 @@ class InngestBroker(QueueElsewhere):
         store: JobStore | None = None,
         history: JobHistory | None = None,
         job_rows: BoardStore | None = None,
+        cron_guard: CronGuard | None = None,
     ) -> None:
         super().__init__(middleware=middleware)
         self.client = client
@@ -120,6 +127,7 @@ class InngestBroker(QueueElsewhere):
         self.store = store
         self.history = history
         self.job_rows = job_rows
+        self.cron_guard = cron_guard
         self.outbox = Outbox(store.outbox, self._send_rows, relayed_by="the relay") if store else None
         self.queues: dict[str, None] = {}
 
@@ -134,6 +142,10 @@ class InngestBroker(QueueElsewhere):
             store=parts.store,
             history=parts.history,
             job_rows=parts.job_rows,
+            # Inngest fires the cron triggers; their runs ask the ledger as a worker's would.
+            cron_guard=CronGuard(parts.cron, CronLedger(parts.database), sender=INNGEST_SENDER)
+            if parts.database
+            else None,
         )
 
     @classmethod
@@ -316,6 +328,7 @@ class InngestBroker(QueueElsewhere):
             broker=self,
             paused=PausedQueues(store.queues.paused_queues) if store is not None else None,
             app_id=self.settings.inngest_app_id,
+            cron_guard=self.cron_guard,
         )
 
     def routes(self) -> list[BaseRoute]:

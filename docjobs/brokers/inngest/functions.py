@@ -6,9 +6,12 @@ A run waits for its delay, and while its queue is paused on the board, before it
 starts (``waits``). The function validates the event's payload, runs the actor with
 ``run_task`` mapped to ``step.run`` (a step finished before a failure is memoised by
 Inngest and not run again), and turns docjobs' final failures (a bad payload, a job
-abandoned) into ``NonRetriableError``. A job's outcome is written to its row
-before the call that ends it is answered (``recorder``); the runs Inngest gave up on
-are recorded by one more function (``failures``).
+abandoned) into ``NonRetriableError``. A cron run (and a board run-now) asks the cron
+guard first, as a worker does: a paused schedule's slot, a late or duplicate firing is
+skipped and recorded in the ledger, and how a firing ended is recorded there too. A
+job's outcome is written to its row before the call that ends it is answered
+(``recorder``); the runs Inngest gave up on are recorded by one more function
+(``failures``).
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ from docjobs.brokers.inngest.failures import failure_function
 from docjobs.brokers.inngest.outcomes import Outcomes, retries_of
 from docjobs.brokers.inngest.recorder import RETRIED, TRACEBACK_FRAMES, Recorder
 from docjobs.brokers.inngest.waits import PausedCheck, hold_while_paused, wait_until_due
-from docjobs.registry import JobActor
+from docjobs.registry import SLOT_OPTION, JobActor
+from docjobs.scheduler.guard import CronGuard
 from docjobs.scheduler.table import CronTable
 
 # The log lines of every call, the recorder's included (their logger name is what operators filter on).
@@ -55,6 +59,7 @@ def build_functions(
     broker: dramatiq.Broker | None = None,
     paused: PausedCheck | None = None,
     app_id: str | None = None,
+    cron_guard: CronGuard | None = None,
 ) -> list[inngest.Function[Any]]:
     """One function per actor, with its event trigger, its cron trigger if scheduled, and its retries.
 
@@ -63,7 +68,8 @@ def build_functions(
     the worker does on the other providers, and (given the ``app_id`` that
     prefixes the functions' ids in Inngest's events) the failure function records
     the runs Inngest gave up on. With ``paused`` (is this queue paused?), a run of
-    a paused queue waits until it is resumed.
+    a paused queue waits until it is resumed. With ``cron_guard``, a firing runs only if the
+    cron ledger lets it (see :mod:`docjobs.scheduler.guard`).
     """
     actors = sorted(actors, key=lambda actor: actor.actor_name)
     recorder = Recorder(history, broker, logger)
@@ -91,7 +97,7 @@ def build_functions(
                         if_exp=f"event.data.{MESSAGE_ID_FIELD} == async.data.{MESSAGE_ID_FIELD}",
                     )
                 ],
-            )(_handler(job, retries, recorder, outcomes, paused))
+            )(_handler(job, retries, recorder, outcomes, paused, cron_guard))
         )
     if recorder.history is not None and app_id is not None:
         functions.append(failure_function(client, {job.actor_name: job for job in actors}, recorder, app_id))
@@ -104,6 +110,7 @@ def _handler(
     recorder: Recorder,
     outcomes: Outcomes,
     paused: PausedCheck | None,
+    guard: CronGuard | None,
 ) -> Any:
     def run(ctx: inngest.ContextSync) -> Any:
         data = dict(ctx.event.data)
@@ -116,6 +123,9 @@ def _handler(
             hold_while_paused(ctx, job.queue_name, paused)
         if ctx.event.name == SCHEDULED_EVENT:
             data = dict(job.firing_payload)  # the schedule's (an app's may have one)
+            # The slot the guard reads, as the other drivers send it: the trigger's time.
+            fired_at = datetime.fromtimestamp(ctx.event.ts / 1000, UTC) if ctx.event.ts else datetime.now(UTC)
+            options[SLOT_OPTION] = fired_at.isoformat()
         # Actors may ask for their message (its id, its attempt, its options) as on the other providers.
         message: dramatiq.Message[Any] = dramatiq.Message(
             queue_name=job.queue_name,
@@ -128,6 +138,9 @@ def _handler(
             message_timestamp=ctx.event.ts or int(datetime.now(UTC).timestamp() * 1000),
         )
         proxy = dramatiq.MessageProxy(message)
+        # Asked at every call of the run: the ledger's answer for a running firing stays "running".
+        if guard is not None and not guard.admit(proxy):
+            return None
         if _skipped_for_age(ctx, outcomes, proxy):
             recorder.skipped(proxy)
             outcomes.skipped(proxy)
@@ -139,19 +152,21 @@ def _handler(
         try:
             result = job(*args, **data)
         except errors.NON_RETRYABLE as exc:
-            _ended(recorder, outcomes, proxy, exc)
+            _ended(recorder, outcomes, proxy, exc, guard)
             raise inngest.NonRetriableError(f"{type(exc).__name__}: {exc}") from exc
         except inngest.NonRetriableError as exc:  # from a step, wrapping docjobs' error
-            _ended(recorder, outcomes, proxy, exc.__cause__ or exc)
+            _ended(recorder, outcomes, proxy, exc.__cause__ or exc, guard)
             raise
         except inngest.StepError as exc:  # a step out of retries, not caught by the job
-            _ended(recorder, outcomes, proxy, _stepped(exc))
+            _ended(recorder, outcomes, proxy, _stepped(exc), guard)
             raise
         except Exception as exc:
             if ctx.attempt < retries:
                 recorder.failed(proxy, exc)
+                if guard is not None:
+                    guard.record_end(proxy, exc)
                 raise _retried(exc) from exc
-            _ended(recorder, outcomes, proxy, exc)
+            _ended(recorder, outcomes, proxy, exc, guard)
             if retries < function_retries:  # the message's own max_retries: Inngest would go on
                 raise inngest.NonRetriableError(f"{type(exc).__name__}: {exc}") from exc
             raise
@@ -162,6 +177,8 @@ def _handler(
         # The follow-ups go first: if they cannot be sent, Inngest calls again.
         outcomes.succeeded(proxy, result)
         recorder.finished(proxy, result)
+        if guard is not None:
+            guard.record_end(proxy, None)
         return result
 
     run.__name__ = job.fn.__name__
@@ -197,7 +214,13 @@ def _skipped_for_age(ctx: inngest.ContextSync, outcomes: Outcomes, proxy: dramat
     return too_old
 
 
-def _ended(recorder: Recorder, outcomes: Outcomes, proxy: dramatiq.MessageProxy, exc: BaseException) -> None:
+def _ended(
+    recorder: Recorder,
+    outcomes: Outcomes,
+    proxy: dramatiq.MessageProxy,
+    exc: BaseException,
+    guard: CronGuard | None = None,
+) -> None:
     """A failure Inngest will not retry: its callbacks and results, then recorded FAILED.
 
     The follow-ups go first, as on success: an ``on_failure`` callback is recorded
@@ -208,6 +231,8 @@ def _ended(recorder: Recorder, outcomes: Outcomes, proxy: dramatiq.MessageProxy,
     proxy.options["traceback"] = traceback.format_exc(limit=TRACEBACK_FRAMES)
     outcomes.failed(proxy, exc)
     recorder.failed(proxy, exc, final=True)
+    if guard is not None:
+        guard.record_end(proxy, exc)
 
 
 def _retried(exc: Exception) -> Exception:

@@ -111,11 +111,13 @@ def routes(board: Board) -> list[BaseRoute]:
 
     from docjobs.web.board.api import Api
     from docjobs.web.board.pages import Pages
+    from docjobs.web.board.schedules import Schedules
     from docjobs.web.board.signin import SignIn
     from docjobs.web.board.views import Views
 
     views = Views(board)
     html, json, sign = Pages(board, views), Api(board, views), SignIn(board)
+    schedules = Schedules(board, views)  # board-schedules
     page, api = board.page_endpoint, board.api_endpoint
     return [
         Route("/", page(html.overview), methods=["GET"]),
@@ -141,5 +143,10 @@ def routes(board: Board) -> list[BaseRoute]:
         Route("/api/trigger", api(json.payload), methods=["GET"]),  # board-overview: a job's payload
         Route("/api/audit", api(json.audit), methods=["GET"]),
         Route("/metrics", api(json.metrics), methods=["GET"]),
+        # board-schedules: the cron table's firings, run now, pause and resume.
+        Route("/schedules", page(schedules.page), methods=["GET"]),
+        Route("/schedules/{job_id:path}/{action}", page(schedules.form), methods=["POST"]),
+        Route("/api/schedules", api(schedules.api_list), methods=["GET"]),
+        Route("/api/schedules/{job_id:path}/{action}", api(schedules.api_action), methods=["POST"]),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="board-static"),
     ]
