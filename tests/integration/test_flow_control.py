@@ -15,10 +15,13 @@ from typing import Any
 import dramatiq
 import psycopg
 import pytest
+from docjobs_devkit.http import serve
+from docjobs_devkit.inngest import InngestServer
 
 from docjobs import jobs
 from docjobs.runtime import Runtime
-from tests.conftest import events, provider_overrides, wait_for
+from docjobs.web.app import create_app
+from tests.conftest import app_port, events, inngest_overrides, provider_overrides, wait_for
 from tests.support import flow_actors
 
 WORKER_PROVIDERS = ["local", "bullmq"]
@@ -152,6 +155,25 @@ def test_jobs_without_flow_control_pay_nothing_for_it(worker_runtime: Runtime) -
     assert url is not None
     wait_for(lambda: events(url, "plain"), timeout=10)
     assert calls == []
+
+
+def test_inngest_is_given_the_limits_when_the_app_syncs(
+    make_runtime: Callable[..., Runtime], inngest_emulator: InngestServer
+) -> None:
+    current = make_runtime(**inngest_overrides(inngest_emulator))
+    with serve(create_app(current), port=app_port(current)) as base:
+        assert 200 == inngest_emulator.sync(f"{base}/api/jobs").status_code
+    functions = {f["id"].rpartition("-test.")[2]: f for f in inngest_emulator.registrations[-1]["functions"]}
+    assert functions["flow-one-per-document"]["concurrency"] == [{"limit": 1, "key": "event.data.documentId"}]
+    assert functions["flow-throttled"]["throttle"] == {
+        "limit": 2, "period": "1s", "key": "event.data.tag", "burst": 1
+    }  # fmt: skip
+    assert functions["flow-rate-limited"]["rateLimit"] == {
+        "limit": 2,
+        "period": "10m",
+        "key": "event.data.tag",
+    }
+    assert functions["flow-debounced"]["debounce"] == {"period": "1s", "key": "event.data.tag"}
 
 
 def _second(at: datetime) -> int:

@@ -227,7 +227,7 @@ class LocalBroker(QueueInTable):
 
     def flow_store(self) -> FlowRows:
         """Flow control's state in the job database (its own-writes view, as claims)."""
-        return FlowRows(self.store.database)
+        return self.store.flow
 
     # Enqueue.
 
