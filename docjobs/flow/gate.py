@@ -42,6 +42,10 @@ POSTPONED_ATTRIBUTE = "flow_postponed"
 #: A job waiting for a concurrency slot looks again after this, doubling up to the cap.
 SLOT_WAIT_SECONDS = 0.25
 SLOT_WAIT_CAP_SECONDS = 10.0
+#: The attribute a job's proxy carries when the gate held it back or dropped it.
+_DECIDED_ATTRIBUTE = "flow_decided"
+#: The logger of Dramatiq's worker threads, which warns of every skipped message.
+DRAMATIQ_WORKER_LOGGER = "dramatiq.worker.WorkerThread"
 #: Where a running job's proxy keeps the key of the slot it holds.
 _SLOT_ATTRIBUTE = "_flow_slot"
 #: Added to an actor's time limit for how long a slot outlives a killed worker.
@@ -79,11 +83,23 @@ def key_of(limit: Limit, payload: Mapping[str, Any]) -> str:
     return text
 
 
+class _LoggedByTheGate(logging.Filter):
+    """Drops Dramatiq's "was skipped" warning for a job the gate held back or dropped: the
+    gate logs why, and a throttled backlog would otherwise warn once per wait."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (args and getattr(args[0], _DECIDED_ATTRIBUTE, False) is True)
+
+
 class FlowGate(dramatiq.Middleware):
     """Holds back or drops the jobs their type's flow control does not let run now."""
 
     def __init__(self, store: FlowStore) -> None:
         self.store = store
+        worker_log = logging.getLogger(DRAMATIQ_WORKER_LOGGER)
+        if not any(isinstance(f, _LoggedByTheGate) for f in worker_log.filters):
+            worker_log.addFilter(_LoggedByTheGate())
         self._flowing: frozenset[str] = frozenset()
         self._debounced: frozenset[str] = frozenset()
         self._actors_seen = -1
@@ -241,7 +257,7 @@ class FlowGate(dramatiq.Middleware):
         delay_ms = max(int(seconds * 1000 * random.uniform(1.0, 1.1)), 1)
         message.options[WAITS_OPTION] = int(message.options.get(WAITS_OPTION, 0)) + 1
         message.stuff_exception(FlowWait(f"waited {delay_ms} ms for its flow control ({why})"))
-        setattr(message, POSTPONED_ATTRIBUTE, True)
+        message.__dict__[POSTPONED_ATTRIBUTE] = message.__dict__[_DECIDED_ATTRIBUTE] = True
         logger.debug(
             "Job %s (%s) waits %d ms: %s.",
             message.message_id,
@@ -254,6 +270,7 @@ class FlowGate(dramatiq.Middleware):
         raise SkipMessage(why)
 
     def _drop(self, message: dramatiq.MessageProxy, why: str) -> None:
+        message.__dict__[_DECIDED_ATTRIBUTE] = True
         logger.info(
             "Job %s (%s) dropped without running: %s.",
             message.message_id,
