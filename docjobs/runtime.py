@@ -28,13 +28,14 @@ from docjobs import context, errors, globalbroker, registry, startup
 from docjobs import logging as docjobs_logging
 from docjobs.brokers.base import Broker, SharedParts
 from docjobs.brokers.history import JobHistory
-from docjobs.brokers.middleware import default_middleware
+from docjobs.brokers.middleware import JobLog, default_middleware
 from docjobs.certificate_check import CertificateCheck
 from docjobs.db.board import BoardStore
 from docjobs.db.cron import CronLedger
 from docjobs.db.domain import DomainStore
 from docjobs.db.pool import Database
 from docjobs.db.store import JobStore
+from docjobs.flow.gate import FlowGate
 from docjobs.mail.transport import Mailer
 from docjobs.scheduler import table as cron_table
 from docjobs.scheduler.firing import Firer, process_name
@@ -261,6 +262,11 @@ def build(settings: Settings) -> Runtime:
         history=history,
         mailer=Mailer(settings),
     )
+    flow = broker.flow_store() if capabilities.workers else None
+    if flow is not None:
+        # Docjobs' workers honour flow control themselves (Inngest does on its side): after the
+        # retry policy and the task context, before the log line of a job's start.
+        broker.add_middleware(FlowGate(flow), before=JobLog)
     if capabilities.workers:
         # Only a process that would run a signing job needs the certificate (see certificate_check);
         # on inngest, where Inngest calls the app to run every job, `create_app` checks it.

@@ -17,6 +17,7 @@ from typing import Any
 import docjobs
 from docjobs import jobs, runtime
 from docjobs.actors import _support as support
+from docjobs.db.flow import EXPIRE_BATCH
 from docjobs.domain.reminders import next_reminder_at
 from docjobs.mail import emails
 from docjobs.tasks import run_task
@@ -152,7 +153,8 @@ def cleanup_rate_limits() -> None:
 
 @docjobs.actor("internal.cleanup-background-jobs", display_name="Cleanup Background Jobs")
 def cleanup_background_jobs() -> None:
-    """Delete finished jobs and cron firings older than ``NEXT_PRIVATE_JOBS_RETENTION_DAYS``, in batches."""
+    """Delete finished jobs and cron firings older than ``NEXT_PRIVATE_JOBS_RETENTION_DAYS``, in batches,
+    and flow-control entries that expired."""
     current = runtime.current()
     days = current.settings.retention_days
     if current.ledger is not None:
@@ -162,6 +164,11 @@ def cleanup_background_jobs() -> None:
         return  # other providers keep their own history
     deleted = current.store.jobs.delete_finished(days)
     logger.info("Deleted %d finished job(s).", deleted, extra={"action": "cleanup_done"})
+    expired = 0
+    while (batch := current.store.flow.expire()) >= EXPIRE_BATCH:
+        expired += batch
+    expired += batch
+    logger.info("Deleted %d expired flow-control entries.", expired, extra={"action": "cleanup_done"})
 
 
 @docjobs.actor("internal.cleanup-webhook-calls", display_name="Cleanup Webhook Calls")

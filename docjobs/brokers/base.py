@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from docjobs.db.board import BoardStore, JobFilter
     from docjobs.db.pool import Database
     from docjobs.db.store import JobStore
+    from docjobs.flow.store import FlowStore
     from docjobs.scheduler.table import CronTable
     from docjobs.settings import Settings
 
@@ -277,6 +278,13 @@ class Broker(FastHooks, dramatiq.Broker, abc.ABC):
             How many jobs changed.
         """
         raise self._refuse(f"bulk {action} by filter")
+
+    # Flow control.
+
+    def flow_store(self) -> FlowStore | None:
+        """Where docjobs' workers share flow-control state; None where the provider honours
+        flow control itself (Inngest) or keeps nothing to share it in (stub)."""
+        return None
 
     # The web app.
 

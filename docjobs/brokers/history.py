@@ -31,6 +31,7 @@ from dramatiq.common import q_name
 from docjobs import errors
 from docjobs.brokers.journal import Batch, Journal, decode, encode
 from docjobs.db.store import JobStore
+from docjobs.flow.gate import POSTPONED_ATTRIBUTE
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +144,8 @@ class JobHistory(dramatiq.Middleware):
         # Otherwise the retry policy sent it again, and that enqueue was recorded.
 
     def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        if getattr(message, POSTPONED_ATTRIBUTE, False):
+            return  # waiting for its flow control: sent again, and that send was recorded
         now = _now()
         status = "FAILED" if message.failed else "COMPLETED"
         # Counted as an attempt, as the local provider's claim counts it.

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from docjobs.db import sql
 from docjobs.db.claims import Claim, ClaimStore
+from docjobs.db.flow import FlowRows
 from docjobs.db.history import HistoryStore
 from docjobs.db.jobs import JobRows, NewJob, Row
 from docjobs.db.outbox import OutboxStore
@@ -35,6 +36,7 @@ class JobStore:
         history: Job events of providers whose queue is elsewhere.
         outbox: Jobs sent in a transaction, waiting to go to such a queue.
         tasks: ``run_task``'s memoized steps.
+        flow: Flow control's slots, windows and debounced sends (the local provider's).
     """
 
     database: Database
@@ -45,6 +47,7 @@ class JobStore:
     history: HistoryStore
     outbox: OutboxStore
     tasks: TaskStore
+    flow: FlowRows
 
     @classmethod
     def over(cls, database: Database) -> JobStore:
@@ -59,6 +62,7 @@ class JobStore:
             history=HistoryStore(database),
             outbox=OutboxStore(database),
             tasks=TaskStore(database),
+            flow=FlowRows(database),
         )
 
     def ping(self, *, timeout_seconds: float | None = None) -> None:

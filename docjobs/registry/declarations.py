@@ -17,6 +17,7 @@ from typing import Any, ParamSpec, TypeVar
 import dramatiq
 
 from docjobs import errors
+from docjobs.flow.limits import Concurrency, Debounce, RateLimit, Throttle
 from docjobs.registry import positional
 from docjobs.registry.job_actor import JobActor
 
@@ -46,6 +47,10 @@ def actor(
     version: str = DEFAULT_VERSION,
     queue_name: str = DEFAULT_QUEUE,
     priority: int = 0,
+    concurrency: Concurrency | None = None,
+    throttle: Throttle | None = None,
+    rate_limit: RateLimit | None = None,
+    debounce: Debounce | None = None,
     **options: Any,
 ) -> Callable[[Callable[P, R]], JobActor[P, R]]:
     """Declare a job actor.
@@ -56,6 +61,10 @@ def actor(
         version: The definition's version, stored with each job.
         queue_name: The queue its jobs go to.
         priority: Lower runs first among jobs of the same queue.
+        concurrency: At most this many run at once (per key), across every worker.
+        throttle: At most this many start per period (per key); the rest wait.
+        rate_limit: At most this many run per period (per key); the rest are dropped.
+        debounce: Only the last send within the period (per key) runs, the period after it.
         **options: Dramatiq actor options (``max_retries``, ``time_limit``, ...).
 
     Returns:
@@ -63,6 +72,8 @@ def actor(
 
     Raises:
         DuplicateJobId: The job id is already taken (a ``ValueError``), naming both places.
+        FlowDeclarationError: A flow-control limit is out of bounds or names a key that is
+            not a payload field (a ``ValueError``).
 
     Example::
 
@@ -81,6 +92,12 @@ def actor(
             options=options,
             display_name=display_name or job_id,
             version=version,
+            flow={
+                "concurrency": concurrency,
+                "throttle": throttle,
+                "rate_limit": rate_limit,
+                "debounce": debounce,
+            },
         )
         with _registry_lock:
             taken = _taken(job_id, None)

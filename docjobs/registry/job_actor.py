@@ -17,6 +17,7 @@ import dramatiq
 import pydantic
 
 from docjobs import context, errors, ids, strictjson
+from docjobs.flow import limits
 from docjobs.registry import positional
 from docjobs.registry.payloads import payload_error, payload_model_for  # validate_many has `payloads`
 
@@ -38,6 +39,7 @@ class JobActor(dramatiq.Actor[P, R]):
             (periodiq sends none): its schedule's, set by the scheduler's wiring.
         positional: How positional arguments fill the payload's fields (Dramatiq's shape).
         positional_fields: The fields positional arguments fill, in order.
+        flow: Its flow control (concurrency, throttle, rate limit, debounce), keys as aliases.
         bound_broker: The broker every job actor is bound to, set by
             ``declarations.bind_all``; None until the runtime is built.
     """
@@ -54,6 +56,7 @@ class JobActor(dramatiq.Actor[P, R]):
         options: dict[str, Any],
         display_name: str,
         version: str,
+        flow: dict[str, Any] | None = None,
     ) -> None:
         # Dramatiq's Actor.__init__ binds to a broker at once; a JobActor binds when
         # the runtime has one (see declarations.bind_all), so its attributes are set here instead.
@@ -73,6 +76,7 @@ class JobActor(dramatiq.Actor[P, R]):
         self.firing_payload: dict[str, Any] = {}
         self.payload_model = payload_model_for(fn, actor_name)
         self._aliases = {name: field.alias or name for name, field in self.payload_model.model_fields.items()}
+        self.flow = limits.declare(actor_name, self._aliases, **(flow or {})) if flow else limits.NO_FLOW
         # Dramatiq's positional shape: which fields positional arguments fill, in order,
         # and the fields a message must name before it can run (by name or alias).
         self.positional = positional.Positional(actor_name, positional.positional_fields(fn), self._aliases)

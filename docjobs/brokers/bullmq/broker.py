@@ -60,6 +60,7 @@ from docjobs.brokers.bullmq.commands import RedisCommands
 from docjobs.brokers.bullmq.consumer import BullmqConsumer
 from docjobs.brokers.bullmq.doorbell import Doorbell, DoorbellShutdown
 from docjobs.brokers.bullmq.enqueue import QueueWriter
+from docjobs.brokers.bullmq.flow import RedisFlow
 from docjobs.brokers.bullmq.holdings import Holdings
 from docjobs.brokers.bullmq.journal import HistoryJournal, journaling
 from docjobs.brokers.bullmq.keeper import Keeper
@@ -382,6 +383,10 @@ class BullmqBroker(QueueElsewhere, RedisBroker):
         if self.history is None or self.journal is None:
             return contextlib.nullcontext(lambda pipeline: None)
         return journaling(self.history, self.journal)
+
+    def flow_store(self) -> RedisFlow:
+        """Flow control's state in Redis, under the provider's namespace."""
+        return RedisFlow(self.client, self.namespace)
 
     def load_scripts(self) -> None:
         """Put docjobs' and Dramatiq's scripts in Redis's script cache."""

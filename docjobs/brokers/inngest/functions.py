@@ -38,6 +38,7 @@ from docjobs.brokers.inngest.events import (
     SCHEDULED_EVENT,
 )
 from docjobs.brokers.inngest.failures import failure_function
+from docjobs.brokers.inngest.flow import function_options
 from docjobs.brokers.inngest.outcomes import Outcomes, retries_of
 from docjobs.brokers.inngest.recorder import RETRIED, TRACEBACK_FRAMES, Recorder
 from docjobs.brokers.inngest.waits import PausedCheck, hold_while_paused, wait_until_due
@@ -97,6 +98,7 @@ def build_functions(
                         if_exp=f"event.data.{MESSAGE_ID_FIELD} == async.data.{MESSAGE_ID_FIELD}",
                     )
                 ],
+                **function_options(job),
             )(_handler(job, retries, recorder, outcomes, paused, cron_guard))
         )
     if recorder.history is not None and app_id is not None:

@@ -37,6 +37,7 @@ from docjobs.brokers.local.selftrigger import SelfTrigger
 from docjobs.brokers.local.unreachable import database_unreachable
 from docjobs.brokers.local.wakeups import Listener
 from docjobs.db.board import BoardStore
+from docjobs.db.flow import FlowRows
 from docjobs.db.store import JobStore, NewJob
 from docjobs.settings import Settings
 
@@ -223,6 +224,10 @@ class LocalBroker(QueueInTable):
     def wake(self, queue_name: str | None = None) -> None:
         """Wake this process's consumers of a queue (of every queue when ``None``)."""
         self.consumers.wake(queue_name)
+
+    def flow_store(self) -> FlowRows:
+        """Flow control's state in the job database (its own-writes view, as claims)."""
+        return self.store.flow
 
     # Enqueue.
 
