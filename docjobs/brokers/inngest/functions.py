@@ -7,15 +7,15 @@ starts (``waits``). The function validates the event's payload, runs the actor w
 ``run_task`` mapped to ``step.run`` (a step finished before a failure is memoised by
 Inngest and not run again), and turns docjobs' final failures (a bad payload, a job
 abandoned) into ``NonRetriableError``. A job's outcome is written to its row
-before the call that ends it is answered (``recorder``); the runs Inngest gave up on
-are recorded by one more function (``failures``).
+before the call that ends it is answered (``recorder``); the runs Inngest cancelled,
+timed out or gave up on are closed by one more function (``endings``).
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from dramatiq.middleware import CurrentMessage
 
 from docjobs import errors, tasks
 from docjobs.brokers.history import JobHistory
+from docjobs.brokers.inngest.endings import ended_function
 from docjobs.brokers.inngest.events import (
     ARGS_FIELD,
     CANCEL_EVENT,
@@ -34,7 +35,6 @@ from docjobs.brokers.inngest.events import (
     RUN_ID_OPTION,
     SCHEDULED_EVENT,
 )
-from docjobs.brokers.inngest.failures import failure_function
 from docjobs.brokers.inngest.outcomes import Outcomes, retries_of
 from docjobs.brokers.inngest.recorder import RETRIED, TRACEBACK_FRAMES, Recorder
 from docjobs.brokers.inngest.waits import PausedCheck, hold_while_paused, wait_until_due
@@ -55,16 +55,19 @@ def build_functions(
     broker: dramatiq.Broker | None = None,
     paused: PausedCheck | None = None,
     app_id: str | None = None,
+    timeouts: Mapping[str, inngest.Timeouts] | None = None,
 ) -> list[inngest.Function[Any]]:
     """One function per actor, with its event trigger, its cron trigger if scheduled, and its retries.
 
     With ``history`` (and the ``broker`` the actors are declared on), each call
     records the job's start, retry, success or failure in ``background_job``, as
     the worker does on the other providers, and (given the ``app_id`` that
-    prefixes the functions' ids in Inngest's events) the failure function records
-    the runs Inngest gave up on. With ``paused`` (is this queue paused?), a run of
-    a paused queue waits until it is resumed.
+    prefixes the functions' ids in Inngest's events) one more function closes the
+    runs Inngest cancelled, timed out or gave up on. With ``paused`` (is this queue
+    paused?), a run of a paused queue waits until it is resumed. ``timeouts`` gives
+    jobs (by name) Inngest's ``timeouts``: a run that outlives them is cancelled.
     """
+    timeouts = dict(timeouts or {})
     actors = sorted(actors, key=lambda actor: actor.actor_name)
     recorder = Recorder(history, broker, logger)
     outcomes = Outcomes(broker)
@@ -91,10 +94,12 @@ def build_functions(
                         if_exp=f"event.data.{MESSAGE_ID_FIELD} == async.data.{MESSAGE_ID_FIELD}",
                     )
                 ],
+                timeouts=timeouts.get(job.actor_name),
             )(_handler(job, retries, recorder, outcomes, paused))
         )
     if recorder.history is not None and app_id is not None:
-        functions.append(failure_function(client, {job.actor_name: job for job in actors}, recorder, app_id))
+        by_name = {job.actor_name: job for job in actors}
+        functions.append(ended_function(client, by_name, recorder, app_id, timeouts))
     return functions
 
 
