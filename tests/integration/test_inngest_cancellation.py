@@ -111,6 +111,25 @@ def test_a_run_cancelled_through_inngest_s_api_while_its_job_waits_ends_cancelle
     assert [] == events(database_url, "queued")
 
 
+def test_a_run_cancelled_before_inngest_first_called_it_ends_cancelled(
+    broker: InngestBroker, inngest_emulator: InngestServer, database_url: str
+) -> None:
+    # Both of the emulator's callers are busy: the next run waits in its queue.
+    for key in ("busy-1", "busy-2"):
+        broker.enqueue(actors.sleep_job.message(key=key, seconds=2.0))
+    wait_for(lambda: all(events(database_url, key) for key in ("busy-1", "busy-2")))
+    message = broker.enqueue(actors.record_job.message(key="still-queued"))
+    wait_for(lambda: "PENDING" == _status(database_url, message.message_id)())
+    (queued,) = [run for run in inngest_emulator.runs if run.event["id"] == message.message_id]
+    assert [] == queued.calls
+    assert inngest_emulator.cancel_run(queued.id)
+    wait_for(lambda: "CANCELLED" == _status(database_url, message.message_id)())
+    inngest_emulator.wait_idle()
+    assert ([], "cancelled") == (queued.calls, queued.status)
+    assert ("CANCELLED", "cancelled in Inngest") == _ended(database_url, message.message_id)[:2]
+    assert [] == events(database_url, "still-queued")
+
+
 def test_a_run_cancelled_while_its_job_runs_ends_cancelled_and_the_job_s_later_end_does_not_reopen_it(
     broker: InngestBroker, inngest_emulator: InngestServer, database_url: str
 ) -> None:
