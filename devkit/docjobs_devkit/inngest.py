@@ -18,7 +18,12 @@ Python SDK's behaviour where the two differ):
 - cron triggers fire on their schedule (or on :meth:`InngestServer.fire_cron`);
 - a function's ``cancel`` events end its matching runs, and ``WaitForEvent`` steps
   end on a matching event or their timeout (``if`` equalities only);
-- a run that fails sends the system event ``inngest/function.failed``.
+- a run is cancelled by the REST API (``DELETE /v1/runs/<run id>``, bearer
+  ``sha256(signing key)``; or :meth:`InngestServer.cancel_run`) or by its function's
+  ``timeouts`` (``start``: not started within it; ``finish``: not finished within it
+  of its first call); a call in flight then runs on, and its answer is dropped;
+- a run that fails sends the system event ``inngest/function.failed``, one that is
+  cancelled ``inngest/function.cancelled`` (the event's id is the run's, as Inngest's).
 
 Backoffs are scaled by ``backoff_seconds`` so tests run fast. For fault runs,
 ``faults`` makes it lose a share of its calls (before or after the app ran them)
@@ -57,6 +62,11 @@ from docjobs_devkit.http import serve
 
 SCHEDULED_EVENT = "inngest/scheduled.timer"
 FAILED_EVENT = "inngest/function.failed"
+CANCELLED_EVENT = "inngest/function.cancelled"
+#: The error of a cancelled run, as Inngest gives it.
+CANCELLED_ERROR = {"name": "Error", "message": "function cancelled"}
+#: The events that tell of a run's end: no run of their handlers sends another.
+_SYSTEM_EVENTS = frozenset({FAILED_EVENT, CANCELLED_EVENT})
 #: Marks the call that ends a ``WaitForEvent`` step by its timeout.
 WAIT_TIMEOUT = "wait-timeout:"
 #: The SDK never closes its HTTP clients: answers close the connection, so no socket lingers.
@@ -85,6 +95,8 @@ class Function:
     retries: int
     #: Events that cancel its runs: ``{"event": name, "if": expression}``.
     cancel: list[dict[str, Any]] = field(default_factory=list)
+    #: Its ``timeouts`` in seconds: ``start`` and ``finish``, when set.
+    timeouts: dict[str, float] = field(default_factory=dict)
 
     @property
     def max_attempts(self) -> int:
@@ -136,6 +148,8 @@ class Run:
     #: A ``WaitForEvent`` step waiting: (step id, event name, ``if`` expression).
     waiting: tuple[str, str, str | None] | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    #: When its first call was made (monotonic seconds); ``None`` before.
+    started: float | None = None
 
 
 #: Inngest drops an event whose id it saw within the last 24 hours.
@@ -189,6 +203,8 @@ class InngestServer:
         self._cron_seen: dict[tuple[str, str], datetime] = {}
         #: Runs being called now.
         self._calling: set[str] = set()
+        #: The timers of the runs' ``timeouts``.
+        self._timers: list[threading.Timer] = []
         self._http = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=2 * concurrency + 2))
 
     # Life.
@@ -198,6 +214,7 @@ class InngestServer:
             routes=[
                 Route("/fn/register", self._register, methods=["POST"]),
                 Route("/e/{key}", self._ingest, methods=["POST"]),
+                Route("/v1/runs/{run_id}", self._cancel_run, methods=["DELETE"]),
             ]
         )
         # Its request lines are Inngest's logs, not the app's (the event key is in the path).
@@ -212,6 +229,10 @@ class InngestServer:
 
     def stop(self) -> None:
         self._stop.set()
+        with self._lock:
+            timers, self._timers = self._timers, []
+        for timer in timers:
+            timer.cancel()
         self._wake()
         self._stack.close()
         self._http.close()
@@ -254,6 +275,10 @@ class InngestServer:
         function = self.functions[function_id]
         (cron,) = [trigger["cron"] for trigger in function.triggers if "cron" in trigger]
         return self._start_run(function, self._scheduled_event(cron))
+
+    def cancel_run(self, run_id: str) -> bool:
+        """Cancel a run as Inngest's dashboard or REST API does; ``False`` if it had ended."""
+        return self._finish(self._runs_by_id[run_id], "cancelled", error=CANCELLED_ERROR)
 
     def runs_of(self, function_id: str) -> list[Run]:
         with self._lock:
@@ -308,6 +333,11 @@ class InngestServer:
                     url=step["runtime"]["url"],
                     retries=retries,
                     cancel=config.get("cancel") or [],
+                    timeouts={
+                        limit: _sleep_seconds({"opts": {"duration": value}})
+                        for limit, value in (config.get("timeouts") or {}).items()
+                        if value
+                    },
                 )
 
     async def _ingest(self, request: Request) -> JSONResponse:
@@ -324,6 +354,16 @@ class InngestServer:
                 return _answer({"error": "an event needs a name"}, 400)
             ids.append(self._accept(event))
         return _answer({"ids": ids, "status": 200})
+
+    async def _cancel_run(self, request: Request) -> JSONResponse:
+        """``DELETE /v1/runs/<run id>``: Inngest's REST API, with the signing key's bearer."""
+        if not self.dev and not self._bearer_ok(request.headers.get("authorization", "")):
+            return _answer({"error": "unauthorized"}, 401)
+        run_id = request.path_params["run_id"]
+        if run_id not in self._runs_by_id:
+            return _answer({"error": "run not found"}, 404)
+        self.cancel_run(run_id)
+        return _answer({"data": {"run_id": run_id, "status": self._runs_by_id[run_id].status}})
 
     # Events and runs.
 
@@ -365,7 +405,7 @@ class InngestServer:
                 and _matches(run.waiting[2], run.event, event)
             ]
         for run in cancelled:  # no call of it is made again (``_call`` skips finished runs)
-            self._finish(run, "cancelled")
+            self._finish(run, "cancelled", error=CANCELLED_ERROR)
         for run in awaited:
             with self._lock:
                 self._resolve_wait(run, event)
@@ -380,8 +420,24 @@ class InngestServer:
             self.runs.append(run)
             self._live[run.id] = run
             self._runs_by_id[run.id] = run
+        if "start" in function.timeouts:
+            self._time_out(run, "start", function.timeouts["start"])
         self._schedule(run, None, 0.0)
         return run
+
+    def _time_out(self, run: Run, limit: str, seconds: float) -> None:
+        """Cancel ``run`` in ``seconds`` unless it has started (``start``) or ended by then."""
+
+        def expire() -> None:
+            if limit == "start" and run.started is not None:
+                return
+            self._finish(run, "cancelled", error=CANCELLED_ERROR)
+
+        timer = threading.Timer(seconds, expire)
+        timer.daemon = True
+        with self._lock:
+            self._timers.append(timer)
+        timer.start()
 
     def _scheduled_event(self, cron: str) -> dict[str, Any]:
         return {
@@ -459,6 +515,10 @@ class InngestServer:
             run.stack.append(run.sleeping)
             run.sleeping = None
         function = run.function
+        if run.started is None:
+            run.started = time.monotonic()
+            if "finish" in function.timeouts:
+                self._time_out(run, "finish", function.timeouts["finish"])
         body = {
             "event": run.event,
             "events": [run.event],
@@ -496,12 +556,16 @@ class InngestServer:
                 raise httpx.ReadError("the emulator lost the app's answer")
         except httpx.HTTPError as exc:
             run.calls.append(Call(step_id or "step", run.attempt, 0, str(exc), {}, fault))
+            if run.status != "running":
+                return
             self._retry_or_fail(run, {"name": type(exc).__name__, "message": str(exc)}, None)
             return
         answer = _json_or_text(response)
         run.calls.append(
             Call(step_id or "step", run.attempt, response.status_code, answer, dict(response.headers), fault)
         )
+        if run.status != "running":  # cancelled while the call ran: Inngest drops its answer
+            return
         if not self.dev and not self._response_signed(response):
             self._retry_or_fail(run, {"name": "SignatureError", "message": "bad response signature"}, None)
             return
@@ -589,16 +653,22 @@ class InngestServer:
         delay = _retry_after_seconds(retry_after) if retry_after else self._backoff(run.attempt)
         self._schedule(run, None, delay)
 
-    def _finish(self, run: Run, status: str, *, output: Any = None, error: Any = None) -> None:
-        run.status, run.output, run.error = status, output, error
-        # The failure event's runs start before this one ends, so a test that waits for the
-        # runs to end waits for theirs too.
-        if status == "failed" and run.event.get("name") != FAILED_EVENT:  # a failure handler's own: no loop
+    def _finish(self, run: Run, status: str, *, output: Any = None, error: Any = None) -> bool:
+        """End ``run``; ``False`` (and nothing changes) if it had ended already."""
+        with self._lock:
+            if run.status != "running":  # e.g. cancelled while its last call ran
+                return False
+            run.status, run.output, run.error = status, output, error
+        # The system event's runs start before this one ends, so a test that waits for the
+        # runs to end waits for theirs too. A handler's own run sends none: no loop.
+        system_event = {"failed": FAILED_EVENT, "cancelled": CANCELLED_EVENT}.get(status)
+        if system_event is not None and run.event.get("name") not in _SYSTEM_EVENTS:
             if not isinstance(error, dict):
                 error = {"name": "Error", "message": str(error)}
             self._accept(
                 {
-                    "name": FAILED_EVENT,
+                    "id": run.id,
+                    "name": system_event,
                     "data": {
                         "error": error,
                         "event": run.event,
@@ -610,6 +680,7 @@ class InngestServer:
         with self._lock:
             self._live.pop(run.id, None)
         run.done.set()
+        return True
 
     def _backoff(self, attempt: int) -> float:
         return float(self.backoff_seconds * 2 ** (attempt - 1))

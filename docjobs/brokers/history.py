@@ -152,17 +152,6 @@ class JobHistory(dramatiq.Middleware):
         attempts = int(message.options.get("retries", 0)) + 1
         self._record(broker, message, status, now, completed_at=now, attempts=attempts)
 
-    def record_given_up(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], error: str) -> None:
-        """FAILED with ``error``, unless the job has ended already; written when this returns.
-
-        For a run its provider gave up on without the job's own end being seen.
-        Recorded as attempt 0, so an end the job itself recorded (COMPLETED after
-        an answer was lost) stays. Raises ``psycopg.Error`` when it cannot be written.
-        """
-        now = _now()
-        self._record(broker, message, "FAILED", now, completed_at=now, error=error, attempts=0)
-        self.flush()
-
     # The writer.
 
     def take(self) -> tuple[bytes, Batch] | None:

@@ -8,6 +8,8 @@ because an exception's text can hold a secret and the board shows it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from docjobs import redaction
@@ -48,6 +50,15 @@ def masked(text: str | None) -> str | None:
     return None if text is None else redaction.redact(text)
 
 
+@dataclass(frozen=True)
+class JobStanding:
+    """Where a job stands: its status, when it was sent and when it last started (``None``: never)."""
+
+    status: str
+    submitted_at: datetime
+    started_at: datetime | None
+
+
 class HistoryStore:
     """Writes job events and failed attempts into ``background_job`` and ``background_job_attempt``.
 
@@ -70,6 +81,22 @@ class HistoryStore:
         }
         with self.database.connection() as conn:
             self._q["job_record_history"].execute(conn, params)
+
+    def standing(self, job_id: str) -> JobStanding | None:
+        """Where job ``job_id`` stands; ``None`` when there is no such job."""
+        with self.database.connection() as conn:
+            row = self._q["job_close_state"].execute(conn, {"id": job_id}).fetchone()
+        return None if row is None else JobStanding(row["status"], row["submitted_at"], row["started_at"])
+
+    def close(self, job_id: str, status: str, error: str) -> bool:
+        """End job ``job_id`` with ``status`` and ``error`` if it is still PENDING or PROCESSING.
+
+        For a run its provider ended without the job seeing it. Returns whether it
+        was open (a job that ended already keeps its end).
+        """
+        params = {"id": job_id, "status": status, "error": masked(error)}
+        with self.database.connection() as conn:
+            return self._q["job_close"].execute(conn, params).fetchone() is not None
 
 
 def _json_rows(

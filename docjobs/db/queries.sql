@@ -356,10 +356,12 @@ WITH event AS (
         completed_at = excluded.completed_at, updated_at = excluded.updated_at,
         last_error = coalesce(excluded.last_error, job.last_error),
         last_traceback = coalesce(excluded.last_traceback, job.last_traceback)
-    WHERE (job.status IN ('COMPLETED', 'FAILED', 'CANCELLED'), job.attempts,
-           CASE job.status WHEN 'PROCESSING' THEN 0 WHEN 'PENDING' THEN 1 ELSE 2 END, job.updated_at)
-       <= (excluded.status IN ('COMPLETED', 'FAILED', 'CANCELLED'), excluded.attempts,
-           CASE excluded.status WHEN 'PROCESSING' THEN 0 WHEN 'PENDING' THEN 1 ELSE 2 END, excluded.updated_at)
+    -- A cancelled job stays cancelled: its run may still answer after the cancellation.
+    WHERE job.status <> 'CANCELLED'
+      AND (job.status IN ('COMPLETED', 'FAILED', 'CANCELLED'), job.attempts,
+              CASE job.status WHEN 'PROCESSING' THEN 0 WHEN 'PENDING' THEN 1 ELSE 2 END, job.updated_at)
+          <= (excluded.status IN ('COMPLETED', 'FAILED', 'CANCELLED'), excluded.attempts,
+              CASE excluded.status WHEN 'PROCESSING' THEN 0 WHEN 'PENDING' THEN 1 ELSE 2 END, excluded.updated_at)
     RETURNING job.id
 ), kept AS (
     -- Every failure belongs to a job of this batch, so its row exists by the statement's end.
@@ -370,6 +372,19 @@ WITH event AS (
     ON CONFLICT (job_id, attempt) DO NOTHING
 )
 SELECT count(*) AS recorded FROM upserted;
+
+-- job_close_state --
+-- Where a job stands, for a run its provider ended without the job seeing it (cancelled, timed out).
+SELECT status, submitted_at, started_at FROM background_job WHERE id = %(id)s;
+
+-- job_close --
+-- End an open job whose run its provider ended without the job seeing it (cancelled, timed out, given
+-- up on). A job that ended already keeps its end: a repeated or late event changes nothing.
+UPDATE background_job
+SET status = %(status)s, completed_at = now(), updated_at = now(), last_error = %(error)s,
+    locked_by = NULL, lease_until = NULL
+WHERE id = %(id)s AND status IN ('PENDING', 'PROCESSING')
+RETURNING id;
 
 -- job_outbox_add --
 -- Keep jobs sent inside an app transaction (a provider whose queue is elsewhere) until it commits.

@@ -34,7 +34,7 @@ from tests.conftest import (
 RECORD = f"{APP_ID}-test.record"
 FAIL_ONCE = f"{APP_ID}-test.fail_once"
 CLEANUP = f"{APP_ID}-internal.cleanup-rate-limits"
-RUN_FAILED = f"{APP_ID}-docjobs.run-failed"
+RUN_ENDED = f"{APP_ID}-docjobs.run-ended"
 ATTACKER = "attacker.example"
 KEY_TEXT = INNGEST_SIGNING_KEY.removeprefix("signkey-test-")
 KEY_HASH = hashlib.sha256(bytes.fromhex(KEY_TEXT)).hexdigest()
@@ -294,6 +294,7 @@ def _event(name: str, data: dict[str, Any]) -> dict[str, Any]:
 
 SCHEDULED = _event("inngest/scheduled.timer", {"cron": "*/15 * * * *"})
 FAILED = _event("inngest/function.failed", {"function_id": "other-app-x", "run_id": "r", "error": {}})
+CANCELLED = _event("inngest/function.cancelled", {"function_id": "other-app-x", "run_id": "r", "error": {}})
 RECORDED = _event("test.record", {"key": "batch"})
 
 
@@ -302,22 +303,26 @@ RECORDED = _event("test.record", {"key": "batch"})
     [
         (CLEANUP, _body(SCHEDULED), 200),  # its cron trigger
         (CLEANUP, _body(_event("internal.cleanup-rate-limits", {})), 200),  # its event
-        (RUN_FAILED, _body(FAILED), 200),  # the failure function's system event
+        (RUN_ENDED, _body(FAILED), 200),  # the failure function's system event
+        (RUN_ENDED, _body(CANCELLED), 200),  # and its other one
         (RECORD, _body(RECORDED, RECORDED), 200),  # a batch of its own events
         (RECORD, _body(SCHEDULED), 401),  # no cron trigger
         (RECORD, _body(FAILED), 401),
+        (RECORD, _body(CANCELLED), 401),
         (RECORD, _body(_event("inngest/function.invoked", {"key": "batch"})), 401),
         (RECORD, _body(RECORDED, _event("test.fail_once", {"key": "batch"})), 401),  # one foreign event
-        (RUN_FAILED, _body(RECORDED), 401),
+        (RUN_ENDED, _body(RECORDED), 401),
         (RECORD, b'{"steps": {}}', 401),  # no event at all
     ],
     ids=[
         "cron-to-cron-function",
         "own-event",
         "failure-event-to-failure-function",
+        "cancelled-event-to-failure-function",
         "batch-of-own-events",
         "cron-to-event-function",
         "failure-event-to-job",
+        "cancelled-event-to-job",
         "invoked-event",
         "batch-with-a-foreign-event",
         "job-event-to-failure-function",

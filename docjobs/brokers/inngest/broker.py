@@ -102,6 +102,12 @@ class InngestBroker(QueueElsewhere):
             with ``conn=`` and ``join`` are refused.
         history: The job history the functions write (``join`` reads it).
         job_rows: The board's view of the history rows.
+
+    Attributes:
+        function_timeouts: Inngest ``timeouts`` (start, finish) of jobs' functions, by
+            job id; a run that outlives them is cancelled and its job recorded
+            ``timed out in Inngest``. Set before the app is built and synced. A
+            delayed job's delay counts: it waits inside its run.
     """
 
     name = "inngest"
@@ -130,6 +136,7 @@ class InngestBroker(QueueElsewhere):
         self.cron_guard = cron_guard
         self.outbox = Outbox(store.outbox, self._send_rows, relayed_by="the relay") if store else None
         self.queues: dict[str, None] = {}
+        self.function_timeouts: dict[str, inngest.Timeouts] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, parts: SharedParts) -> Self:
@@ -329,6 +336,7 @@ class InngestBroker(QueueElsewhere):
             paused=PausedQueues(store.queues.paused_queues) if store is not None else None,
             app_id=self.settings.inngest_app_id,
             cron_guard=self.cron_guard,
+            timeouts=self.function_timeouts,
         )
 
     def routes(self) -> list[BaseRoute]:

@@ -10,15 +10,16 @@ abandoned) into ``NonRetriableError``. A cron run (and a board run-now) asks the
 guard first, as a worker does: a paused schedule's slot, a late or duplicate firing is
 skipped and recorded in the ledger, and how a firing ended is recorded there too. A
 job's outcome is written to its row before the call that ends it is answered
-(``recorder``); the runs Inngest gave up on are recorded by one more function
-(``failures``).
+(``recorder``); the runs Inngest cancelled, timed out or gave up on are closed by one
+more function (``endings``). A job type's flow control becomes the function's own
+options (``flow``).
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +29,7 @@ from dramatiq.middleware import CurrentMessage
 
 from docjobs import errors, tasks
 from docjobs.brokers.history import JobHistory
+from docjobs.brokers.inngest.endings import ended_function
 from docjobs.brokers.inngest.events import (
     ARGS_FIELD,
     CANCEL_EVENT,
@@ -37,7 +39,6 @@ from docjobs.brokers.inngest.events import (
     RUN_ID_OPTION,
     SCHEDULED_EVENT,
 )
-from docjobs.brokers.inngest.failures import failure_function
 from docjobs.brokers.inngest.flow import function_options
 from docjobs.brokers.inngest.outcomes import Outcomes, retries_of
 from docjobs.brokers.inngest.recorder import RETRIED, TRACEBACK_FRAMES, Recorder
@@ -61,17 +62,21 @@ def build_functions(
     paused: PausedCheck | None = None,
     app_id: str | None = None,
     cron_guard: CronGuard | None = None,
+    timeouts: Mapping[str, inngest.Timeouts] | None = None,
 ) -> list[inngest.Function[Any]]:
     """One function per actor, with its event trigger, its cron trigger if scheduled, and its retries.
 
     With ``history`` (and the ``broker`` the actors are declared on), each call
     records the job's start, retry, success or failure in ``background_job``, as
     the worker does on the other providers, and (given the ``app_id`` that
-    prefixes the functions' ids in Inngest's events) the failure function records
-    the runs Inngest gave up on. With ``paused`` (is this queue paused?), a run of
-    a paused queue waits until it is resumed. With ``cron_guard``, a firing runs only if the
-    cron ledger lets it (see :mod:`docjobs.scheduler.guard`).
+    prefixes the functions' ids in Inngest's events) one more function closes the
+    runs Inngest cancelled, timed out or gave up on. With ``paused`` (is this queue
+    paused?), a run of a paused queue waits until it is resumed. With ``cron_guard``,
+    a firing runs only if the cron ledger lets it (see :mod:`docjobs.scheduler.guard`).
+    ``timeouts`` gives jobs (by name) Inngest's ``timeouts``: a run that outlives them
+    is cancelled.
     """
+    timeouts = dict(timeouts or {})
     actors = sorted(actors, key=lambda actor: actor.actor_name)
     recorder = Recorder(history, broker, logger)
     outcomes = Outcomes(broker)
@@ -98,11 +103,13 @@ def build_functions(
                         if_exp=f"event.data.{MESSAGE_ID_FIELD} == async.data.{MESSAGE_ID_FIELD}",
                     )
                 ],
+                timeouts=timeouts.get(job.actor_name),
                 **function_options(job),
             )(_handler(job, retries, recorder, outcomes, paused, cron_guard))
         )
     if recorder.history is not None and app_id is not None:
-        functions.append(failure_function(client, {job.actor_name: job for job in actors}, recorder, app_id))
+        by_name = {job.actor_name: job for job in actors}
+        functions.append(ended_function(client, by_name, recorder, app_id, timeouts))
     return functions
 
 

@@ -13,6 +13,7 @@ import dramatiq
 import psycopg
 
 from docjobs.brokers.history import JobHistory
+from docjobs.db.history import JobStanding
 
 #: What the log says comes after a failed attempt that Inngest tries again.
 RETRIED = "Inngest retries it"
@@ -71,18 +72,33 @@ class Recorder:
             history.after_process_message(broker, proxy, result=result)
             _written_before_answer(history)
 
-    def gave_up(self, message: dramatiq.Message[Any], reason: str) -> None:
-        """The job FAILED with ``reason`` unless it ended already; raises until that is written."""
-        self.log.info(  # a warning came already if the job itself failed
-            "Job %s (%s): %s.",
+    def standing(self, job_id: str) -> JobStanding | None:
+        """Where the job stands in ``background_job``, once this process's events of it are written.
+
+        Raises:
+            psycopg.Error: The database cannot be reached (the call fails, and Inngest retries it).
+        """
+        assert self.history is not None
+        history, _ = self.history
+        history.flush()
+        return history.store.history.standing(job_id)
+
+    def closed(self, message: dramatiq.Message[Any], status: str, reason: str) -> bool:
+        """End the job with ``status`` and ``reason`` unless it ended already; whether it was open."""
+        assert self.history is not None
+        history, _ = self.history
+        closed = history.store.history.close(message.message_id, status, reason)
+        self.log.log(
+            logging.INFO if closed else logging.DEBUG,  # a warning came already if the job itself failed
+            "Job %s (%s): %s%s.",
             message.message_id,
             message.actor_name,
             reason,
-            extra={"action": "job_given_up", "message_id": message.message_id, "actor": message.actor_name},
-        )
-        assert self.history is not None
-        history, broker = self.history
-        history.record_given_up(broker, message, reason)
+            "" if closed else "; it had ended already, and keeps its end",
+            extra={"action": f"job_{status.lower()}_in_inngest", "message_id": message.message_id,
+                   "actor": message.actor_name},
+        )  # fmt: skip
+        return closed
 
     def failed(
         self, proxy: dramatiq.MessageProxy, exc: BaseException, *, final: bool = False, then: str = RETRIED
