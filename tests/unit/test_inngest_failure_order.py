@@ -76,7 +76,7 @@ def test_a_job_that_fails_for_good_sends_its_on_failure_callback_before_it_is_re
     )
     broker.declare_actor(job)
     recorder = Recorder(cast(JobHistory, ledger), broker, logging.getLogger(__name__))
-    run = functions._handler(job, 0, recorder, Outcomes(broker), None)
+    run = functions._handler(job, 0, recorder, Outcomes(broker), None, None)
     event = SimpleNamespace(
         name=job.actor_name,
         id=JOB_ID,
