@@ -3,9 +3,10 @@
 - emails: the email jobs (signing requests, completions, rejections, accounts);
 - webhooks: ``internal.execute-webhook``;
 - maintenance: the sweeps, their per-recipient jobs, and the cleanups;
-- sealing: ``internal.seal-document``.
+- sealing: ``internal.seal-document``;
+- organisations: the organisation and team emails, and ``internal.admin-delete-organisation``.
 """
 
-from docjobs.actors import emails, maintenance, sealing, webhooks
+from docjobs.actors import emails, maintenance, organisations, sealing, webhooks
 
-__all__ = ["emails", "maintenance", "sealing", "webhooks"]
+__all__ = ["emails", "maintenance", "organisations", "sealing", "webhooks"]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from docjobs.domain.accounts import AccountFlows
 from docjobs.domain.documents import DocumentFlows
+from docjobs.domain.organisations import OrganisationFlows
 from docjobs.domain.signing import SigningFlows
 
 
-class Flows(AccountFlows, DocumentFlows, SigningFlows):
-    """The flows, over the runtime's database: an account's, a document owner's and a recipient's."""
+class Flows(AccountFlows, DocumentFlows, SigningFlows, OrganisationFlows):
+    """The flows, over the runtime's database: an account's, an owner's, a recipient's, an organisation's."""
