@@ -282,7 +282,9 @@ ORDER BY created_at DESC, id DESC;
 
 -- Organisations and teams (issue 22): docjobs.db.domain.organisations. The admin's
 -- organisation delete removes rows in batches of at most %(limit)s per statement,
--- children before parents, so no cascade deletes more than the batch.
+-- children before parents, so no cascade deletes more than the batch; documents and
+-- templates go a chunk at a time, each chunk with all its children, so no statement
+-- scans again the rows earlier batches emptied.
 
 -- organisation_insert --
 -- Create an organisation.
@@ -364,60 +366,65 @@ WHERE id IN (
     LIMIT %(limit)s
 );
 
--- organisation_delete_audit_logs --
--- Delete up to %(limit)s audit entries of the organisation's documents (not those out for signing).
+-- organisation_document_chunk --
+-- Up to %(limit)s of the organisation's documents to delete (all but those out for signing).
+SELECT d.id FROM document d JOIN team t ON t.id = d.team_id
+WHERE t.organisation_id = %(organisation_id)s AND (d.status <> 'PENDING' OR d.deleted_at IS NOT NULL)
+LIMIT %(limit)s;
+
+-- document_delete_audit_logs --
+-- Delete up to %(limit)s audit entries of the given documents (unless one went out for signing meanwhile).
 DELETE FROM audit_log WHERE id IN (
-    SELECT a.id FROM audit_log a JOIN document d ON d.id = a.document_id JOIN team t ON t.id = d.team_id
-    WHERE t.organisation_id = %(organisation_id)s AND (d.status <> 'PENDING' OR d.deleted_at IS NOT NULL)
+    SELECT id FROM audit_log WHERE document_id IN (
+        SELECT id FROM document WHERE id = ANY (%(ids)s) AND (status <> 'PENDING' OR deleted_at IS NOT NULL)
+    )
     LIMIT %(limit)s
 );
 
--- organisation_delete_fields --
--- Delete up to %(limit)s fields of the organisation's documents (not those out for signing).
+-- document_delete_fields --
+-- Delete up to %(limit)s fields of the given documents (unless one went out for signing meanwhile).
 DELETE FROM field WHERE id IN (
-    SELECT f.id FROM field f JOIN document d ON d.id = f.document_id JOIN team t ON t.id = d.team_id
-    WHERE t.organisation_id = %(organisation_id)s AND (d.status <> 'PENDING' OR d.deleted_at IS NOT NULL)
+    SELECT id FROM field WHERE document_id IN (
+        SELECT id FROM document WHERE id = ANY (%(ids)s) AND (status <> 'PENDING' OR deleted_at IS NOT NULL)
+    )
     LIMIT %(limit)s
 );
 
--- organisation_delete_recipients --
--- Delete up to %(limit)s recipients (fields gone) of the organisation's documents (not those out for signing).
-DELETE FROM recipient WHERE id IN (
-    SELECT r.id FROM recipient r JOIN document d ON d.id = r.document_id JOIN team t ON t.id = d.team_id
-    WHERE t.organisation_id = %(organisation_id)s AND (d.status <> 'PENDING' OR d.deleted_at IS NOT NULL)
-      AND NOT EXISTS (SELECT 1 FROM field f WHERE f.recipient_id = r.id)
+-- document_delete_recipients --
+-- Delete up to %(limit)s recipients, with no fields left, of the given documents (as above).
+DELETE FROM recipient r WHERE r.id IN (
+    SELECT id FROM recipient WHERE document_id IN (
+        SELECT id FROM document WHERE id = ANY (%(ids)s) AND (status <> 'PENDING' OR deleted_at IS NOT NULL)
+    )
     LIMIT %(limit)s
-);
+) AND NOT EXISTS (SELECT 1 FROM field f WHERE f.recipient_id = r.id);
 
--- organisation_delete_documents --
--- Delete up to %(limit)s of the organisation's documents that have nothing left under them; their PDFs' ids.
-DELETE FROM document WHERE id IN (
-    SELECT d.id FROM document d JOIN team t ON t.id = d.team_id
-    WHERE t.organisation_id = %(organisation_id)s AND (d.status <> 'PENDING' OR d.deleted_at IS NOT NULL)
-      AND NOT EXISTS (SELECT 1 FROM recipient r WHERE r.document_id = d.id)
-      AND NOT EXISTS (SELECT 1 FROM field f WHERE f.document_id = d.id)
-      AND NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.document_id = d.id)
-    LIMIT %(limit)s
-)
+-- document_delete_emptied --
+-- Delete the given documents that have nothing left under them; their PDFs' ids.
+DELETE FROM document d
+WHERE d.id = ANY (%(ids)s) AND (d.status <> 'PENDING' OR d.deleted_at IS NOT NULL)
+  AND NOT EXISTS (SELECT 1 FROM recipient r WHERE r.document_id = d.id)
+  AND NOT EXISTS (SELECT 1 FROM field f WHERE f.document_id = d.id)
+  AND NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.document_id = d.id)
 RETURNING original_data_id, current_data_id;
 
--- organisation_delete_template_recipients --
--- Delete up to %(limit)s recipients of the organisation's templates.
+-- organisation_template_chunk --
+-- Up to %(limit)s of the organisation's templates.
+SELECT tp.id FROM template tp JOIN team t ON t.id = tp.team_id
+WHERE t.organisation_id = %(organisation_id)s
+LIMIT %(limit)s;
+
+-- template_delete_recipients --
+-- Delete up to %(limit)s recipients of the given templates.
 DELETE FROM template_recipient WHERE id IN (
-    SELECT tr.id FROM template_recipient tr JOIN template tp ON tp.id = tr.template_id
-    JOIN team t ON t.id = tp.team_id
-    WHERE t.organisation_id = %(organisation_id)s
-    LIMIT %(limit)s
+    SELECT id FROM template_recipient WHERE template_id = ANY (%(ids)s) LIMIT %(limit)s
 );
 
--- organisation_delete_templates --
--- Delete up to %(limit)s of the organisation's templates that have no recipients left; their PDFs' ids.
-DELETE FROM template WHERE id IN (
-    SELECT tp.id FROM template tp JOIN team t ON t.id = tp.team_id
-    WHERE t.organisation_id = %(organisation_id)s
-      AND NOT EXISTS (SELECT 1 FROM template_recipient tr WHERE tr.template_id = tp.id)
-    LIMIT %(limit)s
-)
+-- template_delete_emptied --
+-- Delete the given templates that have no recipients left; their PDFs' ids.
+DELETE FROM template tp
+WHERE tp.id = ANY (%(ids)s)
+  AND NOT EXISTS (SELECT 1 FROM template_recipient tr WHERE tr.template_id = tp.id)
 RETURNING data_id AS original_data_id, data_id AS current_data_id;
 
 -- document_data_delete_unused --

@@ -329,6 +329,12 @@ def test_an_organisation_is_deleted_in_bounded_batches_and_its_owner_told(
     assert '"Acme"' in text_part(mailbox.messages[0])
 
 
+WATCHED_METHODS = (
+    "detach_pending_documents", "organisation_document_chunk", "delete_document_children",
+    "delete_emptied_documents", "delete_organisation_teams",
+)  # fmt: skip
+
+
 def test_a_delete_that_crashed_mid_way_finishes_on_the_next_run_without_redoing_finished_steps(
     local_service: Runtime,
     big_organisation: dict[str, Any],
@@ -337,17 +343,21 @@ def test_a_delete_that_crashed_mid_way_finishes_on_the_next_run_without_redoing_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     organisation = big_organisation
-    calls: list[str] = []  # the step of each batch, and "crash" where the worker died
-    real_delete_step = DomainStore.delete_step
+    calls: list[str] = []  # the store's delete methods in the order called, and "crash" where the worker died
+    real = {name: getattr(DomainStore, name) for name in WATCHED_METHODS}
 
-    def crashing_delete_step(self: DomainStore, conn: Any, step: Any, organisation_id: str, **kw: Any) -> int:
-        calls.append(step.name)
-        if step.name == "recipients" and calls.count("recipients") == 2 and "crash" not in calls:
-            calls.append("crash")  # the first batch of recipients is committed, the second never runs
-            raise RuntimeError("the worker died")
-        return real_delete_step(self, conn, step, organisation_id, **kw)
+    def watched(name: str) -> Callable[..., Any]:
+        def call(self: DomainStore, *args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            if name == "delete_document_children" and calls.count(name) == 5 and "crash" not in calls:
+                calls.append("crash")  # some batches of the first chunk are committed, the rest never run
+                raise RuntimeError("the worker died")
+            return real[name](self, *args, **kwargs)
 
-    monkeypatch.setattr(DomainStore, "delete_step", crashing_delete_step)
+        return call
+
+    for name in WATCHED_METHODS:
+        monkeypatch.setattr(DomainStore, name, watched(name))
     Flows().admin_delete_organisation(organisation["id"], requested_by_user_id=1, send_email_to_owner=True)
     local_service.join(timeout_seconds=60)
 
@@ -356,9 +366,11 @@ def test_a_delete_that_crashed_mid_way_finishes_on_the_next_run_without_redoing_
     assert "the worker died" in job["last_error"]
     assert NOTHING_LEFT == owned_counts(database_url, organisation["id"])
     first_run, second_run = calls[: calls.index("crash")], calls[calls.index("crash") + 1 :]
-    assert {"detach-pending-documents", "audit-logs", "fields", "recipients"} == set(first_run)
-    assert "recipients" == second_run[0]  # the finished steps (detach, audit logs, fields) were skipped
-    assert not {"detach-pending-documents", "audit-logs", "fields"} & set(second_run)
+    assert {"detach_pending_documents", "organisation_document_chunk"} <= set(first_run)
+    assert "delete_emptied_documents" not in first_run  # the crash came before the first chunk's documents
+    # The finished step (detaching the pending document) is skipped; the documents' step starts again.
+    assert "organisation_document_chunk" == second_run[0] and "detach_pending_documents" not in second_run
+    assert {"delete_emptied_documents", "delete_organisation_teams"} <= set(second_run)
     assert max(rows_per_transaction(database_url).values()) <= organisations.DELETE_BATCH_ROWS
     assert [("olivia@example.com", "Your organisation has been deleted")] == subjects_to(mailbox)
 

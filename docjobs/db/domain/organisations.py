@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from docjobs.db.domain.queries import Conn, DomainQueries, Row
 
@@ -13,32 +12,8 @@ MANAGER_ROLES = ("ADMIN", "MANAGER")
 ADMIN_ROLES = ("ADMIN",)
 
 
-@dataclass(frozen=True)
-class DeleteStep:
-    """One step of deleting an organisation, run in batches until it finds nothing."""
-
-    name: str
-    query: str
-    #: Rows one selected row accounts for (a document goes with up to two PDFs).
-    rows_per_item: int = 1
-    with_pdfs: bool = False
-
-
-#: Deleting an organisation, children before parents, so no cascade deletes more
-#: than a batch. Documents still out for signing are detached first, not deleted
-#: (see docjobs.actors.organisations).
-ORGANISATION_DELETE_STEPS = (
-    DeleteStep("detach-pending-documents", "organisation_detach_pending_documents"),
-    DeleteStep("audit-logs", "organisation_delete_audit_logs"),
-    DeleteStep("fields", "organisation_delete_fields"),
-    DeleteStep("recipients", "organisation_delete_recipients"),
-    DeleteStep("documents", "organisation_delete_documents", rows_per_item=3, with_pdfs=True),
-    DeleteStep("template-recipients", "organisation_delete_template_recipients"),
-    DeleteStep("templates", "organisation_delete_templates", rows_per_item=2, with_pdfs=True),
-    DeleteStep("team-members", "organisation_delete_team_members"),
-    DeleteStep("teams", "organisation_delete_teams"),
-    DeleteStep("members", "organisation_delete_members"),
-)
+#: What hangs under a document, in the order it is deleted (fields before their recipients).
+DOCUMENT_CHILDREN = ("audit_logs", "fields", "recipients")
 
 
 class OrganisationQueries(DomainQueries):
@@ -129,23 +104,66 @@ class OrganisationQueries(DomainQueries):
     def set_document_team(self, conn: Conn, document_id: int, team_id: int | None) -> Row | None:
         return self._one(conn, "document_set_team", {"id": document_id, "team_id": team_id})
 
-    def delete_step(self, conn: Conn, step: DeleteStep, organisation_id: str, *, max_rows: int) -> int:
-        """Run one batch of ``step``, deleting (or detaching) at most ``max_rows`` rows.
+    # The admin's delete (docjobs.actors.organisations): each call is one bounded batch.
 
-        A step with PDFs deletes its documents or templates, then those of their PDFs
-        nothing else uses: run it in a transaction, so both commit together.
+    def detach_pending_documents(self, conn: Conn, organisation_id: str, *, limit: int) -> int:
+        """Take up to ``limit`` documents out for signing out of the organisation's teams."""
+        return self._run(
+            conn,
+            "organisation_detach_pending_documents",
+            {"organisation_id": organisation_id, "limit": limit},
+        )
+
+    def organisation_document_chunk(self, conn: Conn, organisation_id: str, *, limit: int) -> list[int]:
+        """Ids of up to ``limit`` of the organisation's documents to delete."""
+        params = {"organisation_id": organisation_id, "limit": limit}
+        return [row["id"] for row in self._all(conn, "organisation_document_chunk", params)]
+
+    def delete_document_children(self, conn: Conn, kind: str, document_ids: list[int], *, limit: int) -> int:
+        """Delete up to ``limit`` rows of one of :data:`DOCUMENT_CHILDREN` under the documents."""
+        if kind not in DOCUMENT_CHILDREN:
+            raise ValueError(f"not a kind of row under a document: {kind!r}")
+        return self._run(conn, f"document_delete_{kind}", {"ids": document_ids, "limit": limit})
+
+    def delete_emptied_documents(self, conn: Conn, document_ids: list[int]) -> tuple[int, int]:
+        """Delete the documents with nothing left under them, then their PDFs nothing else uses.
 
         Returns:
-            The rows it deleted or detached; 0 once the step has nothing left to do.
+            How many documents, and how many PDFs, went.
         """
-        limit = max(1, max_rows // step.rows_per_item)
+        return self._delete_with_pdfs(conn, "document_delete_emptied", document_ids)
+
+    def organisation_template_chunk(self, conn: Conn, organisation_id: str, *, limit: int) -> list[int]:
+        """Ids of up to ``limit`` of the organisation's templates."""
         params = {"organisation_id": organisation_id, "limit": limit}
-        if not step.with_pdfs:
-            return self._run(conn, step.query, params)
-        owners = self._all(conn, step.query, params)
+        return [row["id"] for row in self._all(conn, "organisation_template_chunk", params)]
+
+    def delete_template_recipients(self, conn: Conn, template_ids: list[int], *, limit: int) -> int:
+        return self._run(conn, "template_delete_recipients", {"ids": template_ids, "limit": limit})
+
+    def delete_emptied_templates(self, conn: Conn, template_ids: list[int]) -> tuple[int, int]:
+        """Delete the templates with no recipients left, then their PDFs nothing else uses."""
+        return self._delete_with_pdfs(conn, "template_delete_emptied", template_ids)
+
+    def delete_organisation_team_members(self, conn: Conn, organisation_id: str, *, limit: int) -> int:
+        params = {"organisation_id": organisation_id, "limit": limit}
+        return self._run(conn, "organisation_delete_team_members", params)
+
+    def delete_organisation_teams(self, conn: Conn, organisation_id: str, *, limit: int) -> int:
+        """Delete up to ``limit`` of the organisation's teams that hold nothing any more."""
+        return self._run(
+            conn, "organisation_delete_teams", {"organisation_id": organisation_id, "limit": limit}
+        )
+
+    def delete_organisation_members(self, conn: Conn, organisation_id: str, *, limit: int) -> int:
+        params = {"organisation_id": organisation_id, "limit": limit}
+        return self._run(conn, "organisation_delete_members", params)
+
+    def _delete_with_pdfs(self, conn: Conn, query: str, ids: list[int]) -> tuple[int, int]:
+        owners = self._all(conn, query, {"ids": ids})
         pdf_ids = sorted({row[key] for row in owners for key in ("original_data_id", "current_data_id")})
         pdfs = self._run(conn, "document_data_delete_unused", {"ids": pdf_ids}) if pdf_ids else 0
-        return len(owners) + pdfs
+        return len(owners), pdfs
 
     def delete_organisation_row(self, conn: Conn, organisation_id: str) -> int:
         """Delete the organisation once nothing is left under it; 1 if it went."""
