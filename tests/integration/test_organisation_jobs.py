@@ -14,7 +14,7 @@ from docjobs_devkit.smtp import Mailbox, html_part, text_part
 from docjobs import jobs, runtime
 from docjobs.actors import organisations
 from docjobs.db.domain import DomainStore
-from docjobs.domain import Flows
+from docjobs.domain import FlowError, Flows
 from docjobs.runtime import Runtime
 
 SUPPORT = "support@example.com"
@@ -131,6 +131,24 @@ def test_each_member_of_a_deleted_team_is_told_even_when_one_address_is_refused(
     job = the_job(database_url, "send.team-deleted.email")
     assert "COMPLETED" == job["status"] and 1 == job["attempts"]
     assert {"name": "Sales", "url": "sales"} == job["payload"]["team"]
+
+
+def test_a_team_holding_documents_is_not_deleted_nor_a_stranger_removed(
+    local_service: Runtime, mailbox: Mailbox, database_url: str
+) -> None:
+    organisation = make_organisation()
+    olivia = organisation["people"]["Olivia"]
+    team = Flows().create_team(organisation["id"], "Sales", member_ids=[olivia["id"]])
+    document = Flows().create_document(olivia["id"], "Lease", b"%PDF-1.4", [])
+    Flows().put_in_team(document["id"], team["id"])
+    with pytest.raises(FlowError, match=f"^team {team['id']} still holds documents or templates$"):
+        Flows().delete_team(team["id"])
+    with pytest.raises(FlowError, match=f"^user {organisation['people']['Nora']['id']} is not a member"):
+        Flows().leave_organisation(organisation["id"], organisation["people"]["Nora"]["id"])
+    local_service.join()
+    assert 1 == len(execute(database_url, "SELECT * FROM team WHERE id = %s", team["id"]))
+    assert [] == mailbox.messages
+    assert [] == execute(database_url, "SELECT * FROM background_job WHERE actor LIKE 'send.%%'")
 
 
 def test_a_limit_alert_goes_to_the_admins_and_a_plain_text_notice_to_support(
