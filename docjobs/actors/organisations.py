@@ -87,7 +87,11 @@ def _members(organisation_id: str, roles: tuple[str, ...]) -> list[dict[str, Any
     return support.read(lambda store, conn: store.organisation_members(conn, organisation_id, roles=roles))
 
 
-def _tell_managers(key: str, organisation_id: str, member_user_id: int, compose: Any) -> None:
+#: An announcement: (organisation, member, manager, base URL) -> the email to the manager.
+Announcement = Callable[[dict[str, Any], dict[str, Any], dict[str, Any], str], Email]
+
+
+def _tell_managers(key: str, organisation_id: str, member_user_id: int, compose: Announcement) -> None:
     """Email every manager of the organisation but ``member_user_id`` what ``compose`` says."""
     organisation = _load_organisation(organisation_id)
     member = support.load_user(member_user_id)
@@ -98,7 +102,7 @@ def _tell_managers(key: str, organisation_id: str, member_user_id: int, compose:
     deliveries = support.Deliveries()
     for manager in managers:
         with deliveries.to(manager["user_id"]):
-            email: Email = compose(organisation, member, manager, base)
+            email = compose(organisation, member, manager, base)
             support.send_email(f"{key}--{member_user_id}_{manager['user_id']}", email)
     deliveries.finish()
     return None
