@@ -410,3 +410,16 @@ def test_deleting_a_missing_organisation_is_a_no_op(
         for r in caplog.records
         if getattr(r, "action", "").startswith("organisation_")  # type: ignore[attr-defined]
     ]
+
+
+def test_an_organisation_is_deleted_on_every_provider(
+    service: Runtime, mailbox: Mailbox, database_url: str
+) -> None:
+    organisation = make_organisation("pro")
+    team = Flows().create_team(organisation["id"], "Sales")
+    execute(database_url, TEAM_DOCUMENTS, organisation["people"]["Olivia"]["id"], team["id"])
+    Flows().admin_delete_organisation(organisation["id"], requested_by_user_id=1)
+    service.join(timeout_seconds=60)
+    assert NOTHING_LEFT == owned_counts(database_url, organisation["id"])
+    assert [("olivia@example.com", "Your organisation has been deleted")] == subjects_to(mailbox)
+    assert "COMPLETED" == the_job(database_url, "internal.admin-delete-organisation")["status"]
