@@ -6,23 +6,13 @@ the reference's task keys, each person delivered to on their own
 email and one bad address does not stop the others.
 
 ``internal.admin-delete-organisation`` removes an organisation and what it owns in
-steps (:data:`DELETE_STEPS`), each a memoised task that deletes in transactions of at
-most :data:`DELETE_BATCH_ROWS` rows, children before parents so no cascade exceeds
-the batch. Documents and templates go a chunk at a time, each chunk with all under
-it, so no batch scans again what earlier ones emptied (the delete stays linear). A
-worker that dies mid-way leaves whole batches behind: the job run again skips the
-finished steps, and the step it died in deletes what is left. Thousands of documents
-never make one long transaction that holds locks and bloats the WAL.
-
-Documents still out for signing (PENDING, not deleted) are not deleted: they are
-taken out of the organisation's teams and stay with their owner, as the reference
-orphans its envelopes. Their recipients hold live signing links, and the seal,
-reminders and completion emails still due on them go on working; deleting them
-would silently break the signing for people outside the organisation.
+bounded, resumable batches: see :mod:`docjobs.actors._organisation_delete`.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
 from collections.abc import Callable
 from typing import Any, Literal
@@ -30,25 +20,17 @@ from typing import Any, Literal
 import pydantic
 
 import docjobs
-from docjobs import errors, runtime
+from docjobs import runtime
+from docjobs.actors import _organisation_delete as deletion
 from docjobs.actors import _support as support
 from docjobs.actors.payloads import PayloadModel
-from docjobs.db.domain import DomainStore
-from docjobs.db.domain.organisations import ADMIN_ROLES, DOCUMENT_CHILDREN, MANAGER_ROLES
-from docjobs.db.pool import Connection
+from docjobs.db.domain.organisations import ADMIN_ROLES, MANAGER_ROLES
 from docjobs.mail import organisations as mail
 from docjobs.mail.message import Email
 from docjobs.tasks import run_task
 
 logger = logging.getLogger("docjobs.jobs")
 
-#: Rows one transaction of the organisation delete removes at most.
-DELETE_BATCH_ROWS = 500
-#: Documents deleted together: each takes up to two PDFs with it, so their last
-#: transaction stays within the batch too.
-DOCUMENTS_PER_CHUNK = DELETE_BATCH_ROWS // 3
-#: Templates deleted together, each with its PDF.
-TEMPLATES_PER_CHUNK = DELETE_BATCH_ROWS // 2
 #: The reference's internal FREE claim: its organisations get no limit alerts.
 FREE_CLAIM = "free"
 
@@ -66,10 +48,6 @@ class TeamMember(PayloadModel):
     id: int
     email: pydantic.EmailStr
     name: str | None = None
-
-
-class OrganisationNotEmptied(errors.DocjobsError):
-    """Rows were added to the organisation while it was being deleted; the job is retried."""
 
 
 def _skip(reason: str, **fields: object) -> None:
@@ -192,9 +170,16 @@ def admin_delete_organisation(
             extra={"action": "organisation_missing", "organisation_id": organisation_id},
         )
         return None
-    for name, step in DELETE_STEPS:
-        run_task(f"delete-organisation-{name}", lambda step=step: step(organisation_id))  # type: ignore[misc]
-    run_task("delete-organisation", lambda: _delete_row(organisation_id))
+    for name, step in deletion.STEPS:
+        # One memoised task per round: a rerun skips the finished rounds (and steps).
+        for number in itertools.count(1):
+            done = run_task(
+                f"delete-organisation-{name}-{number}",
+                functools.partial(deletion.round_of, step, organisation_id),
+            )
+            if not done["more"]:
+                break
+    run_task("delete-organisation", lambda: deletion.delete_row(organisation_id))
     logger.info(
         "Organisation %s deleted at the request of user %s.",
         organisation_id,
@@ -218,110 +203,3 @@ def _snapshot(organisation_id: str) -> dict[str, Any] | None:
     if found is None:
         return None
     return {key: found[key] for key in ("id", "name", "url", "owner_email", "owner_name")}
-
-
-Batch = Callable[[DomainStore, Connection], int]
-
-
-def _batches(batch: Batch) -> int:
-    """Run ``batch`` in a transaction of its own until it touches nothing; rows it touched."""
-    total = 0
-    while True:
-        with support.transaction() as conn:
-            done = batch(support.domain(), conn)
-        if done == 0:
-            return total
-        total += done
-
-
-def _detach_pending_documents(organisation_id: str) -> int:
-    return _batches(
-        lambda store, conn: store.detach_pending_documents(conn, organisation_id, limit=DELETE_BATCH_ROWS)
-    )
-
-
-def _delete_documents(organisation_id: str) -> int:
-    """Delete the organisation's documents a chunk at a time: audit entries, fields, recipients, then them."""
-    total = 0
-    while chunk := support.read(
-        lambda store, conn: store.organisation_document_chunk(
-            conn, organisation_id, limit=DOCUMENTS_PER_CHUNK
-        )
-    ):
-        for kind in DOCUMENT_CHILDREN:
-            total += _batches(
-                lambda store, conn, kind=kind: store.delete_document_children(  # type: ignore[misc]
-                    conn, kind, chunk, limit=DELETE_BATCH_ROWS
-                )
-            )
-        with support.transaction() as conn:
-            documents, pdfs = support.domain().delete_emptied_documents(conn, chunk)
-        if documents == 0:
-            raise OrganisationNotEmptied(f"documents of organisation {organisation_id} keep getting new rows")
-        total += documents + pdfs
-    return total
-
-
-def _delete_templates(organisation_id: str) -> int:
-    """Delete the organisation's templates a chunk at a time: their recipients, then them."""
-    total = 0
-    while chunk := support.read(
-        lambda store, conn: store.organisation_template_chunk(
-            conn, organisation_id, limit=TEMPLATES_PER_CHUNK
-        )
-    ):
-        total += _batches(
-            lambda store, conn: store.delete_template_recipients(conn, chunk, limit=DELETE_BATCH_ROWS)
-        )
-        with support.transaction() as conn:
-            templates, pdfs = support.domain().delete_emptied_templates(conn, chunk)
-        if templates == 0:
-            raise OrganisationNotEmptied(f"templates of organisation {organisation_id} keep getting new rows")
-        total += templates + pdfs
-    return total
-
-
-def _delete_team_members(organisation_id: str) -> int:
-    return _batches(
-        lambda store, conn: store.delete_organisation_team_members(
-            conn, organisation_id, limit=DELETE_BATCH_ROWS
-        )
-    )
-
-
-def _delete_teams(organisation_id: str) -> int:
-    return _batches(
-        lambda store, conn: store.delete_organisation_teams(conn, organisation_id, limit=DELETE_BATCH_ROWS)
-    )
-
-
-def _delete_members(organisation_id: str) -> int:
-    return _batches(
-        lambda store, conn: store.delete_organisation_members(conn, organisation_id, limit=DELETE_BATCH_ROWS)
-    )
-
-
-#: The delete's steps in order, children before parents, each a memoised task
-#: (``delete-organisation-<name>``) returning how many rows it touched.
-DELETE_STEPS: tuple[tuple[str, Callable[[str], int]], ...] = (
-    ("detach-pending-documents", _detach_pending_documents),
-    ("documents", _delete_documents),
-    ("templates", _delete_templates),
-    ("team-members", _delete_team_members),
-    ("teams", _delete_teams),
-    ("members", _delete_members),
-)
-
-
-def _delete_row(organisation_id: str) -> bool:
-    """Delete the organisation's row; rows added under it meanwhile are deleted first."""
-    for _ in range(2):
-        with support.transaction() as conn:
-            if support.domain().delete_organisation_row(conn, organisation_id):
-                return True
-            if support.domain().organisation(conn, organisation_id) is None:
-                return False  # deleted by someone else meanwhile
-        # Someone added a team, member or document while the steps ran: go through them again.
-        for _name, step in DELETE_STEPS:
-            step(organisation_id)
-    raise OrganisationNotEmptied(f"organisation {organisation_id} kept getting new rows while being deleted")

@@ -12,7 +12,7 @@ import pytest
 from docjobs_devkit.smtp import Mailbox, html_part, text_part
 
 from docjobs import jobs, runtime
-from docjobs.actors import organisations
+from docjobs.actors import _organisation_delete as deletion
 from docjobs.db.domain import DomainStore
 from docjobs.domain import FlowError, Flows
 from docjobs.runtime import Runtime
@@ -312,9 +312,14 @@ def rows_per_transaction(url: str) -> dict[int, int]:
 
 
 def test_an_organisation_is_deleted_in_bounded_batches_and_its_owner_told(
-    local_service: Runtime, big_organisation: dict[str, Any], mailbox: Mailbox, database_url: str
+    local_service: Runtime,
+    big_organisation: dict[str, Any],
+    mailbox: Mailbox,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     organisation = big_organisation
+    monkeypatch.setattr(deletion, "ROUND_TRANSACTIONS", 4)  # many short rounds, each a task
     neighbour_before = owned_counts(database_url, organisation["neighbour"]["id"])
     pdfs_before = execute(database_url, "SELECT count(*) AS n FROM document_data")[0]["n"]
     Flows().admin_delete_organisation(
@@ -332,8 +337,8 @@ def test_an_organisation_is_deleted_in_bounded_batches_and_its_owner_told(
     # 4 team members, 2 teams; then 3 organisation members and the organisation.
     expected = 2 * ROWS_PER_TEAM - 9 + 2 * (1 + 1 + 2) + 4 + 2 + 3 + 1
     assert expected == sum(per_transaction.values())
-    assert max(per_transaction.values()) <= organisations.DELETE_BATCH_ROWS
-    assert len(per_transaction) >= expected / organisations.DELETE_BATCH_ROWS + 1
+    assert max(per_transaction.values()) <= deletion.DELETE_BATCH_ROWS
+    assert len(per_transaction) >= expected / deletion.DELETE_BATCH_ROWS + 1
     assert (
         pdfs_before - (300 - 1 + 2)
         == execute(database_url, "SELECT count(*) AS n FROM document_data")[0]["n"]
@@ -345,6 +350,19 @@ def test_an_organisation_is_deleted_in_bounded_batches_and_its_owner_told(
     assert 2 == len(execute(database_url, "SELECT * FROM field WHERE document_id = %s", pending["id"]))
     assert [("olivia@example.com", "Your organisation has been deleted")] == subjects_to(mailbox)
     assert '"Acme"' in text_part(mailbox.messages[0])
+    tasks = {
+        row["name"]: row["status"]
+        for row in execute(database_url, "SELECT name, status FROM background_job_task")
+    }
+    assert {"COMPLETED"} == set(tasks.values())
+    document_rounds = sorted(name for name in tasks if name.startswith("delete-organisation-documents-"))
+    # A round starts no chunk (166 documents) after its 4th transaction: one chunk a round, then an empty one.
+    assert [
+        "delete-organisation-documents-1",
+        "delete-organisation-documents-2",
+        "delete-organisation-documents-3",
+    ] == document_rounds
+    assert {"get-organisation", "delete-organisation-members-1", "delete-organisation"} <= set(tasks)
 
 
 WATCHED_METHODS = (
@@ -389,7 +407,7 @@ def test_a_delete_that_crashed_mid_way_finishes_on_the_next_run_without_redoing_
     # The finished step (detaching the pending document) is skipped; the documents' step starts again.
     assert "organisation_document_chunk" == second_run[0] and "detach_pending_documents" not in second_run
     assert {"delete_emptied_documents", "delete_organisation_teams"} <= set(second_run)
-    assert max(rows_per_transaction(database_url).values()) <= organisations.DELETE_BATCH_ROWS
+    assert max(rows_per_transaction(database_url).values()) <= deletion.DELETE_BATCH_ROWS
     assert [("olivia@example.com", "Your organisation has been deleted")] == subjects_to(mailbox)
 
 
