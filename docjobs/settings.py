@@ -88,6 +88,8 @@ class Settings(BaseModel):
     smtp_from_address: EmailAddress = Field(
         defaults.DEFAULT_SMTP_FROM_ADDRESS, alias="NEXT_PRIVATE_SMTP_FROM_ADDRESS"
     )
+    # Where organisation limit alerts tell support (issue 22); unset: support is not told.
+    support_email: EmailAddress | None = Field(None, alias="NEXT_PUBLIC_SUPPORT_EMAIL")
 
     # Sealing: the certificate that signs completed documents, as in the reference.
     signing_transport: Literal["local"] = Field("local", alias="NEXT_PRIVATE_SIGNING_TRANSPORT")

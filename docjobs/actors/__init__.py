@@ -4,9 +4,10 @@
 - webhooks: ``internal.execute-webhook``;
 - maintenance: the sweeps, their per-recipient jobs, and the cleanups;
 - sealing: ``internal.seal-document``;
-- templates: ``internal.bulk-send-template`` and the direct-template email.
+- templates: ``internal.bulk-send-template`` and the direct-template email;
+- organisations: the organisation and team emails, and ``internal.admin-delete-organisation``.
 """
 
-from docjobs.actors import emails, maintenance, sealing, templates, webhooks
+from docjobs.actors import emails, maintenance, organisations, sealing, templates, webhooks
 
-__all__ = ["emails", "maintenance", "sealing", "templates", "webhooks"]
+__all__ = ["emails", "maintenance", "organisations", "sealing", "templates", "webhooks"]

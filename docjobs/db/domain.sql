@@ -335,3 +335,191 @@ RETURNING *;
 -- document_get_by_request_key --
 -- The document a request (a bulk send's row) made, if any.
 SELECT id FROM document WHERE request_key = %(request_key)s;
+-- Organisations and teams (issue 22): docjobs.db.domain.organisations. The admin's
+-- organisation delete removes rows in batches of at most %(limit)s per statement,
+-- children before parents, so no cascade deletes more than the batch; documents and
+-- templates go a chunk at a time, each chunk with all its children, so no statement
+-- scans again the rows earlier batches emptied.
+
+-- organisation_insert --
+-- Create an organisation.
+INSERT INTO organisation (id, name, url, owner_user_id, claim, member_seats, document_quota, email_quota, api_quota)
+VALUES (%(id)s, %(name)s, %(url)s, %(owner_user_id)s, %(claim)s, %(member_seats)s, %(document_quota)s,
+        %(email_quota)s, %(api_quota)s)
+RETURNING *;
+
+-- organisation_get --
+-- One organisation with its owner's name and email, and how many members it has.
+SELECT o.*, u.email AS owner_email, u.name AS owner_name,
+       (SELECT count(*) FROM organisation_member m WHERE m.organisation_id = o.id) AS member_count
+FROM organisation o JOIN "user" u ON u.id = o.owner_user_id
+WHERE o.id = %(id)s;
+
+-- organisation_member_upsert --
+-- Add a member to an organisation, or change their role.
+INSERT INTO organisation_member (organisation_id, user_id, role)
+VALUES (%(organisation_id)s, %(user_id)s, %(role)s)
+ON CONFLICT (organisation_id, user_id) DO UPDATE SET role = excluded.role
+RETURNING *;
+
+-- organisation_member_delete --
+-- Remove a member from an organisation and from its teams.
+WITH left_teams AS (
+    DELETE FROM team_member tm USING team t
+    WHERE t.id = tm.team_id AND t.organisation_id = %(organisation_id)s AND tm.user_id = %(user_id)s
+)
+DELETE FROM organisation_member
+WHERE organisation_id = %(organisation_id)s AND user_id = %(user_id)s
+RETURNING *;
+
+-- organisation_member_list --
+-- An organisation's members with the given roles, with their names and emails.
+SELECT m.user_id, m.role, u.email, u.name
+FROM organisation_member m JOIN "user" u ON u.id = m.user_id
+WHERE m.organisation_id = %(organisation_id)s AND m.role = ANY (%(roles)s)
+ORDER BY m.user_id;
+
+-- team_insert --
+-- Create a team in an organisation.
+INSERT INTO team (organisation_id, name, url) VALUES (%(organisation_id)s, %(name)s, %(url)s) RETURNING *;
+
+-- team_get --
+-- One team.
+SELECT * FROM team WHERE id = %(id)s;
+
+-- team_member_insert --
+-- Add a user to a team.
+INSERT INTO team_member (team_id, user_id) VALUES (%(team_id)s, %(user_id)s)
+ON CONFLICT DO NOTHING;
+
+-- team_member_list --
+-- A team's members with their names and emails.
+SELECT u.id, u.email, u.name
+FROM team_member tm JOIN "user" u ON u.id = tm.user_id
+WHERE tm.team_id = %(team_id)s
+ORDER BY u.id;
+
+-- team_count_owned --
+-- How many documents and templates a team holds.
+SELECT (SELECT count(*) FROM document WHERE team_id = %(id)s)
+     + (SELECT count(*) FROM template WHERE team_id = %(id)s) AS owned;
+
+-- team_delete --
+-- Delete a team (its members go with it).
+DELETE FROM team WHERE id = %(id)s RETURNING *;
+
+-- document_set_team --
+-- Put a document in a team.
+UPDATE document SET team_id = %(team_id)s WHERE id = %(id)s RETURNING *;
+
+-- organisation_detach_pending_documents --
+-- Take up to %(limit)s documents still out for signing out of the organisation's teams.
+UPDATE document SET team_id = NULL, template_id = NULL
+WHERE id IN (
+    SELECT d.id FROM document d JOIN team t ON t.id = d.team_id
+    WHERE t.organisation_id = %(organisation_id)s AND d.status = 'PENDING' AND d.deleted_at IS NULL
+    LIMIT %(limit)s
+);
+
+-- organisation_document_chunk --
+-- Up to %(limit)s of the organisation's documents to delete (all but those out for signing).
+SELECT d.id FROM document d JOIN team t ON t.id = d.team_id
+WHERE t.organisation_id = %(organisation_id)s AND (d.status <> 'PENDING' OR d.deleted_at IS NOT NULL)
+LIMIT %(limit)s;
+
+-- document_delete_audit_logs --
+-- Delete up to %(limit)s audit entries of the given documents (unless one went out for signing meanwhile).
+DELETE FROM audit_log WHERE id IN (
+    SELECT id FROM audit_log WHERE document_id IN (
+        SELECT id FROM document WHERE id = ANY (%(ids)s) AND (status <> 'PENDING' OR deleted_at IS NOT NULL)
+    )
+    LIMIT %(limit)s
+);
+
+-- document_delete_fields --
+-- Delete up to %(limit)s fields of the given documents (unless one went out for signing meanwhile).
+DELETE FROM field WHERE id IN (
+    SELECT id FROM field WHERE document_id IN (
+        SELECT id FROM document WHERE id = ANY (%(ids)s) AND (status <> 'PENDING' OR deleted_at IS NOT NULL)
+    )
+    LIMIT %(limit)s
+);
+
+-- document_delete_recipients --
+-- Delete up to %(limit)s recipients, with no fields left, of the given documents (as above).
+DELETE FROM recipient r WHERE r.id IN (
+    SELECT id FROM recipient WHERE document_id IN (
+        SELECT id FROM document WHERE id = ANY (%(ids)s) AND (status <> 'PENDING' OR deleted_at IS NOT NULL)
+    )
+    LIMIT %(limit)s
+) AND NOT EXISTS (SELECT 1 FROM field f WHERE f.recipient_id = r.id);
+
+-- document_delete_emptied --
+-- Delete the given documents that have nothing left under them; their PDFs' ids.
+DELETE FROM document d
+WHERE d.id = ANY (%(ids)s) AND (d.status <> 'PENDING' OR d.deleted_at IS NOT NULL)
+  AND NOT EXISTS (SELECT 1 FROM recipient r WHERE r.document_id = d.id)
+  AND NOT EXISTS (SELECT 1 FROM field f WHERE f.document_id = d.id)
+  AND NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.document_id = d.id)
+RETURNING original_data_id, current_data_id;
+
+-- organisation_template_chunk --
+-- Up to %(limit)s of the organisation's templates.
+SELECT tp.id FROM template tp JOIN team t ON t.id = tp.team_id
+WHERE t.organisation_id = %(organisation_id)s
+LIMIT %(limit)s;
+
+-- template_delete_recipients --
+-- Delete up to %(limit)s recipients of the given templates.
+DELETE FROM template_recipient WHERE id IN (
+    SELECT id FROM template_recipient WHERE template_id = ANY (%(ids)s) LIMIT %(limit)s
+);
+
+-- template_delete_emptied --
+-- Delete the given templates that have no recipients left; their PDFs' ids.
+DELETE FROM template tp
+WHERE tp.id = ANY (%(ids)s)
+  AND NOT EXISTS (SELECT 1 FROM template_recipient tr WHERE tr.template_id = tp.id)
+RETURNING data_id AS original_data_id, data_id AS current_data_id;
+
+-- document_data_delete_unused --
+-- Delete the given stored PDFs that no document or template uses any more.
+DELETE FROM document_data dd
+WHERE dd.id = ANY (%(ids)s)
+  AND NOT EXISTS (SELECT 1 FROM document d WHERE d.original_data_id = dd.id)
+  AND NOT EXISTS (SELECT 1 FROM document d WHERE d.current_data_id = dd.id)
+  AND NOT EXISTS (SELECT 1 FROM template tp WHERE tp.data_id = dd.id);
+
+-- organisation_delete_team_members --
+-- Delete up to %(limit)s memberships of the organisation's teams.
+DELETE FROM team_member WHERE (team_id, user_id) IN (
+    SELECT tm.team_id, tm.user_id FROM team_member tm JOIN team t ON t.id = tm.team_id
+    WHERE t.organisation_id = %(organisation_id)s
+    LIMIT %(limit)s
+);
+
+-- organisation_delete_teams --
+-- Delete up to %(limit)s of the organisation's teams that hold nothing any more.
+DELETE FROM team WHERE id IN (
+    SELECT t.id FROM team t
+    WHERE t.organisation_id = %(organisation_id)s
+      AND NOT EXISTS (SELECT 1 FROM team_member tm WHERE tm.team_id = t.id)
+      AND NOT EXISTS (SELECT 1 FROM document d WHERE d.team_id = t.id)
+      AND NOT EXISTS (SELECT 1 FROM template tp WHERE tp.team_id = t.id)
+    LIMIT %(limit)s
+);
+
+-- organisation_delete_members --
+-- Delete up to %(limit)s memberships of the organisation.
+DELETE FROM organisation_member WHERE (organisation_id, user_id) IN (
+    SELECT organisation_id, user_id FROM organisation_member
+    WHERE organisation_id = %(organisation_id)s
+    LIMIT %(limit)s
+);
+
+-- organisation_delete --
+-- Delete an organisation that has no teams or members left.
+DELETE FROM organisation o
+WHERE o.id = %(organisation_id)s
+  AND NOT EXISTS (SELECT 1 FROM team t WHERE t.organisation_id = o.id)
+  AND NOT EXISTS (SELECT 1 FROM organisation_member m WHERE m.organisation_id = o.id);

@@ -442,3 +442,9 @@ CREATE TABLE verification_token (
 );
 
 CREATE INDEX document_team ON document (team_id) WHERE team_id IS NOT NULL;
+
+CREATE INDEX document_original_data ON document (original_data_id);
+CREATE INDEX document_current_data ON document (current_data_id);
+CREATE INDEX document_template ON document (template_id) WHERE template_id IS NOT NULL;
+CREATE INDEX template_data ON template (data_id);
+CREATE INDEX field_recipient ON field (recipient_id);

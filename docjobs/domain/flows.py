@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from docjobs.domain.accounts import AccountFlows
 from docjobs.domain.documents import DocumentFlows
+from docjobs.domain.organisations import OrganisationFlows
 from docjobs.domain.signing import SigningFlows
 from docjobs.domain.templates import TemplateFlows
 
 
-class Flows(AccountFlows, TemplateFlows, DocumentFlows, SigningFlows):
-    """The flows, over the runtime's database: an account's, a template's, an owner's, a recipient's."""
+class Flows(AccountFlows, TemplateFlows, DocumentFlows, SigningFlows, OrganisationFlows):
+    """The flows, over the runtime's database: an account's, a template's, an owner's, a recipient's,
+    an organisation's."""

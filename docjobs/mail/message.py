@@ -53,6 +53,8 @@ class Email:
     quote: str | None = None
     attachments: tuple[Attachment, ...] = ()
     headers: dict[str, str] = field(default_factory=dict)
+    #: Only the text part (notices to staff, read in any client and easy to search).
+    text_only: bool = False
 
 
 @functools.cache
@@ -90,7 +92,9 @@ def render(email: Email, *, from_name: str, from_address: str) -> EmailMessage:
     for name, value in email.headers.items():
         message[name] = headers.header_text(value)
     message.set_content(_sendable(environment.get_template("email.txt").render(context)))
-    message.add_alternative(_sendable(environment.get_template("email.html").render(context)), subtype="html")
+    if not email.text_only:
+        html = environment.get_template("email.html").render(context)
+        message.add_alternative(_sendable(html), subtype="html")
     for attachment in email.attachments:
         message.add_attachment(
             attachment.content,

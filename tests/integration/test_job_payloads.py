@@ -39,6 +39,14 @@ BAD_PAYLOADS: dict[str, tuple[dict[str, Any] | list[Any], str | None]] = {
     "send.document.created.from.direct.template.email": ({"envelopeId": "e"}, "recipientId"),
     "internal.bulk-send-template": ({"userId": 1, "teamId": 1, "templateId": 1, "sendImmediately": True,
                                      "csvContent": "name\nAnn\n"}, "csvContent"),
+    "send.organisation-member-joined.email": ({"organisationId": "org_1", "memberUserId": "x"}, "memberUserId"),
+    "send.organisation-member-left.email": ({"memberUserId": 1}, "organisationId"),
+    "send.team-deleted.email": ({"organisationId": "org_1", "team": {"name": "t", "url": "t"},
+                                "members": [{"id": 1, "email": "nope"}]}, "members.0.email"),
+    "send.organisation-limit-alert.email": ({"organisationId": "org_1", "counter": "pages", "kind": "quota",
+                                             "period": "2026-12"}, "counter"),
+    "internal.admin-delete-organisation": ({"organisationId": "org_1", "sendEmailToOwner": "maybe",
+                                            "requestedByUserId": 1}, "sendEmailToOwner"),
 }  # fmt: skip
 
 
