@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from docjobs.db import sql
 from docjobs.db.claims import Claim, ClaimStore
 from docjobs.db.history import HistoryStore
+from docjobs.db.joblogs import JobLogStore
 from docjobs.db.jobs import JobRows, NewJob, Row
 from docjobs.db.outbox import OutboxStore
 from docjobs.db.pool import Database
@@ -35,6 +36,7 @@ class JobStore:
         history: Job events of providers whose queue is elsewhere.
         outbox: Jobs sent in a transaction, waiting to go to such a queue.
         tasks: ``run_task``'s memoized steps.
+        logs: The lines and progress jobs report (``docjobs.log_line``, ``docjobs.set_progress``).
     """
 
     database: Database
@@ -45,6 +47,7 @@ class JobStore:
     history: HistoryStore
     outbox: OutboxStore
     tasks: TaskStore
+    logs: JobLogStore
 
     @classmethod
     def over(cls, database: Database) -> JobStore:
@@ -59,6 +62,7 @@ class JobStore:
             history=HistoryStore(database),
             outbox=OutboxStore(database),
             tasks=TaskStore(database),
+            logs=JobLogStore(database),
         )
 
     def ping(self, *, timeout_seconds: float | None = None) -> None:

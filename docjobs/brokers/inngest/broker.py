@@ -59,6 +59,7 @@ from docjobs.brokers.inngest.functions import build_functions
 from docjobs.brokers.inngest.outcomes import follow_up_ids
 from docjobs.brokers.inngest.serve import serve_routes
 from docjobs.brokers.inngest.waits import PausedQueues
+from docjobs.brokers.joblogs import writer_of
 from docjobs.brokers.outbox import Outbox
 from docjobs.db.board import BoardStore
 from docjobs.db.store import JobStore, Row
@@ -316,6 +317,7 @@ class InngestBroker(QueueElsewhere):
             broker=self,
             paused=PausedQueues(store.queues.paused_queues) if store is not None else None,
             app_id=self.settings.inngest_app_id,
+            log_sink=writer_of(self),
         )
 
     def routes(self) -> list[BaseRoute]:

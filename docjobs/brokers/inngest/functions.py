@@ -23,7 +23,7 @@ import dramatiq
 import inngest
 from dramatiq.middleware import CurrentMessage
 
-from docjobs import errors, tasks
+from docjobs import errors, joblogs, tasks
 from docjobs.brokers.history import JobHistory
 from docjobs.brokers.inngest.events import (
     ARGS_FIELD,
@@ -37,6 +37,7 @@ from docjobs.brokers.inngest.events import (
 from docjobs.brokers.inngest.failures import failure_function
 from docjobs.brokers.inngest.outcomes import Outcomes, retries_of
 from docjobs.brokers.inngest.recorder import RETRIED, TRACEBACK_FRAMES, Recorder
+from docjobs.brokers.inngest.replay import ReplaySkipping
 from docjobs.brokers.inngest.waits import PausedCheck, hold_while_paused, wait_until_due
 from docjobs.registry import JobActor
 from docjobs.scheduler.table import CronTable
@@ -55,6 +56,7 @@ def build_functions(
     broker: dramatiq.Broker | None = None,
     paused: PausedCheck | None = None,
     app_id: str | None = None,
+    log_sink: joblogs.LogSink | None = None,
 ) -> list[inngest.Function[Any]]:
     """One function per actor, with its event trigger, its cron trigger if scheduled, and its retries.
 
@@ -63,7 +65,9 @@ def build_functions(
     the worker does on the other providers, and (given the ``app_id`` that
     prefixes the functions' ids in Inngest's events) the failure function records
     the runs Inngest gave up on. With ``paused`` (is this queue paused?), a run of
-    a paused queue waits until it is resumed.
+    a paused queue waits until it is resumed. With ``log_sink``, the actors'
+    ``log_line`` and ``set_progress`` are written there, once per run (not again
+    when Inngest replays the function to reach its next step).
     """
     actors = sorted(actors, key=lambda actor: actor.actor_name)
     recorder = Recorder(history, broker, logger)
@@ -91,7 +95,7 @@ def build_functions(
                         if_exp=f"event.data.{MESSAGE_ID_FIELD} == async.data.{MESSAGE_ID_FIELD}",
                     )
                 ],
-            )(_handler(job, retries, recorder, outcomes, paused))
+            )(_handler(job, retries, recorder, outcomes, paused, log_sink))
         )
     if recorder.history is not None and app_id is not None:
         functions.append(failure_function(client, {job.actor_name: job for job in actors}, recorder, app_id))
@@ -104,6 +108,7 @@ def _handler(
     recorder: Recorder,
     outcomes: Outcomes,
     paused: PausedCheck | None,
+    log_sink: joblogs.LogSink | None = None,
 ) -> Any:
     def run(ctx: inngest.ContextSync) -> Any:
         data = dict(ctx.event.data)
@@ -136,6 +141,7 @@ def _handler(
         recorder.started(proxy)
         step_token = tasks.inngest_step.set(_Steps(ctx, retries, recorder, proxy))
         message_token = CurrentMessage._MESSAGE.set(message)
+        log_token = joblogs.sink.set(None if log_sink is None else ReplaySkipping(log_sink, ctx))
         try:
             result = job(*args, **data)
         except errors.NON_RETRYABLE as exc:
@@ -156,6 +162,7 @@ def _handler(
                 raise inngest.NonRetriableError(f"{type(exc).__name__}: {exc}") from exc
             raise
         finally:
+            joblogs.sink.reset(log_token)
             CurrentMessage._MESSAGE.reset(message_token)
             tasks.inngest_step.reset(step_token)
         # Reached only by the call that finishes the function (a new step interrupts).
