@@ -80,6 +80,17 @@ def test_progress_may_be_a_small_object_shown_as_json(pg_runtime: Runtime, datab
     assert {"page": 3, "pages": 50} == store.logs.read("objects", limit=10)["progress"]
 
 
+def test_a_line_is_masked_as_error_text_is(pg_runtime: Runtime) -> None:
+    store = pg_runtime.store
+    assert store is not None
+    store.logs.append(
+        "masked", 1, "fetched postgresql://app:hunter22@db/docs", max_lines=10, timeout_seconds=1
+    )
+    assert ["fetched postgresql://app:***@db/docs"] == [
+        entry["line"] for entry in store.logs.read("masked", limit=10)["lines"]
+    ]
+
+
 def test_a_job_keeps_its_newest_lines_each_cut_to_the_line_cap(
     pg_runtime: Runtime, start_worker: Callable[..., dramatiq.Worker], database_url: str
 ) -> None:
