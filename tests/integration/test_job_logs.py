@@ -53,7 +53,13 @@ def test_an_actors_lines_and_progress_land_on_its_job_and_show_in_the_json_api_a
 ) -> None:
     board = open_board(provider=provider)
     job = jobs.trigger("test.log_steps", {"key": provider})
+    retried = jobs.trigger("test.log_fail_once", {"key": "twice"})
     wait_for(lambda: _settled(board, job.message_id, "COMPLETED"), 20)
+    wait_for(lambda: _settled(board, retried.message_id, "COMPLETED"), 20)
+    # Each attempt's lines are kept, and say which attempt wrote them.
+    assert [(1, 1, "twice: attempt 1"), (2, 2, "twice: attempt 2")] == _log_rows(
+        board.database_url, retried.message_id
+    )[0]
     # Both steps ran once; on inngest the calls that replayed them wrote no line twice.
     assert ["first", "second"] == [event["kind"] for event in events(board.database_url, provider)]
     client = board.client(headers={"authorization": f"Bearer {TOKEN}"})

@@ -8,6 +8,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from dramatiq.middleware import CurrentMessage
+
 import docjobs
 from tests.support.actors import record, wait_for_gate
 
@@ -26,6 +28,16 @@ def log_steps_job(*, key: str) -> None:
     docjobs.run_task("second", lambda: record(key, "second"))
     docjobs.set_progress(100)
     docjobs.log_line(f"{key}: done")
+
+
+@docjobs.actor("test.log_fail_once", display_name="Log Fail Once", min_backoff=20, max_backoff=200)
+def log_fail_once_job(*, key: str) -> None:
+    """A line per attempt; the first attempt fails after it."""
+    message = CurrentMessage.get_current_message()
+    retried = int(message.options.get("retries", 0)) if message is not None else 0
+    docjobs.log_line(f"{key}: attempt {retried + 1}")
+    if not retried:
+        raise RuntimeError("first attempt fails")
 
 
 @docjobs.actor("test.log_many", display_name="Log Many", max_retries=0)
