@@ -17,6 +17,7 @@ from docjobs.errors import (
     ScheduleError,
     SettingsError,
 )
+from docjobs.joblogs import log_line, set_progress
 from docjobs.registry import JobActor, actor
 from docjobs.scheduler.declared import add_schedule, remove_schedule
 from docjobs.settings import Settings
@@ -44,7 +45,9 @@ __all__ = [
     "SettingsError",
     "actor",
     "add_schedule",
+    "log_line",
     "remove_schedule",
     "run_task",
+    "set_progress",
 ]
 __version__ = "0.1.0"

@@ -86,6 +86,14 @@ class ServiceError(DocjobsError, RuntimeError):
     """A server process (PostgreSQL, Redis) could not be started."""
 
 
+class JobLogError(NotRetryable, ValueError):
+    """A log line or progress value cannot be recorded as it is (another attempt would fail alike)."""
+
+
+class JobLogOutsideJob(DocjobsError, RuntimeError):
+    """log_line() or set_progress() was called outside a running job."""
+
+
 #: Failures that another attempt cannot fix: the job fails at once (the retry policy and
 #: the actors' held-error checks read this one list).
 NON_RETRYABLE: tuple[type[BaseException], ...] = (PayloadError, TaskExceededRetries, NotRetryable)

@@ -28,6 +28,7 @@ from docjobs import context, errors, globalbroker, registry, startup
 from docjobs import logging as docjobs_logging
 from docjobs.brokers.base import Broker, SharedParts
 from docjobs.brokers.history import JobHistory
+from docjobs.brokers.joblogs import JobLogWriter
 from docjobs.brokers.middleware import JobLog, default_middleware
 from docjobs.certificate_check import CertificateCheck
 from docjobs.db.board import BoardStore
@@ -248,6 +249,8 @@ def build(settings: Settings) -> Runtime:
     )
     if history is not None:
         middleware = [history, *middleware]  # first, so its after-hooks see the retry policy's decision
+    if store is not None:
+        middleware.append(JobLogWriter(store.logs))  # docjobs.log_line and set_progress (issue 22)
     parts = SharedParts(
         database=database, store=store, middleware=middleware, history=history, cron=cron, job_rows=job_rows
     )

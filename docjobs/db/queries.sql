@@ -194,12 +194,25 @@ WITH lost AS (
 SELECT id, actor, queue, status FROM rescued;
 
 -- job_delete_finished --
--- Delete up to %(limit)s finished jobs older than %(days)s days (the row count tells how many).
+-- Delete up to %(limit)s finished jobs older than %(days)s days (the row count tells how many),
+-- their log lines and progress with them, and up to %(limit)s logs as old that no job row claims
+-- (its history never written, or the job deleted on the board).
 WITH doomed AS (
     SELECT id FROM background_job
     WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED')
       AND completed_at < coalesce(%(now)s, now()) - %(days)s * interval '1 day'
     LIMIT %(limit)s
+), orphaned AS (
+    SELECT job_id FROM background_job_progress AS head
+    WHERE updated_at < coalesce(%(now)s, now()) - %(days)s * interval '1 day'
+      AND NOT EXISTS (SELECT 1 FROM background_job WHERE id = head.job_id)
+    LIMIT %(limit)s
+), logged AS (
+    SELECT id AS job_id FROM doomed UNION ALL SELECT job_id FROM orphaned
+), lines AS (
+    DELETE FROM background_job_log WHERE job_id IN (SELECT job_id FROM logged)
+), heads AS (
+    DELETE FROM background_job_progress WHERE job_id IN (SELECT job_id FROM logged)
 )
 DELETE FROM background_job WHERE id IN (SELECT id FROM doomed);
 

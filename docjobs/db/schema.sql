@@ -80,6 +80,29 @@ CREATE TABLE background_job_attempt (
     PRIMARY KEY (job_id, attempt)
 );
 
+-- Lines and progress actors report (docjobs.log_line, docjobs.set_progress). No foreign key:
+-- on bullmq and inngest the job's history row may come after its first line.
+CREATE TABLE background_job_progress (
+    job_id     text PRIMARY KEY,
+    -- A number from 0 to 100, or a small JSON object; NULL: none reported yet.
+    progress   jsonb,
+    -- Lines written so far; each line's seq. Only the newest lines are kept (docs/app-code.md).
+    lines      integer NOT NULL DEFAULT 0,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX background_job_progress_updated ON background_job_progress (updated_at);
+
+CREATE TABLE background_job_log (
+    job_id  text NOT NULL,
+    seq     integer NOT NULL,
+    -- The attempt that wrote it, counted from 1.
+    attempt integer NOT NULL,
+    at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    line    text NOT NULL,
+    PRIMARY KEY (job_id, seq)
+);
+
 CREATE TABLE worker (
     id           text PRIMARY KEY,
     hostname     text NOT NULL,

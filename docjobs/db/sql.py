@@ -98,6 +98,11 @@ def flow_queries() -> dict[str, Query]:
     return _load("flow.sql")
 
 
+def joblog_queries() -> dict[str, Query]:
+    """Every query of ``docjobs/db/joblogs.sql`` (the job log store's), parsed once."""
+    return _load("joblogs.sql")
+
+
 @functools.cache
 def _load(filename: str) -> dict[str, Query]:
     return parse_queries(resources.files("docjobs.db").joinpath(filename).read_text("utf-8"))

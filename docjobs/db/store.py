@@ -13,6 +13,7 @@ from docjobs.db import sql
 from docjobs.db.claims import Claim, ClaimStore
 from docjobs.db.flow import FlowRows
 from docjobs.db.history import HistoryStore
+from docjobs.db.joblogs import JobLogStore
 from docjobs.db.jobs import JobRows, NewJob, Row
 from docjobs.db.outbox import OutboxStore
 from docjobs.db.pool import Database
@@ -37,6 +38,7 @@ class JobStore:
         outbox: Jobs sent in a transaction, waiting to go to such a queue.
         tasks: ``run_task``'s memoized steps.
         flow: Flow control's slots, windows and debounced sends (the local provider's).
+        logs: The lines and progress jobs report (``docjobs.log_line``, ``docjobs.set_progress``).
     """
 
     database: Database
@@ -48,6 +50,7 @@ class JobStore:
     outbox: OutboxStore
     tasks: TaskStore
     flow: FlowRows
+    logs: JobLogStore
 
     @classmethod
     def over(cls, database: Database) -> JobStore:
@@ -63,6 +66,7 @@ class JobStore:
             outbox=OutboxStore(database),
             tasks=TaskStore(database),
             flow=FlowRows(database),
+            logs=JobLogStore(database),
         )
 
     def ping(self, *, timeout_seconds: float | None = None) -> None:

@@ -59,6 +59,7 @@ from docjobs.brokers.inngest.functions import build_functions
 from docjobs.brokers.inngest.outcomes import follow_up_ids
 from docjobs.brokers.inngest.serve import serve_routes
 from docjobs.brokers.inngest.waits import PausedQueues
+from docjobs.brokers.joblogs import writer_of
 from docjobs.brokers.outbox import Outbox
 from docjobs.db.board import BoardStore
 from docjobs.db.cron import CronLedger
@@ -337,6 +338,7 @@ class InngestBroker(QueueElsewhere):
             app_id=self.settings.inngest_app_id,
             cron_guard=self.cron_guard,
             timeouts=self.function_timeouts,
+            log_sink=writer_of(self),
         )
 
     def routes(self) -> list[BaseRoute]:

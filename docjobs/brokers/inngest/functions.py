@@ -27,7 +27,7 @@ import dramatiq
 import inngest
 from dramatiq.middleware import CurrentMessage
 
-from docjobs import errors, tasks
+from docjobs import errors, joblogs, tasks
 from docjobs.brokers.history import JobHistory
 from docjobs.brokers.inngest.endings import ended_function
 from docjobs.brokers.inngest.events import (
@@ -42,6 +42,7 @@ from docjobs.brokers.inngest.events import (
 from docjobs.brokers.inngest.flow import function_options
 from docjobs.brokers.inngest.outcomes import Outcomes, retries_of
 from docjobs.brokers.inngest.recorder import RETRIED, TRACEBACK_FRAMES, Recorder
+from docjobs.brokers.inngest.replay import ReplaySkipping
 from docjobs.brokers.inngest.waits import PausedCheck, hold_while_paused, wait_until_due
 from docjobs.registry import SLOT_OPTION, JobActor
 from docjobs.scheduler.guard import CronGuard
@@ -63,6 +64,7 @@ def build_functions(
     app_id: str | None = None,
     cron_guard: CronGuard | None = None,
     timeouts: Mapping[str, inngest.Timeouts] | None = None,
+    log_sink: joblogs.LogSink | None = None,
 ) -> list[inngest.Function[Any]]:
     """One function per actor, with its event trigger, its cron trigger if scheduled, and its retries.
 
@@ -74,7 +76,9 @@ def build_functions(
     paused?), a run of a paused queue waits until it is resumed. With ``cron_guard``,
     a firing runs only if the cron ledger lets it (see :mod:`docjobs.scheduler.guard`).
     ``timeouts`` gives jobs (by name) Inngest's ``timeouts``: a run that outlives them
-    is cancelled.
+    is cancelled. With ``log_sink``, the actors' ``log_line`` and ``set_progress`` are
+    written there, once per run (not again when Inngest replays the function to reach
+    its next step).
     """
     timeouts = dict(timeouts or {})
     actors = sorted(actors, key=lambda actor: actor.actor_name)
@@ -105,7 +109,7 @@ def build_functions(
                 ],
                 timeouts=timeouts.get(job.actor_name),
                 **function_options(job),
-            )(_handler(job, retries, recorder, outcomes, paused, cron_guard))
+            )(_handler(job, retries, recorder, outcomes, paused, cron_guard, log_sink))
         )
     if recorder.history is not None and app_id is not None:
         by_name = {job.actor_name: job for job in actors}
@@ -120,6 +124,7 @@ def _handler(
     outcomes: Outcomes,
     paused: PausedCheck | None,
     guard: CronGuard | None,
+    log_sink: joblogs.LogSink | None = None,
 ) -> Any:
     def run(ctx: inngest.ContextSync) -> Any:
         data = dict(ctx.event.data)
@@ -158,6 +163,7 @@ def _handler(
         recorder.started(proxy)
         step_token = tasks.inngest_step.set(_Steps(ctx, retries, recorder, proxy))
         message_token = CurrentMessage._MESSAGE.set(message)
+        log_token = joblogs.sink.set(None if log_sink is None else ReplaySkipping(log_sink, ctx))
         try:
             result = job(*args, **data)
         except errors.NON_RETRYABLE as exc:
@@ -180,6 +186,7 @@ def _handler(
                 raise inngest.NonRetriableError(f"{type(exc).__name__}: {exc}") from exc
             raise
         finally:
+            joblogs.sink.reset(log_token)
             CurrentMessage._MESSAGE.reset(message_token)
             tasks.inngest_step.reset(step_token)
         # Reached only by the call that finishes the function (a new step interrupts).

@@ -30,6 +30,8 @@ AUDIT_ENTRIES = 200
 #: Jobs the list's count stops at: it scans until then, and pages refresh every 2 s.
 #: Beyond, a state or queue filter reads the overview's shared counts; others say "more than".
 COUNT_CAP = 1_000
+#: Log lines a job's page and its twin show: the newest (a job keeps up to joblogs.MAX_LINES_PER_JOB).
+JOB_LOG_LINES = 200
 #: The deepest numbered page: OFFSET scans the rows it skips, so page numbers stop where
 #: that is still cheap; "Older" goes on by keyset (``before=``), at the same cost on any page.
 MAX_PAGE = 200
@@ -150,7 +152,7 @@ class Views:
         return COUNT_CAP, False
 
     def job(self, job_id: str) -> dict[str, Any]:
-        """One job with its attempts and tasks.
+        """One job with its attempts, tasks, and the progress and newest log lines it reported.
 
         Raises:
             ActionError: 404 when there is no such job.
@@ -168,7 +170,15 @@ class Views:
             "actions": [action.name for action in offered],
             # A retry with an edited payload: who, when, and the payload before it.
             "payloadEdit": self.store.payload_edit(job_id),
+            # board-joblogs: the progress and newest lines the job reported (docjobs.log_line).
+            "log": self._job_log(job_id),
         }
+
+    def _job_log(self, job_id: str) -> dict[str, Any]:
+        store = self.board.runtime.store
+        if store is None:  # pragma: no cover - the board is built only with a database
+            return {"progress": None, "written": 0, "updatedAt": None, "lines": []}
+        return store.logs.read(job_id, limit=JOB_LOG_LINES)
 
     def audit(self, limit: int = AUDIT_ENTRIES) -> list[dict[str, Any]]:
         """The audit log's latest ``limit`` entries, newest first."""
