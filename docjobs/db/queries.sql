@@ -194,11 +194,13 @@ WITH lost AS (
 SELECT id, actor, queue, status FROM rescued;
 
 -- job_delete_finished --
--- Delete up to %(limit)s finished jobs older than %(days)s days (the row count tells how many).
+-- Delete up to %(limit)s finished jobs older than %(days)s days (the row count tells how many),
+-- none the rollups have not counted yet (rollups.py).
 WITH doomed AS (
     SELECT id FROM background_job
     WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED')
       AND completed_at < coalesce(%(now)s, now()) - %(days)s * interval '1 day'
+      AND completed_at < coalesce((SELECT rolled_until FROM background_job_rollup_state), '-infinity')
     LIMIT %(limit)s
 )
 DELETE FROM background_job WHERE id IN (SELECT id FROM doomed);

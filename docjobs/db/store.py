@@ -16,6 +16,7 @@ from docjobs.db.jobs import JobRows, NewJob, Row
 from docjobs.db.outbox import OutboxStore
 from docjobs.db.pool import Database
 from docjobs.db.queues import QueueStore
+from docjobs.db.rollups import RollupStore
 from docjobs.db.tasks import TaskStore
 from docjobs.db.workers import WorkerStore
 
@@ -35,6 +36,7 @@ class JobStore:
         history: Job events of providers whose queue is elsewhere.
         outbox: Jobs sent in a transaction, waiting to go to such a queue.
         tasks: ``run_task``'s memoized steps.
+        rollups: Finished jobs counted per bucket, for history beyond retention.
     """
 
     database: Database
@@ -45,6 +47,7 @@ class JobStore:
     history: HistoryStore
     outbox: OutboxStore
     tasks: TaskStore
+    rollups: RollupStore
 
     @classmethod
     def over(cls, database: Database) -> JobStore:
@@ -59,6 +62,7 @@ class JobStore:
             history=HistoryStore(database),
             outbox=OutboxStore(database),
             tasks=TaskStore(database),
+            rollups=RollupStore(database),
         )
 
     def ping(self, *, timeout_seconds: float | None = None) -> None:

@@ -110,6 +110,7 @@ def routes(board: Board) -> list[BaseRoute]:
     from starlette.staticfiles import StaticFiles
 
     from docjobs.web.board.api import Api
+    from docjobs.web.board.history_pages import HistoryPages
     from docjobs.web.board.pages import Pages
     from docjobs.web.board.signin import SignIn
     from docjobs.web.board.views import Views
@@ -117,6 +118,7 @@ def routes(board: Board) -> list[BaseRoute]:
     views = Views(board)
     html, json, sign = Pages(board, views), Api(board, views), SignIn(board)
     page, api = board.page_endpoint, board.api_endpoint
+    history = HistoryPages(board)  # issue 22: job history from the rollups
     return [
         Route("/", page(html.overview), methods=["GET"]),
         Route("/jobs", page(html.jobs), methods=["GET"]),
@@ -141,5 +143,7 @@ def routes(board: Board) -> list[BaseRoute]:
         Route("/api/trigger", api(json.payload), methods=["GET"]),  # board-overview: a job's payload
         Route("/api/audit", api(json.audit), methods=["GET"]),
         Route("/metrics", api(json.metrics), methods=["GET"]),
+        Route("/history", page(history.page), methods=["GET"]),
+        Route("/api/history", api(history.api), methods=["GET"]),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="board-static"),
     ]
