@@ -36,6 +36,7 @@ BAD_PAYLOADS: dict[str, tuple[dict[str, Any] | list[Any], str | None]] = {
     "internal.cleanup-rate-limits": ([1], None),
     "internal.cleanup-background-jobs": ([1], None),
     "internal.cleanup-webhook-calls": ([1], None),
+    "internal.rollup-job-history": ([1], None),
 }  # fmt: skip
 
 
