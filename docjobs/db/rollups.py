@@ -39,7 +39,11 @@ BUCKET_SECONDS = 300
 GRACE_SECONDS = 120
 #: Buckets older than this are deleted by ``internal.rollup-job-history`` (the board shows 7 days).
 KEEP_DAYS = 8.0
+#: Buckets older than this are merged into hours: the 24-hour view reads 5-minute buckets,
+#: the 7-day one hours (so a week of a busy install is a few thousand rows per job type).
+COMPACT_AFTER_SECONDS = 25 * 3600
 #: Upper bounds (ms, exclusive) of the wait and run histograms' bins; the last bin has no bound.
+#: rollups.sql writes the 12 bins out: change both together.
 HISTOGRAM_BOUNDS_MS: tuple[int, ...] = (
     100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000, 900_000,
 )  # fmt: skip
@@ -126,19 +130,40 @@ class RollupStore:
             "until": until,
             "step": BUCKET_SECONDS,
             "bounds": list(HISTOGRAM_BOUNDS_MS),
-            "bins": len(HISTOGRAM_BOUNDS_MS) + 1,
         }
         return max(self._q["rollup_fold"].execute(conn, params, prepare=False).rowcount, 0)
 
     def _advance(self, conn: psycopg.Connection[Any], until: datetime, now: datetime | None) -> None:
         self._q["rollup_advance"].execute(conn, {"until": until, "now": now})
 
+    def compact(self, *, now: datetime | None = None) -> int:
+        """Merge counted 5-minute buckets older than :data:`COMPACT_AFTER_SECONDS` into hours.
+
+        In one transaction holding the state row, as a rollup round does; nothing when
+        one is running (the next call goes on).
+
+        Returns:
+            Hour rows written or added to.
+        """
+        with self.database.connection() as conn, conn.transaction():
+            params = {"now": now, "age": COMPACT_AFTER_SECONDS}
+            state: Row | None = self._q["rollup_hold_compaction"].execute(conn, params).fetchone()
+            if state is None:
+                return 0
+            done: datetime | None = state["compacted_until"]
+            if done is not None and done >= state["until"]:
+                return 0
+            span = {"since": done, "until": state["until"]}
+            merged = max(self._q["rollup_compact"].execute(conn, span, prepare=False).rowcount, 0)
+            self._q["rollup_compacted"].execute(conn, {"until": state["until"]})
+        return merged
+
     def state(self) -> Row:
         """``rolled_until`` (every finished job before it is counted; ``None`` before the first
-        round) and ``rolled_at`` (when a round last moved it)."""
+        round), ``rolled_at`` (when a round last moved it) and ``compacted_until``."""
         with self.database.connection() as conn:
             row: Row | None = self._q["rollup_state"].execute(conn).fetchone()
-        return row or {"rolled_until": None, "rolled_at": None}
+        return row or {"rolled_until": None, "rolled_at": None, "compacted_until": None}
 
     def delete_old(self, days: float = KEEP_DAYS, *, now: datetime | None = None) -> int:
         """Delete buckets older than ``days``; how many rows went."""

@@ -23,7 +23,8 @@ WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED')
 
 -- rollup_fold --
 -- Count the jobs that finished in [%(since)s, %(until)s) into their buckets of %(step)s seconds:
--- outcomes, retries, and wait and run times (sum, max, histogram over the bounds %(bounds)s).
+-- outcomes, retries, and wait and run times (sum, max, and a histogram over the bounds %(bounds)s,
+-- whose 12 bins are written out: one pass, no per-row subquery).
 WITH finished AS (
     SELECT date_bin(%(step)s * interval '1 second', completed_at, 'epoch') AS bucket,
            actor, queue, status, retried,
@@ -35,32 +36,31 @@ WITH finished AS (
     FROM background_job
     WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED')
       AND completed_at >= %(since)s AND completed_at < %(until)s
-), grouped AS (
-    SELECT bucket, actor, queue,
-           count(*) FILTER (WHERE status = 'COMPLETED') AS completed,
-           count(*) FILTER (WHERE status = 'FAILED') AS failed,
-           count(*) FILTER (WHERE status = 'CANCELLED') AS cancelled,
-           coalesce(sum(retried), 0) AS retried,
-           count(wait_ms) AS wait_count, coalesce(sum(wait_ms), 0) AS wait_ms_sum,
-           coalesce(max(wait_ms), 0) AS wait_ms_max,
-           array_agg(width_bucket(wait_ms, %(bounds)s::bigint[])) FILTER (WHERE wait_ms IS NOT NULL) AS wait_bins,
-           count(run_ms) AS run_count, coalesce(sum(run_ms), 0) AS run_ms_sum,
-           coalesce(max(run_ms), 0) AS run_ms_max,
-           array_agg(width_bucket(run_ms, %(bounds)s::bigint[])) FILTER (WHERE run_ms IS NOT NULL) AS run_bins
+), binned AS (
+    SELECT *, width_bucket(wait_ms, %(bounds)s::bigint[]) AS wait_bin,
+           width_bucket(run_ms, %(bounds)s::bigint[]) AS run_bin
     FROM finished
-    GROUP BY bucket, actor, queue
 )
 INSERT INTO background_job_rollup AS rollup
     (bucket, actor, queue, completed, failed, cancelled, retried,
      wait_count, wait_ms_sum, wait_ms_max, wait_histogram, run_count, run_ms_sum, run_ms_max, run_histogram)
-SELECT bucket, actor, queue, completed, failed, cancelled, retried,
-       wait_count, wait_ms_sum, wait_ms_max,
-       ARRAY(SELECT count(*) FILTER (WHERE bin = slot) FROM generate_series(0, %(bins)s - 1) AS slot
-             LEFT JOIN unnest(wait_bins) AS bin ON true GROUP BY slot ORDER BY slot),
-       run_count, run_ms_sum, run_ms_max,
-       ARRAY(SELECT count(*) FILTER (WHERE bin = slot) FROM generate_series(0, %(bins)s - 1) AS slot
-             LEFT JOIN unnest(run_bins) AS bin ON true GROUP BY slot ORDER BY slot)
-FROM grouped
+SELECT bucket, actor, queue,
+       count(*) FILTER (WHERE status = 'COMPLETED'),
+       count(*) FILTER (WHERE status = 'FAILED'),
+       count(*) FILTER (WHERE status = 'CANCELLED'),
+       coalesce(sum(retried), 0),
+       count(wait_ms), coalesce(sum(wait_ms), 0), coalesce(max(wait_ms), 0),
+       ARRAY[count(*) FILTER (WHERE wait_bin = 0), count(*) FILTER (WHERE wait_bin = 1), count(*) FILTER (WHERE wait_bin = 2),
+                 count(*) FILTER (WHERE wait_bin = 3), count(*) FILTER (WHERE wait_bin = 4), count(*) FILTER (WHERE wait_bin = 5),
+                 count(*) FILTER (WHERE wait_bin = 6), count(*) FILTER (WHERE wait_bin = 7), count(*) FILTER (WHERE wait_bin = 8),
+                 count(*) FILTER (WHERE wait_bin = 9), count(*) FILTER (WHERE wait_bin = 10), count(*) FILTER (WHERE wait_bin = 11)]::integer[],
+       count(run_ms), coalesce(sum(run_ms), 0), coalesce(max(run_ms), 0),
+       ARRAY[count(*) FILTER (WHERE run_bin = 0), count(*) FILTER (WHERE run_bin = 1), count(*) FILTER (WHERE run_bin = 2),
+                 count(*) FILTER (WHERE run_bin = 3), count(*) FILTER (WHERE run_bin = 4), count(*) FILTER (WHERE run_bin = 5),
+                 count(*) FILTER (WHERE run_bin = 6), count(*) FILTER (WHERE run_bin = 7), count(*) FILTER (WHERE run_bin = 8),
+                 count(*) FILTER (WHERE run_bin = 9), count(*) FILTER (WHERE run_bin = 10), count(*) FILTER (WHERE run_bin = 11)]::integer[]
+FROM binned
+GROUP BY bucket, actor, queue
 -- Ranges never overlap (the state row says where the last one ended); adding keeps a bucket
 -- right even if one were folded in two parts.
 ON CONFLICT (bucket, actor, queue) DO UPDATE SET
@@ -83,9 +83,61 @@ ON CONFLICT (bucket, actor, queue) DO UPDATE SET
 -- Record that every finished job before %(until)s is counted.
 UPDATE background_job_rollup_state SET rolled_until = %(until)s, rolled_at = coalesce(%(now)s, now());
 
+-- rollup_compact --
+-- Merge the 5-minute buckets from %(since)s (NULL: the first) to %(until)s into one row per hour,
+-- under the hour's first bucket, adding up as rollup_fold does. Whole hours are left as they are.
+WITH merged AS (
+    DELETE FROM background_job_rollup
+    WHERE bucket >= coalesce(%(since)s::timestamptz, '-infinity') AND bucket < %(until)s
+      AND bucket <> date_bin(interval '1 hour', bucket, 'epoch')
+    RETURNING *
+)
+INSERT INTO background_job_rollup AS rollup
+    (bucket, actor, queue, completed, failed, cancelled, retried,
+     wait_count, wait_ms_sum, wait_ms_max, wait_histogram, run_count, run_ms_sum, run_ms_max, run_histogram)
+SELECT date_bin(interval '1 hour', bucket, 'epoch'), actor, queue,
+       sum(completed), sum(failed), sum(cancelled), sum(retried),
+       sum(wait_count), sum(wait_ms_sum), max(wait_ms_max),
+       ARRAY[sum(wait_histogram[1]), sum(wait_histogram[2]), sum(wait_histogram[3]), sum(wait_histogram[4]), sum(wait_histogram[5]), sum(wait_histogram[6]),
+             sum(wait_histogram[7]), sum(wait_histogram[8]), sum(wait_histogram[9]), sum(wait_histogram[10]), sum(wait_histogram[11]), sum(wait_histogram[12])]::integer[],
+       sum(run_count), sum(run_ms_sum), max(run_ms_max),
+       ARRAY[sum(run_histogram[1]), sum(run_histogram[2]), sum(run_histogram[3]), sum(run_histogram[4]), sum(run_histogram[5]), sum(run_histogram[6]),
+             sum(run_histogram[7]), sum(run_histogram[8]), sum(run_histogram[9]), sum(run_histogram[10]), sum(run_histogram[11]), sum(run_histogram[12])]::integer[]
+FROM merged
+GROUP BY 1, actor, queue
+ON CONFLICT (bucket, actor, queue) DO UPDATE SET
+    completed = rollup.completed + excluded.completed,
+    failed = rollup.failed + excluded.failed,
+    cancelled = rollup.cancelled + excluded.cancelled,
+    retried = rollup.retried + excluded.retried,
+    wait_count = rollup.wait_count + excluded.wait_count,
+    wait_ms_sum = rollup.wait_ms_sum + excluded.wait_ms_sum,
+    wait_ms_max = greatest(rollup.wait_ms_max, excluded.wait_ms_max),
+    wait_histogram = ARRAY(SELECT a + b FROM unnest(rollup.wait_histogram, excluded.wait_histogram)
+                           WITH ORDINALITY AS pair(a, b, i) ORDER BY i),
+    run_count = rollup.run_count + excluded.run_count,
+    run_ms_sum = rollup.run_ms_sum + excluded.run_ms_sum,
+    run_ms_max = greatest(rollup.run_ms_max, excluded.run_ms_max),
+    run_histogram = ARRAY(SELECT a + b FROM unnest(rollup.run_histogram, excluded.run_histogram)
+                          WITH ORDINALITY AS pair(a, b, i) ORDER BY i);
+
+-- rollup_hold_compaction --
+-- Hold the state row (no row: a rollup round holds it), with where compaction ended and where it
+-- may go: whole hours that ended %(age)s seconds before %(now)s, and that the rollups have counted.
+SELECT compacted_until,
+       date_bin(interval '1 hour',
+                least(coalesce(%(now)s, now()) - %(age)s * interval '1 second', rolled_until), 'epoch') AS until
+FROM background_job_rollup_state
+WHERE rolled_until IS NOT NULL
+FOR UPDATE SKIP LOCKED;
+
+-- rollup_compacted --
+-- Record that buckets before %(until)s are whole hours.
+UPDATE background_job_rollup_state SET compacted_until = %(until)s;
+
 -- rollup_state --
 -- Where the rollups end, and when they were last advanced.
-SELECT rolled_until, rolled_at FROM background_job_rollup_state;
+SELECT rolled_until, rolled_at, compacted_until FROM background_job_rollup_state;
 
 -- rollup_delete_old --
 -- Delete buckets older than %(days)s days (the row count tells how many).
@@ -94,30 +146,21 @@ WHERE bucket < coalesce(%(now)s, now()) - %(days)s * interval '1 day';
 
 -- rollup_by_actor --
 -- Per job type over the buckets of [%(since)s, %(until)s): outcomes, retries, wait and run times,
--- the histograms added up bin by bin. Reads the primary key's range of buckets only.
-WITH span AS (
-    SELECT * FROM background_job_rollup WHERE bucket >= %(since)s AND bucket < %(until)s
-), totals AS (
-    SELECT actor, sum(completed)::bigint AS completed, sum(failed)::bigint AS failed,
-           sum(cancelled)::bigint AS cancelled, sum(retried)::bigint AS retried,
-           sum(wait_count)::bigint AS wait_count, sum(wait_ms_sum)::bigint AS wait_ms_sum,
-           max(wait_ms_max) AS wait_ms_max,
-           sum(run_count)::bigint AS run_count, sum(run_ms_sum)::bigint AS run_ms_sum,
-           max(run_ms_max) AS run_ms_max
-    FROM span GROUP BY actor
-), wait_bins AS (
-    SELECT actor, array_agg(n ORDER BY i) AS wait_histogram
-    FROM (SELECT actor, i, sum(n)::bigint AS n
-          FROM span, unnest(wait_histogram) WITH ORDINALITY AS h(n, i) GROUP BY actor, i) AS bins
-    GROUP BY actor
-), run_bins AS (
-    SELECT actor, array_agg(n ORDER BY i) AS run_histogram
-    FROM (SELECT actor, i, sum(n)::bigint AS n
-          FROM span, unnest(run_histogram) WITH ORDINALITY AS h(n, i) GROUP BY actor, i) AS bins
-    GROUP BY actor
-)
-SELECT totals.*, wait_bins.wait_histogram, run_bins.run_histogram
-FROM totals JOIN wait_bins USING (actor) JOIN run_bins USING (actor)
+-- the histograms added up bin by bin (12 bins, written out: one pass). Reads the primary key's
+-- range of buckets only.
+SELECT actor, sum(completed)::bigint AS completed, sum(failed)::bigint AS failed,
+       sum(cancelled)::bigint AS cancelled, sum(retried)::bigint AS retried,
+       sum(wait_count)::bigint AS wait_count, sum(wait_ms_sum)::bigint AS wait_ms_sum,
+       max(wait_ms_max) AS wait_ms_max,
+       ARRAY[sum(wait_histogram[1]), sum(wait_histogram[2]), sum(wait_histogram[3]), sum(wait_histogram[4]), sum(wait_histogram[5]), sum(wait_histogram[6]),
+                 sum(wait_histogram[7]), sum(wait_histogram[8]), sum(wait_histogram[9]), sum(wait_histogram[10]), sum(wait_histogram[11]), sum(wait_histogram[12])]::bigint[] AS wait_histogram,
+       sum(run_count)::bigint AS run_count, sum(run_ms_sum)::bigint AS run_ms_sum,
+       max(run_ms_max) AS run_ms_max,
+       ARRAY[sum(run_histogram[1]), sum(run_histogram[2]), sum(run_histogram[3]), sum(run_histogram[4]), sum(run_histogram[5]), sum(run_histogram[6]),
+                 sum(run_histogram[7]), sum(run_histogram[8]), sum(run_histogram[9]), sum(run_histogram[10]), sum(run_histogram[11]), sum(run_histogram[12])]::bigint[] AS run_histogram
+FROM background_job_rollup
+WHERE bucket >= %(since)s AND bucket < %(until)s
+GROUP BY actor
 ORDER BY actor;
 
 -- rollup_series --

@@ -211,6 +211,40 @@ def test_retention_keeps_old_jobs_the_rollups_have_not_reached(store: JobStore, 
     assert {"test.a": (1, 1, 0)} == _counts(database_url)
 
 
+def test_day_old_buckets_are_merged_into_hours_and_every_count_is_kept(
+    store: JobStore, database_url: str
+) -> None:
+    for minutes in range(0, 120, 5):  # 09:00 to 10:55 the day before: 24 five-minute buckets
+        at = datetime(2026, 3, 1, 9, 0, tzinfo=UTC) + timedelta(minutes=minutes, seconds=30)
+        _many(database_url, "test.a", "COMPLETED", 2, at, f"m{minutes}-")
+    _finished(
+        database_url, [("slow", "test.a", "FAILED", datetime(2026, 3, 1, 10, 31, tzinfo=UTC), 50.0, 400.0)]
+    )
+    _finished(database_url, [("recent", "test.a", "COMPLETED", NOW - timedelta(hours=3), 0.2, 0.2)])
+    store.rollups.roll_up(now=NOW)
+    before = _rollup(database_url)
+    assert 25 == len(before)  # 24 buckets (the slow job shares 10:30), and the recent one
+
+    merged = store.rollups.compact(now=NOW)  # hours that ended 25 h before 10:17: up to 09:00
+    assert 0 == merged
+    merged = store.rollups.compact(now=NOW + timedelta(hours=2))  # up to 11:00 the day before
+    assert 2 == merged
+    assert 0 == store.rollups.compact(now=NOW + timedelta(hours=2))  # nothing left to merge
+    after = _rollup(database_url)
+    hour_9 = (datetime(2026, 3, 1, 9, 0, tzinfo=UTC), "test.a", "default")
+    hour_10 = (datetime(2026, 3, 1, 10, 0, tzinfo=UTC), "test.a", "default")
+    assert {hour_9, hour_10, (datetime(2026, 3, 2, 7, 15, tzinfo=UTC), "test.a", "default")} == set(after)
+    assert (24, 0) == (after[hour_9]["completed"], after[hour_9]["failed"])
+    assert (24, 1) == (after[hour_10]["completed"], after[hour_10]["failed"])
+    assert (25, 400_000) == (after[hour_10]["run_count"], after[hour_10]["run_ms_max"])
+    for column in ("completed", "failed", "wait_count", "wait_ms_sum", "run_count", "run_ms_sum"):
+        assert sum(row[column] for row in before.values()) == sum(row[column] for row in after.values())
+    for column in ("wait_histogram", "run_histogram"):
+        assert [sum(bins) for bins in zip(*(row[column] for row in before.values()), strict=True)] == [
+            sum(bins) for bins in zip(*(row[column] for row in after.values()), strict=True)
+        ]
+
+
 # Known figures.
 
 
@@ -320,6 +354,8 @@ def test_the_rollup_job_counts_jobs_and_drops_buckets_older_than_it_keeps(
     service.join()
     wait_for(lambda: _counts(database_url).get("test.a"), timeout=20)
     assert {"test.a": (5, 0, 0), "test.old": (1, 0, 0)} == _counts(database_url)  # the 9-day bucket went
+    (kept,) = [bucket for bucket, actor, _ in _rollup(database_url) if actor == "test.old"]
+    assert 0 == kept.minute  # merged into its hour
     assert service.store is not None
     assert 0 == service.store.rollups.delete_old(rollups.KEEP_DAYS)
 

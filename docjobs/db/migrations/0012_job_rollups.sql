@@ -3,7 +3,7 @@
 -- deleted the rows. docjobs/db/rollups.sql fills it; see docjobs/db/rollups.py.
 
 CREATE TABLE background_job_rollup (
-    -- The start of a 5-minute bucket of completed_at (UTC).
+    -- The start of a 5-minute bucket of completed_at (UTC); of an hour once compacted.
     bucket         timestamptz NOT NULL,
     actor          text NOT NULL,
     queue          text NOT NULL,
@@ -27,11 +27,13 @@ CREATE TABLE background_job_rollup (
 );
 
 -- One row: every finished job whose completed_at is before rolled_until is counted in
--- background_job_rollup, and retention deletes no finished job from after it.
+-- background_job_rollup, and retention deletes no finished job from after it. Buckets
+-- before compacted_until are whole hours (a day on, 5 minutes is more than the board needs).
 CREATE TABLE background_job_rollup_state (
-    id            boolean PRIMARY KEY DEFAULT true CHECK (id),
-    rolled_until  timestamptz,
-    rolled_at     timestamptz
+    id               boolean PRIMARY KEY DEFAULT true CHECK (id),
+    rolled_until     timestamptz,
+    rolled_at        timestamptz,
+    compacted_until  timestamptz
 );
 
 INSERT INTO background_job_rollup_state (id) VALUES (true);
