@@ -19,7 +19,7 @@ from docjobs.db.store import JobStore
 from docjobs.runtime import Runtime
 from docjobs.web.board import history
 from tests.conftest import wait_for
-from tests.support.board import ADMIN, BOARD, Board
+from tests.support.board import ADMIN, BOARD, TOKEN, Board
 
 #: A fixed "now": 10:17:42 UTC. Buckets ending by 10:15 are closed (2 min grace: 10:15:42).
 NOW = datetime(2026, 3, 2, 10, 17, 42, tzinfo=UTC)
@@ -414,6 +414,16 @@ def test_an_unknown_history_window_is_refused_in_one_line(open_board: Callable[.
     assert {"error": "window must be one of 24h, 7d, not '30d'"} == answer.json()
     page = admin.get(f"{BOARD}/history", params={"window": "1y"})
     assert 400 == page.status_code and "window must be one of 24h, 7d" in page.text
+
+
+def test_jobs_an_admin_cleans_up_on_the_board_stay_in_the_history(open_board: Callable[..., Board]) -> None:
+    board = open_board(worker=False)
+    _many(board.database_url, "test.a", "COMPLETED", 3, datetime.now(UTC) - timedelta(days=10), "old-")
+    cleaned = board.client(headers={"authorization": f"Bearer {TOKEN}"}).post(
+        f"{BOARD}/api/clean", json={"state": "completed", "olderThanDays": 7, "confirm": True}
+    )
+    assert 3 == cleaned.json()["count"]
+    assert {"test.a": (3, 0, 0)} == _counts(board.database_url)
 
 
 def test_the_history_is_closed_to_strangers(open_board: Callable[..., Board]) -> None:
