@@ -5,9 +5,10 @@
 - maintenance: the sweeps, their per-recipient jobs, and the cleanups;
 - sealing: ``internal.seal-document``;
 - templates: ``internal.bulk-send-template`` and the direct-template email;
-- organisations: the organisation and team emails, and ``internal.admin-delete-organisation``.
+- organisations: the organisation and team emails, and ``internal.admin-delete-organisation``;
+- rollups: ``internal.rollup-job-history``, the board's history beyond retention.
 """
 
-from docjobs.actors import emails, maintenance, organisations, sealing, templates, webhooks
+from docjobs.actors import emails, maintenance, organisations, rollups, sealing, templates, webhooks
 
-__all__ = ["emails", "maintenance", "organisations", "sealing", "templates", "webhooks"]
+__all__ = ["emails", "maintenance", "organisations", "rollups", "sealing", "templates", "webhooks"]

@@ -10,6 +10,7 @@ from typing import Any
 
 from docjobs.db import sql
 from docjobs.db.pool import Database
+from docjobs.db.rollups import RollupStore
 
 Row = dict[str, Any]
 
@@ -168,7 +169,12 @@ class BoardStore:
                 return changed
 
     def clean(self, status: str, days: float) -> int:
-        """Delete jobs of ``status`` that finished more than ``days`` ago, in batches; returns how many."""
+        """Delete jobs of ``status`` that finished more than ``days`` ago, in batches; returns how many.
+
+        The history rollups count the closed buckets first, so the jobs keep their place in
+        the board's history (a job deleted within minutes of its end is not counted).
+        """
+        RollupStore(self.database).roll_up()
         deleted = 0
         while True:
             with self.database.connection() as conn:

@@ -23,6 +23,7 @@ from docjobs.db.direct import DirectStatement
 from docjobs.db.documents import json_document
 from docjobs.db.pool import Database
 from docjobs.db.readiness import SchemaNotMigrated
+from docjobs.db.rollups import RollupStore
 from docjobs.logging import first_line
 
 #: NewJob fields that job_copy_in loads (all but the delay).
@@ -76,6 +77,7 @@ class JobRows:
         self._insert_ringing = (
             None if database.transaction_pooling else DirectStatement(self._q["job_insert_ringing"])
         )
+        self._rollups = RollupStore(database)
 
     # Enqueue.
 
@@ -195,11 +197,14 @@ class JobRows:
         """Delete finished jobs older than ``days``, in short batches.
 
         Each batch is its own transaction; it stops when a batch comes back short
-        or :data:`RETENTION_BUDGET_SECONDS` is spent (the next round goes on).
+        or :data:`RETENTION_BUDGET_SECONDS` is spent (the next round goes on). The
+        history rollups count the finished jobs first: a job they have not counted
+        is never deleted (see :mod:`docjobs.db.rollups`).
 
         Returns:
             How many jobs were deleted.
         """
+        self._rollups.roll_up(now=now)
         return self._delete_in_batches("job_delete_finished", {"now": now, "days": days})
 
     def _delete_in_batches(self, query: str, params: dict[str, Any]) -> int:

@@ -195,12 +195,14 @@ SELECT id, actor, queue, status FROM rescued;
 
 -- job_delete_finished --
 -- Delete up to %(limit)s finished jobs older than %(days)s days (the row count tells how many),
--- their log lines and progress with them, and up to %(limit)s logs as old that no job row claims
--- (its history never written, or the job deleted on the board).
+-- none the rollups have not counted yet (rollups.py); their log lines and progress with them, and up
+-- to %(limit)s logs as old that no job row claims (its history never written, or the job deleted
+-- on the board).
 WITH doomed AS (
     SELECT id FROM background_job
     WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED')
       AND completed_at < coalesce(%(now)s, now()) - %(days)s * interval '1 day'
+      AND completed_at < coalesce((SELECT rolled_until FROM background_job_rollup_state), '-infinity')
     LIMIT %(limit)s
 ), orphaned AS (
     SELECT job_id FROM background_job_progress AS head

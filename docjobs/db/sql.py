@@ -103,6 +103,11 @@ def joblog_queries() -> dict[str, Query]:
     return _load("joblogs.sql")
 
 
+def rollup_queries() -> dict[str, Query]:
+    """Every query of ``docjobs/db/rollups.sql`` (the job history rollups'), parsed once."""
+    return _load("rollups.sql")
+
+
 @functools.cache
 def _load(filename: str) -> dict[str, Query]:
     return parse_queries(resources.files("docjobs.db").joinpath(filename).read_text("utf-8"))

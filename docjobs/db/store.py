@@ -18,6 +18,7 @@ from docjobs.db.jobs import JobRows, NewJob, Row
 from docjobs.db.outbox import OutboxStore
 from docjobs.db.pool import Database
 from docjobs.db.queues import QueueStore
+from docjobs.db.rollups import RollupStore
 from docjobs.db.tasks import TaskStore
 from docjobs.db.workers import WorkerStore
 
@@ -39,6 +40,7 @@ class JobStore:
         tasks: ``run_task``'s memoized steps.
         flow: Flow control's slots, windows and debounced sends (the local provider's).
         logs: The lines and progress jobs report (``docjobs.log_line``, ``docjobs.set_progress``).
+        rollups: Finished jobs counted per bucket, for history beyond retention.
     """
 
     database: Database
@@ -51,6 +53,7 @@ class JobStore:
     tasks: TaskStore
     flow: FlowRows
     logs: JobLogStore
+    rollups: RollupStore
 
     @classmethod
     def over(cls, database: Database) -> JobStore:
@@ -67,6 +70,7 @@ class JobStore:
             tasks=TaskStore(database),
             flow=FlowRows(database),
             logs=JobLogStore(database),
+            rollups=RollupStore(database),
         )
 
     def ping(self, *, timeout_seconds: float | None = None) -> None:

@@ -20,7 +20,7 @@ class Entry:
     tolerance: timedelta
 
 
-#: The reference service's schedules (every 15 minutes) and docjobs' retention jobs.
+#: The reference service's schedules (every 15 minutes), docjobs' retention jobs and its rollup.
 DEFAULT_TABLE: tuple[Entry, ...] = (
     Entry("internal.seal-document-sweep", "*/15 * * * *", timedelta(minutes=5)),
     Entry("internal.expire-recipients-sweep", "*/15 * * * *", timedelta(minutes=5)),
@@ -28,4 +28,6 @@ DEFAULT_TABLE: tuple[Entry, ...] = (
     Entry("internal.cleanup-rate-limits", "*/15 * * * *", timedelta(minutes=5)),
     Entry("internal.cleanup-background-jobs", "0 3 * * *", timedelta(hours=1)),
     Entry("internal.cleanup-webhook-calls", "30 3 * * *", timedelta(hours=1)),
+    # Issue 22: the board's history beyond retention (docjobs/db/rollups.py).
+    Entry("internal.rollup-job-history", "*/5 * * * *", timedelta(minutes=4)),
 )

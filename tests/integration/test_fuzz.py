@@ -83,6 +83,8 @@ def requests(draw: st.DrawFn, job_ids: list[str]) -> tuple[str, str, dict[str, A
                 ("GET", f"/api/jobs/{segment}"),
                 ("GET", "/api/audit"),
                 ("GET", "/metrics"),
+                ("GET", "/history"),
+                ("GET", "/api/history"),
                 ("GET", f"/static/{segment}"),
                 ("POST", f"/jobs/{segment}/{action}"),
                 ("POST", "/bulk"),
@@ -98,7 +100,7 @@ def requests(draw: st.DrawFn, job_ids: list[str]) -> tuple[str, str, dict[str, A
             ]
         )
     )
-    names = ["state", "queue", "job", "q", "since", "until", "before", "limit", "ids", "payload"]
+    names = ["state", "queue", "job", "q", "since", "until", "before", "limit", "ids", "payload", "window"]
     params = draw(st.dictionaries(st.sampled_from(names), hostile_text, max_size=4))
     kwargs: dict[str, Any] = {"params": params}
     if method == "POST":

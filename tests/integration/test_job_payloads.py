@@ -47,6 +47,7 @@ BAD_PAYLOADS: dict[str, tuple[dict[str, Any] | list[Any], str | None]] = {
                                              "period": "2026-12"}, "counter"),
     "internal.admin-delete-organisation": ({"organisationId": "org_1", "sendEmailToOwner": "maybe",
                                             "requestedByUserId": 1}, "sendEmailToOwner"),
+    "internal.rollup-job-history": ([1], None),
 }  # fmt: skip
 
 

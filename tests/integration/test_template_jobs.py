@@ -284,7 +284,9 @@ def test_a_bulk_send_of_1000_rows_sends_every_good_row_and_lists_exactly_the_bad
         (str(a["ip_address"]), a["user_agent"], a["user_id"]) for a in created
     }
     # Inngest allows 1,000 steps a run: the rows go 25 to a memoised step, then the summary.
-    (tasks,) = rows(database_url, "SELECT count(*) AS n FROM background_job_task WHERE job_id = %s", message.message_id)
+    (tasks,) = rows(
+        database_url, "SELECT count(*) AS n FROM background_job_task WHERE job_id = %s", message.message_id
+    )
     assert MAX_ROWS // 25 + 1 == tasks["n"]
     seconds = (job["completed_at"] - job["started_at"]).total_seconds()
     print(f"bulk send of {MAX_ROWS} rows: {seconds:.1f} s in the job")  # the figure the report quotes

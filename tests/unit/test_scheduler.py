@@ -36,6 +36,11 @@ def table(**environ: str) -> CronTable:
     return build(Settings.from_environ({**BASE, **environ}))
 
 
+def sweeps_table() -> CronTable:
+    """The default table without the every-5-minutes rollup, whose slots fall between the sweeps'."""
+    return table(NEXT_PRIVATE_JOBS_ROLLUP_JOB_HISTORY_CRON="off")
+
+
 class FakeFirer:
     """Records what the in-process scheduler fires; may be told to fail."""
 
@@ -67,10 +72,11 @@ def test_every_default_schedule_fires_next_at_its_documented_time() -> None:
     expected = dict.fromkeys(SWEEPS, utc(2026, 3, 10, 10, 15))
     expected["internal.cleanup-background-jobs"] = utc(2026, 3, 11, 3, 0)
     expected["internal.cleanup-webhook-calls"] = utc(2026, 3, 11, 3, 30)
+    expected["internal.rollup-job-history"] = utc(2026, 3, 10, 10, 10)  # every 5 minutes
     schedules = table()
     assert expected == {job_id: schedule.next_slot(now) for job_id, schedule in schedules.items()}
     assert [entry.job_id for entry in DEFAULT_TABLE] == list(schedules)
-    assert utc(2026, 3, 10, 10, 15) == schedules.next_firing(now)
+    assert utc(2026, 3, 10, 10, 10) == schedules.next_firing(now)
 
 
 def test_the_override_variable_is_named_after_the_job() -> None:
@@ -100,7 +106,7 @@ def test_off_turns_a_schedule_off_everywhere(value: str) -> None:
     assert schedule.next_slot(utc(2026, 3, 10)) is None
     assert schedule.due_slot(utc(2026, 3, 10, 10, 15)) is None
     assert "internal.cleanup-rate-limits" not in [s.job_id for s in schedules.enabled()]
-    assert 5 == len(schedules.enabled())
+    assert 6 == len(schedules.enabled())
 
 
 def test_with_every_schedule_off_nothing_is_next() -> None:
@@ -256,7 +262,7 @@ def test_only_the_latest_slot_is_due_and_only_within_the_tolerance() -> None:
 
 def test_a_scheduler_that_was_down_does_not_catch_up() -> None:
     firer = FakeFirer()
-    scheduler = InProcessScheduler(table(), firer)  # type: ignore[arg-type]
+    scheduler = InProcessScheduler(sweeps_table(), firer)  # type: ignore[arg-type]
     scheduler.tick(utc(2026, 3, 10, 9, 50))
     assert {utc(2026, 3, 10, 9, 45)} == {slot for _, slot in firer.fired}
     firer.fired.clear()
@@ -270,7 +276,7 @@ def test_a_scheduler_that_was_down_does_not_catch_up() -> None:
 
 def test_a_scheduler_started_within_the_tolerance_fires_the_latest_slot_once() -> None:
     firer = FakeFirer()
-    scheduler = InProcessScheduler(table(), firer)  # type: ignore[arg-type]
+    scheduler = InProcessScheduler(sweeps_table(), firer)  # type: ignore[arg-type]
     run_clock(scheduler, utc(2026, 3, 10, 3, 20), utc(2026, 3, 10, 3, 29), timedelta(seconds=7))
     assert sorted(
         [(job_id, utc(2026, 3, 10, 3, 15)) for job_id in SWEEPS]
@@ -287,7 +293,7 @@ def test_the_scheduler_sleeps_until_the_next_slot_and_at_most_a_minute() -> None
 
 def test_a_failed_firing_is_retried_soon_and_fired_once_it_works() -> None:
     firer = FakeFirer()
-    scheduler = InProcessScheduler(table(), firer)  # type: ignore[arg-type]
+    scheduler = InProcessScheduler(sweeps_table(), firer)  # type: ignore[arg-type]
     firer.failing = True
     now = utc(2026, 3, 10, 10, 15, 0, 5000)
     assert now + RETRY_AFTER == scheduler.tick(now)

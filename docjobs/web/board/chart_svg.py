@@ -146,6 +146,8 @@ def _clock(moment: datetime, *, days: bool) -> str:
 
 def _bucket_label(bucket: Bucket, step_seconds: int) -> str:
     shape = "%H:%M:%S" if step_seconds < 60 else "%H:%M"
+    if step_seconds >= 3 * 3600:  # a week's steps: say which day
+        shape = "%b %d %H:%M"
     end = bucket.start + timedelta(seconds=step_seconds)
     p95 = f"; p95 run time {formats.run_time(bucket.p95)}" if bucket.p95 is not None else ""
     return (

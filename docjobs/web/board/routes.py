@@ -110,6 +110,7 @@ def routes(board: Board) -> list[BaseRoute]:
     from starlette.staticfiles import StaticFiles
 
     from docjobs.web.board.api import Api
+    from docjobs.web.board.history_pages import HistoryPages
     from docjobs.web.board.pages import Pages
     from docjobs.web.board.schedules import Schedules
     from docjobs.web.board.signin import SignIn
@@ -119,6 +120,7 @@ def routes(board: Board) -> list[BaseRoute]:
     html, json, sign = Pages(board, views), Api(board, views), SignIn(board)
     schedules = Schedules(board, views)  # board-schedules
     page, api = board.page_endpoint, board.api_endpoint
+    history = HistoryPages(board)  # issue 22: job history from the rollups
     return [
         Route("/", page(html.overview), methods=["GET"]),
         Route("/jobs", page(html.jobs), methods=["GET"]),
@@ -148,5 +150,7 @@ def routes(board: Board) -> list[BaseRoute]:
         Route("/schedules/{job_id:path}/{action}", page(schedules.form), methods=["POST"]),
         Route("/api/schedules", api(schedules.api_list), methods=["GET"]),
         Route("/api/schedules/{job_id:path}/{action}", api(schedules.api_action), methods=["POST"]),
+        Route("/history", page(history.page), methods=["GET"]),
+        Route("/api/history", api(history.api), methods=["GET"]),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="board-static"),
     ]
