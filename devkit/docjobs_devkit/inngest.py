@@ -97,6 +97,8 @@ class Function:
     cancel: list[dict[str, Any]] = field(default_factory=list)
     #: Its ``timeouts`` in seconds: ``start`` and ``finish``, when set.
     timeouts: dict[str, float] = field(default_factory=dict)
+    #: Its flow control as synced: ``concurrency`` (a list), ``throttle``, ``rateLimit``, ``debounce``.
+    flow: dict[str, Any] = field(default_factory=dict)
 
     @property
     def max_attempts(self) -> int:
@@ -150,6 +152,8 @@ class Run:
     done: threading.Event = field(default_factory=threading.Event)
     #: When its first call was made (monotonic seconds); ``None`` before.
     started: float | None = None
+    #: Its first call waits until then (monotonic seconds): a debounce or a throttle.
+    not_before: float = 0.0
 
 
 #: Inngest drops an event whose id it saw within the last 24 hours.
@@ -197,6 +201,10 @@ class InngestServer:
         #: The runs not ended yet, the only ones an event can cancel or resume.
         self._live: dict[str, Run] = {}
         self._order = itertools.count()
+        #: Events a rate limit or a debounce dropped: (function id, event).
+        self.dropped_events: list[tuple[str, dict[str, Any]]] = []
+        self._starts: dict[tuple[str, str, str], list[float]] = {}
+        self._debouncing: dict[tuple[str, str], Run] = {}
         self._lock = threading.Condition()
         self._stop = threading.Event()
         self._stack = ExitStack()
@@ -338,6 +346,7 @@ class InngestServer:
                         for limit, value in (config.get("timeouts") or {}).items()
                         if value
                     },
+                    flow={name: config[name] for name in _FLOW_OPTIONS if config.get(name)},
                 )
 
     async def _ingest(self, request: Request) -> JSONResponse:
@@ -411,18 +420,72 @@ class InngestServer:
                 self._resolve_wait(run, event)
             self._schedule(run, None, 0.0)
         for function in matching:
-            self._start_run(function, event)
+            self._start_under_flow_control(function, event)
         return event_id
 
-    def _start_run(self, function: Function, event: dict[str, Any]) -> Run:
-        run = Run(id=str(uuid.uuid4()), function=function, event=event)
+    def _start_under_flow_control(self, function: Function, event: dict[str, Any]) -> None:
+        """Start a run as Inngest does under the function's rate limit, debounce and throttle.
+
+        A rate limit drops the event (no run); a debounce keeps one waiting run per key,
+        given the latest event and started a period after it; a throttle delays starts
+        beyond its limit per period. Concurrency is applied when runs are called.
+        """
+        flow, now = function.flow, time.monotonic()
+        with self._lock:
+            rate = flow.get("rateLimit")
+            if rate is not None:
+                starts = self._window(function, "rate", rate, event, now)
+                if len(starts) >= int(rate["limit"]):
+                    self.dropped_events.append((function.id, event))
+                    return
+                starts.append(now)
+            debounce = flow.get("debounce")
+            if debounce is not None:
+                key = (function.id, _key_value(debounce.get("key"), event))
+                waiting = self._debouncing.get(key)
+                due = now + _duration_seconds(debounce["period"])
+                if waiting is not None and waiting.started is None and not waiting.done.is_set():
+                    self.dropped_events.append((function.id, waiting.event))
+                    waiting.event, waiting.not_before = event, due
+                    return
+        run = self._start_run(function, event, not_before=self._throttled_start(function, event, now))
+        if debounce is not None:
+            with self._lock:
+                run.not_before = due
+                self._debouncing[key] = run
+
+    def _window(
+        self, function: Function, kind: str, limit: dict[str, Any], event: dict[str, Any], now: float
+    ) -> list[float]:
+        """The starts counted in the sliding window of a rate limit or throttle (oldest dropped)."""
+        period = _duration_seconds(limit["period"])
+        starts = self._starts.setdefault((function.id, kind, _key_value(limit.get("key"), event)), [])
+        starts[:] = [start for start in starts if start > now - period]
+        return starts
+
+    def _throttled_start(self, function: Function, event: dict[str, Any], now: float) -> float:
+        throttle = function.flow.get("throttle")
+        if throttle is None:
+            return 0.0
+        with self._lock:
+            period = _duration_seconds(throttle["period"])
+            starts = self._window(function, "throttle", throttle, event, now - 3600)
+            # The next start is the first moment the window holds fewer than the limit.
+            at = now
+            while len([start for start in starts if start > at - period]) >= int(throttle["limit"]):
+                at = min(start for start in starts if start > at - period) + period
+            starts.append(at)
+            return at
+
+    def _start_run(self, function: Function, event: dict[str, Any], *, not_before: float = 0.0) -> Run:
+        run = Run(id=str(uuid.uuid4()), function=function, event=event, not_before=not_before)
         with self._lock:
             self.runs.append(run)
             self._live[run.id] = run
             self._runs_by_id[run.id] = run
         if "start" in function.timeouts:
             self._time_out(run, "start", function.timeouts["start"])
-        self._schedule(run, None, 0.0)
+        self._schedule(run, None, max(not_before - time.monotonic(), 0.0))
         return run
 
     def _time_out(self, run: Run, limit: str, seconds: float) -> None:
@@ -473,6 +536,10 @@ class InngestServer:
                     heapq.heappush(self._queue, (later, next(self._order), run_id, step_id))
                     continue
                 run = self._runs_by_id[run_id]
+                held = self._held_back(run)
+                if held is not None:
+                    heapq.heappush(self._queue, (held, next(self._order), run_id, step_id))
+                    continue
                 self._calling.add(run_id)
             try:
                 self._call(run, step_id)
@@ -480,6 +547,32 @@ class InngestServer:
                 with self._lock:
                     self._calling.discard(run_id)
                     self._lock.notify_all()
+
+    def _held_back(self, run: Run) -> float | None:
+        """When to look again at a run that may not be called yet (``None``: call it now).
+
+        A run waits for its ``not_before`` (debounce, throttle), and a run not started
+        yet waits while its function's concurrency limit for its key is reached by
+        runs started and not ended (as Inngest counts runs in progress).
+        """
+        now = time.monotonic()
+        if run.started is None and run.not_before > now:
+            return run.not_before
+        if run.started is not None:
+            return None
+        for limit in run.function.flow.get("concurrency") or []:
+            key = _key_value(limit.get("key"), run.event)
+            running = [
+                other
+                for other in self._live.values()
+                if other.function.id == run.function.id
+                and other.started is not None
+                and not other.done.is_set()
+                and _key_value(limit.get("key"), other.event) == key
+            ]
+            if len(running) >= int(limit["limit"]):
+                return now + 0.02
+        return None
 
     def _cron_forever(self) -> None:
         while not self._stop.wait(0.2):
@@ -743,6 +836,28 @@ def _matches(expression: str | None, trigger: dict[str, Any], incoming: dict[str
         if value(left) != value(right):
             return False
     return True
+
+
+#: The function options whose flow control the emulator applies.
+_FLOW_OPTIONS = ("concurrency", "throttle", "rateLimit", "debounce")
+
+
+def _key_value(expression: str | None, event: dict[str, Any]) -> str:
+    """A flow-control key's value for ``event``: ``event.data.x`` paths only ('' without a key)."""
+    if not expression:
+        return ""
+    root, *keys = expression.strip().split(".")
+    if root != "event":
+        raise ValueError(f"the emulator reads only event.… in flow-control keys: {expression!r}")
+    current: Any = event
+    for key in keys:
+        current = current.get(key) if isinstance(current, dict) else None
+    return json.dumps(current, sort_keys=True)
+
+
+def _duration_seconds(value: Any) -> float:
+    """A period as the SDK syncs it: a time string (``"10s"``, ``"1m30s"``) or milliseconds."""
+    return _sleep_seconds({"opts": {"duration": value}})
 
 
 def _answer(body: dict[str, Any], status: int = 200) -> JSONResponse:

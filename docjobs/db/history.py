@@ -98,6 +98,16 @@ class HistoryStore:
         with self.database.connection() as conn:
             return self._q["job_close"].execute(conn, params).fetchone() is not None
 
+    def close_superseded(
+        self, job_id: str, actor: str, key: str | None, value: str | None, error: str
+    ) -> int:
+        """End, as dropped, the PENDING jobs of ``actor`` sent before ``job_id`` whose payload's
+        ``key`` is ``value`` (all of them when ``key`` is None); how many."""
+        params = {"id": job_id, "actor": actor, "keyed": key is not None, "key": key or "", "value": value,
+                  "error": error}  # fmt: skip
+        with self.database.connection() as conn:
+            return self._q["job_close_superseded"].execute(conn, params).rowcount
+
 
 def _json_rows(
     records: Sequence[Mapping[str, Any]], columns: tuple[str, ...], errors: tuple[str, ...]

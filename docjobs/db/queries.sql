@@ -401,6 +401,16 @@ SET status = %(status)s, completed_at = now(), updated_at = now(), last_error = 
 WHERE id = %(id)s AND status IN ('PENDING', 'PROCESSING')
 RETURNING id;
 
+-- job_close_superseded --
+-- Close the jobs a debounced run replaced (Inngest ran only the key's latest send): the same job
+-- type's PENDING jobs sent before this one with the same key value (every one, without a key).
+UPDATE background_job AS job
+SET status = 'COMPLETED', completed_at = now(), updated_at = now(), last_error = %(error)s
+WHERE job.actor = %(actor)s AND job.status = 'PENDING' AND job.id <> %(id)s
+  AND job.submitted_at <= (SELECT submitted_at FROM background_job WHERE id = %(id)s)
+  AND (NOT %(keyed)s OR job.payload ->> %(key)s IS NOT DISTINCT FROM %(value)s)
+RETURNING job.id;
+
 -- job_outbox_add --
 -- Keep jobs sent inside an app transaction (a provider whose queue is elsewhere) until it commits.
 INSERT INTO job_outbox (id, queue, data)

@@ -54,6 +54,8 @@ SLOT_GRACE_SECONDS = 60.0
 DEFAULT_TIME_LIMIT_MS = 600_000
 #: How long a debounced key's latest send is remembered after its period.
 DEBOUNCE_MEMORY_SECONDS = 24 * 60 * 60
+#: Why a debounced job was dropped.
+SUPERSEDED = "a later send of the same key replaced it (debounce)"
 #: Key values longer than this are stored by their SHA-256.
 MAX_KEY_CHARS = 200
 
@@ -186,17 +188,17 @@ class FlowGate(dramatiq.Middleware):
         if flow.throttle is not None:
             wait = self._take_window(message, "throttle", flow.throttle, payload)
             if wait is not None:
-                self._wait(broker, message, wait, _describe(flow.throttle))
+                self._wait(broker, message, wait, describe(flow.throttle))
         if flow.rate_limit is not None:
             if self._take_window(message, "rate_limit", flow.rate_limit, payload) is not None:
-                self._drop(message, _describe(flow.rate_limit))
+                self._drop(message, describe(flow.rate_limit))
 
     def _debounce(
         self, broker: dramatiq.Broker, message: dramatiq.MessageProxy, debounce: Debounce, payload: Payload
     ) -> None:
         key, sent_ms = key_of(debounce, payload), message.message_timestamp
         if self.store.superseded(message.actor_name, key, message.message_id, sent_ms=sent_ms):
-            self._drop(message, "a later send of the same key replaced it (debounce)")
+            self._drop(message, SUPERSEDED)
         due = sent_ms / 1000 + debounce.period
         if time.time() < due:
             self._wait(
@@ -213,7 +215,7 @@ class FlowGate(dramatiq.Middleware):
         ):
             waits = int(message.options.get(WAITS_OPTION, 0))
             backoff = min(SLOT_WAIT_SECONDS * 2 ** min(waits, 10), SLOT_WAIT_CAP_SECONDS)
-            self._wait(broker, message, backoff, _describe(limit))
+            self._wait(broker, message, backoff, describe(limit))
         message.__dict__[_SLOT_ATTRIBUTE] = key
 
     def _take_window(
@@ -281,7 +283,8 @@ class FlowGate(dramatiq.Middleware):
         raise SkipMessage(why)
 
 
-def _describe(limit: Concurrency | Throttle | RateLimit) -> str:
+def describe(limit: Concurrency | Throttle | RateLimit) -> str:
+    """The limit as a log line names it ("throttle: 2 per 1 s per tag")."""
     per = f" per {limit.key}" if limit.key is not None else ""
     if isinstance(limit, Concurrency):
         return f"concurrency: at most {limit.limit} running{per}"

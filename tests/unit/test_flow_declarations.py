@@ -97,6 +97,18 @@ def test_inngest_gets_the_same_limits_as_its_function_options(forget: list[str])
     }
 
 
+def test_inngest_counts_a_rate_limit_natively_only_where_docjobs_cannot(forget: list[str]) -> None:
+    from docjobs.brokers.inngest.flow import HandlerFlow
+
+    forget.append("test.flow-inngest-rate")
+
+    @docjobs.actor("test.flow-inngest-rate", rate_limit=RateLimit(3, period=60))
+    def job(*, document_id: int) -> None: ...
+
+    assert "rate_limit" in HandlerFlow(None, None).options(job)  # no database: Inngest's own
+    assert "rate_limit" not in HandlerFlow(object(), None).options(job)  # type: ignore[arg-type]
+
+
 def test_a_job_without_flow_control_adds_no_inngest_options() -> None:
     import docjobs.actors  # noqa: F401 - declares docjobs' jobs
 

@@ -55,6 +55,7 @@ from docjobs.brokers.inngest.events import (
     RESUME_EVENT,
     RUN_AT_FIELD,
 )
+from docjobs.brokers.inngest.flow import HandlerFlow
 from docjobs.brokers.inngest.functions import build_functions
 from docjobs.brokers.inngest.outcomes import follow_up_ids
 from docjobs.brokers.inngest.serve import serve_routes
@@ -339,6 +340,7 @@ class InngestBroker(QueueElsewhere):
             cron_guard=self.cron_guard,
             timeouts=self.function_timeouts,
             log_sink=writer_of(self),
+            flow=HandlerFlow(store.flow, store.history) if store is not None else None,
         )
 
     def routes(self) -> list[BaseRoute]:

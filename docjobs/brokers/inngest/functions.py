@@ -39,7 +39,7 @@ from docjobs.brokers.inngest.events import (
     RUN_ID_OPTION,
     SCHEDULED_EVENT,
 )
-from docjobs.brokers.inngest.flow import function_options
+from docjobs.brokers.inngest.flow import HandlerFlow
 from docjobs.brokers.inngest.outcomes import Outcomes, retries_of
 from docjobs.brokers.inngest.recorder import RETRIED, TRACEBACK_FRAMES, Recorder
 from docjobs.brokers.inngest.replay import ReplaySkipping
@@ -65,6 +65,7 @@ def build_functions(
     cron_guard: CronGuard | None = None,
     timeouts: Mapping[str, inngest.Timeouts] | None = None,
     log_sink: joblogs.LogSink | None = None,
+    flow: HandlerFlow | None = None,
 ) -> list[inngest.Function[Any]]:
     """One function per actor, with its event trigger, its cron trigger if scheduled, and its retries.
 
@@ -78,12 +79,14 @@ def build_functions(
     ``timeouts`` gives jobs (by name) Inngest's ``timeouts``: a run that outlives them
     is cancelled. With ``log_sink``, the actors' ``log_line`` and ``set_progress`` are
     written there, once per run (not again when Inngest replays the function to reach
-    its next step).
+    its next step). ``flow`` applies what Inngest's own flow control would drop without
+    closing the job's history (see :class:`~docjobs.brokers.inngest.flow.HandlerFlow`).
     """
     timeouts = dict(timeouts or {})
     actors = sorted(actors, key=lambda actor: actor.actor_name)
     recorder = Recorder(history, broker, logger)
     outcomes = Outcomes(broker)
+    flow = flow or HandlerFlow(None, None)
     functions = []
     for job in actors:
         triggers: list[inngest.TriggerEvent | inngest.TriggerCron] = [
@@ -108,8 +111,8 @@ def build_functions(
                     )
                 ],
                 timeouts=timeouts.get(job.actor_name),
-                **function_options(job),
-            )(_handler(job, retries, recorder, outcomes, paused, cron_guard, log_sink))
+                **flow.options(job),
+            )(_handler(job, retries, recorder, outcomes, paused, cron_guard, log_sink, flow))
         )
     if recorder.history is not None and app_id is not None:
         by_name = {job.actor_name: job for job in actors}
@@ -125,6 +128,7 @@ def _handler(
     paused: PausedCheck | None,
     guard: CronGuard | None,
     log_sink: joblogs.LogSink | None = None,
+    flow: HandlerFlow | None = None,
 ) -> Any:
     def run(ctx: inngest.ContextSync) -> Any:
         data = dict(ctx.event.data)
@@ -159,6 +163,12 @@ def _handler(
             recorder.skipped(proxy)
             outcomes.skipped(proxy)
             return None
+        if flow is not None:
+            dropped = flow.dropped_by(ctx, job, message)
+            if dropped is not None:
+                recorder.dropped(proxy, dropped)
+                return None
+            flow.close_superseded(ctx, job, message)
         retries = retries_of(message, function_retries)
         recorder.started(proxy)
         step_token = tasks.inngest_step.set(_Steps(ctx, retries, recorder, proxy))

@@ -59,6 +59,20 @@ class Recorder:
             history.after_skip_message(broker, proxy)
             _written_before_answer(history)
 
+    def dropped(self, proxy: dramatiq.MessageProxy, why: str) -> None:
+        """Dropped by its flow control without running: COMPLETED, as a worker's gate records it."""
+        self.log.info(
+            "Job %s (%s) dropped without running: %s.",
+            proxy.message_id,
+            proxy.actor_name,
+            why,
+            extra=_fields(proxy, "job_flow_dropped"),
+        )
+        if self.history is not None:
+            history, broker = self.history
+            history.after_skip_message(broker, proxy)
+            _written_before_answer(history)
+
     def finished(self, proxy: dramatiq.MessageProxy, result: Any) -> None:
         self.log.info(
             "Job %s (%s) completed, attempt %d.",
