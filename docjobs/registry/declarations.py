@@ -16,14 +16,14 @@ from typing import Any, ParamSpec, TypeVar
 
 import dramatiq
 
-from docjobs import errors
+from docjobs import errors, queues
 from docjobs.registry import positional
 from docjobs.registry.job_actor import JobActor
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-DEFAULT_QUEUE = "default"
+DEFAULT_QUEUE = queues.DEFAULT_QUEUE
 DEFAULT_VERSION = "1.0.0"
 
 _registry: dict[str, JobActor[Any, Any]] = {}
