@@ -316,6 +316,7 @@ class InngestBroker(QueueElsewhere):
             broker=self,
             paused=PausedQueues(store.queues.paused_queues) if store is not None else None,
             app_id=self.settings.inngest_app_id,
+            queue_caps=self.settings.queue_concurrency,
         )
 
     def routes(self) -> list[BaseRoute]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ from docjobs.brokers.inngest.events import (
 )
 from docjobs.brokers.inngest.failures import failure_function
 from docjobs.brokers.inngest.outcomes import Outcomes, retries_of
+from docjobs.brokers.inngest.queue_limits import queue_concurrency
 from docjobs.brokers.inngest.recorder import RETRIED, TRACEBACK_FRAMES, Recorder
 from docjobs.brokers.inngest.waits import PausedCheck, hold_while_paused, wait_until_due
 from docjobs.registry import JobActor
@@ -55,6 +56,7 @@ def build_functions(
     broker: dramatiq.Broker | None = None,
     paused: PausedCheck | None = None,
     app_id: str | None = None,
+    queue_caps: Mapping[str, int] | None = None,
 ) -> list[inngest.Function[Any]]:
     """One function per actor, with its event trigger, its cron trigger if scheduled, and its retries.
 
@@ -63,7 +65,8 @@ def build_functions(
     the worker does on the other providers, and (given the ``app_id`` that
     prefixes the functions' ids in Inngest's events) the failure function records
     the runs Inngest gave up on. With ``paused`` (is this queue paused?), a run of
-    a paused queue waits until it is resumed.
+    a paused queue waits until it is resumed. With ``queue_caps`` (and ``app_id``), the
+    functions of a capped queue share its concurrency limit (``queue_limits``).
     """
     actors = sorted(actors, key=lambda actor: actor.actor_name)
     recorder = Recorder(history, broker, logger)
@@ -85,6 +88,7 @@ def build_functions(
                 name=job.display_name,
                 trigger=triggers,
                 retries=retries,
+                concurrency=queue_concurrency(app_id or client.app_id, job.queue_name, queue_caps or {}),
                 cancel=[
                     inngest.Cancel(
                         event=CANCEL_EVENT,
