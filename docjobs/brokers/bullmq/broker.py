@@ -284,6 +284,11 @@ class BullmqBroker(QueueElsewhere, RedisBroker):
         finally:
             probe.close()
 
+    def queue_depths(self) -> dict[str, int]:
+        """Jobs waiting in each declared queue's Redis list (fetched ones and delayed ones not counted)."""
+        names = sorted(self.get_declared_queues())
+        return dict(zip(names, self.commands.waiting_counts(names), strict=True))
+
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> BullmqConsumer:
         self.keeper.start()
         return BullmqConsumer(
