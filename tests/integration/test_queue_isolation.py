@@ -19,6 +19,7 @@ from docjobs import jobs
 from docjobs.domain import Flows, RecipientSpec
 from docjobs.runtime import Runtime
 from tests.conftest import provider_overrides, wait_for
+from tests.support.actors import slow_seal_job
 
 PDF = sample_pdf(1, title="Offer")
 #: Longer than an email takes, by far: an email stuck behind one shows.
@@ -122,3 +123,23 @@ def test_a_queue_s_cap_bounds_how_many_of_its_jobs_a_worker_runs_at_once(
     assert url is not None
     assert 4 == started(url, "capped-")
     assert 1 == most_at_once(url, "capped-")
+
+
+@pytest.mark.parametrize("provider", ["local", "bullmq"])
+def test_a_seal_enqueued_on_default_before_the_upgrade_still_runs(
+    request: pytest.FixtureRequest,
+    provider: str,
+    make_runtime: Callable[..., Runtime],
+    start_worker: Callable[..., dramatiq.Worker],
+) -> None:
+    current = make_runtime(**provider_overrides(request, provider))
+    before_upgrade = slow_seal_job.message(key="old-seal", seconds=0).copy(queue_name="default")
+    current.broker.enqueue(before_upgrade)
+    start_worker(current.broker, threads=2)
+
+    current.join(timeout_seconds=30)
+
+    url = current.settings.database_url
+    assert url is not None
+    assert "sealing" == slow_seal_job.queue_name
+    assert 1 == started(url, "old-seal")
