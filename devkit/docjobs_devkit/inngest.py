@@ -19,6 +19,8 @@ Python SDK's behaviour where the two differ):
 - a function's ``cancel`` events end its matching runs, and ``WaitForEvent`` steps
   end on a matching event or their timeout (``if`` equalities only);
 - a run that fails sends the system event ``inngest/function.failed``.
+- function concurrency with no key or a constant key (``inngest_concurrency``): a call
+  waits while a limit it counts against is reached.
 
 Backoffs are scaled by ``backoff_seconds`` so tests run fast. For fault runs,
 ``faults`` makes it lose a share of its calls (before or after the app ran them)
@@ -53,6 +55,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from docjobs_devkit import inngest_concurrency
 from docjobs_devkit.http import serve
 
 SCHEDULED_EVENT = "inngest/scheduled.timer"
@@ -85,6 +88,8 @@ class Function:
     retries: int
     #: Events that cancel its runs: ``{"event": name, "if": expression}``.
     cancel: list[dict[str, Any]] = field(default_factory=list)
+    #: What its calls take of the concurrency limits (``inngest_concurrency.slots``).
+    slots: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def max_attempts(self) -> int:
@@ -308,6 +313,7 @@ class InngestServer:
                     url=step["runtime"]["url"],
                     retries=retries,
                     cancel=config.get("cancel") or [],
+                    slots=inngest_concurrency.slots(config["id"], config.get("concurrency") or []),
                 )
 
     async def _ingest(self, request: Request) -> JSONResponse:
@@ -417,6 +423,11 @@ class InngestServer:
                     heapq.heappush(self._queue, (later, next(self._order), run_id, step_id))
                     continue
                 run = self._runs_by_id[run_id]
+                calling = (self._runs_by_id[other].function.slots for other in self._calling)
+                if run.function.slots and inngest_concurrency.full(run.function.slots, calling):
+                    later = time.monotonic() + 0.01  # a concurrency limit is reached: after a call ends
+                    heapq.heappush(self._queue, (later, next(self._order), run_id, step_id))
+                    continue
                 self._calling.add(run_id)
             try:
                 self._call(run, step_id)

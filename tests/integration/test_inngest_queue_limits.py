@@ -12,7 +12,8 @@ from docjobs_devkit.inngest import InngestServer
 from docjobs.defaults import DEFAULT_INNGEST_APP_ID as APP_ID
 from docjobs.runtime import Runtime
 from docjobs.web.app import create_app
-from tests.conftest import app_port, provider_overrides
+from tests.conftest import INNGEST_SIGNING_KEY, app_port, inngest_overrides, provider_overrides
+from tests.integration.test_queue_isolation import most_at_once
 
 
 @pytest.fixture
@@ -50,3 +51,28 @@ def test_an_uncapped_queue_s_functions_sync_without_concurrency(
 ) -> None:
     assert synced_functions["internal.cleanup-background-jobs"].get("concurrency") is None
     assert synced_functions["test.record"].get("concurrency") is None
+
+
+def test_the_emulator_runs_no_more_of_a_capped_queue_s_jobs_at_once_than_its_cap(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    emulator = InngestServer(signing_key=INNGEST_SIGNING_KEY, concurrency=4).start()
+    try:
+        current = make_runtime(**inngest_overrides(emulator), NEXT_PRIVATE_JOBS_SEALING_CONCURRENCY="1")
+        with serve(create_app(current), port=app_port(current)) as base:
+            assert 200 == emulator.sync(f"{base}/api/jobs").status_code
+            emulator.send(
+                [{"name": "test.slow-seal", "data": {"key": f"one-{n}", "seconds": 0.3}} for n in range(3)]
+            )
+            emulator.send(
+                [{"name": "test.sleep", "data": {"key": f"free-{n}", "seconds": 0.3}} for n in range(3)]
+            )
+            runs = emulator.wait_for_runs(6, timeout=30)
+    finally:
+        emulator.stop()
+
+    url = current.settings.database_url
+    assert url is not None
+    assert {"completed"} == {run.status for run in runs}
+    assert 1 == most_at_once(url, "one-")
+    assert 1 < most_at_once(url, "free-")  # the uncapped queue's jobs overlap: the limit is the queue's
