@@ -19,6 +19,7 @@ import pickle
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -127,13 +128,22 @@ class Runtime:
             raise errors.NotSupportedError("this provider has no database for the domain tables")
         return self.database
 
-    def join(self, queue_name: str = "default", *, timeout_seconds: float = 30.0) -> None:
-        """Wait until ``queue_name`` is empty, the jobs its jobs send included, and their history written.
+    def join(self, queue_name: str | None = None, *, timeout_seconds: float = 30.0) -> None:
+        """Wait until ``queue_name`` (every declared queue when None) is empty, the jobs its
+        jobs send included, and their history written.
+
+        A job of one queue may send to another already joined (a seal sends emails): every
+        queue is joined once more per queue, which costs one count each when empty.
 
         Raises:
             dramatiq.errors.QueueJoinTimeout: Jobs are left after ``timeout_seconds``.
         """
-        self.broker.join(queue_name, timeout=int(timeout_seconds * 1000))
+        deadline = time.monotonic() + timeout_seconds
+        names = [queue_name] if queue_name is not None else sorted(self.broker.get_declared_queues())
+        for _ in range(len(names)):
+            for name in names:
+                left_ms = max(int((deadline - time.monotonic()) * 1000), 1)
+                self.broker.join(name, timeout=left_ms)
         if self.history is not None:
             self.history.flush()
 

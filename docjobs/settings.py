@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from docjobs import defaults, errors, redaction
+from docjobs import defaults, errors, queues, redaction
 from docjobs.settings_rules import PROVIDER_RULES, check_cross_field_rules, missing_secrets
 from docjobs.settings_values import (
     BasePath,
@@ -34,6 +34,7 @@ from docjobs.settings_values import (
     SigningKey,
     TimeZone,
     describe,
+    queue_concurrency,
 )
 
 Provider = Literal["local", "bullmq", "inngest", "stub"]
@@ -158,6 +159,10 @@ class Settings(BaseModel):
     cron_overrides: dict[str, str] = Field(default_factory=dict)
     embedded_scheduler: bool = Field(True, alias="NEXT_PRIVATE_JOBS_EMBEDDED_SCHEDULER")
 
+    # Per-queue caps (issue 22): NEXT_PRIVATE_JOBS_<QUEUE>_CONCURRENCY, read by
+    # settings_values.queue_concurrency over docjobs.queues' defaults.
+    queue_concurrency: dict[str, int] = Field(default_factory=lambda: dict(queues.DEFAULT_QUEUE_CONCURRENCY))
+
     # PgBouncer and the connection budget (issue 18, item 6; docs/operations.md).
     # NEXT_PRIVATE_DATABASE_URL goes through a transaction pooler: no start-up options,
     # no session state, no prepared statements. LISTEN and migrations use the direct URL
@@ -197,6 +202,7 @@ class Settings(BaseModel):
             for name, value in source.items()
             if name.startswith(CRON_OVERRIDE_PREFIX) and name.endswith(CRON_OVERRIDE_SUFFIX) and value != ""
         }
+        values["queue_concurrency"] = queue_concurrency(source)
         try:
             settings = cls.model_validate(values)
         except ValidationError as exc:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, Field, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 
-from docjobs import redaction
+from docjobs import errors, queues, redaction
 from docjobs.logging import first_line
 
 #: What precedes the hex part of an Inngest signing key.
@@ -170,3 +170,37 @@ def describe(exc: ValidationError, values: Mapping[str, Any], fields: Mapping[st
     if name in SENSITIVE_VARIABLES or name not in values:
         return f"{name}: {message}"
     return redaction.redact(f"{name}: {message} (got {values[name]!r})")
+
+
+def queue_concurrency(source: Mapping[str, str]) -> dict[str, int]:
+    """The per-queue caps: :data:`queues.DEFAULT_QUEUE_CONCURRENCY`, then each
+    ``NEXT_PRIVATE_JOBS_<QUEUE>_CONCURRENCY`` set in ``source`` (an empty one keeps the default).
+
+    Raises:
+        errors.SettingsError: One line naming the variable: a queue docjobs does not have
+            (a typo would leave the real queue uncapped), or not a whole number from 1 up.
+    """
+    caps = dict(queues.DEFAULT_QUEUE_CONCURRENCY)
+    prefix, suffix = "NEXT_PRIVATE_JOBS_", "_CONCURRENCY"
+    for name, value in source.items():
+        # NEXT_PRIVATE_JOBS_CONCURRENCY (the threads) is too short to name a queue.
+        if value == "" or len(name) <= len(prefix + suffix) or not name.startswith(prefix):
+            continue
+        if not name.endswith(suffix):
+            continue
+        queue = name[len(prefix) : -len(suffix)]
+        if queue.lower() not in queues.QUEUES or queue != queue.upper():
+            known = ", ".join(queues.variable(known) for known in queues.QUEUES)
+            raise errors.SettingsError(
+                f"{name}: there is no queue {queue.lower()!r}; the variables are {known}"
+            )
+        try:
+            cap = int(value.strip())
+        except ValueError:
+            cap = 0
+        if not 1 <= cap <= queues.MAX_QUEUE_CONCURRENCY:
+            raise errors.SettingsError(
+                f"{name}: must be a whole number from 1 to {queues.MAX_QUEUE_CONCURRENCY} (got {value!r})"
+            )
+        caps[queue.lower()] = cap
+    return caps

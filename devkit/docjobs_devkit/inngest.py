@@ -24,6 +24,8 @@ Python SDK's behaviour where the two differ):
   of its first call); a call in flight then runs on, and its answer is dropped;
 - a run that fails sends the system event ``inngest/function.failed``, one that is
   cancelled ``inngest/function.cancelled`` (the event's id is the run's, as Inngest's).
+- function concurrency, throttle, rate limit and debounce, as synced: a call waits
+  while a concurrency limit it counts against is reached (``inngest_concurrency``).
 
 Backoffs are scaled by ``backoff_seconds`` so tests run fast. For fault runs,
 ``faults`` makes it lose a share of its calls (before or after the app ran them)
@@ -58,6 +60,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from docjobs_devkit import inngest_concurrency
 from docjobs_devkit.http import serve
 
 SCHEDULED_EVENT = "inngest/scheduled.timer"
@@ -441,7 +444,7 @@ class InngestServer:
                 starts.append(now)
             debounce = flow.get("debounce")
             if debounce is not None:
-                key = (function.id, _key_value(debounce.get("key"), event))
+                key = (function.id, inngest_concurrency.key_value(debounce.get("key"), event))
                 waiting = self._debouncing.get(key)
                 due = now + _duration_seconds(debounce["period"])
                 if waiting is not None and waiting.started is None and not waiting.done.is_set():
@@ -459,7 +462,9 @@ class InngestServer:
     ) -> list[float]:
         """The starts counted in the sliding window of a rate limit or throttle (oldest dropped)."""
         period = _duration_seconds(limit["period"])
-        starts = self._starts.setdefault((function.id, kind, _key_value(limit.get("key"), event)), [])
+        starts = self._starts.setdefault(
+            (function.id, kind, inngest_concurrency.key_value(limit.get("key"), event)), []
+        )
         starts[:] = [start for start in starts if start > now - period]
         return starts
 
@@ -551,27 +556,18 @@ class InngestServer:
     def _held_back(self, run: Run) -> float | None:
         """When to look again at a run that may not be called yet (``None``: call it now).
 
-        A run waits for its ``not_before`` (debounce, throttle), and a run not started
-        yet waits while its function's concurrency limit for its key is reached by
-        runs started and not ended (as Inngest counts runs in progress).
+        A run waits for its ``not_before`` (debounce, throttle); a call waits while a
+        concurrency limit it counts against is reached by the calls being made (Inngest
+        bounds the steps running at once, ``inngest_concurrency``).
         """
         now = time.monotonic()
         if run.started is None and run.not_before > now:
             return run.not_before
-        if run.started is not None:
-            return None
-        for limit in run.function.flow.get("concurrency") or []:
-            key = _key_value(limit.get("key"), run.event)
-            running = [
-                other
-                for other in self._live.values()
-                if other.function.id == run.function.id
-                and other.started is not None
-                and not other.done.is_set()
-                and _key_value(limit.get("key"), other.event) == key
-            ]
-            if len(running) >= int(limit["limit"]):
-                return now + 0.02
+        wanted = _slots(run)
+        if wanted and inngest_concurrency.full(
+            wanted, (_slots(self._runs_by_id[other]) for other in self._calling)
+        ):
+            return now + 0.01  # after a call ends
         return None
 
     def _cron_forever(self) -> None:
@@ -842,17 +838,9 @@ def _matches(expression: str | None, trigger: dict[str, Any], incoming: dict[str
 _FLOW_OPTIONS = ("concurrency", "throttle", "rateLimit", "debounce")
 
 
-def _key_value(expression: str | None, event: dict[str, Any]) -> str:
-    """A flow-control key's value for ``event``: ``event.data.x`` paths only ('' without a key)."""
-    if not expression:
-        return ""
-    root, *keys = expression.strip().split(".")
-    if root != "event":
-        raise ValueError(f"the emulator reads only event.… in flow-control keys: {expression!r}")
-    current: Any = event
-    for key in keys:
-        current = current.get(key) if isinstance(current, dict) else None
-    return json.dumps(current, sort_keys=True)
+def _slots(run: Run) -> list[tuple[str, int]]:
+    """The concurrency slots a call of ``run`` takes."""
+    return inngest_concurrency.slots(run.function.id, run.function.flow.get("concurrency") or [], run.event)
 
 
 def _duration_seconds(value: Any) -> float:

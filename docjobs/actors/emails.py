@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 import pydantic
 
 import docjobs
+from docjobs import queues
 from docjobs.actors import _support as support
 from docjobs.actors.payloads import DeletedDocumentMeta, Person, RequestMetadata
 from docjobs.db.domain import Row
@@ -46,7 +47,9 @@ def _skip(reason: str, **fields: object) -> None:
     logger.info("Nothing to send: %s.", reason, extra={"action": "email_skipped", **fields})
 
 
-@docjobs.actor("send.signing.requested.email", display_name="Send Signing Email")
+@docjobs.actor(
+    "send.signing.requested.email", display_name="Send Signing Email", queue_name=queues.EMAIL_QUEUE
+)
 def send_signing_requested_email(
     *, user_id: int, document_id: int, recipient_id: int, request_metadata: RequestMetadata | None = None
 ) -> None:
@@ -87,7 +90,9 @@ def send_signing_requested_email(
     return None
 
 
-@docjobs.actor("send.recipient.signed.email", display_name="Send Recipient Signed Email")
+@docjobs.actor(
+    "send.recipient.signed.email", display_name="Send Recipient Signed Email", queue_name=queues.EMAIL_QUEUE
+)
 def send_recipient_signed_email(*, document_id: int, recipient_id: int) -> None:
     """Tell the owner that a recipient signed (unless the owner signed their own document)."""
     document = support.load_document(document_id)
@@ -106,7 +111,9 @@ def send_recipient_signed_email(*, document_id: int, recipient_id: int) -> None:
     return None
 
 
-@docjobs.actor("send.document.pending.email", display_name="Send Document Pending Email")
+@docjobs.actor(
+    "send.document.pending.email", display_name="Send Document Pending Email", queue_name=queues.EMAIL_QUEUE
+)
 def send_document_pending_email(*, envelope_id: str, recipient_id: int) -> None:
     """Tell a recipient who signed that others still have to."""
     document = support.load_document_by_envelope(envelope_id)
@@ -120,7 +127,11 @@ def send_document_pending_email(*, envelope_id: str, recipient_id: int) -> None:
         )
 
 
-@docjobs.actor("send.document.completed.emails", display_name="Send Document Completed Emails")
+@docjobs.actor(
+    "send.document.completed.emails",
+    display_name="Send Document Completed Emails",
+    queue_name=queues.EMAIL_QUEUE,
+)
 def send_document_completed_emails(
     *, envelope_id: str, request_metadata: RequestMetadata | None = None
 ) -> None:
@@ -167,7 +178,9 @@ def send_document_completed_emails(
     return None
 
 
-@docjobs.actor("send.signing.rejected.emails", display_name="Send Rejection Emails")
+@docjobs.actor(
+    "send.signing.rejected.emails", display_name="Send Rejection Emails", queue_name=queues.EMAIL_QUEUE
+)
 def send_signing_rejected_emails(*, document_id: int, recipient_id: int) -> None:
     """Confirm the rejection to the recipient and tell the owner."""
     document = support.load_document(document_id)
@@ -207,7 +220,11 @@ def send_signing_rejected_emails(*, document_id: int, recipient_id: int) -> None
     return None
 
 
-@docjobs.actor("send.document.cancelled.emails", display_name="Send Document Cancelled Emails")
+@docjobs.actor(
+    "send.document.cancelled.emails",
+    display_name="Send Document Cancelled Emails",
+    queue_name=queues.EMAIL_QUEUE,
+)
 def send_document_cancelled_emails(
     *,
     document_id: int,
@@ -242,7 +259,9 @@ def send_document_cancelled_emails(
     return None
 
 
-@docjobs.actor("send.document.deleted.emails", display_name="Send Document Deleted Emails")
+@docjobs.actor(
+    "send.document.deleted.emails", display_name="Send Document Deleted Emails", queue_name=queues.EMAIL_QUEUE
+)
 def send_document_deleted_emails(
     *,
     team_id: int,
@@ -268,7 +287,9 @@ def send_document_deleted_emails(
     deliveries.finish()
 
 
-@docjobs.actor("send.recipient.removed.email", display_name="Send Recipient Removed Email")
+@docjobs.actor(
+    "send.recipient.removed.email", display_name="Send Recipient Removed Email", queue_name=queues.EMAIL_QUEUE
+)
 def send_recipient_removed_email(
     *,
     envelope_id: str,
@@ -290,7 +311,11 @@ def send_recipient_removed_email(
         )
 
 
-@docjobs.actor("send.owner.recipient.expired.email", display_name="Send Owner Recipient Expired Email")
+@docjobs.actor(
+    "send.owner.recipient.expired.email",
+    display_name="Send Owner Recipient Expired Email",
+    queue_name=queues.EMAIL_QUEUE,
+)
 def send_owner_recipient_expired_email(*, recipient_id: int, envelope_id: str) -> None:
     """Tell the owner that a recipient's signing window closed."""
     document = support.load_document_by_envelope(envelope_id)
@@ -306,7 +331,9 @@ def send_owner_recipient_expired_email(*, recipient_id: int, envelope_id: str) -
         )
 
 
-@docjobs.actor("send.signup.confirmation.email", display_name="Send Confirmation Email")
+@docjobs.actor(
+    "send.signup.confirmation.email", display_name="Send Confirmation Email", queue_name=queues.EMAIL_QUEUE
+)
 def send_signup_confirmation_email(*, email: pydantic.EmailStr, force: bool = False) -> None:
     """Create a one-hour verification token and ask the user to confirm their address."""
     user = support.read(lambda store, conn: store.user_by_email(conn, str(email)))
@@ -322,7 +349,11 @@ def send_signup_confirmation_email(*, email: pydantic.EmailStr, force: bool = Fa
     return None
 
 
-@docjobs.actor("send.password.reset.success.email", display_name="Send Password Reset Email")
+@docjobs.actor(
+    "send.password.reset.success.email",
+    display_name="Send Password Reset Email",
+    queue_name=queues.EMAIL_QUEUE,
+)
 def send_password_reset_success_email(*, user_id: int) -> None:
     """Confirm a password change to the user."""
     user = support.load_user(user_id)
@@ -331,7 +362,11 @@ def send_password_reset_success_email(*, user_id: int) -> None:
     )
 
 
-@docjobs.actor("send.admin.user.created.email", display_name="Send Admin User Created Email")
+@docjobs.actor(
+    "send.admin.user.created.email",
+    display_name="Send Admin User Created Email",
+    queue_name=queues.EMAIL_QUEUE,
+)
 def send_admin_user_created_email(*, user_id: int) -> None:
     """Create a 24-hour password-reset token and welcome a user an admin created."""
     user = support.load_user(user_id)

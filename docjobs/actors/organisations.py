@@ -20,7 +20,7 @@ from typing import Any, Literal
 import pydantic
 
 import docjobs
-from docjobs import runtime
+from docjobs import queues, runtime
 from docjobs.actors import _organisation_delete as deletion
 from docjobs.actors import _support as support
 from docjobs.actors.payloads import PayloadModel
@@ -86,7 +86,11 @@ def _tell_managers(key: str, organisation_id: str, member_user_id: int, compose:
     return None
 
 
-@docjobs.actor("send.organisation-member-joined.email", display_name="Send Organisation Member Joined Email")
+@docjobs.actor(
+    "send.organisation-member-joined.email",
+    display_name="Send Organisation Member Joined Email",
+    queue_name=queues.EMAIL_QUEUE,
+)
 def send_organisation_member_joined_email(*, organisation_id: str, member_user_id: int) -> None:
     """Tell every manager (ADMIN, MANAGER) of the organisation, but the new member, who joined."""
     _tell_managers(
@@ -94,13 +98,19 @@ def send_organisation_member_joined_email(*, organisation_id: str, member_user_i
     )
 
 
-@docjobs.actor("send.organisation-member-left.email", display_name="Send Organisation Member Left Email")
+@docjobs.actor(
+    "send.organisation-member-left.email",
+    display_name="Send Organisation Member Left Email",
+    queue_name=queues.EMAIL_QUEUE,
+)
 def send_organisation_member_left_email(*, organisation_id: str, member_user_id: int) -> None:
     """Tell every manager (ADMIN, MANAGER) of the organisation, but the leaver, who left."""
     _tell_managers("send-organisation-member-left-email", organisation_id, member_user_id, mail.member_left)
 
 
-@docjobs.actor("send.team-deleted.email", display_name="Send Team Deleted Email")
+@docjobs.actor(
+    "send.team-deleted.email", display_name="Send Team Deleted Email", queue_name=queues.EMAIL_QUEUE
+)
 def send_team_deleted_email(*, organisation_id: str, team: TeamRef, members: list[TeamMember]) -> None:
     """Tell each member of a deleted team (captured before the delete) that it went."""
     deliveries = support.Deliveries()
@@ -115,7 +125,11 @@ def send_team_deleted_email(*, organisation_id: str, team: TeamRef, members: lis
     deliveries.finish()
 
 
-@docjobs.actor("send.organisation-limit-alert.email", display_name="Send Organisation Limit Alert Email")
+@docjobs.actor(
+    "send.organisation-limit-alert.email",
+    display_name="Send Organisation Limit Alert Email",
+    queue_name=queues.EMAIL_QUEUE,
+)
 def send_organisation_limit_alert_email(
     *,
     organisation_id: str,

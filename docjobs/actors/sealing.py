@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import docjobs
-from docjobs import errors, jobs, runtime
+from docjobs import errors, jobs, queues, runtime
 from docjobs.actors import _support as support
 from docjobs.actors.payloads import RequestMetadata
 from docjobs.domain.completion import completion_emails
@@ -38,7 +38,7 @@ class DocumentNotComplete(errors.NotRetryable):
     """The document still waits for signatures (or required fields) and cannot be sealed."""
 
 
-@docjobs.actor("internal.seal-document", display_name="Seal Document")
+@docjobs.actor("internal.seal-document", display_name="Seal Document", queue_name=queues.SEALING_QUEUE)
 def seal_document(
     *,
     document_id: int,

@@ -22,6 +22,7 @@ from dramatiq.middleware import CurrentMessage
 from pydantic_core import PydanticCustomError
 
 import docjobs
+from docjobs import queues
 from docjobs.actors import _support as support
 from docjobs.actors.payloads import RequestMetadata
 from docjobs.domain import bulk_send
@@ -62,6 +63,7 @@ BulkCsv = Annotated[
 @docjobs.actor(
     "send.document.created.from.direct.template.email",
     display_name="Send Document Created From Direct Template Email",
+    queue_name=queues.EMAIL_QUEUE,
 )
 def send_document_created_from_direct_template_email(*, envelope_id: str, recipient_id: int) -> None:
     """Tell a template's owner that a signer made a document with its direct link."""

@@ -13,7 +13,7 @@ from typing import Any
 from dramatiq.middleware import CurrentMessage
 
 import docjobs
-from docjobs import errors, runtime
+from docjobs import errors, queues, runtime
 from docjobs.actors import _support as support
 from docjobs.actors.payloads import RequestMetadata
 from docjobs.webhooks.events import WebhookEvent
@@ -29,7 +29,7 @@ class WebhookUrlForbidden(errors.NotRetryable):
     """The webhook URL points at a private address."""
 
 
-@docjobs.actor("internal.execute-webhook", display_name="Execute Webhook")
+@docjobs.actor("internal.execute-webhook", display_name="Execute Webhook", queue_name=queues.WEBHOOK_QUEUE)
 def execute_webhook(
     *, event: WebhookEvent, webhook_id: str, data: Any, request_metadata: RequestMetadata | None = None
 ) -> None:

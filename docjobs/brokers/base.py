@@ -228,6 +228,10 @@ class Broker(FastHooks, dramatiq.Broker, abc.ABC):
     def _refuse(self, what: str) -> errors.NotSupportedError:
         return errors.NotSupportedError(f"{what} is not available on the {self.name} provider")
 
+    def queue_depths(self) -> dict[str, int] | None:
+        """Jobs due and waiting, by queue, where the provider keeps them; None: the board's rows say."""
+        return None
+
     # The board's actions.
 
     def set_paused(self, queue: str, paused: bool) -> None:

@@ -96,6 +96,10 @@ class BoardStore:
     def queue_counts(self) -> list[Row]:
         return self._all("board_queue_counts")
 
+    def queue_waits(self) -> list[Row]:
+        """Per queue, the median and p95 wait (due to started) of the jobs that ended in the last hour."""
+        return self._all("board_queue_waits")
+
     def job_page(
         self, where: JobFilter, *, before: str | None, limit: int = PAGE_SIZE, offset: int = 0
     ) -> list[Row]:

@@ -289,3 +289,19 @@ DELETE FROM rate_limit WHERE key = %(key)s AND action = 'board-sign-in';
 UPDATE rate_limit SET count = greatest(count - 1, 0)
 WHERE key = %(key)s AND action = 'board-sign-in'
   AND bucket = date_bin(%(window)s * interval '1 second', now(), 'epoch');
+
+-- board_queue_waits --
+-- Per queue, how long its jobs that ended in the last hour waited to start once due (issue 22):
+-- median and 95th percentile. Finished jobs only, so the index on completed_at bounds the scan.
+SELECT queue,
+       count(*) AS started_last_hour,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY wait) AS wait_p50_seconds,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY wait) AS wait_p95_seconds
+FROM (
+    SELECT queue, greatest(extract(epoch FROM started_at - run_at), 0) AS wait
+    FROM background_job
+    WHERE completed_at >= now() - interval '1 hour'
+      AND started_at >= now() - interval '1 hour'
+) AS started
+GROUP BY queue
+ORDER BY queue;

@@ -16,7 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import dramatiq
 
-from docjobs import errors
+from docjobs import errors, queues
 from docjobs.flow.limits import Concurrency, Debounce, RateLimit, Throttle
 from docjobs.registry import positional
 from docjobs.registry.job_actor import JobActor
@@ -24,7 +24,7 @@ from docjobs.registry.job_actor import JobActor
 P = ParamSpec("P")
 R = TypeVar("R")
 
-DEFAULT_QUEUE = "default"
+DEFAULT_QUEUE = queues.DEFAULT_QUEUE
 DEFAULT_VERSION = "1.0.0"
 
 _registry: dict[str, JobActor[Any, Any]] = {}

@@ -14,6 +14,7 @@ from dramatiq.middleware import CurrentMessage
 
 import docjobs
 from docjobs import runtime
+from docjobs.actors import sealing
 
 EVENTS_TABLE = """
 CREATE TABLE test_event (
@@ -149,3 +150,13 @@ def gated_job(*, key: str, seconds: float = 0.0) -> None:
         raise RuntimeError(f"the gate of {key} is closed")
     time.sleep(seconds)  # the job under test must take this long
     record(key, "ran")
+
+
+@docjobs.actor(
+    "test.slow-seal", display_name="Slow Seal", max_retries=0, queue_name=sealing.seal_document.queue_name
+)
+def slow_seal_job(*, key: str, seconds: float) -> None:
+    """A seal that takes ``seconds``, on the queue ``internal.seal-document`` runs on (issue 22)."""
+    record(key, "started")
+    time.sleep(seconds)  # the job under test must take this long
+    record(key, "finished")

@@ -42,7 +42,11 @@ def claimed_row(number: int) -> dict[str, Any]:
 
 
 def stub_consumer(
-    monkeypatch: pytest.MonkeyPatch, prefetch: int, *, rows: Iterator[int] | None = None
+    monkeypatch: pytest.MonkeyPatch,
+    prefetch: int,
+    *,
+    rows: Iterator[int] | None = None,
+    cap: int | None = None,
 ) -> tuple[LocalConsumer, list[int]]:
     """A consumer of ``default`` whose claims hand out as many stub rows as they ask for
     (numbered from ``rows``, all of them by default), and the limits its claims asked for."""
@@ -54,6 +58,7 @@ def stub_consumer(
         consumers=ConsumerRegistry(),
         held=HeldJobs(),
         settings=ClaimSettings(worker_id="w", lease_seconds=30, poll_interval_seconds=1, retention_days=1),
+        **({} if cap is None else {"cap": cap}),
     )
     numbers = itertools.count() if rows is None else rows
     limits: list[int] = []

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Self
 
 import dramatiq
@@ -53,7 +53,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.client import Pipeline
 from redis.retry import Retry
 
-from docjobs import errors, strictjson
+from docjobs import errors, queues, strictjson
 from docjobs.brokers.base import Capabilities, JobRef, SharedParts
 from docjobs.brokers.bullmq import health
 from docjobs.brokers.bullmq.commands import RedisCommands
@@ -130,6 +130,7 @@ class BullmqBroker(QueueElsewhere, RedisBroker):
         store: Where the outbox lives; without it, sending with ``conn=`` is refused.
         retention_days: How long the id of a job sent with ``id=`` stays taken after the job ends.
         job_rows: The board's view of the jobs' history.
+        queue_concurrency: The most jobs of a queue a consumer holds at once, by queue.
 
     Raises:
         dramatiq.errors.BrokerConnectionError: Redis does not answer.
@@ -149,6 +150,7 @@ class BullmqBroker(QueueElsewhere, RedisBroker):
         store: JobStore | None = None,
         retention_days: float = DEFAULT_RETENTION_DAYS,
         job_rows: BoardStore | None = None,
+        queue_concurrency: Mapping[str, int] | None = None,
     ) -> None:
         connection = {"socket_connect_timeout": 2, "socket_keepalive": True, "health_check_interval": 30}
         client = redis.Redis.from_url(
@@ -165,6 +167,7 @@ class BullmqBroker(QueueElsewhere, RedisBroker):
             maintenance_chance=0,  # the keeper does it, on time
         )
         self._url = url
+        self.queue_concurrency = dict(queue_concurrency or {})
         self.store = store
         self.job_rows = job_rows
         self.outbox = Outbox(store.outbox, self._push_rows, relayed_by="a keeper") if store else None
@@ -222,6 +225,7 @@ class BullmqBroker(QueueElsewhere, RedisBroker):
             store=parts.store,
             retention_days=settings.retention_days,
             job_rows=parts.job_rows,
+            queue_concurrency=settings.queue_concurrency,
         )
         broker.ping()
         return broker
@@ -281,12 +285,17 @@ class BullmqBroker(QueueElsewhere, RedisBroker):
         finally:
             probe.close()
 
+    def queue_depths(self) -> dict[str, int]:
+        """Jobs waiting in each declared queue's Redis list (fetched ones and delayed ones not counted)."""
+        names = sorted(self.get_declared_queues())
+        return dict(zip(names, self.commands.waiting_counts(names), strict=True))
+
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> BullmqConsumer:
         self.keeper.start()
         return BullmqConsumer(
             self.commands,
             queue_name,
-            prefetch,
+            queues.capped_prefetch(self.queue_concurrency, queue_name, prefetch),
             idle_poll_seconds=self.idle_poll_seconds,
             doorbell=self.doorbell,
             holdings=self.holdings(queue_name),

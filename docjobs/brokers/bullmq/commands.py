@@ -200,6 +200,13 @@ class RedisCommands:
             )
         return len(lost)
 
+    def waiting_counts(self, queue_names: Sequence[str]) -> list[int]:
+        """How many messages wait in each queue's list, in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for name in queue_names:
+            pipe.llen(f"{self.namespace}:{q_name(name)}")
+        return [int(count) for count in pipe.execute()]
+
     def remove_waiting(self, queue_name: str, redis_message_id: str) -> bool:
         """Take a message no worker has fetched out of its queue (or delay queue).
 

@@ -341,6 +341,7 @@ class InngestBroker(QueueElsewhere):
             timeouts=self.function_timeouts,
             log_sink=writer_of(self),
             flow=HandlerFlow(store.flow, store.history) if store is not None else None,
+            queue_caps=self.settings.queue_concurrency,
         )
 
     def routes(self) -> list[BaseRoute]:

@@ -41,6 +41,7 @@ from docjobs.brokers.inngest.events import (
 )
 from docjobs.brokers.inngest.flow import HandlerFlow
 from docjobs.brokers.inngest.outcomes import Outcomes, retries_of
+from docjobs.brokers.inngest.queue_limits import queue_concurrency
 from docjobs.brokers.inngest.recorder import RETRIED, TRACEBACK_FRAMES, Recorder
 from docjobs.brokers.inngest.replay import ReplaySkipping
 from docjobs.brokers.inngest.waits import PausedCheck, hold_while_paused, wait_until_due
@@ -66,6 +67,7 @@ def build_functions(
     timeouts: Mapping[str, inngest.Timeouts] | None = None,
     log_sink: joblogs.LogSink | None = None,
     flow: HandlerFlow | None = None,
+    queue_caps: Mapping[str, int] | None = None,
 ) -> list[inngest.Function[Any]]:
     """One function per actor, with its event trigger, its cron trigger if scheduled, and its retries.
 
@@ -81,6 +83,8 @@ def build_functions(
     written there, once per run (not again when Inngest replays the function to reach
     its next step). ``flow`` applies what Inngest's own flow control would drop without
     closing the job's history (see :class:`~docjobs.brokers.inngest.flow.HandlerFlow`).
+    With ``queue_caps`` (and ``app_id``), the functions of a capped queue share its
+    concurrency limit (``queue_limits``).
     """
     timeouts = dict(timeouts or {})
     actors = sorted(actors, key=lambda actor: actor.actor_name)
@@ -98,6 +102,7 @@ def build_functions(
             prefix = "" if zone == "UTC" else f"TZ={zone} "  # Inngest's time-zone prefix
             triggers.append(inngest.TriggerCron(cron=f"{prefix}{schedule.expression}"))
         retries = int(job.options.get("max_retries", default_retries))
+        queue_cap = queue_concurrency(app_id or client.app_id, job.queue_name, queue_caps or {})
         functions.append(
             client.create_function(
                 fn_id=job.actor_name,
@@ -111,13 +116,25 @@ def build_functions(
                     )
                 ],
                 timeouts=timeouts.get(job.actor_name),
-                **flow.options(job),
+                **_options(job, flow, queue_cap),
             )(_handler(job, retries, recorder, outcomes, paused, cron_guard, log_sink, flow))
         )
     if recorder.history is not None and app_id is not None:
         by_name = {job.actor_name: job for job in actors}
         functions.append(ended_function(client, by_name, recorder, app_id, timeouts))
     return functions
+
+
+def _options(
+    job: JobActor[Any, Any], flow: HandlerFlow, queue_cap: list[inngest.Concurrency] | None
+) -> dict[str, Any]:
+    """The function's flow-control options, its queue's cap joining its own concurrency (Inngest
+    takes two constraints a function)."""
+    options = flow.options(job)
+    concurrency = [*(queue_cap or []), *options.pop("concurrency", [])]
+    if concurrency:
+        options["concurrency"] = concurrency
+    return options
 
 
 def _handler(

@@ -16,7 +16,7 @@ import functools
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
 import dramatiq
@@ -94,6 +94,7 @@ class LocalBroker(QueueInTable):
         job_rows: The board's view of the job table (its actions).
         self_trigger_key: Verifies the self-trigger requests this process serves
             (``None``: it serves none).
+        queue_concurrency: The most jobs of a queue a consumer holds at once, by queue.
     """
 
     name = "local"
@@ -111,8 +112,10 @@ class LocalBroker(QueueInTable):
         retention_days: float = 30.0,
         job_rows: BoardStore | None = None,
         self_trigger_key: bytes | None = None,
+        queue_concurrency: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(middleware=middleware)
+        self.queue_concurrency = dict(queue_concurrency or {})
         self.store = store
         self.job_rows = job_rows
         self._self_trigger_key = self_trigger_key
@@ -156,6 +159,7 @@ class LocalBroker(QueueInTable):
             retention_days=settings.retention_days,
             job_rows=parts.job_rows,
             self_trigger_key=key,
+            queue_concurrency=settings.queue_concurrency,
         )
 
     @classmethod
@@ -204,6 +208,7 @@ class LocalBroker(QueueInTable):
             consumers=self.consumers,
             held=self.held_jobs,
             settings=self.claim_settings,
+            cap=self.queue_concurrency.get(queue_name),
         )
 
     def _maintainer(self, concurrency: int) -> Maintainer:

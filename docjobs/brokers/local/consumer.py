@@ -178,11 +178,15 @@ class HoldLimit:
     Args:
         prefetch: Dramatiq's prefetch for the queue.
         now: The current ``time.monotonic()``.
+        cap: The queue's concurrency cap (``NEXT_PRIVATE_JOBS_<QUEUE>_CONCURRENCY``): the
+            limit never grows past it, however fast the jobs finish.
     """
 
-    def __init__(self, prefetch: int, now: float) -> None:
-        self.floor = max(prefetch, 1)
-        self.ceiling = self.floor * MAX_PREFETCH_FACTOR
+    def __init__(self, prefetch: int, now: float, cap: int | None = None) -> None:
+        self.floor = max(prefetch if cap is None else min(prefetch, cap), 1)
+        self.ceiling = (
+            self.floor * MAX_PREFETCH_FACTOR if cap is None else min(self.floor * MAX_PREFETCH_FACTOR, cap)
+        )
         self.limit = self.floor
         self._finished = 0
         self._since = now
@@ -211,6 +215,7 @@ class LocalConsumer(dramatiq.Consumer):
         consumers: The process's consumers; this one joins them until closed.
         held: The jobs the process holds, which the heartbeat keeps leased.
         settings: The worker id, lease and poll interval.
+        cap: The queue's concurrency cap: the most jobs held at once, fast or slow.
     """
 
     def __init__(
@@ -223,13 +228,14 @@ class LocalConsumer(dramatiq.Consumer):
         consumers: ConsumerRegistry,
         held: HeldJobs,
         settings: ClaimSettings,
+        cap: int | None = None,
     ) -> None:
         self.store = store
         self.consumers = consumers
         self.held_jobs = held
         self.settings = settings
         self.queue_name = queue_name
-        self._hold = HoldLimit(prefetch, time.monotonic())
+        self._hold = HoldLimit(prefetch, time.monotonic(), cap)
         # The limit and batch change only in the consumer thread, at a claim (see __next__).
         self.prefetch = self._hold.limit
         self.timeout = timeout_ms / 1000
@@ -240,7 +246,7 @@ class LocalConsumer(dramatiq.Consumer):
         self._held = 0
         self._more = False
         self._next_poll = 0.0
-        self._batch = max(prefetch // 2, 1)
+        self._batch = max(self.prefetch // 2, 1)
         self._lock = threading.Lock()
         self._closed = False
         consumers.register(self)

@@ -16,7 +16,7 @@ from starlette.requests import Request
 
 from docjobs.brokers.base import JobRef
 from docjobs.db.board import PAGE_SIZE, STATES, JobFilter, counted_states
-from docjobs.web.board import applicable, chart_svg, charts, forms, inputs
+from docjobs.web.board import applicable, chart_svg, charts, forms, inputs, queue_waits
 from docjobs.web.board.access import Viewer
 from docjobs.web.board.actions import ActionError
 from docjobs.web.board.board import Board
@@ -62,6 +62,10 @@ class Views:
         if cached is not None and time.monotonic() - cached[0] < COUNTS_TTL_SECONDS:
             return cached[1]
         counts = self.store.queue_counts()
+        # Issue 22: each queue's depth and wait times beside its counts.
+        counts = queue_waits.with_waits(
+            counts, self.store.queue_waits(), self.board.runtime.broker.queue_depths()
+        )
         self._counts = (time.monotonic(), counts)
         return counts
 
