@@ -28,6 +28,7 @@ from docjobs import errors, jobs, queues, runtime
 from docjobs.actors import _support as support
 from docjobs.actors.payloads import RequestMetadata
 from docjobs.domain.completion import completion_emails
+from docjobs.flow import Concurrency
 from docjobs.tasks import run_task
 from docjobs.webhooks.events import WebhookEvent
 
@@ -38,7 +39,14 @@ class DocumentNotComplete(errors.NotRetryable):
     """The document still waits for signatures (or required fields) and cannot be sealed."""
 
 
-@docjobs.actor("internal.seal-document", display_name="Seal Document", queue_name=queues.SEALING_QUEUE)
+# One seal of a document at a time: a sweep's reseal and the last signer's seal of the same
+# document would otherwise write its sealed PDF twice at once.
+@docjobs.actor(
+    "internal.seal-document",
+    display_name="Seal Document",
+    queue_name=queues.SEALING_QUEUE,
+    concurrency=Concurrency(1, key="documentId"),
+)
 def seal_document(
     *,
     document_id: int,

@@ -113,3 +113,9 @@ def test_a_job_without_flow_control_adds_no_inngest_options() -> None:
     import docjobs.actors  # noqa: F401 - declares docjobs' jobs
 
     assert function_options(registry.get("internal.cleanup-rate-limits")) == {}
+
+
+def test_a_document_is_sealed_by_one_job_at_a_time() -> None:
+    import docjobs.actors  # noqa: F401 - declares docjobs' jobs
+
+    assert registry.get("internal.seal-document").flow.concurrency == Concurrency(1, key="documentId")
