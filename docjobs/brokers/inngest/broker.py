@@ -260,16 +260,11 @@ class InngestBroker(QueueElsewhere):
         """Refuse what an Inngest function cannot honour, naming the option.
 
         Raises:
-            errors.NotSupportedError: The actor has a priority or a time limit, or
+            errors.NotSupportedError: The actor has a time limit, or
                 the message asks for more retries than its function has.
         """
         actor = self.actors.get(message.actor_name)
         actor_options = actor.options if actor is not None else {}
-        if actor is not None and actor.priority:
-            raise errors.NotSupportedError(
-                f"{message.actor_name}: priority is not supported by the inngest provider "
-                "(Inngest starts every run at once)"
-            )
         if message.options.get("time_limit") or actor_options.get("time_limit"):
             raise errors.NotSupportedError(
                 f"{message.actor_name}: time_limit is not supported by the inngest provider "
