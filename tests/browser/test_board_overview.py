@@ -123,3 +123,30 @@ def test_the_trigger_page_shows_the_chosen_jobs_fields_and_a_valid_example(
         unknown.status,
         unknown.json()["error"],
     )
+
+
+def test_each_queue_shows_its_depth_and_how_long_its_jobs_waited(
+    page: Page, board_url: str, database_url: str
+) -> None:
+    with psycopg.connect(database_url) as conn:
+        for n in range(3):  # due and waiting
+            conn.execute(
+                "INSERT INTO background_job (id, queue, actor, name, run_at) "
+                "VALUES (%s, 'emails', 'test.record', 'test.record', now() - interval '1 minute')",
+                (f"waiting-{n}",),
+            )
+        for n in range(20):  # ended in the last hour, each started 4 s after it was due
+            conn.execute(
+                "INSERT INTO background_job (id, queue, actor, name, status, run_at, started_at, completed_at) "
+                "VALUES (%s, 'emails', 'test.record', 'test.record', 'COMPLETED', now() - interval '10 minutes', "
+                "now() - interval '10 minutes' + interval '4 s', now() - interval '9 minutes')",
+                (f"ended-{n}",),
+            )
+    sign_in(page, board_url)
+    row = page.locator("table.counts tbody tr", has_text="emails")
+    expect(row.locator("td.queue-depth")).to_have_text("3")
+    expect(row.locator("td.queue-wait")).to_contain_text("4")
+    assert re.search(r"4(\.0)?\s*s.*/.*4(\.0)?\s*s", row.locator("td.queue-wait").inner_text()), (
+        row.inner_text()
+    )
+    shoot(page, "overview-queues")
