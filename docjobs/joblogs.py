@@ -29,6 +29,7 @@ in the threads that run jobs, so this module reaches for no runtime, like ``task
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any, Protocol
@@ -46,6 +47,10 @@ MAX_LINES_PER_JOB = 1_000
 MAX_PROGRESS_BYTES = 1_024
 #: The deepest progress object.
 MAX_PROGRESS_DEPTH = 4
+
+#: What a stored line never holds: control characters but tab and newline, and the
+#: bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069).
+_UNSHOWN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 #: A progress value as :func:`set_progress` takes it.
 Progress = int | float | Mapping[str, Any]
@@ -121,8 +126,10 @@ def clean_line(line: str) -> str:
     if len(line) > MAX_LINE_CHARS:
         cut = len(line) - MAX_LINE_CHARS
         line = f"{line[:MAX_LINE_CHARS]}… ({cut} more characters cut)"
-    if "\x00" in line:  # text columns cannot hold NUL
-        line = line.replace("\x00", "\ufffd")
+    if _UNSHOWN.search(line):
+        # Text columns cannot hold NUL; other control characters (a terminal's escapes) and
+        # bidirectional overrides would make a line on the board read as something else.
+        line = _UNSHOWN.sub("\ufffd", line)
     if not line.isascii():  # a lone surrogate cannot be encoded for PostgreSQL
         line = line.encode("utf-8", "replace").decode("utf-8")
     return line

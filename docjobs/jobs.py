@@ -27,6 +27,10 @@ Delay = float | timedelta | None
 MAX_DELAY_SECONDS = 10 * 366 * 86400
 
 
+#: The job ids of docjobs' own jobs start with these (``internal.seal-document``).
+OWN_JOB_PREFIXES = ("internal.", "send.")
+
+
 def trigger(
     job_id: str,
     payload: Mapping[str, Any],
@@ -161,11 +165,21 @@ def _message(
     )
 
 
+def _own_job(job_id: str) -> registry.JobActor[Any, Any] | None:
+    """docjobs' own job ``job_id``, declaring docjobs' jobs first if no module did: a flow
+    (``docjobs.domain``) enqueues them by id from a script that never imported them."""
+    if not job_id.startswith(OWN_JOB_PREFIXES):
+        return None
+    import docjobs.actors  # noqa: F401 - declares docjobs' jobs
+
+    return registry.declared().get(job_id)
+
+
 def _validate_many(
     broker: Broker, job_id: str, payloads: list[Mapping[str, Any]], *, single: bool = False
 ) -> tuple[str, list[dict[str, Any]]]:
     """The actor's queue and the canonical payloads; plain Dramatiq actors get them as given."""
-    actor = registry.declared().get(job_id)
+    actor = registry.declared().get(job_id) or _own_job(job_id)
     if actor is None:
         plain = broker.actors.get(job_id)
         if plain is None:

@@ -8,11 +8,16 @@ SELECT pg_advisory_xact_lock(hashtextextended(%(job)s || E'\n' || %(key)s, 0));
 
 -- flow_slot_take --
 -- Take a slot for holder if fewer than limit live slots are held by others (the lock is held);
--- a holder taking its slot again (a redelivery) keeps it. No row back: none is free.
+-- a holder taking its slot again (a redelivery) keeps it. No row back: none is free. A slot
+-- counts while its holder runs: one whose job ended, or was put back by the rescuer, is stale
+-- (its release was lost: a worker killed, or the database down when the job ended).
 INSERT INTO flow_slot (job, key, holder, expires_at)
 SELECT %(job)s, %(key)s, %(holder)s, now() + %(ttl_s)s * interval '1 second'
-WHERE (SELECT count(*) FROM flow_slot
-       WHERE job = %(job)s AND key = %(key)s AND holder <> %(holder)s AND expires_at > now()) < %(limit)s
+WHERE (SELECT count(*) FROM flow_slot AS slot
+       WHERE slot.job = %(job)s AND slot.key = %(key)s AND slot.holder <> %(holder)s
+         AND slot.expires_at > now()
+         AND EXISTS (SELECT 1 FROM background_job AS held
+                     WHERE held.id = slot.holder AND held.status = 'PROCESSING')) < %(limit)s
 ON CONFLICT (job, key, holder) DO UPDATE SET expires_at = excluded.expires_at
 RETURNING holder;
 

@@ -21,12 +21,15 @@ import hashlib
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dramatiq
 from dramatiq.middleware import MiddlewareError, SkipMessage
 
+from docjobs import joblogs
+from docjobs.errors import JobLogOutsideJob
 from docjobs.flow.limits import NO_FLOW, Concurrency, Debounce, Flow, Limit, RateLimit, Throttle
 from docjobs.flow.store import FlowStore, WindowKind
 
@@ -56,6 +59,10 @@ DEFAULT_TIME_LIMIT_MS = 600_000
 DEBOUNCE_MEMORY_SECONDS = 24 * 60 * 60
 #: Why a debounced job was dropped.
 SUPERSEDED = "a later send of the same key replaced it (debounce)"
+#: A waiting job writes its first wait, then every this many, in its own log.
+LOG_EVERY_WAITS = 10
+#: Failed slot releases kept to retry.
+MAX_UNRELEASED = 10_000
 #: Key values longer than this are stored by their SHA-256.
 MAX_KEY_CHARS = 200
 
@@ -102,6 +109,9 @@ class FlowGate(dramatiq.Middleware):
         worker_log = logging.getLogger(DRAMATIQ_WORKER_LOGGER)
         if not any(isinstance(f, _LoggedByTheGate) for f in worker_log.filters):
             worker_log.addFilter(_LoggedByTheGate())
+        # Slots whose release failed (the store was down when their job ended): freed at the
+        # next job that asks the store, so waiting jobs do not wait for the slots to expire.
+        self._unreleased: deque[tuple[str, str, str]] = deque(maxlen=MAX_UNRELEASED)
         self._flowing: frozenset[str] = frozenset()
         self._debounced: frozenset[str] = frozenset()
         self._actors_seen = -1
@@ -167,6 +177,7 @@ class FlowGate(dramatiq.Middleware):
         if message.actor_name not in self._flowing:
             return  # most jobs: one set lookup
         flow = flow_of(broker, message.actor_name)
+        self._release_pending()
         try:
             self._admit(broker, message, flow)
         except SkipMessage:
@@ -241,16 +252,27 @@ class FlowGate(dramatiq.Middleware):
         key = message.__dict__.pop(_SLOT_ATTRIBUTE, None)
         if key is None:
             return
+        slot = (message.actor_name, key, message.message_id)
         try:
-            self.store.release_slot(message.actor_name, key, message.message_id)
-        except Exception as exc:  # noqa: BLE001 - the slot expires on its own
+            self.store.release_slot(*slot)
+        except Exception as exc:  # noqa: BLE001 - freed by the next job here, or when it expires
+            self._unreleased.append(slot)
             logger.warning(
-                "Job %s (%s): its concurrency slot could not be freed (%s: %s); it expires on its own.",
+                "Job %s (%s): its concurrency slot could not be freed (%s: %s); the next job tries again.",
                 message.message_id,
                 message.actor_name,
                 type(exc).__name__,
                 exc,
             )
+
+    def _release_pending(self) -> None:
+        while self._unreleased:
+            slot = self._unreleased[0]
+            try:
+                self.store.release_slot(*slot)
+            except Exception:  # noqa: BLE001 - still down: the job that asks next will tell
+                return
+            self._unreleased.popleft()
 
     def _wait(
         self, broker: dramatiq.Broker, message: dramatiq.MessageProxy, seconds: float, why: str
@@ -260,6 +282,9 @@ class FlowGate(dramatiq.Middleware):
         message.options[WAITS_OPTION] = int(message.options.get(WAITS_OPTION, 0)) + 1
         message.stuff_exception(FlowWait(f"waited {delay_ms} ms for its flow control ({why})"))
         message.__dict__[POSTPONED_ATTRIBUTE] = message.__dict__[_DECIDED_ATTRIBUTE] = True
+        waits = message.options[WAITS_OPTION]
+        if waits == 1 or waits % LOG_EVERY_WAITS == 0:
+            _job_log(f"waits for its flow control ({why}); {waits} wait(s) so far, the last {delay_ms} ms")
         logger.debug(
             "Job %s (%s) waits %d ms: %s.",
             message.message_id,
@@ -273,6 +298,7 @@ class FlowGate(dramatiq.Middleware):
 
     def _drop(self, message: dramatiq.MessageProxy, why: str) -> None:
         message.__dict__[_DECIDED_ATTRIBUTE] = True
+        _job_log(f"dropped without running: {why}")
         logger.info(
             "Job %s (%s) dropped without running: %s.",
             message.message_id,
@@ -281,6 +307,14 @@ class FlowGate(dramatiq.Middleware):
             extra={"action": "job_flow_dropped", "message_id": message.message_id},
         )
         raise SkipMessage(why)
+
+
+def _job_log(line: str) -> None:
+    """A line in the job's own log (its board page), where the gate's decisions show."""
+    try:
+        joblogs.log_line(line)
+    except JobLogOutsideJob:
+        pass  # a gate called outside a worker (tests): the process log has the line
 
 
 def describe(limit: Concurrency | Throttle | RateLimit) -> str:

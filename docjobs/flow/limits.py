@@ -86,10 +86,10 @@ def declare(
     job_id: str,
     aliases: Mapping[str, str],
     *,
-    concurrency: Concurrency | None,
-    throttle: Throttle | None,
-    rate_limit: RateLimit | None,
-    debounce: Debounce | None,
+    concurrency: Concurrency | None = None,
+    throttle: Throttle | None = None,
+    rate_limit: RateLimit | None = None,
+    debounce: Debounce | None = None,
 ) -> Flow:
     """Check a job type's declarations, naming each key by the payload field's alias.
 

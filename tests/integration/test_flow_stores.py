@@ -38,7 +38,15 @@ def store(request: pytest.FixtureRequest, environ: dict[str, str]) -> Iterator[F
         database.close()
 
 
-def test_many_takers_at_once_get_exactly_the_limit(store: FlowStore) -> None:
+def running(store: FlowStore, url: str, *holders: str) -> None:
+    """Make ``holders`` running jobs: on PostgreSQL a slot counts while its holder's job runs."""
+    if isinstance(store, FlowRows):
+        for holder in holders:
+            _insert_job(url, holder, status="PROCESSING")
+
+
+def test_many_takers_at_once_get_exactly_the_limit(store: FlowStore, database_url: str) -> None:
+    running(store, database_url, *(f"h{n}" for n in range(12)), "late", "x")
     taken: list[str] = []
     barrier = threading.Barrier(12)
 
@@ -63,7 +71,8 @@ def test_many_takers_at_once_get_exactly_the_limit(store: FlowStore) -> None:
     assert store.take_slot("other-job", "k", "x", limit=1, ttl_s=60)
 
 
-def test_a_slot_whose_holder_died_frees_itself_when_it_expires(store: FlowStore) -> None:
+def test_a_slot_whose_holder_died_frees_itself_when_it_expires(store: FlowStore, database_url: str) -> None:
+    running(store, database_url, "killed-worker's job", "next")
     assert store.take_slot("job", "k", "killed-worker's job", limit=1, ttl_s=1)
     assert not store.take_slot("job", "k", "next", limit=1, ttl_s=1)
     time.sleep(1.2)
@@ -103,11 +112,33 @@ def test_a_debounced_key_keeps_the_latest_send(store: FlowStore, database_url: s
     assert not store.superseded("job", "other", "first", sent_ms=1_000)
 
 
-def _insert_job(url: str, job_id: str) -> None:
+def _insert_job(url: str, job_id: str, *, status: str = "PENDING") -> None:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("INSERT INTO background_job (id, actor, name) VALUES (%s, 'job', 'job')", (job_id,))
+        conn.execute(
+            "INSERT INTO background_job (id, actor, name, status) VALUES (%s, 'job', 'job', %s)",
+            (job_id, status),
+        )
+
+
+def test_on_postgresql_a_slot_counts_only_while_its_holders_job_runs(environ: dict[str, str]) -> None:
+    """A release lost (the database down when the job ended, a worker killed) frees the slot as
+    soon as the job is no longer PROCESSING: ended, or put back by the rescuer."""
+    database = Database.from_settings(Settings.from_environ(environ))
+    try:
+        rows, url = FlowRows(database), environ["NEXT_PRIVATE_DATABASE_URL"]
+        _insert_job(url, "holder", status="PROCESSING")
+        _insert_job(url, "waiter", status="PROCESSING")
+        assert rows.take_slot("job", "doc-9", "holder", limit=1, ttl_s=600)
+        assert not rows.take_slot("job", "doc-9", "waiter", limit=1, ttl_s=600)
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:  # it ended; its release never came
+            conn.execute("UPDATE background_job SET status = 'COMPLETED' WHERE id = 'holder'")
+        assert rows.take_slot("job", "doc-9", "waiter", limit=1, ttl_s=600)
+    finally:
+        database.close()
 
 
 def test_the_retention_job_deletes_expired_flow_control_entries(

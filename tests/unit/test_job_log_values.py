@@ -153,3 +153,12 @@ def test_the_writer_is_in_each_worker_thread_and_a_job_reaches_it(caplog: pytest
     assert ["a line nobody keeps", "50"] == [line for _, _, line in rows.lines]
     assert {1, 0} == {attempt for _, attempt, _ in rows.lines}
     assert CurrentMessage.get_current_message() is None
+
+
+def test_a_line_cannot_pass_for_another_on_the_board() -> None:
+    """Terminal escapes and bidirectional overrides are replaced: a line reads as it was written."""
+    from docjobs.joblogs import clean_line
+
+    assert "\ufffd[31mred\tand\nnext" == clean_line("\x1b[31mred\tand\nnext")
+    assert "user \ufffdtxt.exe" == clean_line("user \u202etxt.exe")
+    assert "a\ufffdb\ufffdc" == clean_line("a\u2066b\x85c")
