@@ -112,7 +112,7 @@ def bulk_send_template(
             _make_documents, flows, chunk, positions, send=send_immediately,
             template_id=template_id, owner_id=user_id, job_id=message.message_id, metadata=metadata,
         )  # fmt: skip
-        outcomes: list[dict[str, Any]] = run_task(f"rows-{chunk[0].number}-{chunk[-1].number}", rows)
+        outcomes: list[dict[str, Any]] = run_task(f"rows-{chunk[0].ordinal}-{chunk[-1].ordinal}", rows)
         for row, outcome in zip(chunk, outcomes, strict=True):
             if "error" in outcome:
                 failures.append((row.number, str(outcome["error"])))
@@ -149,7 +149,7 @@ def _create_document(
             template_id,
             owner_id=owner_id,
             recipients=recipients,
-            request_key=f"bulk-send:{job_id}:{row.number}",
+            request_key=f"bulk-send:{job_id}:{row.ordinal}",
             metadata=metadata,
         )
     except (bulk_send.RowError, FlowError) as exc:

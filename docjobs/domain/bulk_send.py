@@ -2,8 +2,11 @@
 
 The CSV has a header row, then one row per document. Columns ``recipient_<n>_email``
 and ``recipient_<n>_name`` fill the template's recipient number ``n``; an empty or
-absent column keeps the template's own value. Rows are numbered from 1, the first
-after the header, as the reference service numbers them; blank lines are skipped.
+absent column keeps the template's own value. Rows are numbered by their place in
+the file, from 1 for the first after the header, blank lines counted, so the owner can
+find a failed row in the spreadsheet; blank rows are skipped. Spreadsheet exports are
+read as they come: a leading UTF-8 BOM, ``,``, ``;`` or tab separators (decided from
+the header row), header names in any case with spaces around them.
 
 :func:`check_content` is what a send refuses (size, row count, no usable header);
 :func:`row_recipients` is what makes one row fail while the others go on.
@@ -26,7 +29,14 @@ MAX_NAME_CHARS = 255
 #: How much of a refused value a row's error quotes, in characters.
 QUOTED_VALUE_CHARS = 60
 
+#: Separators a header row may use, the first preferred on a tie: Excel writes ``;`` in
+#: locales whose decimal mark is a comma, and tabs when "text" is chosen.
+SEPARATORS = (",", ";", "\t")
+#: Header columns a refusal quotes, when the header names no recipient.
+QUOTED_COLUMNS = 5
+
 _RECIPIENT_COLUMN = re.compile(r"^recipient_([1-9][0-9]{0,3})_(email|name)$")
+_BOM = "\ufeff"
 
 
 class CsvError(ValueError):
@@ -39,9 +49,16 @@ class RowError(ValueError):
 
 @dataclass(frozen=True)
 class Row:
-    """One data row: its number (1 = the first after the header) and its values by column."""
+    """One data row and its values by (lower-case) column.
+
+    ``number`` is its place in the file (1 = the first after the header, blank lines
+    counted), for the owner; ``ordinal`` its place among the rows kept (blank ones
+    skipped), which names its document's ``request_key`` and step, as before blank
+    lines were counted, so a job in flight across an upgrade finds its documents.
+    """
 
     number: int
+    ordinal: int
     values: dict[str, str]
     extra_values: int = 0
 
@@ -73,21 +90,26 @@ def check_content(content: str) -> Sheet:
     size = len(content.encode("utf-8", "surrogatepass"))
     if size > MAX_CSV_BYTES:
         raise CsvError(f"the CSV is {size:,} bytes; at most {MAX_CSV_BYTES:,} are allowed")
-    reader = csv.reader(io.StringIO(content, newline=""), strict=True)
+    content = content.removeprefix(_BOM)
+    separator = _separator(content)
+    reader = csv.reader(io.StringIO(content, newline=""), delimiter=separator, strict=True)
     header: list[str] | None = None
     rows: list[Row] = []
+    number = 0
     try:
         for values in reader:
+            if header is not None:
+                number += 1
             if not any(value.strip() for value in values):
                 continue
             if header is None:
-                header = [value.strip() for value in values]
-                _check_header(header)
+                header = [value.strip().lower() for value in values]
+                _check_header(header, values, separator)
                 continue
             if len(rows) == MAX_ROWS:
                 raise CsvError(f"the CSV has more than {MAX_ROWS:,} rows")
             extra = max(0, len(values) - len(header))
-            rows.append(Row(len(rows) + 1, dict(zip(header, values, strict=False)), extra))
+            rows.append(Row(number, len(rows) + 1, dict(zip(header, values, strict=False)), extra))
     except csv.Error as exc:
         raise CsvError(f"the CSV cannot be read at line {reader.line_num}: {exc}") from None
     if header is None:
@@ -97,14 +119,36 @@ def check_content(content: str) -> Sheet:
     return Sheet(tuple(header), tuple(rows))
 
 
-def _check_header(header: list[str]) -> None:
+def _separator(content: str) -> str:
+    """The separator that splits the header row (the first non-blank line) into the most columns."""
+    line = next((line for line in io.StringIO(content) if line.strip(" \t,;\r\n")), "")
+
+    def columns(separator: str) -> int:
+        try:
+            return len(next(csv.reader([line], delimiter=separator), []))
+        except csv.Error:
+            return 0
+
+    return max(SEPARATORS, key=columns)  # max keeps the first of equals: "," on a tie
+
+
+def _check_header(header: list[str], as_written: list[str], separator: str) -> None:
     seen: set[str] = set()
-    for column in header:
+    for column, written in zip(header, as_written, strict=True):
         if column in seen:
-            raise CsvError(f"the CSV names column {_quoted(column)} twice")
+            raise CsvError(f"the CSV names column {_quoted(written.strip())} twice")
         seen.add(column)
     if not any(_RECIPIENT_COLUMN.match(column) and column.endswith("_email") for column in header):
-        raise CsvError("the CSV's header names no recipient_<n>_email column")
+        found = ", ".join(_quoted(column.strip()) for column in as_written[:QUOTED_COLUMNS])
+        more = len(as_written) - QUOTED_COLUMNS
+        found += f" and {more} more" if more > 0 else ""
+        raise CsvError(
+            f"the CSV's header names no recipient_<n>_email column; it has {found}"
+            f" (read as {_SEPARATOR_NAMES[separator]}-separated)"
+        )
+
+
+_SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 
 def recipient_numbers(columns: tuple[str, ...]) -> set[int]:

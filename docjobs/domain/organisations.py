@@ -2,12 +2,42 @@
 
 from __future__ import annotations
 
+import re
 import secrets
+import unicodedata
 from collections.abc import Sequence
 
 from docjobs import jobs
 from docjobs.domain._base import FlowBase
 from docjobs.domain.specs import FlowError, Row
+
+#: Characters of a name a URL made from it keeps, before its random suffix.
+MAX_SLUG_CHARS = 48
+
+_URL = re.compile(r"[a-z0-9-]+")
+
+
+def url_from_name(name: str, *, fallback: str) -> str:
+    """A URL segment made from ``name``: only ``[a-z0-9-]``, then a random suffix so two names may match.
+
+    Accents are dropped (``é`` becomes ``e``) and every other run of characters becomes one
+    ``-``, so markup or spaces in a name never reach a link; ``fallback`` stands in when
+    nothing is left.
+    """
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower())[:MAX_SLUG_CHARS].strip("-")
+    return f"{slug or fallback}-{secrets.token_hex(3)}"
+
+
+def checked_url(url: str) -> str:
+    """``url`` if it is made of ``[a-z0-9-]`` only.
+
+    Raises:
+        FlowError: It holds any other character.
+    """
+    if not _URL.fullmatch(url):
+        raise FlowError(f"url {url[:60]!r} may hold only lower-case letters, digits and '-'")
+    return url
 
 
 class OrganisationFlows(FlowBase):
@@ -26,12 +56,13 @@ class OrganisationFlows(FlowBase):
         api_quota: int | None = None,
     ) -> Row:
         """An organisation whose owner is its first ADMIN."""
+        url = checked_url(url) if url else url_from_name(name, fallback="organisation")
         with self._transaction() as conn:
             organisation = self.store.insert_organisation(
                 conn,
                 organisation_id=f"org_{secrets.token_hex(8)}",
                 name=name,
-                url=url or f"{name.lower().replace(' ', '-')}-{secrets.token_hex(3)}",
+                url=url,
                 owner_user_id=owner_id,
                 claim=claim,
                 member_seats=member_seats,
@@ -74,12 +105,14 @@ class OrganisationFlows(FlowBase):
     def create_team(
         self, organisation_id: str, name: str, *, url: str | None = None, member_ids: Sequence[int] = ()
     ) -> Row:
+        """A team of the organisation; its URL made from its name unless ``url`` is given."""
+        url = checked_url(url) if url else url_from_name(name, fallback="team")
         with self._transaction() as conn:
             team = self.store.insert_team(
                 conn,
                 organisation_id=organisation_id,
                 name=name,
-                url=url or f"{name.lower().replace(' ', '-')}-{secrets.token_hex(3)}",
+                url=url,
             )
             for user_id in member_ids:
                 self.store.add_team_member(conn, team_id=team["id"], user_id=user_id)

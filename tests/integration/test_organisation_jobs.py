@@ -441,3 +441,17 @@ def test_an_organisation_is_deleted_on_every_provider(
     assert NOTHING_LEFT == owned_counts(database_url, organisation["id"])
     assert [("olivia@example.com", "Your organisation has been deleted")] == subjects_to(mailbox)
     assert "COMPLETED" == the_job(database_url, "internal.admin-delete-organisation")["status"]
+
+
+def test_a_team_or_organisation_url_with_other_characters_is_refused_and_nothing_written(
+    pg_runtime: Runtime, database_url: str
+) -> None:
+    owner = Flows().create_user("olivia@example.com", "Olivia")
+    with pytest.raises(FlowError, match=r"^url 'Acme Inc' may hold only lower-case letters, digits and '-'$"):
+        Flows().create_organisation(owner["id"], "Acme", url="Acme Inc")
+    assert [] == execute(database_url, "SELECT id FROM organisation")
+    organisation = Flows().create_organisation(owner["id"], "Acme", url="acme")
+    with pytest.raises(FlowError, match=r"^url 'sales/<i>x</i>' may hold only lower-case letters"):
+        Flows().create_team(organisation["id"], "Sales", url="sales/<i>x</i>", member_ids=[owner["id"]])
+    assert [] == execute(database_url, "SELECT id FROM team")
+    assert [] == execute(database_url, "SELECT * FROM team_member")

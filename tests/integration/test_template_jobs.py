@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 import secrets
 import signal
 import socket
@@ -423,3 +424,55 @@ def test_a_bulk_send_whose_worker_is_killed_mid_way_ends_with_one_document_and_e
     job = job_row(database_url, message.message_id)
     assert 1 == job["retried"]
     assert "stopped heartbeating" in job["last_error"]
+
+
+def test_a_spreadsheets_csv_is_sent_and_its_bad_rows_named_by_their_place_in_the_file(
+    signing_service: Runtime, database_url: str, mailbox: Mailbox, bulk_template: dict[str, Any]
+) -> None:
+    # Excel's "CSV UTF-8" in a European locale: a BOM, ";" between values, the header as typed.
+    csv_content = (
+        "\ufeffRecipient_1_Email;Recipient_1_Name\r\n"
+        "s1@example.com;Signer 1\r\n"  # row 1
+        ";\r\n"  # row 2: all empty, skipped
+        "bad-email;B\r\n"  # row 3
+        "\r\n"  # row 4: blank, skipped
+        "bad2;C\r\n"  # row 5
+        "s6@example.com;Signer 6\r\n"  # row 6
+    )
+    owner = bulk_template["owner"]
+    jobs.trigger(
+        BULK,
+        {"userId": owner["id"], "teamId": bulk_template["team_id"], "templateId": bulk_template["id"],
+         "csvContent": csv_content, "sendImmediately": True},
+    )  # fmt: skip
+    (summary,) = [m for m in mailbox.wait_for(3) if m["Subject"].startswith("Bulk Send")]
+    signing_service.join()
+    assert "2 documents created and sent; 2 rows failed." in text_part(summary)
+    assert {
+        3: "recipient_1_email 'bad-email' is not a valid email address",
+        5: "recipient_1_email 'bad2' is not a valid email address",
+    } == summary_rows(summary)
+    assert_one_document_and_invitation_per_good_row(database_url, mailbox, bulk_template, {1, 6})
+    # Each document's request_key names the row's place among the rows kept, as before.
+    keys = [d["request_key"] for d in rows(database_url, "SELECT request_key FROM document ORDER BY id")]
+    assert [":1", ":4"] == [key[key.rindex(":") :] for key in keys]
+
+
+def test_a_team_url_made_from_its_name_is_a_slug_in_the_direct_template_email(
+    signing_service: Runtime, mailbox: Mailbox
+) -> None:
+    flows = Flows()
+    owner = flows.create_user("olivia@example.com", "Olivia Owner")
+    organisation = flows.create_organisation(owner["id"], "Acme <b>Inc</b>")
+    team = flows.create_team(organisation["id"], "Team <i>X</i>", member_ids=[owner["id"]])
+    template = flows.create_template(
+        owner["id"], team["id"], "Consent form", PDF, [RecipientSpec("direct@example.com", "Direct")],
+        direct_link=True,
+    )  # fmt: skip
+    signer = flows.use_direct_link(template["direct_link_token"], email="sam@example.com", name="Sam Signer")
+    signing_service.join()
+    envelope_id = flows.document(signer["document_id"])["envelope_id"]
+    (told,) = [m for m in mailbox.to("olivia@") if m["Subject"] == "Document created from direct template"]
+    link = re.search(rf"{BASE_URL}/t/(\S+)/documents/{envelope_id}", text_part(told))
+    assert link is not None and re.fullmatch(r"team-i-x-i-[0-9a-f]{6}", link[1]), text_part(told)
+    assert re.fullmatch(r"acme-b-inc-b-[0-9a-f]{6}", organisation["url"])

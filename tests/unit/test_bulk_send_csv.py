@@ -30,7 +30,7 @@ def test_a_row_fills_the_recipients_it_names_and_keeps_the_templates_for_the_oth
     csv_content = (
         "recipient_1_email,recipient_1_name,recipient_2_email\n"
         'ann@example.com,"Ann, of Sales",\n'
-        "\n"  # blank lines are skipped, and not counted
+        "\n"  # blank lines are skipped, and counted
         'bob@example.com,"Bob\nBrown",counsel@example.com\n'
     )
     assert [
@@ -40,7 +40,7 @@ def test_a_row_fills_the_recipients_it_names_and_keeps_the_templates_for_the_oth
         },
         {1: RecipientValues("bob@example.com", "Bob\nBrown"), 2: RecipientValues("counsel@example.com", "")},
     ] == recipients(csv_content)
-    assert [1, 2] == [row.number for row in bulk_send.check_content(csv_content).rows]
+    assert [1, 3] == [row.number for row in bulk_send.check_content(csv_content).rows]
 
 
 @pytest.mark.parametrize(
@@ -84,3 +84,62 @@ def test_exactly_the_maximum_of_rows_and_bytes_is_accepted() -> None:
         bulk_send.check_content(_csv_of(bulk_send.MAX_CSV_BYTES + 1))
     with pytest.raises(bulk_send.CsvError, match="more than 1,000 rows"):
         bulk_send.check_content("recipient_1_email\n" + "a@example.com\n" * (bulk_send.MAX_ROWS + 1))
+
+
+def test_rows_are_numbered_by_their_place_in_the_file_and_keyed_by_their_order() -> None:
+    # The outside trial's CSV: an all-empty row and a blank line before the bad rows.
+    csv_content = "recipient_1_email,recipient_1_name\nok1@example.com,A\n,\nbad-email,B\n\nbad2,C\n"
+    sheet = bulk_send.check_content(csv_content)
+    assert [(1, 1), (3, 2), (5, 3)] == [(row.number, row.ordinal) for row in sheet.rows]
+    assert [
+        {1: RecipientValues("ok1@example.com", "A"), 2: RecipientValues("legal@example.com", "Legal")},
+        "recipient_1_email 'bad-email' is not a valid email address",
+        "recipient_1_email 'bad2' is not a valid email address",
+    ] == recipients(csv_content)
+
+
+def test_a_value_over_several_lines_is_one_row() -> None:
+    sheet = bulk_send.check_content('recipient_1_email,note\na@example.com,"two\nlines"\nb@example.com,\n')
+    assert [1, 2] == [row.number for row in sheet.rows]
+
+
+@pytest.mark.parametrize(
+    "csv_content",
+    [
+        '\ufeffrecipient_1_email,recipient_1_name\r\nann@example.com,"Ann, of Sales"\r\n',
+        "recipient_1_email;recipient_1_name\nann@example.com;Ann, of Sales\n",
+        "\ufeffRecipient_1_Email;Recipient_1_Name\r\nann@example.com;Ann, of Sales\r\n",
+        "recipient_1_email\trecipient_1_name\nann@example.com\tAnn, of Sales\n",
+        '\n" RECIPIENT_1_EMAIL ";"Recipient_1_name"\n"ann@example.com";"Ann, of Sales"\n',
+    ],
+    ids=["bom", "semicolons", "bom-semicolons-title-case", "tabs", "quoted-padded-upper-case"],
+)
+def test_a_spreadsheets_export_is_read_like_a_plain_csv(csv_content: str) -> None:
+    assert [
+        {
+            1: RecipientValues("ann@example.com", "Ann, of Sales"),
+            2: RecipientValues("legal@example.com", "Legal"),
+        }
+    ] == recipients(csv_content)
+
+
+def test_a_header_named_twice_in_another_case_is_refused() -> None:
+    with pytest.raises(bulk_send.CsvError, match="the CSV names column 'recipient_1_email' twice"):
+        bulk_send.check_content("Recipient_1_Email,recipient_1_email\na@example.com,b@example.com\n")
+
+
+@pytest.mark.parametrize(
+    ("csv_content", "found"),
+    [
+        ("email;name\nann@example.com;Ann\n", "it has 'email', 'name' (read as semicolon-separated)"),
+        (
+            "a,b,c,d,e,f,g\n1,2,3,4,5,6,7\n",
+            "it has 'a', 'b', 'c', 'd', 'e' and 2 more (read as comma-separated)",
+        ),
+        ("\ufeffrecipient_1_mail\nann@example.com\n", "it has 'recipient_1_mail' (read as comma-separated)"),
+    ],
+)
+def test_a_header_naming_no_recipient_says_what_it_found(csv_content: str, found: str) -> None:
+    with pytest.raises(bulk_send.CsvError) as refused:
+        bulk_send.check_content(csv_content)
+    assert f"the CSV's header names no recipient_<n>_email column; {found}" == str(refused.value)
