@@ -94,3 +94,15 @@ def test_a_lost_connection_is_not_run_again() -> None:
         consumer._complete_and_claim(list(ACKED), 2)
 
     assert 1 == len(claims.calls)
+
+
+def test_an_unreachable_database_is_named_once() -> None:
+    """A connection error docjobs raised already is not prefixed a second time (outside trial, issue 22)."""
+    import psycopg
+
+    from docjobs.brokers.local.unreachable import database_unreachable
+
+    inner = database_unreachable(psycopg.OperationalError("connection refused"))
+    assert "the database is unreachable: connection refused" == str(inner)
+    again = database_unreachable(psycopg.OperationalError(str(inner)))
+    assert "the database is unreachable: connection refused" == str(again)

@@ -7,6 +7,8 @@ from dramatiq.errors import BrokerConnectionError
 
 from docjobs.logging import first_line
 
+UNREACHABLE = "the database is unreachable"
+
 
 def database_unreachable(exc: psycopg.OperationalError) -> BrokerConnectionError:
     """Dramatiq's connection error for ``exc``, in one line that names the database.
@@ -15,4 +17,7 @@ def database_unreachable(exc: psycopg.OperationalError) -> BrokerConnectionError
     hints), and the pool's time-out ("couldn't get a connection after 10.00 sec") names
     no server: an app's log or a sender's traceback showed either (outside trial, issue 21).
     """
-    return BrokerConnectionError(f"the database is unreachable: {first_line(exc)}")
+    line = first_line(exc)
+    if line.startswith(UNREACHABLE):  # raised by docjobs already, under a connection error
+        return BrokerConnectionError(line)
+    return BrokerConnectionError(f"{UNREACHABLE}: {line}")

@@ -120,7 +120,8 @@ class History:
             "windowSeconds": window.seconds,
             "stepSeconds": window.step_seconds,
             "from": start,
-            "until": end,
+            # The last chart step runs past now; the page says up to when it shows jobs.
+            "until": min(end, now),
             # Jobs that finished later are not counted yet (the overview shows them).
             "rolledUntil": state["rolled_until"],
             "completed": activity.completed,
