@@ -35,13 +35,21 @@ STRUCTURED_FIELDS = ("action", "message_id", "actor", "status", "duration_ms", "
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+#: What :func:`visible` escapes: the same, but the tab and line break a block of text keeps.
+_UNSEEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _traceback_formatter = logging.Formatter()
 
 
 def one_line(text: str) -> str:
     """``text`` with line breaks and other control characters escaped (``\\n``, ``\\x00``)."""
     return _CONTROL.sub(lambda m: repr(m[0])[1:-1], text)
+
+
+def visible(text: str) -> str:
+    """``text`` as a reader should see it: terminal escapes, other control characters and
+    bidirectional overrides written as escapes (``\x1b``, ``\u202e``); tabs and line breaks kept."""
+    return _UNSEEN.sub(lambda m: repr(m[0])[1:-1], text) if _UNSEEN.search(text) else text
 
 
 def first_line(exc: BaseException) -> str:
@@ -70,7 +78,7 @@ class SafeRecords(logging.Filter):
         if record.exc_info and not record.exc_text:
             record.exc_text = _traceback_formatter.formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redaction.redact(record.exc_text)
+            record.exc_text = visible(redaction.redact(record.exc_text))
         if record.stack_info:
             record.stack_info = redaction.redact(record.stack_info)
         record._docjobs_safe = True

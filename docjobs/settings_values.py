@@ -189,15 +189,18 @@ def queue_concurrency(source: Mapping[str, str]) -> dict[str, int]:
         if not name.endswith(suffix):
             continue
         queue = name[len(prefix) : -len(suffix)]
-        if queue.lower() not in queues.QUEUES or queue != queue.upper():
-            known = ", ".join(queues.variable(known) for known in queues.QUEUES)
+        known = ", ".join(queues.variable(known) for known in queues.QUEUES)
+        if queue.lower() not in queues.QUEUES:
             raise errors.SettingsError(
                 f"{name}: there is no queue {queue.lower()!r}; the variables are {known}"
             )
-        try:
-            cap = int(value.strip())
-        except ValueError:
-            cap = 0
+        if queue != queue.upper():
+            raise errors.SettingsError(
+                f"{name}: write the queue in capitals, as {queues.variable(queue.lower())}"
+            )
+        digits = value.strip()
+        # ASCII digits only: int() would also take "+3", "1_0" and other scripts' digits.
+        cap = int(digits) if digits.isascii() and digits.isdigit() else 0
         if not 1 <= cap <= queues.MAX_QUEUE_CONCURRENCY:
             raise errors.SettingsError(
                 f"{name}: must be a whole number from 1 to {queues.MAX_QUEUE_CONCURRENCY} (got {value!r})"

@@ -150,13 +150,22 @@ class FlowGate(dramatiq.Middleware):
         for (job, key), message in last.items():
             debounce = flow_of(broker, job).debounce
             assert debounce is not None
-            self.store.note_send(
-                job,
-                key,
-                message.message_id,
-                sent_ms=message.message_timestamp,
-                ttl_s=debounce.period + DEBOUNCE_MEMORY_SECONDS,
-            )
+            try:
+                self._note_one(job, key, message, debounce)
+            except Exception as exc:
+                # Refused, nothing sent: sent without its note, an earlier send would run too.
+                raise FlowUnavailable(
+                    f"{job}: the send could not be noted for its debounce: {type(exc).__name__}: {exc}"
+                ) from exc
+
+    def _note_one(self, job: str, key: str, message: dramatiq.Message[Any], debounce: Debounce) -> None:
+        self.store.note_send(
+            job,
+            key,
+            message.message_id,
+            sent_ms=message.message_timestamp,
+            ttl_s=debounce.period + DEBOUNCE_MEMORY_SECONDS,
+        )
 
     def _debounced_actors(self, broker: dramatiq.Broker) -> frozenset[str]:
         self._refresh(broker)
@@ -176,10 +185,11 @@ class FlowGate(dramatiq.Middleware):
         self._refresh(broker)
         if message.actor_name not in self._flowing:
             return  # most jobs: one set lookup
-        flow = flow_of(broker, message.actor_name)
-        self._release_pending()
         try:
-            self._admit(broker, message, flow)
+            # Everything inside: a failure here that were not a MiddlewareError would be logged
+            # by the broker and the job run unchecked (second outside trial, issue 22).
+            self._release_pending()
+            self._admit(broker, message, flow_of(broker, message.actor_name))
         except SkipMessage:
             self._release(message)
             raise
@@ -266,13 +276,18 @@ class FlowGate(dramatiq.Middleware):
             )
 
     def _release_pending(self) -> None:
-        while self._unreleased:
-            slot = self._unreleased[0]
+        """Free the slots whose release failed; worker threads call it at once, so each slot
+        is taken off the deque (atomic) before it is freed, and put back if that fails."""
+        while True:
+            try:
+                slot = self._unreleased.popleft()
+            except IndexError:
+                return
             try:
                 self.store.release_slot(*slot)
-            except Exception:  # noqa: BLE001 - still down: the job that asks next will tell
+            except Exception:  # noqa: BLE001 - still down: the check that follows says so
+                self._unreleased.appendleft(slot)
                 return
-            self._unreleased.popleft()
 
     def _wait(
         self, broker: dramatiq.Broker, message: dramatiq.MessageProxy, seconds: float, why: str

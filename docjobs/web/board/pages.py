@@ -14,9 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from docjobs import logging as docjobs_logging
 from docjobs import registry
 from docjobs.db.board import FILTER_STATES, PAGE_SIZE, STATES
 from docjobs.web.board import applicable, charts, formats, forms, inputs, payload_schema
@@ -33,6 +35,9 @@ def environment() -> Environment:
     templates = Environment(
         loader=PackageLoader("docjobs.web.board", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
+        # Every value a page shows: a terminal escape or a bidirectional override in a payload,
+        # an error or a job name must not make it read as something else (outside trial, issue 22).
+        finalize=_shown,
     )
     templates.filters["ago"] = _ago
     templates.filters["pretty"] = _pretty
@@ -264,6 +269,12 @@ def _ago(moment: datetime | float | None) -> str:
 def _segment(value: Any) -> str:
     """A value as one URL path segment: job ids are the app's to choose, slashes included."""
     return urllib.parse.quote(str(value), safe="")
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return docjobs_logging.visible(value)
+    return value
 
 
 def _pretty(value: Any) -> str:
