@@ -35,9 +35,11 @@ def test_the_functions_of_a_capped_queue_share_one_concurrency_key_of_the_enviro
         job: config.get("concurrency") for job, config in synced_functions.items() if job.startswith("send.")
     }
 
-    assert [{"limit": 2, "key": f'"{APP_ID}:sealing"', "scope": "env"}] == synced_functions[
-        "internal.seal-document"
-    ].get("concurrency")
+    # The queue's cap, then the seal's own flow control: one seal of a document at a time.
+    assert [
+        {"limit": 2, "key": f'"{APP_ID}:sealing"', "scope": "env"},
+        {"limit": 1, "key": "event.data.documentId"},
+    ] == synced_functions["internal.seal-document"].get("concurrency")
     assert [{"limit": 4, "key": f'"{APP_ID}:webhooks"', "scope": "env"}] == synced_functions[
         "internal.execute-webhook"
     ].get("concurrency")
